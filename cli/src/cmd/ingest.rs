@@ -1,0 +1,91 @@
+//! `truyvet ingest`: files → a store commit, with a progress bar and a summary.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use truyvet::ingest::FileOutcome;
+use truyvet::{Ingest, Tz};
+
+use super::StoreArg;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Offset for timestamps written without one (e.g. +07:00).
+    #[arg(long, default_value = "UTC", value_parser = parse_tz)]
+    tz: Tz,
+    /// Venues file (venue_id,name,category,province,district,lat,lon).
+    #[arg(long, value_name = "FILE")]
+    venues: Option<PathBuf>,
+    /// Refuse the whole batch if more than this share of rows is rejected.
+    #[arg(long, default_value_t = 0.01, value_name = "R")]
+    max_reject_ratio: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Check-in files or directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+pub fn parse_tz(s: &str) -> Result<Tz, String> {
+    Tz::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    let bar = crate::progress::bar(0, "ingest", true);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let b = bar.clone();
+    let mut ingest = Ingest::new(&args.store.store).tz(args.tz).max_reject_ratio(args.max_reject_ratio).progress(move |done, total| {
+        b.set_length(total);
+        b.set_position(done);
+    });
+    if let Some(v) = &args.venues {
+        ingest = ingest.venues(v);
+    }
+    let report = ingest.run(&args.paths);
+    bar.finish_and_clear();
+    let report = report?;
+    let secs = t0.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &report.files {
+        if let FileOutcome::Duplicate { batch, original } = &f.outcome {
+            let when = batch.map_or("earlier in this ingest".to_string(), |b| format!("in batch {b}"));
+            eprintln!("skipped {}: same contents as {original}, ingested {when}", f.path.display());
+        }
+    }
+    match report.batch {
+        None => eprintln!("nothing new to ingest; store unchanged"),
+        Some(batch) => {
+            let files = report.files.iter().filter(|f| f.outcome == FileOutcome::Ingested).count();
+            println!(
+                "batch {batch}: read {} rows from {files} file(s): stored {}, rejected {} ({:.1}s, {:.2} M rows/s)",
+                report.rows_read,
+                report.rows_stored,
+                report.rows_rejected,
+                secs,
+                report.rows_read as f64 / secs / 1e6
+            );
+            if report.venues_loaded > 0 {
+                println!("venues: {} loaded", report.venues_loaded);
+            }
+            if let Some(q) = &report.quarantine {
+                println!("rejected rows quarantined in {}", q.display());
+                for s in &report.sample_rejects {
+                    println!("  {s}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

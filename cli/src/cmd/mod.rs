@@ -1,0 +1,63 @@
+//! Subcommands: one file each.
+
+mod demo;
+mod gen;
+mod ingest;
+#[cfg(feature = "sql")]
+mod sql;
+mod stats;
+mod trace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// truyvet: contact tracing over venue check-in logs.
+#[derive(Debug, Parser)]
+#[command(name = "truyvet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic province, ingest it, trace an F0 and print its ranked F1 list.
+    Demo(demo::Args),
+    /// Generate synthetic check-in logs (seeded, streaming).
+    Gen(gen::Args),
+    /// Load check-in files (CSV, CSV.gz, Parquet) into a store, quarantining bad rows.
+    Ingest(ingest::Args),
+    /// Summarise a store.
+    Stats(stats::Args),
+    /// Trace an F0: the ranked list of F1 contacts.
+    Trace(trace::Args),
+    /// The exposure intervals of an F0's contacts (same as `trace --details`).
+    Exposures(trace::Args),
+    /// Run SQL over a store (DataFusion); an interactive prompt without a query.
+    #[cfg(feature = "sql")]
+    Sql(sql::Args),
+}
+
+/// A store directory argument shared by subcommands.
+#[derive(Debug, clap::Args)]
+pub struct StoreArg {
+    /// The store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Gen(a) => gen::run(a),
+        Command::Ingest(a) => ingest::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Trace(a) => trace::run(a, false),
+        Command::Exposures(a) => trace::run(a, true),
+        #[cfg(feature = "sql")]
+        Command::Sql(a) => sql::run(a),
+    }
+}

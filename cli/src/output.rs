@@ -1,0 +1,122 @@
+//! The one output encoder: Arrow record batches → table, CSV, JSON or Parquet, to stdout or a
+//! file. Timestamps are written as RFC 3339 UTC (`2021-08-01T01:15:00Z`) in every text format.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampSecondType};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A readable table (default on a terminal).
+    Table,
+    /// CSV with a header (default otherwise).
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// Parquet (needs --output or a redirected stdout).
+    Parquet,
+}
+
+impl Format {
+    /// The format asked for, or the default for where stdout goes.
+    pub fn or_default(f: Option<Format>, output: Option<&Path>) -> Format {
+        f.unwrap_or(if output.is_none() && std::io::stdout().is_terminal() { Format::Table } else { Format::Csv })
+    }
+}
+
+/// Replace timestamp columns by RFC 3339 UTC strings.
+pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        if let DataType::Timestamp(_, _) = field.data_type() {
+            let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None))?;
+            let secs = secs.as_primitive::<TimestampSecondType>();
+            let text: StringArray = (0..secs.len()).map(|i| secs.is_valid(i).then(|| truyvet::time::format_utc(secs.value(i)))).collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(col.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
+    Ok(match output {
+        Some(p) => Box::new(std::io::BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// Write batches in `format`.
+pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output: Option<&Path>) -> Result<()> {
+    match format {
+        Format::Parquet => {
+            if output.is_none() && std::io::stdout().is_terminal() {
+                anyhow::bail!("--format parquet writes binary data: give --output FILE or redirect stdout");
+            }
+            let mut w = parquet::arrow::ArrowWriter::try_new(sink(output)?, schema.clone(), None)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.into_inner()?.flush()?;
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(sink(output)?);
+            if batches.is_empty() {
+                w.write(&times_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
+            }
+            for b in batches {
+                w.write(&times_as_text(b)?)?;
+            }
+            w.into_inner().flush()?;
+        }
+        Format::Json => {
+            let mut out = sink(output)?;
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            for b in batches {
+                w.write(&times_as_text(b)?)?;
+            }
+            w.finish()?;
+            drop(w);
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                out.write_all(b"[]")?;
+            }
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        Format::Table => {
+            let mut out = sink(output)?;
+            writeln!(out, "{}", table(schema, batches)?)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Render batches as a terminal table.
+pub fn table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table::Table> {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(schema.fields().iter().map(|f| f.name().as_str()));
+    let opts = FormatOptions::default().with_null("");
+    for b in batches {
+        let b = times_as_text(b)?;
+        let fmts = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        for r in 0..b.num_rows() {
+            t.add_row(fmts.iter().map(|f| f.value(r).to_string()));
+        }
+    }
+    Ok(t)
+}

@@ -1,0 +1,461 @@
+//! Ingest: check-in files → validated, dictionary-encoded rows → one atomic store commit.
+//!
+//! # Algorithm
+//! 1. Expand the inputs (files, directories) and hash each file (BLAKE3); a file whose contents
+//!    an earlier batch (or an earlier argument) already brought is skipped and reported.
+//! 2. Take the store's write lock and load its dictionaries into interners.
+//! 3. Stream each file's rows (`source`), validate them (`validate`), intern the ids and buffer
+//!    the visits; rejected rows are remembered with file, line and reason.
+//! 4. Every `flush_rows` visits, hand the buffer to a writer thread that sorts it and writes day
+//!    parts with their trace indexes (`partition`) while parsing continues.
+//! 5. Refuse the batch if the rejected share exceeds `max_reject_ratio` (nothing committed);
+//!    otherwise write the new dictionary segments, venue attributes and quarantine file and
+//!    commit a manifest naming everything (`store::commit`).
+//!
+//! Invariant: for every batch, `rows_read = rows_stored + rows_rejected`, per file and in total.
+//!
+//! # Performance
+//! Parsing and encoding run on the calling thread; sorting and Parquet encoding on the writer
+//! thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
+//! dictionaries (proportional to distinct ids, not to rows).
+
+pub(crate) mod partition;
+pub(crate) mod source;
+mod validate;
+mod venues;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use self::source::{expand, FileKind};
+pub use self::venues::read_venues_csv;
+use self::partition::{write_flush, Flush};
+use self::source::RawRow;
+use crate::error::{Error, Result};
+use crate::model::Visit;
+use crate::store::commit::{Failpoint, Writer};
+use crate::store::dict::{DictSegment, Interner};
+use crate::store::manifest::{BatchInfo, DictSegmentInfo, Manifest, SourceFile};
+use crate::store::quarantine::{self, Rejected};
+use crate::store::{layout, parquet as store_parquet, VenueInfo};
+use crate::time::Tz;
+
+/// Progress callback: `(input bytes consumed, input bytes in total)`.
+pub type ProgressFn = dyn Fn(u64, u64) + Send + Sync;
+
+/// An ingest of check-in files into a store (created on first use).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let input = dir.path().join("scans.csv");
+/// # std::fs::write(&input, "person_id,venue_id,check_in,check_out\nP1,V1,2021-08-01T08:00:00+07:00,\n")?;
+/// let report = truyvet::Ingest::new(dir.path().join("store"))
+///     .tz(truyvet::Tz::parse("+07:00")?)
+///     .run(&[input])?;
+/// assert_eq!((report.rows_read, report.rows_stored, report.rows_rejected), (1, 1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Ingest {
+    store: PathBuf,
+    tz: Tz,
+    venues: Option<PathBuf>,
+    max_reject_ratio: f64,
+    flush_rows: usize,
+    parallel: bool,
+    failpoint: Option<Failpoint>,
+    progress: Option<Arc<ProgressFn>>,
+}
+
+/// What happened to one input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOutcome {
+    /// Read into this batch.
+    Ingested,
+    /// Same contents as a file of an earlier batch (or an earlier argument): skipped.
+    Duplicate {
+        /// The batch holding it (`None`: an earlier argument of this ingest).
+        batch: Option<u64>,
+        /// The path it was ingested under.
+        original: String,
+    },
+}
+
+/// Per-file counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The input path.
+    pub path: PathBuf,
+    /// Ingested or skipped.
+    pub outcome: FileOutcome,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows rejected.
+    pub rows_rejected: u64,
+}
+
+/// The outcome of an ingest.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// The committed batch, or `None` when there was nothing new to commit.
+    pub batch: Option<u64>,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows stored.
+    pub rows_stored: u64,
+    /// Rows quarantined.
+    pub rows_rejected: u64,
+    /// Per input file.
+    pub files: Vec<FileReport>,
+    /// The quarantine file, if rows were rejected.
+    pub quarantine: Option<PathBuf>,
+    /// Parts written.
+    pub parts: usize,
+    /// Venues with attributes loaded from `--venues`.
+    pub venues_loaded: usize,
+    /// The first few rejected rows.
+    pub sample_rejects: Vec<String>,
+}
+
+struct Reject {
+    file: usize,
+    line: u64,
+    reason: String,
+    /// Verbatim text when known at once (Parquet); CSV text is re-read from `bytes`.
+    raw: Option<String>,
+    bytes: (u64, Option<u64>),
+}
+
+impl Ingest {
+    /// An ingest into the store at `store`, with the defaults: UTC, 1% reject limit.
+    pub fn new(store: impl AsRef<Path>) -> Ingest {
+        Ingest {
+            store: store.as_ref().to_path_buf(),
+            tz: Tz::UTC,
+            venues: None,
+            max_reject_ratio: 0.01,
+            flush_rows: 8 << 20,
+            parallel: true,
+            failpoint: None,
+            progress: None,
+        }
+    }
+
+    /// Offset used for timestamps without one.
+    pub fn tz(mut self, tz: Tz) -> Ingest {
+        self.tz = tz;
+        self
+    }
+
+    /// A venues file (`venue_id,name,category,province,district,lat,lon`).
+    pub fn venues(mut self, path: impl AsRef<Path>) -> Ingest {
+        self.venues = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Largest rejected share accepted (default 0.01); above it nothing is committed.
+    pub fn max_reject_ratio(mut self, ratio: f64) -> Ingest {
+        self.max_reject_ratio = ratio;
+        self
+    }
+
+    /// Visits buffered before a sort-and-write (default 8 Mi; bounds memory).
+    pub fn flush_rows(mut self, rows: usize) -> Ingest {
+        self.flush_rows = rows.max(1);
+        self
+    }
+
+    /// Use rayon for sorting and writing (default); `false` runs single-threaded. The store's
+    /// contents do not depend on it.
+    pub fn parallel(mut self, parallel: bool) -> Ingest {
+        self.parallel = parallel;
+        self
+    }
+
+    /// Called as input is consumed.
+    pub fn progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Ingest {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Make the commit fail at a protocol step (crash-consistency tests).
+    #[doc(hidden)]
+    pub fn failpoint(mut self, at: Failpoint) -> Ingest {
+        self.failpoint = Some(at);
+        self
+    }
+
+    /// Run the ingest.
+    pub fn run(&self, paths: &[PathBuf]) -> Result<IngestReport> {
+        let _span = tracing::info_span!("ingest", store = %self.store.display(), inputs = paths.len()).entered();
+        let files = source::expand(paths)?;
+        let venues_in = self.venues.as_deref().map(read_venues_csv).transpose()?;
+        let writer = Writer::begin(&self.store)?;
+        let base = writer.base().clone();
+        let batch = base.version + 1;
+
+        let hashes: Vec<String> = files.par_iter().map(|f| hash_file(f)).collect::<Result<_>>()?;
+        let mut known: HashMap<&str, (Option<u64>, String)> = HashMap::new();
+        for b in &base.batches {
+            for f in &b.files {
+                known.insert(f.blake3.as_str(), (Some(b.id), f.path.clone()));
+            }
+        }
+        let mut reports = Vec::with_capacity(files.len());
+        let mut todo = Vec::new();
+        for (i, (path, hash)) in files.iter().zip(&hashes).enumerate() {
+            let outcome = match known.get(hash.as_str()) {
+                Some((batch, original)) => FileOutcome::Duplicate { batch: *batch, original: original.clone() },
+                None => {
+                    known.insert(hash, (None, path.display().to_string()));
+                    todo.push(i);
+                    FileOutcome::Ingested
+                }
+            };
+            reports.push(FileReport { path: path.clone(), outcome, rows_read: 0, rows_rejected: 0 });
+        }
+        if todo.is_empty() && venues_in.is_none() {
+            return Ok(IngestReport {
+                batch: None,
+                rows_read: 0,
+                rows_stored: 0,
+                rows_rejected: 0,
+                files: reports,
+                quarantine: None,
+                parts: 0,
+                venues_loaded: 0,
+                sample_rejects: Vec::new(),
+            });
+        }
+
+        let segments = |segs: &[DictSegmentInfo]| -> Result<Vec<DictSegment>> {
+            segs.iter().map(|s| DictSegment::open(&layout::resolve(&self.store, &s.path), s.base, s.count)).collect()
+        };
+        let mut persons = Interner::load(&segments(&base.persons)?)?;
+        let mut venues = Interner::load(&segments(&base.venues)?)?;
+        let (persons_base, venues_base) = (persons.len(), venues.len());
+
+        let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut rejects: Vec<Reject> = Vec::new();
+        let (mut rows_read, mut rows_stored) = (0u64, 0u64);
+        let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
+
+        let parts = std::thread::scope(|s| -> Result<_> {
+            let (tx, rx) = sync_channel::<Flush>(1);
+            let dir = self.store.clone();
+            let parallel = self.parallel;
+            let flusher = s.spawn(move || -> Result<Vec<_>> {
+                let mut parts = Vec::new();
+                for flush in rx {
+                    parts.extend(write_flush(&dir, batch, flush, parallel)?);
+                }
+                Ok(parts)
+            });
+            let mut buf: Vec<Visit> = Vec::with_capacity(self.flush_rows.min(1 << 20));
+            let mut seq = 0u32;
+            let mut writer_gone = false;
+            let mut stopped_early = None;
+            for &fi in &todo {
+                let path = &files[fi];
+                let kind = FileKind::of(path).expect("expand keeps known kinds");
+                let (mut read, mut rejected) = (0u64, 0u64);
+                let mut pending_end: Option<usize> = None;
+                let mut on_row = |row: RawRow<'_>| {
+                    if writer_gone || stopped_early.is_some() {
+                        return;
+                    }
+                    read += 1;
+                    if let Some(i) = pending_end.take() {
+                        rejects[i].bytes.1 = Some(row.byte);
+                    }
+                    match validate::validate(&row, self.tz) {
+                        Ok(v) => {
+                            let person = persons.intern(v.person);
+                            let venue = venues.intern(v.venue);
+                            buf.push(Visit { venue, check_in: v.check_in, person, check_out: v.check_out });
+                            if buf.len() >= self.flush_rows {
+                                let rows = std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
+                                let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
+                                seq += 1;
+                                writer_gone = tx.send(flush).is_err();
+                            }
+                        }
+                        Err(reason) => {
+                            rejected += 1;
+                            let raw = (kind == FileKind::Parquet).then(|| render_row(&row));
+                            if kind != FileKind::Parquet {
+                                pending_end = Some(rejects.len());
+                            }
+                            rejects.push(Reject { file: fi, line: row.line, reason, raw, bytes: (row.byte, None) });
+                            let total_read = rows_read + read;
+                            if total_read >= 1_000_000 && rejects.len() as u64 > 2 * allowed(total_read) + 10_000 {
+                                stopped_early = Some(total_read);
+                            }
+                        }
+                    }
+                    if read % 65_536 == 0
+                        && let Some(p) = &self.progress
+                    {
+                        p(counter.load(std::sync::atomic::Ordering::Relaxed), total_bytes);
+                    }
+                };
+                match kind {
+                    FileKind::Parquet => source::read_parquet(path, counter.clone(), &mut on_row)?,
+                    _ => source::read_csv(path, kind, counter.clone(), &mut on_row)?,
+                }
+                rows_read += read;
+                rows_stored += read - rejected;
+                reports[fi].rows_read = read;
+                reports[fi].rows_rejected = rejected;
+                if writer_gone || stopped_early.is_some() {
+                    break;
+                }
+            }
+            if let Some(at) = stopped_early {
+                drop(tx);
+                let _ = flusher.join();
+                return Err(self.too_many(at, rejects.len() as u64, &rejects, &files, Some(at)));
+            }
+            if !buf.is_empty() && !writer_gone {
+                let _ = tx.send(Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq });
+            }
+            drop(tx);
+            flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))?
+        });
+        let parts = match parts {
+            Ok(p) => p,
+            Err(e) => {
+                writer.abort();
+                return Err(e);
+            }
+        };
+        if let Some(p) = &self.progress {
+            p(total_bytes, total_bytes);
+        }
+        let rows_rejected = rejects.len() as u64;
+        debug_assert_eq!(rows_read, rows_stored + rows_rejected);
+        if rows_rejected > allowed(rows_read) {
+            writer.abort();
+            return Err(self.too_many(rows_read, rows_rejected, &rejects, &files, None));
+        }
+
+        // Quarantine: recover verbatim text of rejected CSV rows, file by file.
+        let mut quarantined = Vec::with_capacity(rejects.len());
+        for (fi, group) in rejects.chunk_by(|a, b| a.file == b.file).map(|g| (g[0].file, g)) {
+            let path = &files[fi];
+            let kind = FileKind::of(path).expect("known kind");
+            let texts = match kind {
+                FileKind::Parquet => group.iter().map(|r| r.raw.clone().unwrap_or_default()).collect(),
+                _ => source::csv_rows_verbatim(path, kind, &group.iter().map(|r| r.bytes).collect::<Vec<_>>())?,
+            };
+            for (r, raw) in group.iter().zip(texts) {
+                quarantined.push(Rejected { file: path.display().to_string(), line: r.line, reason: r.reason.clone(), raw });
+            }
+        }
+        let sample_rejects = quarantined.iter().take(5).map(|r| format!("{}:{}: {}", r.file, r.line, r.reason)).collect();
+
+        let mut next: Manifest = base.clone();
+        next.parts.extend(parts.iter().cloned());
+        let dir = self.store.as_path();
+        for (kind, interner, start, segs) in
+            [("persons", &persons, persons_base, &mut next.persons), ("venues", &venues, venues_base, &mut next.venues)]
+        {
+            if interner.len() > start {
+                let rel = layout::dict(kind, batch);
+                let count = interner.write_segment(start, &layout::resolve(dir, &rel))?;
+                segs.push(DictSegmentInfo { path: rel, base: start, count });
+            }
+        }
+        let mut venues_loaded = 0;
+        if let Some(new) = venues_in {
+            venues_loaded = new.len();
+            let mut merged: HashMap<String, VenueInfo> = match &base.venue_attrs {
+                Some(rel) => store_parquet::read_venues(&layout::resolve(dir, rel))?.into_iter().map(|v| (v.venue_id.clone(), v)).collect(),
+                None => HashMap::new(),
+            };
+            merged.extend(new.into_iter().map(|v| (v.venue_id.clone(), v)));
+            let mut all: Vec<VenueInfo> = merged.into_values().collect();
+            all.sort_by(|a, b| a.venue_id.cmp(&b.venue_id));
+            let rel = layout::venue_attrs(batch);
+            store_parquet::write_venues(&layout::resolve(dir, &rel), &all)?;
+            next.venue_attrs = Some(rel);
+        }
+        let quarantine_rel = (!quarantined.is_empty()).then(|| layout::quarantine(batch));
+        if let Some(rel) = &quarantine_rel {
+            quarantine::write(&layout::resolve(dir, rel), &quarantined)?;
+        }
+        next.batches.push(BatchInfo {
+            id: batch,
+            committed_at: crate::time::format_utc(chrono::Utc::now().timestamp()),
+            files: todo
+                .iter()
+                .map(|&i| SourceFile {
+                    path: files[i].display().to_string(),
+                    blake3: hashes[i].clone(),
+                    rows_read: reports[i].rows_read,
+                    rows_rejected: reports[i].rows_rejected,
+                })
+                .collect(),
+            rows_read,
+            rows_stored,
+            rows_rejected,
+            quarantine: quarantine_rel.clone(),
+        });
+        writer.commit(next, self.failpoint)?;
+        Ok(IngestReport {
+            batch: Some(batch),
+            rows_read,
+            rows_stored,
+            rows_rejected,
+            files: reports,
+            quarantine: quarantine_rel.map(|r| layout::resolve(dir, &r)),
+            parts: parts.len(),
+            venues_loaded,
+            sample_rejects,
+        })
+    }
+
+    fn too_many(&self, read: u64, rejected: u64, rejects: &[Reject], files: &[PathBuf], early: Option<u64>) -> Error {
+        let mut sample: Vec<String> =
+            rejects.iter().take(3).map(|r| format!("{}:{}: {}", files[r.file].display(), r.line, r.reason)).collect();
+        if let Some(at) = early {
+            sample.push(format!("stopped early after {at} rows"));
+        }
+        Error::TooManyRejects {
+            read,
+            rejected,
+            ratio: 100.0 * rejected as f64 / read.max(1) as f64,
+            max: 100.0 * self.max_reject_ratio,
+            sample: sample.join("; "),
+        }
+    }
+}
+
+fn hash_file(path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path).map_err(Error::io(path))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// A Parquet row rendered as a CSV line for the quarantine file.
+fn render_row(row: &RawRow<'_>) -> String {
+    use self::source::TimeField;
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let time = |t: TimeField<'_>| match t {
+        TimeField::Text(b) => String::from_utf8_lossy(b).into_owned(),
+        TimeField::Seconds(s) => s.map(crate::time::format_utc).unwrap_or_default(),
+    };
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let _ = w.write_record([text(row.person), text(row.venue), time(row.check_in), time(row.check_out)]);
+    let mut s = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    s.truncate(s.trim_end().len());
+    s
+}

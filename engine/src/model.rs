@@ -1,0 +1,99 @@
+//! The data model shared by every stage: dense keys, visits, and the Arrow schemas and column
+//! names of everything truyvet reads or returns. Column names are defined here once.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Dense dictionary key of a person id (`0..persons`), assigned in first-seen order.
+pub type PersonKey = u32;
+/// Dense dictionary key of a venue id (`0..venues`), assigned in first-seen order.
+pub type VenueKey = u32;
+/// Unix seconds, UTC.
+pub type Seconds = i64;
+
+/// One check-in after validation and dictionary encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Visit {
+    /// Venue key (first: rows are sorted by venue, then check-in).
+    pub venue: VenueKey,
+    /// Check-in time.
+    pub check_in: Seconds,
+    /// Person key.
+    pub person: PersonKey,
+    /// Check-out time, when the system recorded one (`>= check_in`).
+    pub check_out: Option<Seconds>,
+}
+
+/// Input and `checkins` column names.
+pub mod col {
+    /// Person id (string).
+    pub const PERSON_ID: &str = "person_id";
+    /// Venue id (string).
+    pub const VENUE_ID: &str = "venue_id";
+    /// Check-in timestamp.
+    pub const CHECK_IN: &str = "check_in";
+    /// Check-out timestamp (nullable).
+    pub const CHECK_OUT: &str = "check_out";
+    /// UTC day of the check-in (partition key).
+    pub const DAY: &str = "day";
+    /// The columns an input file must have, in the documented order.
+    pub const INPUT: [&str; 4] = [PERSON_ID, VENUE_ID, CHECK_IN, CHECK_OUT];
+    /// Venue attribute columns of a venues file, after `venue_id`.
+    pub const VENUE_ATTRS: [&str; 6] = ["name", "category", "province", "district", "lat", "lon"];
+}
+
+/// Timestamp type used in every Arrow output: seconds, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Second, Some("UTC".into()))
+}
+
+/// Schema of the store's check-in Parquet files (and of the SQL `checkins` table).
+pub static CHECKINS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new(col::VENUE_ID, DataType::Utf8, false),
+        Field::new(col::CHECK_IN, timestamp_type(), false),
+        Field::new(col::CHECK_OUT, timestamp_type(), true),
+        Field::new(col::DAY, DataType::Date32, false),
+    ]))
+});
+
+/// Schema of the venues table.
+pub static VENUES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new(col::VENUE_ID, DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("category", DataType::Utf8, true),
+        Field::new("province", DataType::Utf8, true),
+        Field::new("district", DataType::Utf8, true),
+        Field::new("lat", DataType::Float64, true),
+        Field::new("lon", DataType::Float64, true),
+    ]))
+});
+
+/// Schema of an F1 list (`truyvet trace`, `f1_contacts()`), in output column order.
+pub static F1_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::UInt32, false),
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new("exposure_seconds", DataType::Int64, false),
+        Field::new("episodes", DataType::UInt32, false),
+        Field::new("venues", DataType::UInt32, false),
+        Field::new("first_contact", timestamp_type(), false),
+        Field::new("last_contact", timestamp_type(), false),
+    ]))
+});
+
+/// Schema of exposure details (`truyvet trace --details`, `exposures()`).
+pub static EXPOSURES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::UInt32, false),
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new(col::VENUE_ID, DataType::Utf8, false),
+        Field::new("venue_name", DataType::Utf8, true),
+        Field::new("start", timestamp_type(), false),
+        Field::new("end", timestamp_type(), false),
+        Field::new("seconds", DataType::Int64, false),
+    ]))
+});

@@ -1,0 +1,89 @@
+//! Little-endian fixed-width arrays inside a byte buffer (an mmap'd file): the one reader used by
+//! the dictionary and index formats. Reads are bounds-checked slices, so a damaged file is an
+//! error at open, never undefined behaviour.
+
+use std::fs::File;
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// A read-only memory map of a whole file (empty files get an empty buffer).
+pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    // SAFETY: store files are written once under a unique name and never modified afterwards;
+    // only a retention purge deletes them, which unlinks but does not truncate a mapped file.
+    unsafe { Mmap::map(&file) }.map_err(Error::io(path))
+}
+
+/// A typed view of `len` little-endian `u32`s starting at byte `start` of a buffer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct U32s {
+    start: usize,
+    len: usize,
+}
+
+impl U32s {
+    pub(crate) fn new(buf_len: usize, range: Range<usize>) -> Option<U32s> {
+        (range.end <= buf_len && range.len() % 4 == 0).then_some(U32s { start: range.start, len: range.len() / 4 })
+    }
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub(crate) fn get(self, buf: &[u8], i: usize) -> u32 {
+        debug_assert!(i < self.len);
+        let at = self.start + i * 4;
+        u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes"))
+    }
+}
+
+/// A typed view of little-endian `u64`s.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct U64s {
+    start: usize,
+    len: usize,
+}
+
+impl U64s {
+    pub(crate) fn new(buf_len: usize, range: Range<usize>) -> Option<U64s> {
+        (range.end <= buf_len && range.len() % 8 == 0).then_some(U64s { start: range.start, len: range.len() / 8 })
+    }
+    #[inline]
+    pub(crate) fn get(self, buf: &[u8], i: usize) -> u64 {
+        debug_assert!(i < self.len);
+        let at = self.start + i * 8;
+        u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+    }
+}
+
+/// Read a little-endian integer at a fixed header position.
+pub(crate) fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(buf.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Read a little-endian `u64` at a fixed header position.
+pub(crate) fn read_u64(buf: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Write `u32`s little-endian.
+pub(crate) fn write_u32s(w: &mut impl Write, values: &[u32]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(values.len() * 4);
+    for v in values {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    w.write_all(&buf)
+}
+
+/// Write `u64`s little-endian.
+pub(crate) fn write_u64s(w: &mut impl Write, values: &[u64]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(values.len() * 8);
+    for v in values {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    w.write_all(&buf)
+}

@@ -1,0 +1,56 @@
+//! Where each file of a store lives. Every path is built here.
+//!
+//! ```text
+//! STORE/
+//!   CURRENT                          name of the live manifest (the commit point)
+//!   LOCK                             held by the one running ingest
+//!   manifests/m-0000000007.json      one manifest per commit
+//!   data/day=2021-08-01/b0000007-00.parquet   check-ins of one day from one batch
+//!   data/day=2021-08-01/b0000007-00.tvx       their trace index
+//!   dict/persons-b0000007.dict       person ids first seen in batch 7
+//!   dict/venues-b0000007.dict        venue ids first seen in batch 7
+//!   venues/venues-b0000007.parquet   venue attributes as of batch 7
+//!   quarantine/b0000007.csv          rows rejected by batch 7
+//! ```
+//! Every file name carries its batch number, so a batch never overwrites a committed file and
+//! leftovers of an interrupted batch are recognisable (not named by the manifest).
+
+use std::path::{Path, PathBuf};
+
+/// The `CURRENT` pointer file.
+pub const CURRENT: &str = "CURRENT";
+/// The write lock file.
+pub const LOCK: &str = "LOCK";
+/// Directories a store owns.
+pub const DIRS: [&str; 6] = ["manifests", "data", "dict", "venues", "quarantine", "tmp"];
+
+/// Manifest of a version.
+pub fn manifest(version: u64) -> String {
+    format!("manifests/m-{version:010}.json")
+}
+
+/// Parquet part and sidecar of a batch's `seq`-th flush of `day_name`.
+pub fn part(batch: u64, day_name: &str, seq: u32) -> (String, String) {
+    let stem = format!("data/day={day_name}/b{batch:07}-{seq:02}");
+    (format!("{stem}.parquet"), format!("{stem}.tvx"))
+}
+
+/// Dictionary segment of a batch.
+pub fn dict(kind: &str, batch: u64) -> String {
+    format!("dict/{kind}-b{batch:07}.dict")
+}
+
+/// Venue attributes as of a batch.
+pub fn venue_attrs(batch: u64) -> String {
+    format!("venues/venues-b{batch:07}.parquet")
+}
+
+/// Quarantine file of a batch.
+pub fn quarantine(batch: u64) -> String {
+    format!("quarantine/b{batch:07}.csv")
+}
+
+/// Resolve a store-relative path.
+pub fn resolve(dir: &Path, rel: &str) -> PathBuf {
+    dir.join(rel)
+}

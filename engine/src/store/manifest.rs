@@ -1,0 +1,153 @@
+//! The manifest: the complete list of files that make up one committed version of a store.
+//!
+//! Readers never list directories: what a snapshot contains is exactly what its manifest names.
+//! A manifest is JSON (`manifests/m-0000000007.json`), written once and never changed; the
+//! `CURRENT` file names the live one (see `commit`). Format version 1.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The store format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One committed version of the store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Store format version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// Commit number: 0 for an empty store, then one per committed batch.
+    pub version: u64,
+    /// Ingest batches, oldest first.
+    pub batches: Vec<BatchInfo>,
+    /// Check-in parts (one day each), oldest batch first.
+    pub parts: Vec<PartInfo>,
+    /// Person dictionary segments, in key order.
+    pub persons: Vec<DictSegmentInfo>,
+    /// Venue dictionary segments, in key order.
+    pub venues: Vec<DictSegmentInfo>,
+    /// Parquet file with venue attributes (names, categories), if a venues file was ever given.
+    pub venue_attrs: Option<String>,
+}
+
+/// One ingest batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchInfo {
+    /// Batch number (= the manifest version that committed it).
+    pub id: u64,
+    /// Commit time, RFC 3339 UTC.
+    pub committed_at: String,
+    /// The input files, with their content hashes (duplicate detection).
+    pub files: Vec<SourceFile>,
+    /// Rows read from all files.
+    pub rows_read: u64,
+    /// Rows stored.
+    pub rows_stored: u64,
+    /// Rows quarantined.
+    pub rows_rejected: u64,
+    /// Quarantine file of this batch (relative path), if any row was rejected.
+    pub quarantine: Option<String>,
+}
+
+/// One input file of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// The path as given to ingest.
+    pub path: String,
+    /// BLAKE3 of the file's bytes, hex.
+    pub blake3: String,
+    /// Rows read from it.
+    pub rows_read: u64,
+    /// Rows rejected from it.
+    pub rows_rejected: u64,
+}
+
+/// One Parquet part and its trace index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartInfo {
+    /// Parquet file, relative to the store.
+    pub path: String,
+    /// Trace index sidecar, relative to the store.
+    pub index: String,
+    /// UTC day of every check-in in the part, as days since 1970-01-01.
+    pub day: i64,
+    /// Batch that wrote it.
+    pub batch: u64,
+    /// Row count.
+    pub rows: u64,
+    /// Earliest check-in (Unix seconds).
+    pub min_check_in: i64,
+    /// Latest check-in (Unix seconds).
+    pub max_check_in: i64,
+    /// Latest check-out (Unix seconds; `max_check_in` when none recorded).
+    pub max_check_out: i64,
+    /// Bytes of the Parquet file plus the sidecar.
+    pub bytes: u64,
+}
+
+/// One dictionary segment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DictSegmentInfo {
+    /// Segment file, relative to the store.
+    pub path: String,
+    /// First key.
+    pub base: u32,
+    /// Number of ids.
+    pub count: u32,
+}
+
+impl Manifest {
+    /// Read and check a manifest file.
+    pub fn read(path: &Path) -> Result<Manifest> {
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::store(path, format!("unreadable manifest: {e}")))?;
+        if m.format != FORMAT_VERSION {
+            return Err(Error::store(
+                path,
+                format!("store format {} is not supported by this truyvet (reads format {FORMAT_VERSION})", m.format),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Total stored rows.
+    pub fn rows(&self) -> u64 {
+        self.parts.iter().map(|p| p.rows).sum()
+    }
+
+    /// Number of distinct person ids.
+    pub fn persons(&self) -> u64 {
+        self.persons.iter().map(|s| u64::from(s.count)).sum()
+    }
+
+    /// Number of distinct venue ids seen in check-ins.
+    pub fn venues(&self) -> u64 {
+        self.venues.iter().map(|s| u64::from(s.count)).sum()
+    }
+
+    /// Distinct days covered, ascending.
+    pub fn days(&self) -> Vec<i64> {
+        let mut days: Vec<i64> = self.parts.iter().map(|p| p.day).collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+
+    /// Rows rejected over all batches.
+    pub fn rejected(&self) -> u64 {
+        self.batches.iter().map(|b| b.rows_rejected).sum()
+    }
+
+    /// Every file this manifest references (relative paths).
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .iter()
+            .flat_map(|p| [p.path.as_str(), p.index.as_str()])
+            .chain(self.persons.iter().chain(&self.venues).map(|s| s.path.as_str()))
+            .chain(self.venue_attrs.as_deref())
+            .chain(self.batches.iter().filter_map(|b| b.quarantine.as_deref()))
+    }
+}

@@ -1,0 +1,231 @@
+//! The store: a directory of day-partitioned, sorted Parquet parts with trace-index sidecars,
+//! dictionaries and a manifest, changed only by atomic commits.
+//!
+//! [`Store::open`] reads the live manifest and maps its files into a [`Snapshot`]: an immutable,
+//! cheap-to-clone, `Send + Sync` view that later commits never change. This module must not
+//! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
+
+mod bytes;
+pub(crate) mod commit;
+pub(crate) mod dict;
+pub mod index;
+pub mod layout;
+pub mod manifest;
+pub(crate) mod parquet;
+pub mod quarantine;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+pub use self::commit::Failpoint;
+pub use self::index::PartIndex;
+pub use self::manifest::{Manifest, PartInfo};
+pub use self::parquet::VenueInfo;
+use self::dict::{Dict, DictSegment};
+use crate::error::{Error, Result};
+use crate::model::{PersonKey, VenueKey};
+
+/// A store directory, opened at its live version.
+///
+/// ```no_run
+/// let store = truyvet::Store::open("province-store")?;
+/// println!("{} check-ins", store.snapshot().manifest().rows());
+/// # Ok::<(), truyvet::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    snapshot: Snapshot,
+}
+
+impl Store {
+    /// Open an existing store and validate its live version (manifest, dictionaries, index
+    /// headers). Files are mapped, not read: opening costs little whatever the store's size.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        let snapshot = Snapshot::load(&dir)?;
+        Ok(Store { dir, snapshot })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The snapshot opened (cheap clone; never changes).
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.clone()
+    }
+
+    /// Re-read the live version, to see commits made since `open`.
+    pub fn reload(&mut self) -> Result<()> {
+        self.snapshot = Snapshot::load(&self.dir)?;
+        Ok(())
+    }
+}
+
+/// One check-in part of a snapshot: its manifest entry and its mapped trace index.
+#[derive(Debug)]
+pub struct Part {
+    /// Manifest entry.
+    pub info: PartInfo,
+    /// The mapped trace index.
+    pub index: PartIndex,
+}
+
+/// An immutable view of one committed version of a store.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Arc<SnapshotInner>);
+
+#[derive(Debug)]
+struct SnapshotInner {
+    dir: PathBuf,
+    manifest: Manifest,
+    persons: Dict,
+    venues: Dict,
+    parts: Vec<Part>,
+    venue_attrs: OnceLock<Result<HashMap<String, VenueInfo>, String>>,
+}
+
+impl Snapshot {
+    fn load(dir: &Path) -> Result<Snapshot> {
+        let manifest = commit::read_current(dir)?;
+        Snapshot::from_manifest(dir, manifest)
+    }
+
+    fn from_manifest(dir: &Path, manifest: Manifest) -> Result<Snapshot> {
+        let _span = tracing::debug_span!("open_snapshot", version = manifest.version, parts = manifest.parts.len()).entered();
+        let dict = |segs: &[manifest::DictSegmentInfo]| -> Result<Dict> {
+            let segments = segs
+                .iter()
+                .map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Dict::new(segments))
+        };
+        let persons = dict(&manifest.persons)?;
+        let venues = dict(&manifest.venues)?;
+        let parts = manifest
+            .parts
+            .iter()
+            .map(|info| {
+                let index = PartIndex::open(&layout::resolve(dir, &info.index), info.rows, info.day)?;
+                Ok(Part { info: info.clone(), index })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Snapshot(Arc::new(SnapshotInner {
+            dir: dir.to_path_buf(),
+            manifest,
+            persons,
+            venues,
+            parts,
+            venue_attrs: OnceLock::new(),
+        })))
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
+
+    /// The manifest of this version.
+    pub fn manifest(&self) -> &Manifest {
+        &self.0.manifest
+    }
+
+    /// Check-in parts, in manifest order.
+    pub fn parts(&self) -> &[Part] {
+        &self.0.parts
+    }
+
+    /// Key of a person id.
+    pub fn person_key(&self, id: &str) -> Option<PersonKey> {
+        self.0.persons.key(id)
+    }
+
+    /// Person id of a key from this snapshot.
+    pub fn person_id(&self, key: PersonKey) -> &str {
+        self.0.persons.id(key)
+    }
+
+    /// Key of a venue id.
+    pub fn venue_key(&self, id: &str) -> Option<VenueKey> {
+        self.0.venues.key(id)
+    }
+
+    /// Venue id of a key from this snapshot.
+    pub fn venue_id(&self, key: VenueKey) -> &str {
+        self.0.venues.id(key)
+    }
+
+    /// Number of distinct persons.
+    pub fn person_count(&self) -> u32 {
+        self.0.persons.len()
+    }
+
+    /// Number of distinct venues seen in check-ins.
+    pub fn venue_count(&self) -> u32 {
+        self.0.venues.len()
+    }
+
+    /// Venue attributes by venue id (loaded on first use; empty if no venues file was given).
+    pub fn venue_attrs(&self) -> Result<&HashMap<String, VenueInfo>> {
+        let loaded = self.0.venue_attrs.get_or_init(|| match &self.0.manifest.venue_attrs {
+            None => Ok(HashMap::new()),
+            Some(rel) => parquet::read_venues(&layout::resolve(&self.0.dir, rel))
+                .map(|v| v.into_iter().map(|v| (v.venue_id.clone(), v)).collect())
+                .map_err(|e| e.to_string()),
+        });
+        loaded.as_ref().map_err(|e| Error::store(&self.0.dir, e.clone()))
+    }
+
+    /// Summary figures (`truyvet stats`).
+    pub fn stats(&self) -> Result<StoreStats> {
+        let m = &self.0.manifest;
+        let mut bytes = 0;
+        for rel in m.files().chain([layout::manifest(m.version).as_str()]) {
+            let p = layout::resolve(&self.0.dir, rel);
+            bytes += std::fs::metadata(&p).map_err(Error::io(&p))?.len();
+        }
+        let days = m.days();
+        Ok(StoreStats {
+            rows: m.rows(),
+            persons: m.persons(),
+            venues: m.venues(),
+            days: days.len() as u64,
+            first_day: days.first().map(|&d| crate::time::day_name(d)),
+            last_day: days.last().map(|&d| crate::time::day_name(d)),
+            batches: m.batches.len() as u64,
+            rejected: m.rejected(),
+            bytes,
+            version: m.version,
+        })
+    }
+}
+
+/// Summary figures of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Stored check-ins.
+    pub rows: u64,
+    /// Distinct persons.
+    pub persons: u64,
+    /// Distinct venues in check-ins.
+    pub venues: u64,
+    /// Days with check-ins.
+    pub days: u64,
+    /// First day covered.
+    pub first_day: Option<String>,
+    /// Last day covered.
+    pub last_day: Option<String>,
+    /// Committed ingest batches.
+    pub batches: u64,
+    /// Quarantined rows over all batches.
+    pub rejected: u64,
+    /// Bytes on disk of the live version's files.
+    pub bytes: u64,
+    /// Manifest version.
+    pub version: u64,
+}

@@ -1,0 +1,137 @@
+//! Parquet files of the store: check-in parts and venue attributes.
+//!
+//! Parts are written sorted by (venue_id, check_in) with page-level statistics, a page index,
+//! small data pages and declared sorting columns, so DataFusion prunes row groups and pages on
+//! venue and time. Columns follow [`CHECKINS_SCHEMA`].
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, StringBuilder, TimestampSecondArray};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::dict::InternedView;
+use crate::error::{Error, Result};
+use crate::model::{CHECKINS_SCHEMA, VENUES_SCHEMA, Visit};
+
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+const PAGE_ROWS: usize = 8 * 1024;
+const WRITE_BATCH_ROWS: usize = 64 * 1024;
+
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(vec![
+            SortingColumn { column_idx: 1, descending: false, nulls_first: false },
+            SortingColumn { column_idx: 2, descending: false, nulls_first: false },
+        ]))
+        .set_created_by(format!("truyvet {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Write one day's sorted rows as a Parquet part. Returns the file size.
+pub(crate) fn write_part(path: &Path, day: i64, rows: &[Visit], persons: &InternedView, venues: &InternedView) -> Result<u64> {
+    let io = |e: std::io::Error| Error::io(path)(e);
+    let pq = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
+    let file = File::create(path).map_err(io)?;
+    let mut writer = ArrowWriter::try_new(file, CHECKINS_SCHEMA.clone(), Some(properties())).map_err(pq)?;
+    for chunk in rows.chunks(WRITE_BATCH_ROWS) {
+        let mut person = StringBuilder::with_capacity(chunk.len(), chunk.len() * 12);
+        let mut venue = StringBuilder::with_capacity(chunk.len(), chunk.len() * 16);
+        for v in chunk {
+            person.append_value(persons.get(v.person));
+            venue.append_value(venues.get(v.venue));
+        }
+        let check_in = TimestampSecondArray::from_iter_values(chunk.iter().map(|v| v.check_in)).with_timezone("UTC");
+        let check_out = TimestampSecondArray::from_iter(chunk.iter().map(|v| v.check_out)).with_timezone("UTC");
+        let day32 = Date32Array::from_value(day as i32, chunk.len());
+        let columns: Vec<ArrayRef> = vec![Arc::new(person.finish()), Arc::new(venue.finish()), Arc::new(check_in), Arc::new(check_out), Arc::new(day32)];
+        let batch = RecordBatch::try_new(CHECKINS_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
+        writer.write(&batch).map_err(pq)?;
+    }
+    let file = writer.into_inner().map_err(pq)?;
+    file.sync_all().map_err(io)?;
+    Ok(file.metadata().map_err(io)?.len())
+}
+
+/// Venue attributes (a row of a venues file).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VenueInfo {
+    /// Venue id (QR code).
+    pub venue_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Category (market, office, school, ...).
+    pub category: Option<String>,
+    /// Province.
+    pub province: Option<String>,
+    /// District.
+    pub district: Option<String>,
+    /// Latitude.
+    pub lat: Option<f64>,
+    /// Longitude.
+    pub lon: Option<f64>,
+}
+
+/// Write venue attributes, sorted by venue id.
+pub(crate) fn write_venues(path: &Path, venues: &[VenueInfo]) -> Result<()> {
+    let pq = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
+    let s = |f: fn(&VenueInfo) -> Option<&str>| -> ArrayRef { Arc::new(venues.iter().map(f).collect::<StringArray>()) };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(venues.iter().map(|v| Some(v.venue_id.as_str())).collect::<StringArray>()),
+        s(|v| v.name.as_deref()),
+        s(|v| v.category.as_deref()),
+        s(|v| v.province.as_deref()),
+        s(|v| v.district.as_deref()),
+        Arc::new(venues.iter().map(|v| v.lat).collect::<Float64Array>()),
+        Arc::new(venues.iter().map(|v| v.lon).collect::<Float64Array>()),
+    ];
+    let batch = RecordBatch::try_new(VENUES_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
+    let file = File::create(path).map_err(Error::io(path))?;
+    let mut writer = ArrowWriter::try_new(file, VENUES_SCHEMA.clone(), None).map_err(pq)?;
+    writer.write(&batch).map_err(pq)?;
+    let file = writer.into_inner().map_err(pq)?;
+    file.sync_all().map_err(Error::io(path))
+}
+
+/// Read venue attributes written by [`write_venues`].
+pub(crate) fn read_venues(path: &Path) -> Result<Vec<VenueInfo>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Float64Type;
+    let file = File::open(path).map_err(Error::io(path))?;
+    let damaged = |e: &dyn std::fmt::Display| Error::store(path, format!("damaged venues file: {e}"));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| damaged(&e))?
+        .build()
+        .map_err(|e| damaged(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| damaged(&e))?;
+        if batch.num_columns() != 7 {
+            return Err(damaged(&"wrong columns"));
+        }
+        let s = |i: usize| batch.column(i).as_string::<i32>();
+        let f = |i: usize| batch.column(i).as_primitive::<Float64Type>();
+        let opt = |a: &StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+        for r in 0..batch.num_rows() {
+            out.push(VenueInfo {
+                venue_id: s(0).value(r).to_string(),
+                name: opt(s(1), r),
+                category: opt(s(2), r),
+                province: opt(s(3), r),
+                district: opt(s(4), r),
+                lat: f(5).is_valid(r).then(|| f(5).value(r)),
+                lon: f(6).is_valid(r).then(|| f(6).value(r)),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,348 @@
+//! Timestamps, time zones and durations: the one place where text becomes seconds.
+//!
+//! Every stage (ingest, trace arguments, SQL parameters, CLI) parses through here, so the accepted
+//! formats are the same everywhere:
+//! - RFC 3339 with an offset: `2021-08-01T08:15:00+07:00`, `2021-08-01T01:15:00Z`;
+//! - naive `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, read in a fixed offset ([`Tz`]);
+//! - integer Unix seconds (`1627780500`).
+//!
+//! Fractions of a second are accepted and truncated. Internally a time is `i64` seconds since the
+//! Unix epoch, UTC. The parser is hand-rolled over bytes because it runs twice per ingested row;
+//! calendar validity is checked with chrono.
+
+use chrono::{DateTime, Datelike, NaiveDate};
+
+use crate::error::{Error, Result};
+
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
+
+/// A fixed UTC offset used to read naive timestamps (`--tz +07:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tz {
+    offset_seconds: i32,
+}
+
+impl Tz {
+    /// UTC.
+    pub const UTC: Tz = Tz { offset_seconds: 0 };
+
+    /// An offset east of UTC in seconds (Vietnam is `7 * 3600`).
+    pub fn from_offset_seconds(offset_seconds: i32) -> Result<Tz> {
+        if offset_seconds.abs() >= 24 * 3600 {
+            return Err(Error::InvalidArgument {
+                what: "time zone offset",
+                value: offset_seconds.to_string(),
+                hint: "must be within ±23:59".into(),
+            });
+        }
+        Ok(Tz { offset_seconds })
+    }
+
+    /// Parse `+07:00`, `-0330`, `+7`, `Z` or `UTC`.
+    pub fn parse(text: &str) -> Result<Tz> {
+        let bad = || Error::InvalidArgument {
+            what: "time zone",
+            value: text.to_string(),
+            hint: "use a fixed offset such as +07:00, -03:30 or UTC".into(),
+        };
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Ok(Tz::UTC);
+        }
+        let b = t.as_bytes();
+        let sign = match b.first() {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => return Err(bad()),
+        };
+        let rest = &t[1..];
+        let (h, m) = match rest.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if rest.len() == 4 => rest.split_at(2),
+            None => (rest, "0"),
+        };
+        let h: i32 = h.parse().map_err(|_| bad())?;
+        let m: i32 = m.parse().map_err(|_| bad())?;
+        if !(0..24).contains(&h) || !(0..60).contains(&m) {
+            return Err(bad());
+        }
+        Tz::from_offset_seconds(sign * (h * 3600 + m * 60))
+    }
+
+    /// The offset east of UTC, in seconds.
+    pub fn offset_seconds(self) -> i32 {
+        self.offset_seconds
+    }
+}
+
+/// Parse one timestamp (see the module docs for the formats) to Unix seconds.
+///
+/// The error is a short reason suitable for a quarantine file.
+pub fn parse_timestamp(text: &[u8], tz: Tz) -> Result<i64, &'static str> {
+    let t = trim(text);
+    if t.is_empty() {
+        return Err("empty timestamp");
+    }
+    if t.len() >= 10 && t[4] == b'-' {
+        return parse_datetime(t, tz);
+    }
+    parse_unix(t)
+}
+
+/// Parse a user-supplied time argument (`--from`, SQL parameters), with a helpful error.
+pub fn parse_time_arg(what: &'static str, text: &str, tz: Tz) -> Result<i64> {
+    parse_timestamp(text.as_bytes(), tz).map_err(|reason| Error::InvalidArgument {
+        what,
+        value: text.to_string(),
+        hint: format!(
+            "{reason}; use RFC 3339 (2021-08-01T08:15:00+07:00), YYYY-MM-DD HH:MM:SS (read in --tz) or Unix seconds"
+        ),
+    })
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+fn parse_unix(t: &[u8]) -> Result<i64, &'static str> {
+    let (neg, digits) = match t[0] {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let int_part = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) if dot + 1 < digits.len() && digits[dot + 1..].iter().all(u8::is_ascii_digit) => {
+            &digits[..dot]
+        }
+        Some(_) => return Err("unparsable timestamp"),
+        None => digits,
+    };
+    if int_part.is_empty() || int_part.len() > 12 || !int_part.iter().all(u8::is_ascii_digit) {
+        return Err("unparsable timestamp");
+    }
+    let v = int_part.iter().fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0'));
+    // Truncation of a negative fraction moves towards zero, like every other fraction.
+    Ok(if neg { -v } else { v })
+}
+
+fn digits<const N: usize>(t: &[u8], at: usize) -> Result<u32, &'static str> {
+    let s = t.get(at..at + N).ok_or("unparsable timestamp")?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return Err("unparsable timestamp");
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Ok(v)
+}
+
+fn parse_datetime(t: &[u8], tz: Tz) -> Result<i64, &'static str> {
+    // YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|±HH:MM|±HHMM]
+    let year = digits::<4>(t, 0)?;
+    let month = digits::<2>(t, 5)?;
+    let day = digits::<2>(t, 8)?;
+    if t.get(7) != Some(&b'-') || t.len() < 19 || !matches!(t[10], b'T' | b't' | b' ') {
+        return Err("unparsable timestamp");
+    }
+    if t[13] != b':' || t[16] != b':' {
+        return Err("unparsable timestamp");
+    }
+    let (hour, minute, second) = (digits::<2>(t, 11)?, digits::<2>(t, 14)?, digits::<2>(t, 17)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("impossible time of day");
+    }
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("impossible date")?;
+    let mut rest = &t[19..];
+    if let Some(b'.') = rest.first() {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return Err("unparsable timestamp");
+        }
+        rest = &rest[1 + n..];
+    }
+    let offset = match rest {
+        [] => i64::from(tz.offset_seconds),
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), ..] => {
+            let body = &rest[1..];
+            let (h, m) = match body.len() {
+                5 if body[2] == b':' => (digits::<2>(body, 0)?, digits::<2>(body, 3)?),
+                4 => (digits::<2>(body, 0)?, digits::<2>(body, 2)?),
+                2 => (digits::<2>(body, 0)?, 0),
+                _ => return Err("unparsable time zone offset"),
+            };
+            if h > 23 || m > 59 {
+                return Err("impossible time zone offset");
+            }
+            let o = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' { -o } else { o }
+        }
+        _ => return Err("unparsable timestamp"),
+    };
+    let days = i64::from(date.num_days_from_ce()) - 719_163;
+    Ok(days * DAY + i64::from(hour * 3600 + minute * 60 + second) - offset)
+}
+
+/// Format Unix seconds as RFC 3339 UTC (`2021-08-01T01:15:00Z`).
+pub fn format_utc(seconds: i64) -> String {
+    match DateTime::from_timestamp(seconds, 0) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => seconds.to_string(),
+    }
+}
+
+/// The UTC day (`YYYY-MM-DD`) holding `seconds`.
+pub fn day_name(day: i64) -> String {
+    match DateTime::from_timestamp(day * DAY, 0) {
+        Some(dt) => dt.format("%Y-%m-%d").to_string(),
+        None => format!("day{day}"),
+    }
+}
+
+/// Parse a duration: `90s`, `15m`, `1h`, `1h30m`, `2d`, or plain seconds (`3600`).
+pub fn parse_duration(text: &str) -> Result<i64> {
+    let bad = |hint: &str| Error::InvalidArgument {
+        what: "duration",
+        value: text.to_string(),
+        hint: format!("{hint}; write 90s, 15m, 1h, 1h30m, 2d or plain seconds"),
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad("empty"));
+    }
+    if t.bytes().all(|c| c.is_ascii_digit()) {
+        return t.parse::<i64>().map_err(|_| bad("too large"));
+    }
+    let (mut total, mut num, mut seen_digit) = (0i64, 0i64, false);
+    for c in t.bytes() {
+        match c {
+            b'0'..=b'9' => {
+                num = num.checked_mul(10).and_then(|n| n.checked_add(i64::from(c - b'0'))).ok_or_else(|| bad("too large"))?;
+                seen_digit = true;
+            }
+            b'd' | b'h' | b'm' | b's' if seen_digit => {
+                let unit = match c {
+                    b'd' => DAY,
+                    b'h' => 3600,
+                    b'm' => 60,
+                    _ => 1,
+                };
+                total = num.checked_mul(unit).and_then(|v| v.checked_add(total)).ok_or_else(|| bad("too large"))?;
+                num = 0;
+                seen_digit = false;
+            }
+            _ => return Err(bad("unknown unit or character")),
+        }
+    }
+    if seen_digit {
+        return Err(bad("a number without a unit after another unit"));
+    }
+    Ok(total)
+}
+
+/// Format seconds as a compact duration (`1h30m`, `45s`, `0s`).
+pub fn format_duration(seconds: i64) -> String {
+    if seconds == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut s = seconds.abs();
+    if seconds < 0 {
+        out.push('-');
+    }
+    for (unit, name) in [(DAY, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+        if s >= unit {
+            out.push_str(&(s / unit).to_string());
+            out.push(name);
+            s %= unit;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VN: Tz = Tz { offset_seconds: 7 * 3600 };
+
+    #[test]
+    fn formats_agree() {
+        let want = 1_627_780_500; // 2021-08-01T01:15:00Z
+        for s in [
+            "2021-08-01T08:15:00+07:00",
+            "2021-08-01T01:15:00Z",
+            "2021-08-01 01:15:00",
+            "2021-08-01T01:15:00.999Z",
+            "2021-08-01T08:15:00+0700",
+            " 1627780500 ",
+            "1627780500.7",
+        ] {
+            assert_eq!(parse_timestamp(s.as_bytes(), Tz::UTC), Ok(want), "{s}");
+        }
+        assert_eq!(parse_timestamp(b"2021-08-01 08:15:00", VN), Ok(want));
+        assert_eq!(parse_timestamp(b"2021-08-01T08:15:00", VN), Ok(want));
+    }
+
+    #[test]
+    fn rejects_impossible_and_garbage() {
+        for s in ["2021-02-30T00:00:00Z", "2021-13-01T00:00:00Z", "2021-08-01T24:00:00Z", "2021-08-01T10:61:00Z"] {
+            assert!(parse_timestamp(s.as_bytes(), Tz::UTC).unwrap_err().starts_with("impossible"), "{s}");
+        }
+        for s in ["", "not-a-time", "2021-08-01", "2021-08-01T08:15", "12ab", "2021-08-01T08:15:00+7:0x", "2021-08-01T08:15:00."] {
+            assert!(parse_timestamp(s.as_bytes(), Tz::UTC).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), 90);
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400);
+        assert_eq!(parse_duration("3600").unwrap(), 3600);
+        assert_eq!(parse_duration("2d").unwrap(), 172_800);
+        for bad in ["", "1x", "h", "1h30", "-5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(5400), "1h30m");
+    }
+
+    #[test]
+    fn tz_parsing() {
+        assert_eq!(Tz::parse("+07:00").unwrap(), VN);
+        assert_eq!(Tz::parse("+0700").unwrap(), VN);
+        assert_eq!(Tz::parse("UTC").unwrap(), Tz::UTC);
+        assert_eq!(Tz::parse("-03:30").unwrap().offset_seconds(), -12_600);
+        assert!(Tz::parse("07:00").is_err());
+    }
+
+    proptest! {
+        // Oracle: chrono's own formatting and parsing of the same instant.
+        #[test]
+        fn roundtrip_against_chrono(secs in -2_000_000_000i64..4_000_000_000, off_min in -(23*60i32)..(23*60), frac in 0u32..1000) {
+            let off = chrono::FixedOffset::east_opt(off_min * 60).unwrap();
+            let dt = DateTime::from_timestamp(secs, frac * 1_000_000).unwrap().with_timezone(&off);
+            let rfc = dt.to_rfc3339();
+            prop_assert_eq!(parse_timestamp(rfc.as_bytes(), Tz::UTC), Ok(secs));
+            let naive = dt.naive_local().format("%Y-%m-%d %H:%M:%S").to_string();
+            let tz = Tz::from_offset_seconds(off_min * 60).unwrap();
+            prop_assert_eq!(parse_timestamp(naive.as_bytes(), tz), Ok(secs));
+            prop_assert_eq!(parse_timestamp(format_utc(secs).as_bytes(), Tz::UTC), Ok(secs));
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_timestamp(&bytes, Tz::UTC);
+        }
+
+        #[test]
+        fn durations_roundtrip(s in 0i64..10_000_000) {
+            prop_assert_eq!(parse_duration(&format_duration(s)).unwrap(), s);
+        }
+    }
+}

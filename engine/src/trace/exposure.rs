@@ -1,0 +1,130 @@
+//! The interval join: F0's stays → the union U0(v) per venue → pieces of other persons' stays
+//! that overlap it, found through the trace indexes.
+//!
+//! # Algorithm
+//! 1. Visits of the F0: for each part whose day can hold a stay reaching the window, the F0's
+//!    rows from the person postings (roaring rank → CSR).
+//! 2. Clip each stay to the window, keep it if non-empty, extend its end by `linger`; union per
+//!    venue into U0(v) (maximal disjoint intervals).
+//! 3. For each interval `[s, e)` of U0(v) and each part whose day lies in
+//!    `[day(s − max_visit), day(e − 1)]`: the rows at `v` checked in within `[s − max_visit, e)`
+//!    (venue postings + binary search on check-in) are exactly those whose capped stay can reach
+//!    `[s, e)`; each overlap with another person is a *piece* `(person, venue, start, end)`.
+//!
+//! Tasks of step 3 run in parallel (rayon) when asked; pieces are sorted afterwards, so the
+//! result does not depend on the thread count.
+//!
+//! # Performance
+//! O(F0's rows + rows at the F0's venues within `max_visit` before and during its stays), plus
+//! a bitmap rank per part touched; independent of the store's size.
+
+use rayon::prelude::*;
+
+use super::interval::{merge_sorted, Interval};
+use super::request::TraceRequest;
+use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::store::Part;
+use crate::time::DAY;
+
+/// Part of another person's stay that overlaps U0(v).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Piece {
+    pub person: PersonKey,
+    pub venue: VenueKey,
+    pub start: Seconds,
+    pub end: Seconds,
+}
+
+/// Parts ordered by day, for range lookups.
+pub(crate) struct DayIndex<'a> {
+    by_day: Vec<(i64, &'a Part)>,
+}
+
+impl<'a> DayIndex<'a> {
+    pub(crate) fn new(parts: &'a [Part]) -> DayIndex<'a> {
+        let mut by_day: Vec<(i64, &Part)> = parts.iter().map(|p| (p.info.day, p)).collect();
+        by_day.sort_by_key(|&(d, _)| d);
+        DayIndex { by_day }
+    }
+
+    /// Parts whose day is in `[first, last]`.
+    pub(crate) fn days(&self, first: i64, last: i64) -> impl Iterator<Item = &'a Part> + '_ {
+        let lo = self.by_day.partition_point(|&(d, _)| d < first);
+        self.by_day[lo..].iter().take_while(move |&&(d, _)| d <= last).map(|&(_, p)| p)
+    }
+}
+
+/// Days whose check-ins can produce a stay reaching `[from, to)`.
+fn day_range(req: &TraceRequest, from: Seconds, to: Seconds) -> (i64, i64) {
+    (from.saturating_sub(req.max_visit).div_euclid(DAY), (to.saturating_sub(1)).div_euclid(DAY))
+}
+
+/// Steps 1–2: U0 as `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
+pub(crate) fn f0_union(days: &DayIndex<'_>, f0: PersonKey, req: &TraceRequest) -> (Vec<(VenueKey, Interval)>, usize) {
+    let from = req.from.unwrap_or(Seconds::MIN / 4);
+    let to = req.to.unwrap_or(Seconds::MAX / 4);
+    let (first, last) = day_range(req, from, to);
+    let mut stays: Vec<(VenueKey, Interval)> = Vec::new();
+    let mut visits = 0;
+    for part in days.days(first, last) {
+        let idx = &part.index;
+        for r in idx.person_rows(f0) {
+            visits += 1;
+            let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
+            let (s, e) = (a.max(from), b.min(to));
+            if s < e {
+                stays.push((idx.venue(r), (s, e.saturating_add(req.linger))));
+            }
+        }
+    }
+    stays.sort_unstable();
+    let mut out = Vec::with_capacity(stays.len());
+    for group in stays.chunk_by(|a, b| a.0 == b.0) {
+        let mut ivs: Vec<Interval> = group.iter().map(|&(_, iv)| iv).collect();
+        merge_sorted(&mut ivs);
+        out.extend(ivs.into_iter().map(|iv| (group[0].0, iv)));
+    }
+    (out, visits)
+}
+
+/// Step 3: the pieces, and the number of candidate rows examined.
+pub(crate) fn pieces(days: &DayIndex<'_>, f0: PersonKey, u0: &[(VenueKey, Interval)], req: &TraceRequest) -> (Vec<Piece>, u64) {
+    let tasks: Vec<(VenueKey, Interval, &Part)> = u0
+        .iter()
+        .flat_map(|&(v, (s, e))| {
+            let (first, last) = day_range(req, s, e);
+            days.days(first, last).map(move |p| (v, (s, e), p))
+        })
+        .collect();
+    let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> (Vec<Piece>, u64) {
+        let idx = &part.index;
+        let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e);
+        let examined = rows.len() as u64;
+        let mut out = Vec::new();
+        for r in rows {
+            let p = idx.person(r);
+            if p == f0 {
+                continue;
+            }
+            let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
+            let (ps, pe) = (a.max(s), b.min(e));
+            if ps < pe {
+                out.push(Piece { person: p, venue: v, start: ps, end: pe });
+            }
+        }
+        (out, examined)
+    };
+    let results: Vec<(Vec<Piece>, u64)> =
+        if req.parallel && tasks.len() > 1 { tasks.par_iter().map(run).collect() } else { tasks.iter().map(run).collect() };
+    let examined = results.iter().map(|r| r.1).sum();
+    let mut all: Vec<Piece> = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
+    for (p, _) in results {
+        all.extend(p);
+    }
+    if req.parallel && all.len() > 1 << 16 {
+        all.par_sort_unstable();
+    } else {
+        all.sort_unstable();
+    }
+    (all, examined)
+}

@@ -1,0 +1,181 @@
+//! Tracing: an F0 → its ranked F1 contacts, by interval joins over the trace indexes.
+//!
+//! Semantics (the contract every output follows):
+//! 1. A visit is a stay `[a, b)`: `a` = check-in, `b` = check-out or `a + dwell`, then
+//!    `b = min(b, a + max_visit)`.
+//! 2. Each F0 stay is clipped to the window and extended by linger:
+//!    `[max(a, from), min(b, to) + linger)`, kept when `max(a, from) < min(b, to)`; U0(v) is the
+//!    union of these at venue `v`.
+//! 3. For every other person p and venue v, p's exposure at v is the union of p's stays at v
+//!    intersected with U0(v).
+//! 4. Per person: `exposure_seconds` (total length), `episodes` (maximal intervals), `venues`,
+//!    `first_contact`, `last_contact`.
+//! 5. F1 = persons with `exposure_seconds >= max(min_overlap, 1)`, ordered by exposure desc,
+//!    episodes desc, person id asc; ranks from 1.
+//!
+//! `exposure` does the join, `rank` the aggregation; this module holds the API and the Arrow
+//! output. It reads the store through a [`Snapshot`] and never touches `sql`.
+
+mod exposure;
+pub mod interval;
+mod rank;
+mod request;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
+use rayon::prelude::*;
+
+pub use self::request::{ExposureRule, TraceRequest};
+use crate::error::{Error, Result};
+use crate::model::{PersonKey, Seconds, VenueKey, EXPOSURES_SCHEMA, F1_SCHEMA};
+use crate::store::Snapshot;
+
+/// One F1 contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// 1-based rank.
+    pub rank: u32,
+    /// Person key in the snapshot.
+    pub person: PersonKey,
+    /// Person id.
+    pub person_id: String,
+    /// Total seconds of exposure.
+    pub exposure_seconds: Seconds,
+    /// Number of maximal exposure intervals.
+    pub episodes: u32,
+    /// Number of distinct venues with exposure.
+    pub venues: u32,
+    /// Start of the earliest exposure.
+    pub first_contact: Seconds,
+    /// End of the latest exposure.
+    pub last_contact: Seconds,
+}
+
+/// One maximal exposure interval of a contact at a venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposure {
+    /// The contact's rank.
+    pub rank: u32,
+    /// The contact.
+    pub person: PersonKey,
+    /// The venue.
+    pub venue: VenueKey,
+    /// Start (inclusive).
+    pub start: Seconds,
+    /// End (exclusive).
+    pub end: Seconds,
+}
+
+/// The answer to a [`TraceRequest`].
+#[derive(Debug, Clone)]
+pub struct TraceResult {
+    /// The request answered.
+    pub request: TraceRequest,
+    /// F0 check-ins looked at (in parts overlapping the window).
+    pub f0_visits: usize,
+    /// F0 stays that reached the window, merged per venue.
+    pub f0_intervals: usize,
+    /// Candidate rows examined by the join (the work done).
+    pub rows_examined: u64,
+    /// The ranked contacts.
+    pub contacts: Vec<Contact>,
+    /// Their exposure intervals, by rank then start.
+    pub exposures: Vec<Exposure>,
+    snapshot: Snapshot,
+}
+
+impl Snapshot {
+    /// Trace one F0. An unknown F0 is [`Error::NotFound`]; an F0 without visits in the window
+    /// gives an empty list.
+    pub fn trace(&self, req: &TraceRequest) -> Result<TraceResult> {
+        req.check()?;
+        let _span = tracing::debug_span!("trace", f0 = %req.f0).entered();
+        let f0 = self.person_key(&req.f0).ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
+        let days = exposure::DayIndex::new(self.parts());
+        let (u0, f0_visits) = exposure::f0_union(&days, f0, req);
+        let (pieces, rows_examined) = exposure::pieces(&days, f0, &u0, req);
+        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit);
+        Ok(TraceResult {
+            request: req.clone(),
+            f0_visits,
+            f0_intervals: u0.len(),
+            rows_examined,
+            contacts,
+            exposures,
+            snapshot: self.clone(),
+        })
+    }
+
+    /// Trace many F0s: in parallel across requests (each trace single-threaded), results in
+    /// request order.
+    pub fn trace_many(&self, reqs: &[TraceRequest]) -> Vec<Result<TraceResult>> {
+        reqs.par_iter().map(|r| self.trace(&r.clone().parallel(false))).collect()
+    }
+}
+
+impl crate::store::Store {
+    /// Trace one F0 in the snapshot opened (see [`Snapshot::trace`]).
+    pub fn trace(&self, req: &TraceRequest) -> Result<TraceResult> {
+        self.snapshot().trace(req)
+    }
+}
+
+fn ts(values: impl Iterator<Item = Seconds>) -> ArrayRef {
+    Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone("UTC"))
+}
+
+impl TraceResult {
+    /// The snapshot traced.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The F1 list as Arrow, columns as [`F1_SCHEMA`]
+    /// (`rank,person_id,exposure_seconds,episodes,venues,first_contact,last_contact`).
+    pub fn to_record_batch(&self) -> RecordBatch {
+        let c = &self.contacts;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.rank))),
+            Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.person_id.as_str()))),
+            Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.exposure_seconds))),
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.episodes))),
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.venues))),
+            ts(c.iter().map(|c| c.first_contact)),
+            ts(c.iter().map(|c| c.last_contact)),
+        ];
+        RecordBatch::try_new(F1_SCHEMA.clone(), columns).expect("columns match F1_SCHEMA")
+    }
+
+    /// The exposure intervals as Arrow, columns as [`EXPOSURES_SCHEMA`]
+    /// (`rank,person_id,venue_id,venue_name,start,end,seconds`). Loads venue names.
+    pub fn exposures_record_batch(&self) -> Result<RecordBatch> {
+        let e = &self.exposures;
+        let attrs = self.snapshot.venue_attrs()?;
+        let venue_ids: Vec<&str> = e.iter().map(|x| self.snapshot.venue_id(x.venue)).collect();
+        let names: StringArray = venue_ids.iter().map(|v| attrs.get(*v).and_then(|a| a.name.as_deref())).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.rank))),
+            Arc::new(StringArray::from_iter_values(e.iter().map(|x| self.snapshot.person_id(x.person)))),
+            Arc::new(StringArray::from_iter_values(venue_ids.iter().copied())),
+            Arc::new(names),
+            ts(e.iter().map(|x| x.start)),
+            ts(e.iter().map(|x| x.end)),
+            Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.end - x.start))),
+        ];
+        Ok(RecordBatch::try_new(EXPOSURES_SCHEMA.clone(), columns).expect("columns match EXPOSURES_SCHEMA"))
+    }
+
+    /// The venues of a contact with their total exposure, most exposed first (for displays).
+    pub fn venues_of(&self, rank: u32) -> Vec<(VenueKey, Seconds)> {
+        let mut per: Vec<(VenueKey, Seconds)> = Vec::new();
+        for e in self.exposures.iter().filter(|e| e.rank == rank) {
+            match per.iter_mut().find(|(v, _)| *v == e.venue) {
+                Some((_, s)) => *s += e.end - e.start,
+                None => per.push((e.venue, e.end - e.start)),
+            }
+        }
+        per.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        per
+    }
+}
