@@ -1,1 +1,119 @@
-fn main() {}
+//! Criterion micro-benchmarks of the kernels, on data from the seeded generator (cached by
+//! parameters under `truyvet_benches::cache_root()`): interval union and intersection, the
+//! venue-window lookup, index and store opening, dictionary lookups, timestamp and CSV parsing,
+//! and one end-to-end trace. Run: `cargo bench -p truyvet-benches`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use truyvet::time::{parse_timestamp, Tz};
+use truyvet::trace::interval::{intersect_sorted, union_in_place};
+use truyvet::{Ingest, Store, TraceRequest};
+use truyvet_datasets::GenConfig;
+
+fn config() -> GenConfig {
+    GenConfig { people: 30_000, venues: 1_500, days: 7, format: truyvet_datasets::OutputFormat::Csv, ..GenConfig::default() }
+}
+
+/// A cached store from the generator (ingested once per parameters).
+fn store() -> Store {
+    let root = truyvet_benches::cache_root();
+    let cfg = config();
+    let (data, _) = truyvet_benches::cached_dataset(&root, &cfg, &|_| {}).expect("generate");
+    let dir = truyvet_benches::store_dir(&root, &cfg);
+    if !dir.join("CURRENT").exists() {
+        Ingest::new(&dir).venues(data.join("venues.csv")).run(&[data.join("checkins")]).expect("ingest");
+    }
+    Store::open(&dir).expect("open")
+}
+
+fn intervals(c: &mut Criterion) {
+    let mut g = c.benchmark_group("interval");
+    let raw: Vec<(i64, i64)> = (0..10_000i64).map(|i| ((i * 7919) % 86_400, (i * 7919) % 86_400 + 600 + i % 3600)).collect();
+    g.throughput(Throughput::Elements(raw.len() as u64));
+    g.bench_function("union_10k", |b| b.iter_batched(|| raw.clone(), |mut v| union_in_place(black_box(&mut v)), BatchSize::SmallInput));
+    let mut a = raw.clone();
+    union_in_place(&mut a);
+    let mut bset: Vec<(i64, i64)> = raw.iter().map(|&(s, e)| (s + 300, e + 300)).collect();
+    union_in_place(&mut bset);
+    g.bench_function("intersect", |b| b.iter(|| intersect_sorted(black_box(&a), black_box(&bset))));
+    g.finish();
+}
+
+fn parsing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("rfc3339_offset", |b| b.iter(|| parse_timestamp(black_box(b"2021-08-01T08:15:00+07:00"), Tz::UTC)));
+    g.bench_function("naive", |b| b.iter(|| parse_timestamp(black_box(b"2021-08-01 08:15:00"), Tz::UTC)));
+    g.bench_function("unix", |b| b.iter(|| parse_timestamp(black_box(b"1627780500"), Tz::UTC)));
+    g.finish();
+
+    // CSV ingest of 100k rows end to end (parse, validate, encode, sort, write, commit).
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    let mut body = String::from("person_id,venue_id,check_in,check_out\n");
+    for i in 0..100_000u64 {
+        body.push_str(&format!("09{:08},QR-HNI-{:06},2021-08-01T{:02}:{:02}:00+07:00,\n", (i * 7919) % 40_000, i % 900, 6 + i % 14, i % 60));
+    }
+    std::fs::write(&csv, body).unwrap();
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(100_000));
+    g.bench_function("csv_100k", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |store| Ingest::new(store.path().join("s")).run(std::slice::from_ref(&csv)).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn store_ops(c: &mut Criterion) {
+    let store = store();
+    let snap = store.snapshot();
+    let f0s = truyvet_benches::pick_f0s(&snap, 256, 7);
+    let mut g = c.benchmark_group("store");
+    g.bench_function("open", |b| b.iter(|| Store::open(store.dir()).unwrap()));
+    g.bench_function("person_key_lookup", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % f0s.len();
+            snap.person_key(black_box(&f0s[i]))
+        })
+    });
+    let part = snap.parts().iter().max_by_key(|p| p.info.rows).unwrap();
+    let venues: Vec<u32> = part.index.venue_keys().iter().take(512).collect();
+    let t0 = part.info.min_check_in;
+    g.bench_function("venue_window_lookup", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % venues.len();
+            part.index.venue_rows_checked_in(black_box(venues[i]), t0 + 8 * 3600, t0 + 10 * 3600)
+        })
+    });
+    g.bench_function("person_rows", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % f0s.len();
+            let p = snap.person_key(&f0s[i]).unwrap();
+            part.index.person_rows(p).count()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("trace");
+    for parallel in [false, true] {
+        g.bench_function(if parallel { "f1_parallel" } else { "f1_single_thread" }, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % f0s.len();
+                snap.trace(&TraceRequest::new(f0s[i].as_str()).parallel(parallel)).unwrap().contacts.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, intervals, parsing, store_ops);
+criterion_main!(benches);

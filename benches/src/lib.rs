@@ -1,1 +1,157 @@
-//! Benchmark support.
+//! Benchmark support shared by `truyvet bench` and the criterion suites: data sets and stores
+//! cached by their generator parameters, random F0 choice, latency percentiles, and the
+//! machine/build description printed with every figure.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use truyvet_datasets::GenConfig;
+
+/// The machine and build a figure was measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical cores.
+    pub cores: usize,
+    /// Total memory in GiB.
+    pub memory_gib: f64,
+    /// CPU model name.
+    pub cpu: String,
+    /// `release` or `dev`.
+    pub profile: &'static str,
+    /// Git commit of the working tree, if known.
+    pub commit: Option<String>,
+}
+
+/// Describe this machine and build.
+pub fn machine() -> Machine {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: f64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0.0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()).unwrap_or_default();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib: mem_kb / 1048576.0,
+        cpu,
+        profile: if cfg!(debug_assertions) { "dev" } else { "release" },
+        commit,
+    }
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    proc_status_kb("VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Current resident memory of this process (Linux `VmRSS`), in bytes.
+pub fn current_rss() -> Option<u64> {
+    proc_status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+fn proc_status_kb(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Cache directory of benchmark data (`$TRUYVET_BENCH_DIR`, else `~/.cache/truyvet-bench`).
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("TRUYVET_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        home.join(".cache").join("truyvet-bench")
+    })
+}
+
+/// The cache key of a generator configuration.
+pub fn dataset_key(cfg: &GenConfig) -> String {
+    let format = match cfg.format {
+        truyvet_datasets::OutputFormat::Csv => "csv",
+        truyvet_datasets::OutputFormat::CsvGz => "csvgz",
+        truyvet_datasets::OutputFormat::Parquet => "parquet",
+    };
+    format!("p{}-v{}-d{}-x{}-s{}-{}-{format}", cfg.people, cfg.venues, cfg.days, cfg.visits_per_person_per_day, cfg.seed, cfg.start)
+}
+
+/// A generated data set in the cache, generating it if missing. Returns its directory.
+pub fn cached_dataset(root: &Path, cfg: &GenConfig, progress: &(dyn Fn(u64) + Sync)) -> std::io::Result<(PathBuf, bool)> {
+    let dir = root.join("data").join(dataset_key(cfg));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok((dir, true));
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    truyvet_datasets::generate(cfg, &dir, progress)?;
+    std::fs::write(&done, b"")?;
+    Ok((dir, false))
+}
+
+/// The store directory for a data set in the cache (ingested by the caller if missing).
+pub fn store_dir(root: &Path, cfg: &GenConfig) -> PathBuf {
+    root.join("stores").join(dataset_key(cfg))
+}
+
+/// `n` F0s drawn (seeded) from the persons that have check-ins.
+pub fn pick_f0s(snap: &truyvet::Snapshot, n: usize, seed: u64) -> Vec<String> {
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let parts = snap.parts();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|_| {
+            let part = &parts[rng.random_range(0..parts.len())];
+            let row = rng.random_range(0..part.index.rows() as u32);
+            snap.person_id(part.index.person(row)).to_string()
+        })
+        .collect()
+}
+
+/// Latency percentiles.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Percentiles {
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+    /// Samples.
+    pub n: usize,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of the samples.
+    pub fn of(samples: &[Duration]) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        Percentiles { p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: ms[ms.len() - 1], mean_ms: ms.iter().sum::<f64>() / ms.len() as f64, n: ms.len() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let p = Percentiles::of(&samples);
+        assert_eq!((p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms), (50.0, 90.0, 99.0, 100.0));
+    }
+}

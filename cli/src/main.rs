@@ -15,6 +15,15 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRUYVET_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let code = run(cli);
+    if std::env::var_os("TRUYVET_PEAK_RSS").is_some() {
+        // Read by `truyvet bench`, which measures whole processes.
+        eprintln!("peak_rss_bytes={}", truyvet_benches::peak_rss().unwrap_or(0));
+    }
+    code
+}
+
+fn run(cli: cmd::Cli) -> ExitCode {
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {

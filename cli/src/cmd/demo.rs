@@ -44,7 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..Default::default()
     };
     let t0 = Instant::now();
-    let summary = super::gen::generate(&cfg, &input).context("generating the synthetic province")?;
+    let summary = super::generate::generate(&cfg, &input).context("generating the synthetic province")?;
     eprintln!("1/3 generated {} check-ins for {} persons at {} venues over {} days in {}", summary.rows, cfg.people, cfg.venues, cfg.days, input.display());
     let report = Ingest::new(&store_dir)
         .tz(truyvet::Tz::parse("+07:00")?)

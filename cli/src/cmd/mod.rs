@@ -1,7 +1,8 @@
 //! Subcommands: one file each.
 
+mod bench;
 mod demo;
-mod gen;
+mod generate;
 mod ingest;
 #[cfg(feature = "sql")]
 mod sql;
@@ -26,8 +27,10 @@ pub struct Cli {
 enum Command {
     /// Generate a synthetic province, ingest it, trace an F0 and print its ranked F1 list.
     Demo(demo::Args),
+    /// Measure ingest, store size, open time, memory and F1 latency on a synthetic store.
+    Bench(bench::Args),
     /// Generate synthetic check-in logs (seeded, streaming).
-    Gen(gen::Args),
+    Gen(generate::Args),
     /// Load check-in files (CSV, CSV.gz, Parquet) into a store, quarantining bad rows.
     Ingest(ingest::Args),
     /// Summarise a store.
@@ -51,8 +54,9 @@ pub struct StoreArg {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Bench(a) => bench::run(a),
         Command::Demo(a) => demo::run(a),
-        Command::Gen(a) => gen::run(a),
+        Command::Gen(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Trace(a) => trace::run(a, false),

@@ -1,0 +1,92 @@
+//! Fixture builders: small stores written as CSV and ingested through the public API, and the
+//! path of the `truyvet` binary for CLI tests.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+use truyvet::{Ingest, Store};
+
+/// A check-in row as written to the fixture CSV.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub person: String,
+    pub venue: String,
+    pub check_in: i64,
+    pub check_out: Option<i64>,
+}
+
+/// Builder of a small store: `StoreFixture::new().visit("P1", "V1", "08:00", None)`.
+pub struct StoreFixture {
+    pub rows: Vec<Row>,
+    day: &'static str,
+    flush_rows: usize,
+}
+
+/// Unix seconds of `day` at `hh:mm` (UTC); `hh` may exceed 23 to reach the next day.
+pub fn at(day: &str, hhmm: &str) -> i64 {
+    let (h, m) = hhmm.split_once(':').unwrap();
+    let (h, m): (i64, i64) = (h.parse().unwrap(), m.parse().unwrap());
+    truyvet::time::parse_timestamp(format!("{day}T00:00:00Z").as_bytes(), truyvet::Tz::UTC).unwrap() + h * 3600 + m * 60
+}
+
+impl StoreFixture {
+    pub fn new() -> StoreFixture {
+        StoreFixture { rows: Vec::new(), day: "2021-08-01", flush_rows: 8 << 20 }
+    }
+
+    /// Write every flush of this many rows as separate parts (several parts per day).
+    pub fn flush_rows(mut self, n: usize) -> Self {
+        self.flush_rows = n;
+        self
+    }
+
+    /// A visit on the fixture day, times as `HH:MM` UTC (hours ≥ 24 run into the next day).
+    pub fn visit(mut self, person: &str, venue: &str, check_in: &str, check_out: Option<&str>) -> Self {
+        let day = self.day;
+        self.rows.push(Row { person: person.into(), venue: venue.into(), check_in: at(day, check_in), check_out: check_out.map(|c| at(day, c)) });
+        self
+    }
+
+    /// A visit in Unix seconds.
+    pub fn row(mut self, r: Row) -> Self {
+        self.rows.push(r);
+        self
+    }
+
+    pub fn csv(&self) -> String {
+        let mut s = String::from("person_id,venue_id,check_in,check_out\n");
+        for r in &self.rows {
+            let out = r.check_out.map(|c| c.to_string()).unwrap_or_default();
+            writeln!(s, "{},{},{},{}", r.person, r.venue, r.check_in, out).unwrap();
+        }
+        s
+    }
+
+    /// Ingest into a fresh store; returns (tempdir, store).
+    pub fn build(&self) -> (TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("rows.csv");
+        std::fs::write(&input, self.csv()).unwrap();
+        Ingest::new(dir.path().join("store")).flush_rows(self.flush_rows).run(&[input]).unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        (dir, store)
+    }
+}
+
+/// The `truyvet` binary (built by cargo for the cli package's own integration test).
+pub fn truyvet_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join(format!("truyvet{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} not found: run `cargo build -p truyvet-cli` (or `cargo test --workspace`)", bin.display());
+    bin
+}
+
+/// A `truyvet` command.
+pub fn truyvet() -> Command {
+    let mut c = Command::new(truyvet_bin());
+    c.env_remove("TRUYVET_LOG");
+    c
+}
