@@ -141,7 +141,7 @@ impl Ingest {
             tz: Tz::UTC,
             venues: None,
             max_reject_ratio: 0.01,
-            flush_rows: 8 << 20,
+            flush_rows: 4 << 20,
             parallel: true,
             failpoint: None,
             progress: None,
@@ -166,7 +166,7 @@ impl Ingest {
         self
     }
 
-    /// Visits buffered before a sort-and-write (default 8 Mi; bounds memory).
+    /// Visits buffered before a sort-and-write (default 4 Mi, 128 MiB; bounds memory).
     pub fn flush_rows(mut self, rows: usize) -> Ingest {
         self.flush_rows = rows.max(1);
         self
@@ -249,85 +249,79 @@ impl Ingest {
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
         let parts = std::thread::scope(|s| -> Result<_> {
-            let (tx, rx) = sync_channel::<Flush>(1);
+            // Three stages: a reader thread parses and validates, this thread interns and
+            // buffers, a writer thread sorts and writes parts.
+            let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
+            let (flush_tx, flush_rx) = sync_channel::<Flush>(1);
             let dir = self.store.clone();
             let parallel = self.parallel;
             let flusher = s.spawn(move || -> Result<Vec<_>> {
                 let mut parts = Vec::new();
-                for flush in rx {
+                for flush in flush_rx {
                     parts.extend(write_flush(&dir, batch, flush, parallel)?);
                 }
                 Ok(parts)
             });
+            let (files, todo, counter, tz) = (&files, &todo, counter.clone(), self.tz);
+            let progress = self.progress.clone();
+            s.spawn(move || read_files(files, todo, tz, counter, total_bytes, progress.as_deref(), &chunk_tx));
+
             let mut buf: Vec<Visit> = Vec::with_capacity(self.flush_rows.min(1 << 20));
             let mut seq = 0u32;
             let mut writer_gone = false;
             let mut stopped_early = None;
-            for &fi in &todo {
-                let path = &files[fi];
-                let kind = FileKind::of(path).expect("expand keeps known kinds");
-                let (mut read, mut rejected) = (0u64, 0u64);
-                let mut pending_end: Option<usize> = None;
-                let mut on_row = |row: RawRow<'_>| {
-                    if writer_gone || stopped_early.is_some() {
-                        return;
-                    }
-                    read += 1;
+            let mut pending_end: Option<usize> = None;
+            'chunks: for chunk in chunk_rx {
+                let chunk = chunk?;
+                let report = &mut reports[chunk.file];
+                for row in &chunk.rows {
+                    rows_read += 1;
+                    report.rows_read += 1;
                     if let Some(i) = pending_end.take() {
-                        rejects[i].bytes.1 = Some(row.byte);
+                        rejects[i].bytes.1 = Some(row.byte());
                     }
-                    match validate::validate(&row, self.tz) {
-                        Ok(v) => {
-                            let person = persons.intern(v.person);
-                            let venue = venues.intern(v.venue);
-                            buf.push(Visit { venue, check_in: v.check_in, person, check_out: v.check_out });
+                    match row {
+                        ParsedRow::Valid { person, venue, check_in, check_out, .. } => {
+                            rows_stored += 1;
+                            let person = persons.intern(&chunk.ids[person.0 as usize..person.1 as usize]);
+                            let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
+                            buf.push(Visit { venue, check_in: *check_in, person, check_out: *check_out });
                             if buf.len() >= self.flush_rows {
                                 let rows = std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
                                 let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
                                 seq += 1;
-                                writer_gone = tx.send(flush).is_err();
+                                if flush_tx.send(flush).is_err() {
+                                    writer_gone = true;
+                                    break 'chunks;
+                                }
                             }
                         }
-                        Err(reason) => {
-                            rejected += 1;
-                            let raw = (kind == FileKind::Parquet).then(|| render_row(&row));
-                            if kind != FileKind::Parquet {
+                        ParsedRow::Rejected { line, byte, reason, raw } => {
+                            report.rows_rejected += 1;
+                            if raw.is_none() {
                                 pending_end = Some(rejects.len());
                             }
-                            rejects.push(Reject { file: fi, line: row.line, reason, raw, bytes: (row.byte, None) });
-                            let total_read = rows_read + read;
-                            if total_read >= 1_000_000 && rejects.len() as u64 > 2 * allowed(total_read) + 10_000 {
-                                stopped_early = Some(total_read);
+                            rejects.push(Reject { file: chunk.file, line: *line, reason: reason.clone(), raw: raw.clone(), bytes: (*byte, None) });
+                            if rows_read >= 1_000_000 && rejects.len() as u64 > 2 * allowed(rows_read) + 10_000 {
+                                stopped_early = Some(rows_read);
+                                break 'chunks;
                             }
                         }
                     }
-                    if read % 65_536 == 0
-                        && let Some(p) = &self.progress
-                    {
-                        p(counter.load(std::sync::atomic::Ordering::Relaxed), total_bytes);
-                    }
-                };
-                match kind {
-                    FileKind::Parquet => source::read_parquet(path, counter.clone(), &mut on_row)?,
-                    _ => source::read_csv(path, kind, counter.clone(), &mut on_row)?,
                 }
-                rows_read += read;
-                rows_stored += read - rejected;
-                reports[fi].rows_read = read;
-                reports[fi].rows_rejected = rejected;
-                if writer_gone || stopped_early.is_some() {
-                    break;
+                if chunk.last_of_file {
+                    pending_end = None;
                 }
             }
             if let Some(at) = stopped_early {
-                drop(tx);
+                drop(flush_tx);
                 let _ = flusher.join();
-                return Err(self.too_many(at, rejects.len() as u64, &rejects, &files, Some(at)));
+                return Err(self.too_many(at, rejects.len() as u64, &rejects, files, Some(at)));
             }
             if !buf.is_empty() && !writer_gone {
-                let _ = tx.send(Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq });
+                let _ = flush_tx.send(Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq });
             }
-            drop(tx);
+            drop(flush_tx);
             flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))?
         });
         let parts = match parts {
@@ -435,6 +429,90 @@ impl Ingest {
             ratio: 100.0 * rejected as f64 / read.max(1) as f64,
             max: 100.0 * self.max_reject_ratio,
             sample: sample.join("; "),
+        }
+    }
+}
+
+/// Rows parsed and validated by the reader thread; ids live in `ids`.
+struct ParsedChunk {
+    file: usize,
+    ids: String,
+    rows: Vec<ParsedRow>,
+    last_of_file: bool,
+}
+
+enum ParsedRow {
+    Valid { byte: u64, person: (u32, u32), venue: (u32, u32), check_in: i64, check_out: Option<i64> },
+    Rejected { line: u64, byte: u64, reason: String, raw: Option<String> },
+}
+
+impl ParsedRow {
+    fn byte(&self) -> u64 {
+        match self {
+            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } => *byte,
+        }
+    }
+}
+
+const CHUNK_ROWS: usize = 32 * 1024;
+
+/// The reader stage: parse and validate each file, sending chunks of rows in file order.
+fn read_files(
+    files: &[PathBuf],
+    todo: &[usize],
+    tz: Tz,
+    counter: Arc<AtomicU64>,
+    total_bytes: u64,
+    progress: Option<&ProgressFn>,
+    tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>,
+) {
+    for &fi in todo {
+        let path = &files[fi];
+        let kind = FileKind::of(path).expect("expand keeps known kinds");
+        let new_chunk = || ParsedChunk { file: fi, ids: String::with_capacity(CHUNK_ROWS * 24), rows: Vec::with_capacity(CHUNK_ROWS), last_of_file: false };
+        let mut chunk = new_chunk();
+        let mut receiver_gone = false;
+        let mut on_row = |row: RawRow<'_>| {
+            if receiver_gone {
+                return;
+            }
+            let parsed = match validate::validate(&row, tz) {
+                Ok(v) => {
+                    let mut push = |id: &str| {
+                        let start = chunk.ids.len() as u32;
+                        chunk.ids.push_str(id);
+                        (start, chunk.ids.len() as u32)
+                    };
+                    let (person, venue) = (push(v.person), push(v.venue));
+                    ParsedRow::Valid { byte: row.byte, person, venue, check_in: v.check_in, check_out: v.check_out }
+                }
+                Err(reason) => {
+                    let raw = (kind == FileKind::Parquet).then(|| render_row(&row));
+                    ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw }
+                }
+            };
+            chunk.rows.push(parsed);
+            if chunk.rows.len() >= CHUNK_ROWS {
+                receiver_gone = tx.send(Ok(std::mem::replace(&mut chunk, new_chunk()))).is_err();
+                if let Some(p) = progress {
+                    p(counter.load(std::sync::atomic::Ordering::Relaxed), total_bytes);
+                }
+            }
+        };
+        let done = match kind {
+            FileKind::Parquet => source::read_parquet(path, counter.clone(), &mut on_row),
+            _ => source::read_csv(path, kind, counter.clone(), &mut on_row),
+        };
+        if receiver_gone {
+            return;
+        }
+        if let Err(e) = done {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        chunk.last_of_file = true;
+        if tx.send(Ok(chunk)).is_err() {
+            return;
         }
     }
 }

@@ -15,13 +15,13 @@ const MAX_TIME: i64 = 4_102_444_800;
 /// A row that passed validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ValidRow<'a> {
-    pub person: &'a [u8],
-    pub venue: &'a [u8],
+    pub person: &'a str,
+    pub venue: &'a str,
     pub check_in: i64,
     pub check_out: Option<i64>,
 }
 
-fn id<'a>(field: Option<&'a [u8]>, name: &str) -> Result<&'a [u8], String> {
+fn id<'a>(field: Option<&'a [u8]>, name: &str) -> Result<&'a str, String> {
     let raw = field.unwrap_or(b"");
     let start = raw.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(raw.len());
     let end = raw.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
@@ -29,10 +29,7 @@ fn id<'a>(field: Option<&'a [u8]>, name: &str) -> Result<&'a [u8], String> {
     if v.is_empty() {
         return Err(format!("empty {name}"));
     }
-    if std::str::from_utf8(v).is_err() {
-        return Err(format!("{name} is not valid UTF-8"));
-    }
-    Ok(v)
+    std::str::from_utf8(v).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
 fn time(field: TimeField<'_>, name: &str, tz: Tz) -> Result<Option<i64>, String> {
@@ -86,7 +83,7 @@ mod tests {
     fn each_reason() {
         let tz = Tz::UTC;
         let ok = validate(&row(" P1 ", "V1", "2021-08-01T08:00:00Z", ""), tz).unwrap();
-        assert_eq!((ok.person, ok.check_out), (&b"P1"[..], None));
+        assert_eq!((ok.person, ok.check_out), ("P1", None));
         let cases = [
             (row("", "V1", "2021-08-01T08:00:00Z", ""), "empty person_id"),
             (row("P1", "  ", "2021-08-01T08:00:00Z", ""), "empty venue_id"),

@@ -36,14 +36,18 @@ const CHUNK: usize = 1 << 16;
 
 #[derive(Debug, Default)]
 struct Chunk {
-    bytes: Vec<u8>,
+    /// Concatenated ids; a `String` so reads need no UTF-8 check (ids are checked on the way in).
+    text: String,
     ends: Vec<u32>,
 }
 
 impl Chunk {
-    fn get(&self, i: usize) -> &[u8] {
+    fn get_str(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.bytes[start..self.ends[i] as usize]
+        &self.text[start..self.ends[i] as usize]
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        self.get_str(i).as_bytes()
     }
 }
 
@@ -57,9 +61,7 @@ pub(crate) struct InternedView {
 impl InternedView {
     pub(crate) fn get(&self, key: u32) -> &str {
         let k = key as usize;
-        let bytes = self.chunks[k / CHUNK].get(k % CHUNK);
-        // Interned bytes were checked to be UTF-8 on the way in.
-        std::str::from_utf8(bytes).expect("interned ids are UTF-8")
+        self.chunks[k / CHUNK].get_str(k % CHUNK)
     }
 }
 
@@ -86,9 +88,9 @@ impl Interner {
         }
     }
 
-    /// Key of `id`, interning it if new. `id` must be valid UTF-8 (checked by the caller).
-    pub(crate) fn intern(&mut self, id: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(id);
+    /// Key of `id`, interning it if new.
+    pub(crate) fn intern(&mut self, id: &str) -> u32 {
+        let hash = self.hasher.hash_one(id.as_bytes());
         let Interner { frozen, open, table, hasher, len } = self;
         let found = table.find(hash, |&k| {
             let k = k as usize;
@@ -96,14 +98,14 @@ impl Interner {
                 Some(chunk) => chunk.get(k % CHUNK),
                 None => open.get(k % CHUNK),
             };
-            s == id
+            s == id.as_bytes()
         });
         if let Some(&k) = found {
             return k;
         }
         let key = *len;
-        open.bytes.extend_from_slice(id);
-        open.ends.push(open.bytes.len() as u32);
+        open.text.push_str(id);
+        open.ends.push(open.text.len() as u32);
         *len += 1;
         let rehash = |&k: &u32| {
             let k = k as usize;
@@ -131,7 +133,7 @@ impl Interner {
     pub(crate) fn view(&self) -> InternedView {
         let mut chunks = self.frozen.clone();
         if !self.open.ends.is_empty() {
-            chunks.push(Arc::new(Chunk { bytes: self.open.bytes.clone(), ends: self.open.ends.clone() }));
+            chunks.push(Arc::new(Chunk { text: self.open.text.clone(), ends: self.open.ends.clone() }));
         }
         InternedView { chunks }
     }
@@ -144,7 +146,8 @@ impl Interner {
                 return Err(Error::store(&seg.path, format!("segment starts at key {} but {} keys precede it", seg.base, interner.len)));
             }
             for i in 0..seg.count {
-                let key = interner.intern(seg.local(i as usize));
+                let id = std::str::from_utf8(seg.local(i as usize)).map_err(|_| Error::store(&seg.path, "an id is not UTF-8"))?;
+                let key = interner.intern(id);
                 if key != seg.base + i {
                     return Err(Error::store(&seg.path, "an id appears in two dictionary segments"));
                 }
@@ -198,7 +201,8 @@ pub(crate) struct DictSegment {
 }
 
 impl DictSegment {
-    /// Map and validate a segment (header, section bounds, UTF-8 of the blob).
+    /// Map and validate a segment's header and section bounds. The ids themselves are checked
+    /// when read (UTF-8), so opening costs the same whatever the dictionary's size.
     pub(crate) fn open(path: &Path, base: u32, count: u32) -> Result<DictSegment> {
         let map = map_file(path)?;
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
@@ -219,9 +223,6 @@ impl DictSegment {
         let sorted = U32s::new(map.len(), off_end..sorted_end).ok_or_else(|| bad("truncated index"))?;
         if map.len() != sorted_end + blob_len || offsets.get(&map, count as usize) as usize != blob_len {
             return Err(bad("truncated ids"));
-        }
-        if std::str::from_utf8(&map[sorted_end..]).is_err() {
-            return Err(bad("ids are not UTF-8"));
         }
         Ok(DictSegment { path: path.to_path_buf(), map, base, count, offsets, sorted, blob: sorted_end })
     }
@@ -272,8 +273,8 @@ impl Dict {
     pub(crate) fn id(&self, key: u32) -> &str {
         let seg = self.segments.partition_point(|s| s.base + s.count <= key);
         let s = &self.segments[seg];
-        // Validated as UTF-8 at open.
-        std::str::from_utf8(s.local((key - s.base) as usize)).expect("validated at open")
+        // Written from UTF-8 ids; a damaged byte shows as U+FFFD instead of failing a trace.
+        std::str::from_utf8(s.local((key - s.base) as usize)).unwrap_or("\u{FFFD}")
     }
 }
 
@@ -286,12 +287,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut it = Interner::default();
         let ids: Vec<String> = (0..200_000).map(|i| format!("09{:08}", (i * 7919) % 1_000_003)).collect();
-        let keys: Vec<u32> = ids.iter().map(|s| it.intern(s.as_bytes())).collect();
-        assert_eq!(it.intern(ids[5].as_bytes()), keys[5]);
+        let keys: Vec<u32> = ids.iter().map(|s| it.intern(s)).collect();
+        assert_eq!(it.intern(&ids[5]), keys[5]);
         let view = it.view();
         assert_eq!(view.get(keys[150_000]), ids[150_000]);
         let n1 = it.write_segment(0, &dir.path().join("a.dict")).unwrap();
-        let extra = it.intern(b"QR-extra");
+        let extra = it.intern("QR-extra");
         let n2 = it.write_segment(n1, &dir.path().join("b.dict")).unwrap();
         assert_eq!(n2, 1);
         let dict = Dict::new(vec![
@@ -313,8 +314,8 @@ mod tests {
     fn damaged_segment_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut it = Interner::default();
-        it.intern(b"a");
-        it.intern(b"bb");
+        it.intern("a");
+        it.intern("bb");
         let p = dir.path().join("a.dict");
         it.write_segment(0, &p).unwrap();
         let bytes = std::fs::read(&p).unwrap();
