@@ -54,7 +54,7 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
 fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     Ok(match output {
         Some(p) => Box::new(std::io::BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     })
 }
 
