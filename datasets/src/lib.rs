@@ -1,21 +1,71 @@
 //! # truyvet-datasets — synthetic check-in logs and tiny fixtures
 //!
-//! A seeded, deterministic, streaming generator of realistic QR check-in logs for a synthetic
-//! province: households, workplaces and schools, favourite markets, heavy-tailed venue
-//! popularity, category dwell times, daily rhythms and weekends, ~40% missing check-outs,
-//! ~3% duplicate scans, night shifts crossing midnight and, on request, malformed rows.
+//! A seeded, deterministic, streaming generator of realistic QR check-in logs in the style of
+//! Vietnam's 2021 PC-COVID system, for tests, demos and benchmarks of `truyvet`; plus a few
+//! hand-written fixture files ([`fixture`]). This crate writes input files only: it knows
+//! nothing of the store, so a store bug cannot hide behind its own generator.
 //!
-//! The work is split into shards (one day × one block of persons), each with its own random
-//! stream and output file, generated in parallel; the bytes written depend only on the
-//! configuration, never on the thread count. Memory is bounded by the venue table and one
-//! shard's write buffer, whatever the number of rows.
+//! ```text
+//! GenConfig ─▶ venues (seed) ──────────────────────────▶ venues.csv
+//!                 │
+//!                 ▼
+//!   shards (day × block of persons, one RNG each) ─▶ persons (re-derived from the seed)
+//!      ║ rayon, any thread count                    ─▶ visits of the day, sorted by check-in
+//!      ╚══════════════════════════════════════════════▶ checkins/<day>-s<block>.<csv|csv.gz|parquet>
+//! ```
 //!
-//! This crate writes input files only; it knows nothing of the store.
+//! The synthetic country has households of 1–6 persons sharing a home province and a favourite
+//! market, office, factory and hospital workers (some on night shifts that cross midnight),
+//! students, delivery riders and people at home; venues of twelve categories with their own
+//! dwell times and daily rhythms, and heavy-tailed popularity. The QR system's habits are
+//! reproduced: ~40% of visits lack a check-out, ~3% are scanned twice within two minutes, and
+//! on request a share of rows is malformed ([`GenConfig::dirty_ratio`]). Offices close at the
+//! weekend, factories and schools on Sunday.
+//!
+//! # Output
+//! - `venues.csv`: `venue_id,name,category,province,district,lat,lon`, one row per venue;
+//!   ids like `QR-HNI-BD-000123`, Vietnamese names quoted by the CSV rules when needed.
+//! - `checkins/<YYYY-MM-DD>-s<NNN>.<csv|csv.gz|parquet>`: one file per day and block of
+//!   persons (about a million rows each), lexical order = day order; columns
+//!   `person_id,venue_id,check_in,check_out`, rows in check-in order. Person ids look like
+//!   phone numbers (`09` + 8 digits, a keyed permutation of the person index).
+//!   CSV spells times in RFC 3339 with `+07:00` and leaves a missing `check_out` empty;
+//!   Parquet has `Utf8` ids and `Timestamp(Second, "UTC")` times, `check_out` nullable.
+//!
+//! The bytes written depend only on the configuration, never on [`GenConfig::threads`] (on one
+//! platform: dwell times go through the platform's `exp`). Memory is bounded by the venue table
+//! plus one shard's rows per thread, whatever the number of rows: nothing is stored per person,
+//! every attribute is re-derived from the seed. The byte-level formats are documented in the
+//! private modules `venues`, `csv_out`, `parquet_out` and `shard`.
+//!
+//! ```
+//! use truyvet_datasets::{GenConfig, OutputFormat, generate};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cfg = GenConfig { people: 200, venues: 30, days: 2, format: OutputFormat::Csv, ..GenConfig::default() };
+//! let summary = generate(&cfg, dir.path(), &|_rows| {})?;
+//! assert_eq!(summary.files.len(), 2); // one file per day at this size
+//! assert!(summary.files[0].ends_with("checkins/2021-08-01-s000.csv"));
+//! let mut rows = 0;
+//! for file in &summary.files {
+//!     let text = std::fs::read_to_string(file)?;
+//!     assert!(text.starts_with("person_id,venue_id,check_in,check_out\n09"));
+//!     rows += text.lines().count() as u64 - 1;
+//! }
+//! assert_eq!(rows, summary.rows);
+//! assert!(std::fs::read_to_string(&summary.venues_file)?.starts_with("venue_id,name,category,"));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+mod category;
+mod csv_out;
 mod day;
-mod world;
-mod write;
+mod parquet_out;
+mod persons;
+mod seed;
+mod shard;
+mod venues;
 
 use std::path::{Path, PathBuf};
 
@@ -37,21 +87,24 @@ pub enum OutputFormat {
 pub struct GenConfig {
     /// Persons.
     pub people: u64,
-    /// Venues.
+    /// Venues (at least one is generated).
     pub venues: u64,
-    /// Days.
+    /// Days, starting at [`GenConfig::start`].
     pub days: u32,
-    /// Mean check-ins per person per day.
+    /// Mean rows per person per day, duplicates and co-visits included (default 2.5).
     pub visits_per_person_per_day: f64,
-    /// First day.
+    /// First day (default 2021-08-01).
     pub start: chrono::NaiveDate,
-    /// Seed: the same seed gives the same bytes.
+    /// Seed: the same configuration gives the same bytes (default 42).
     pub seed: u64,
-    /// Output format.
+    /// Output format (default Parquet).
     pub format: OutputFormat,
-    /// Share of deliberately malformed rows.
+    /// Share of deliberately malformed rows (default 0). In CSV, equally often: empty
+    /// `person_id`, empty `venue_id`, unparsable `check_in`, `check_out` before `check_in`,
+    /// a field too many or too few. Parquet holds only the first, second and fourth kinds.
     pub dirty_ratio: f64,
-    /// Worker threads (0 = rayon's default). The output does not depend on it.
+    /// Worker threads (0 = rayon's default pool, 1 = the calling thread only). The output
+    /// does not depend on it.
     pub threads: usize,
 }
 
@@ -72,59 +125,81 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
-    /// Approximate number of rows (for progress bars).
+    /// Approximate number of rows (for progress bars): the generator calibrates its visit
+    /// rates to this mean, so it is usually within a few percent.
     pub fn expected_rows(&self) -> u64 {
-        (self.people as f64 * self.days as f64 * self.visits_per_person_per_day * 1.1) as u64
+        (self.people as f64 * f64::from(self.days) * self.visits_per_person_per_day.max(0.0)) as u64
     }
 }
 
 /// What was generated.
 #[derive(Debug, Clone)]
 pub struct GenSummary {
-    /// Rows written (including malformed ones).
+    /// Check-in rows written (malformed ones included).
     pub rows: u64,
     /// Malformed rows among them.
     pub dirty_rows: u64,
-    /// Check-in files, in lexical order.
+    /// Check-in files, in lexical (= day, then shard) order.
     pub files: Vec<PathBuf>,
     /// The venues file.
     pub venues_file: PathBuf,
-    /// Bytes written.
+    /// Bytes written, all files included.
     pub bytes: u64,
 }
 
-/// Persons per shard: large enough for efficient files, small enough to spread over cores.
-const BLOCK: u64 = 500_000;
-
-/// Generate into `out_dir` (`venues.csv` and `checkins/`), calling `progress` with the rows
-/// written since its last call.
+/// Generate into `out_dir`: `venues.csv` and `checkins/` (created as needed; check-in files
+/// of earlier runs in `checkins/` are removed first so the directory holds one data set).
+/// `progress` receives the number of rows written since its last call, from worker threads,
+/// about every 64 Ki rows.
+///
+/// Fails with [`std::io::ErrorKind::InvalidInput`] if `visits_per_person_per_day` is not a
+/// finite non-negative number or `dirty_ratio` is not within `0..=1`, and with the underlying
+/// error if a file cannot be written.
 pub fn generate(cfg: &GenConfig, out_dir: &Path, progress: &(dyn Fn(u64) + Sync)) -> std::io::Result<GenSummary> {
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+    let visits = cfg.visits_per_person_per_day;
+    if !(visits.is_finite() && visits >= 0.0) {
+        return Err(invalid(format!("visits_per_person_per_day is {visits}; it must be a finite number ≥ 0")));
+    }
+    if !(0.0..=1.0).contains(&cfg.dirty_ratio) {
+        return Err(invalid(format!("dirty_ratio is {}; it must be within 0 and 1", cfg.dirty_ratio)));
+    }
     let checkins = out_dir.join("checkins");
     std::fs::create_dir_all(&checkins)?;
-    let venues = world::Venues::new(cfg.seed, cfg.venues.max(1));
+    for entry in std::fs::read_dir(&checkins)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(shard::is_shard_file) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let venues = venues::Venues::new(cfg.seed, cfg.venues.max(1));
     let venues_file = out_dir.join("venues.csv");
-    write::venues_csv(&venues_file, &venues)?;
-    let blocks = cfg.people.div_ceil(BLOCK).max(1);
-    let shards: Vec<(u32, u64)> = (0..cfg.days).flat_map(|d| (0..blocks).map(move |b| (d, b))).collect();
-    let run = || -> std::io::Result<Vec<write::ShardOutput>> {
-        shards.par_iter().map(|&(d, b)| write::shard(cfg, &venues, &checkins, d, b, BLOCK, progress)).collect()
+    venues.write_csv(cfg.seed, &venues_file)?;
+    let pop = persons::Population::new(cfg.seed, cfg.people, &venues);
+    let plan = shard::Plan::new(cfg);
+    let shards = plan.shards(cfg.days);
+    let one = |&s: &(u32, u64)| shard::run(cfg, &plan, &pop, &venues, &checkins, s, progress);
+    let outputs: Vec<shard::ShardOutput> = match cfg.threads {
+        1 => shards.iter().map(one).collect::<std::io::Result<_>>()?,
+        0 => shards.par_iter().map(one).collect::<std::io::Result<_>>()?,
+        n => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(std::io::Error::other)?
+            .install(|| shards.par_iter().map(one).collect::<std::io::Result<_>>())?,
     };
-    let outputs = if cfg.threads > 0 {
-        rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().map_err(std::io::Error::other)?.install(run)?
-    } else {
-        run()?
-    };
-    let venues_bytes = std::fs::metadata(&venues_file)?.len();
     Ok(GenSummary {
         rows: outputs.iter().map(|o| o.rows).sum(),
         dirty_rows: outputs.iter().map(|o| o.dirty).sum(),
-        bytes: outputs.iter().map(|o| o.bytes).sum::<u64>() + venues_bytes,
+        bytes: outputs.iter().map(|o| o.bytes).sum::<u64>() + std::fs::metadata(&venues_file)?.len(),
         files: outputs.into_iter().map(|o| o.path).collect(),
         venues_file,
     })
 }
 
-/// Path of a fixture file shipped with this crate (`tiny.csv`, `dirty.csv`, `tiny_venues.csv`).
+/// Path of a fixture file shipped with this crate: `tiny.csv` (12 clean rows: 4 persons,
+/// 3 venues, a missing check-out, visits crossing midnight, a duplicate scan), `dirty.csv`
+/// (one row per rejection reason, see `fixtures/README.md`) or `tiny_venues.csv`.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }

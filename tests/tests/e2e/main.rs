@@ -3,4 +3,5 @@
 mod cli;
 mod fixture;
 mod ingest;
+mod sql;
 mod trace;

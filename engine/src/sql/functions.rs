@@ -1,0 +1,203 @@
+//! Table functions that run the trace engine: `f1_contacts(...)` and `exposures(...)`.
+//!
+//! Arguments are positional, all but the first optional, and must be constants (DataFusion
+//! folds `now() - INTERVAL '14 days'` and casts into constants before the call):
+//!
+//! | # | name            | accepts                                                              |
+//! |---|-----------------|----------------------------------------------------------------------|
+//! | 1 | `f0`            | text (a person id; an integer is read as its decimal text)          |
+//! | 2 | `from`          | text as `truyvet trace --from` (read in UTC), a timestamp, a date, or Unix seconds |
+//! | 3 | `to`            | same, exclusive                                                      |
+//! | 4 | `linger_s`      | seconds, text as `--linger` (`15m`), or an interval                 |
+//! | 5 | `dwell_s`       | same                                                                 |
+//! | 6 | `max_visit_s`   | same                                                                 |
+//! | 7 | `min_overlap_s` | same                                                                 |
+//!
+//! `NULL` (or a missing argument) keeps the default of [`TraceRequest::default`]. The call runs
+//! [`Snapshot::trace`] once, while the statement is planned, and the result is a small in-memory
+//! table: `f1_contacts` has the columns and row order of `truyvet trace`
+//! ([`crate::model::F1_SCHEMA`]), `exposures` those of `truyvet exposures`
+//! ([`crate::model::EXPOSURES_SCHEMA`]). This module only translates arguments; the semantics
+//! live in `trace`.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, IntervalMonthDayNano};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::Expr;
+
+use crate::model::Seconds;
+use crate::store::Snapshot;
+use crate::time::{DAY, Tz, parse_duration, parse_time_arg};
+use crate::trace::TraceRequest;
+
+/// Argument names, in order (also shown by `\d`).
+pub(crate) const ARGS: [&str; 7] = ["f0", "from", "to", "linger_s", "dwell_s", "max_visit_s", "min_overlap_s"];
+
+/// `f1_contacts` (`details == false`) or `exposures` (`details == true`) over one snapshot.
+#[derive(Debug)]
+pub(crate) struct TraceFunction {
+    pub snapshot: Snapshot,
+    pub details: bool,
+}
+
+impl TraceFunction {
+    fn name(&self) -> &'static str {
+        if self.details { "exposures" } else { "f1_contacts" }
+    }
+}
+
+impl TableFunctionImpl for TraceFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let name = self.name();
+        let err = |msg: String| DataFusionError::Plan(format!("{name}: {msg}"));
+        let req = request(args.exprs()).map_err(err)?;
+        let result = self.snapshot.trace(&req).map_err(|e| err(e.to_string()))?;
+        let batch = match self.details {
+            true => result.exposures_record_batch().map_err(|e| err(e.to_string()))?,
+            false => result.to_record_batch(),
+        };
+        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+    }
+}
+
+/// The trace request of a call (see the module docs).
+pub(crate) fn request(exprs: &[Expr]) -> Result<TraceRequest, String> {
+    if exprs.is_empty() || exprs.len() > ARGS.len() {
+        return Err(format!("expected ({}) with at least f0, got {} argument(s)", ARGS.join(", "), exprs.len()));
+    }
+    let mut values = Vec::with_capacity(exprs.len());
+    for (e, name) in exprs.iter().zip(ARGS) {
+        values.push(constant(e).ok_or_else(|| format!("argument {name} must be a constant, got {e}"))?);
+    }
+    let f0 = match &values[0] {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        v if !v.is_null() && v.data_type().is_integer() => v.to_string(),
+        other => return Err(format!("argument f0 must be a person id (text), got {other}")),
+    };
+    let mut req = TraceRequest::new(f0);
+    for (i, v) in values.iter().enumerate().skip(1) {
+        if v.is_null() {
+            continue;
+        }
+        match i {
+            1 => req.from = Some(time(ARGS[i], v)?),
+            2 => req.to = Some(time(ARGS[i], v)?),
+            3 => req.linger = duration(ARGS[i], v)?,
+            4 => req.dwell = duration(ARGS[i], v)?,
+            5 => req.max_visit = duration(ARGS[i], v)?,
+            _ => req.min_overlap = duration(ARGS[i], v)?,
+        }
+    }
+    Ok(req)
+}
+
+/// The value of a constant argument (literals, possibly under casts the planner left).
+fn constant(expr: &Expr) -> Option<ScalarValue> {
+    match expr {
+        Expr::Literal(v, _) => Some(v.clone()),
+        Expr::Alias(a) => constant(&a.expr),
+        Expr::Cast(c) => constant(&c.expr)?.cast_to(c.field.data_type()).ok(),
+        Expr::TryCast(c) => constant(&c.expr)?.cast_to(c.field.data_type()).ok(),
+        Expr::Negative(e) => constant(e)?.arithmetic_negate().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn time(name: &'static str, v: &ScalarValue) -> Result<Seconds, String> {
+    if let Some(s) = text(v) {
+        return parse_time_arg(name, s, Tz::UTC).map_err(|e| e.to_string());
+    }
+    match v {
+        ScalarValue::TimestampSecond(Some(s), _) => Ok(*s),
+        ScalarValue::TimestampMillisecond(Some(s), _) => Ok(s.div_euclid(1_000)),
+        ScalarValue::TimestampMicrosecond(Some(s), _) => Ok(s.div_euclid(1_000_000)),
+        ScalarValue::TimestampNanosecond(Some(s), _) => Ok(s.div_euclid(1_000_000_000)),
+        ScalarValue::Date32(Some(d)) => Ok(i64::from(*d) * DAY),
+        ScalarValue::Date64(Some(ms)) => Ok(ms.div_euclid(1_000)),
+        v if v.data_type().is_integer() => integer(name, v),
+        other => Err(format!("argument {name} must be a time (text, timestamp, date or Unix seconds), got {other}")),
+    }
+}
+
+fn duration(name: &'static str, v: &ScalarValue) -> Result<Seconds, String> {
+    if let Some(s) = text(v) {
+        return parse_duration(s).map_err(|e| format!("argument {name}: {e}"));
+    }
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano { months: 0, days, nanoseconds })) => {
+            Ok(i64::from(*days) * DAY + nanoseconds.div_euclid(1_000_000_000))
+        }
+        ScalarValue::IntervalDayTime(Some(dt)) => {
+            Ok(i64::from(dt.days) * DAY + i64::from(dt.milliseconds).div_euclid(1_000))
+        }
+        v if v.data_type().is_integer() => integer(name, v),
+        other => Err(format!(
+            "argument {name} must be seconds, a duration such as '15m', or an interval without months, got {other}"
+        )),
+    }
+}
+
+fn integer(name: &str, v: &ScalarValue) -> Result<i64, String> {
+    match v.cast_to(&DataType::Int64) {
+        Ok(ScalarValue::Int64(Some(s))) => Ok(s),
+        _ => Err(format!("argument {name}: {v} does not fit in 64 bits")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::lit;
+
+    use super::*;
+
+    #[test]
+    fn builds_requests_from_constants_and_keeps_defaults_for_null() {
+        let null = Expr::Literal(ScalarValue::Utf8(None), None);
+        let req = request(&[lit("P1"), lit("2021-08-01T00:00:00Z"), null.clone(), lit(900_i64), lit("2h")]).unwrap();
+        let mut want = TraceRequest::new("P1").linger(900).dwell(7200);
+        want.from = Some(1_627_776_000);
+        assert_eq!(req, want);
+        let all_null =
+            request(&[lit("P1"), null.clone(), null.clone(), null.clone(), null.clone(), null.clone(), null]).unwrap();
+        assert_eq!(all_null, TraceRequest::new("P1"));
+        let ts = Expr::Literal(ScalarValue::TimestampSecond(Some(1_627_776_000), Some("UTC".into())), None);
+        assert_eq!(request(&[lit(84_912_i64), ts]).unwrap().from, Some(1_627_776_000));
+        assert_eq!(request(&[lit(84_912_i64)]).unwrap().f0, "84912");
+        let interval = Expr::Literal(
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 1, 1_500_000_000_000))),
+            None,
+        );
+        assert_eq!(
+            request(&[
+                lit("P1"),
+                Expr::Literal(ScalarValue::Null, None),
+                Expr::Literal(ScalarValue::Null, None),
+                interval
+            ])
+            .unwrap()
+            .linger,
+            DAY + 1500
+        );
+    }
+
+    #[test]
+    fn explains_bad_arguments() {
+        assert!(request(&[]).unwrap_err().contains("at least f0"));
+        assert!(request(&[lit("P1"), lit("yesterday")]).unwrap_err().contains("invalid from"));
+        assert!(request(&[lit("P1"), lit(1_i64), lit(2_i64), lit("5 parsecs")]).unwrap_err().contains("linger_s"));
+        assert!(request(&[lit(true)]).unwrap_err().contains("argument f0"));
+        let column = Expr::Column("x".into());
+        assert!(request(&[lit("P1"), column]).unwrap_err().contains("must be a constant"));
+    }
+}

@@ -1,0 +1,221 @@
+//! A SQL session over one snapshot: DataFusion configuration, registration of tables and
+//! functions, statement execution on an internal tokio runtime (library callers write no
+//! async code), and mapping of DataFusion errors to [`Error::Sql`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableFunction;
+use datafusion::error::DataFusionError;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use super::functions::{ARGS, TraceFunction};
+use super::{sandbox, script, tables};
+use crate::error::{Error, Result};
+use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA};
+use crate::store::Snapshot;
+
+/// How a [`Session`] runs. `SessionOptions::default()` uses every core.
+///
+/// ```
+/// let opts = truyvet::sql::SessionOptions::default().threads(1);
+/// assert_eq!(opts.threads, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Worker threads of the session's runtime, and DataFusion's `target_partitions` (at
+    /// least 1). With 1 everything runs on the calling thread. Results never depend on it,
+    /// except row order where the statement has no `ORDER BY`.
+    pub threads: usize,
+    /// Evaluate filters while decoding Parquet (DataFusion's `pushdown_filters`): skips
+    /// decoding the other columns of rows that fail the filter. See the module docs of
+    /// `truyvet::sql` for the measurement behind the default.
+    pub pushdown_filters: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { threads: std::thread::available_parallelism().map_or(1, |n| n.get()), pushdown_filters: true }
+    }
+}
+
+impl SessionOptions {
+    /// Set [`SessionOptions::threads`].
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Set [`SessionOptions::pushdown_filters`].
+    pub fn pushdown_filters(mut self, on: bool) -> Self {
+        self.pushdown_filters = on;
+        self
+    }
+}
+
+/// A read-only SQL session over a store snapshot (see the [module docs](super)).
+///
+/// `Send + Sync`; statements may run from several threads at once.
+pub struct Session {
+    ctx: SessionContext,
+    rt: tokio::runtime::Runtime,
+    options: SessionOptions,
+}
+
+/// The result of one statement of a script.
+#[derive(Debug, Clone)]
+pub struct StatementResult {
+    /// The statement as written in the script.
+    pub statement: String,
+    /// Result schema.
+    pub schema: SchemaRef,
+    /// Result rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// A table, view or table function of a session (for `\d`).
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Name to use in SQL.
+    pub name: String,
+    /// `table`, `view` or `table function`.
+    pub kind: &'static str,
+    /// Columns.
+    pub schema: SchemaRef,
+    /// Arguments of a table function (`f1_contacts(f0 [, from, ...])`), else `None`.
+    pub signature: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session with [`SessionOptions::default`].
+    pub fn new(snapshot: &Snapshot) -> Result<Session> {
+        Session::with_options(snapshot, SessionOptions::default())
+    }
+
+    /// Register the snapshot's tables, the `persons` view and the trace table functions.
+    /// Opening costs one `stat` per Parquet file; nothing is read.
+    pub fn with_options(snapshot: &Snapshot, options: SessionOptions) -> Result<Session> {
+        let threads = options.threads.max(1);
+        let rt = match threads {
+            1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            n => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .thread_name("truyvet-sql")
+                .enable_all()
+                .build(),
+        }
+        .map_err(|e| Error::Internal(format!("cannot start the SQL runtime: {e}")))?;
+
+        let mut config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pruning = true;
+        parquet.enable_page_index = true;
+        parquet.pushdown_filters = options.pushdown_filters;
+        parquet.reorder_filters = options.pushdown_filters;
+
+        let mut functions: HashMap<String, Arc<TableFunction>> = HashMap::new();
+        for f in datafusion::functions_table::all_default_table_functions() {
+            if sandbox::TABLE_FUNCTIONS.contains(&f.name()) {
+                functions.insert(f.name().to_string(), f);
+            }
+        }
+        for (name, details) in [("f1_contacts", false), ("exposures", true)] {
+            let f = TraceFunction { snapshot: snapshot.clone(), details };
+            functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            // No table factories: `CREATE EXTERNAL TABLE` has nothing to create even if it got
+            // past the sandbox. URL tables stay off (the DataFusion default).
+            .with_table_factories(HashMap::new())
+            .with_table_functions(functions)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        tables::register(&ctx, snapshot)?;
+        rt.block_on(async { ctx.sql(tables::PERSONS_VIEW).await?.collect().await })
+            .map_err(|e| Error::Internal(format!("creating the persons view: {e}")))?;
+        Ok(Session { ctx, rt, options })
+    }
+
+    /// The options the session runs with.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// Run one statement and collect its result. Errors are [`Error::Sql`] with DataFusion's
+    /// message (or the sandbox's refusal) and the statement.
+    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let statement = sql.trim().trim_end_matches(';').trim_end();
+        let fail = |message: String| Error::Sql { message, statement: statement.to_string() };
+        self.rt.block_on(async {
+            let state = self.ctx.state();
+            let dialect = state.config().options().sql_parser.dialect;
+            let parsed = state.sql_to_statement(statement, &dialect).map_err(|e| fail(message(&e)))?;
+            sandbox::check(&parsed, statement).map_err(&fail)?;
+            let plan = state.statement_to_plan(parsed).await.map_err(|e| fail(message(&e)))?;
+            sandbox::options().verify_plan(&plan).map_err(|e| fail(message(&e)))?;
+            let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| fail(message(&e)))?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(|e| fail(message(&e)))?;
+            Ok((schema, batches))
+        })
+    }
+
+    /// Run every statement of a script in order (split with [`script::split_statements`]),
+    /// stopping at the first error.
+    pub fn query_script(&self, script: &str) -> Result<Vec<StatementResult>> {
+        script::split_statements(script)
+            .into_iter()
+            .map(|statement| {
+                let (schema, batches) = self.query(statement)?;
+                Ok(StatementResult { statement: statement.to_string(), schema, batches })
+            })
+            .collect()
+    }
+
+    /// Tables, views and table functions with their columns (`\d`), in that order.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        let mut out = Vec::new();
+        for (name, kind) in [("checkins", "table"), ("venues", "table"), ("persons", "view")] {
+            if let Ok(t) = self.rt.block_on(self.ctx.table_provider(name)) {
+                out.push(TableInfo { name: name.into(), kind, schema: t.schema(), signature: None });
+            }
+        }
+        let signature = |f: &str| format!("{f}({} [, {}])", ARGS[0], ARGS[1..].join(", "));
+        for (name, schema) in [("f1_contacts", F1_SCHEMA.clone()), ("exposures", EXPOSURES_SCHEMA.clone())] {
+            out.push(TableInfo { name: name.into(), kind: "table function", schema, signature: Some(signature(name)) });
+        }
+        out
+    }
+
+    /// The underlying DataFusion context, for callers that build plans themselves. Such plans
+    /// bypass the sandbox's statement check: verify them with DataFusion's `SQLOptions` (DDL,
+    /// DML and statements disallowed) before executing.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+}
+
+/// DataFusion's message without backtrace, with the sandbox's wording for its refusals and a
+/// hint listing what exists when a table is unknown.
+fn message(e: &DataFusionError) -> String {
+    // Unqualified names resolve to `datafusion.public`; say the name as the user wrote it.
+    let m = e.strip_backtrace().replace("'datafusion.public.", "'");
+    if let Some(refusal) = sandbox::explain_refusal(&m) {
+        return refusal;
+    }
+    if (m.contains("table '") || m.contains("table function '")) && m.contains("' not found") {
+        return format!("{m}; tables: checkins, venues, persons; table functions: f1_contacts(...), exposures(...)");
+    }
+    m
+}

@@ -1,0 +1,118 @@
+//! Pruning proven by EXPLAIN ANALYZE: days from the manifest, venues by row-group statistics,
+//! pages by the page index; and results that do not depend on threads or filter pushdown.
+
+use truyvet::sql::{Session, SessionOptions};
+use truyvet::{Ingest, Store};
+
+use super::{assert_rows, fixture_store, query, session};
+
+/// Parse `name=N total → M matched` metrics of an EXPLAIN ANALYZE plan, summed over
+/// operators: (total, matched).
+fn pruning_metric(plan: &str, name: &str) -> (f64, f64) {
+    let number = |s: &str| -> f64 {
+        let s = s.trim();
+        let (n, scale) = match s.strip_suffix(" K") {
+            Some(n) => (n, 1e3),
+            None => match s.strip_suffix(" M") {
+                Some(n) => (n, 1e6),
+                None => (s, 1.0),
+            },
+        };
+        n.parse::<f64>().unwrap_or_else(|_| panic!("unparsable metric value {s:?}")) * scale
+    };
+    let (mut total, mut matched) = (0.0, 0.0);
+    for piece in plan.split(&format!("{name}=")).skip(1) {
+        let value = piece.split([',', ']']).next().unwrap();
+        let (t, m) = value.split_once(" total → ").unwrap_or_else(|| panic!("{name}={value}"));
+        total += number(t);
+        matched += number(m.trim_end_matches(" matched"));
+    }
+    (total, matched)
+}
+
+#[test]
+fn explain_analyze_shows_day_venue_and_page_pruning() {
+    // 3 days × 200 venues × 100 check-ins, written in (day, venue) order and ingested with
+    // small flushes: several parts per day, each covering a range of venues, each with two or
+    // more 8 Ki-row pages.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("person_id,venue_id,check_in,check_out\n");
+    for day in 1..=3 {
+        for v in 0..200 {
+            for i in 0..100 {
+                let (h, m) = (6 + i / 10, (i % 10) * 5);
+                csv.push_str(&format!(
+                    "P{:05},V{v:03},2021-08-{day:02}T{h:02}:{m:02}:00Z,\n",
+                    (v * 37 + i * 11) % 5000
+                ));
+            }
+        }
+    }
+    let input = dir.path().join("grid.csv");
+    std::fs::write(&input, csv).unwrap();
+    let store = dir.path().join("store");
+    Ingest::new(&store).flush_rows(10_000).parallel(false).run(&[input]).unwrap();
+    let snap = Store::open(&store).unwrap().snapshot();
+    let parts = snap.manifest().parts.len();
+    let day2_parts = snap.manifest().parts.iter().filter(|p| p.path.contains("day=2021-08-02")).count();
+    assert!(parts >= 6 && day2_parts >= 2, "{parts} parts, {day2_parts} on day 2");
+    let s = session(&snap);
+
+    let filter = "venue_id = 'V042' AND day = DATE '2021-08-02'";
+    assert_rows(&query(&s, &format!("SELECT count(*) FROM checkins WHERE {filter}")), &["100"], "the filter's answer");
+    let plan = query(&s, &format!("EXPLAIN ANALYZE SELECT count(*) FROM checkins WHERE {filter}")).join("\n");
+    let scan = plan.lines().find(|l| l.contains("DataSourceExec")).unwrap_or_else(|| panic!("no scan in\n{plan}"));
+    // Day pruning from the manifest: only day-2 parts are in the plan.
+    let files: std::collections::BTreeSet<&str> = scan
+        .split(['[', ']', ','])
+        .filter(|f| f.contains(".parquet"))
+        .map(|f| f.trim().split(':').next().unwrap())
+        .collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| f.contains("day=2021-08-02")),
+        "other days were planned: {files:?}\n{scan}"
+    );
+    assert!(files.len() < parts, "{} of {parts} parts planned", files.len());
+    // Venue pruning by row-group statistics (parts holding other venue ranges) ...
+    let (rg_total, rg_matched) = pruning_metric(scan, "row_groups_pruned_statistics");
+    assert!(rg_total >= 2.0 && rg_matched < rg_total, "row groups: {rg_matched} of {rg_total} kept\n{scan}");
+    // ... and by the page index within the part that holds V042.
+    let (pages_total, pages_matched) = pruning_metric(scan, "page_index_pages_pruned");
+    assert!(
+        pages_matched >= 1.0 && pages_matched < pages_total,
+        "pages: {pages_matched} of {pages_total} kept\n{scan}"
+    );
+    let (rows_total, rows_matched) = pruning_metric(scan, "page_index_rows_pruned");
+    assert!(rows_matched <= 8192.0 && rows_matched < rows_total, "rows: {rows_matched} of {rows_total} kept\n{scan}");
+
+    // A time filter prunes days too.
+    let plan =
+        query(&s, "EXPLAIN ANALYZE SELECT count(*) FROM checkins WHERE check_in >= TIMESTAMP '2021-08-03 00:00:00'")
+            .join("\n");
+    let scan = plan.lines().find(|l| l.contains("DataSourceExec")).unwrap();
+    assert!(
+        !scan.contains("day=2021-08-01") && !scan.contains("day=2021-08-02") && scan.contains("day=2021-08-03"),
+        "{scan}"
+    );
+    // A day nobody checked in on plans no file at all.
+    let plan = query(&s, "EXPLAIN SELECT * FROM checkins WHERE day = DATE '2020-01-01'").join("\n");
+    assert!(!plan.contains(".parquet"), "{plan}");
+}
+
+#[test]
+fn results_do_not_depend_on_threads_or_filter_pushdown() {
+    let (_dir, _store, snap) = fixture_store();
+    let sql = "SELECT venue_id, count(*), min(check_in), max(check_out) FROM checkins WHERE check_in >= '2021-08-01T08:30:00Z' AND venue_id <> 'BUS1' GROUP BY venue_id ORDER BY venue_id";
+    let reference = query(
+        &Session::with_options(&snap, SessionOptions::default().threads(1).pushdown_filters(false)).unwrap(),
+        sql,
+    );
+    assert_eq!(reference.len(), 5);
+    for threads in [1, 2, 4] {
+        for pushdown in [false, true] {
+            let s = Session::with_options(&snap, SessionOptions::default().threads(threads).pushdown_filters(pushdown))
+                .unwrap();
+            assert_eq!(query(&s, sql), reference, "threads {threads}, pushdown {pushdown}");
+        }
+    }
+}
