@@ -5,14 +5,20 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use truyvet::time::{parse_timestamp, Tz};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use truyvet::time::{Tz, parse_timestamp};
 use truyvet::trace::interval::{intersect_sorted, union_in_place};
 use truyvet::{Ingest, Store, TraceRequest};
 use truyvet_datasets::GenConfig;
 
 fn config() -> GenConfig {
-    GenConfig { people: 30_000, venues: 1_500, days: 7, format: truyvet_datasets::OutputFormat::Csv, ..GenConfig::default() }
+    GenConfig {
+        people: 30_000,
+        venues: 1_500,
+        days: 7,
+        format: truyvet_datasets::OutputFormat::Csv,
+        ..GenConfig::default()
+    }
 }
 
 /// A cached store from the generator (ingested once per parameters).
@@ -29,9 +35,12 @@ fn store() -> Store {
 
 fn intervals(c: &mut Criterion) {
     let mut g = c.benchmark_group("interval");
-    let raw: Vec<(i64, i64)> = (0..10_000i64).map(|i| ((i * 7919) % 86_400, (i * 7919) % 86_400 + 600 + i % 3600)).collect();
+    let raw: Vec<(i64, i64)> =
+        (0..10_000i64).map(|i| ((i * 7919) % 86_400, (i * 7919) % 86_400 + 600 + i % 3600)).collect();
     g.throughput(Throughput::Elements(raw.len() as u64));
-    g.bench_function("union_10k", |b| b.iter_batched(|| raw.clone(), |mut v| union_in_place(black_box(&mut v)), BatchSize::SmallInput));
+    g.bench_function("union_10k", |b| {
+        b.iter_batched(|| raw.clone(), |mut v| union_in_place(black_box(&mut v)), BatchSize::SmallInput)
+    });
     let mut a = raw.clone();
     union_in_place(&mut a);
     let mut bset: Vec<(i64, i64)> = raw.iter().map(|&(s, e)| (s + 300, e + 300)).collect();
@@ -43,7 +52,9 @@ fn intervals(c: &mut Criterion) {
 fn parsing(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("rfc3339_offset", |b| b.iter(|| parse_timestamp(black_box(b"2021-08-01T08:15:00+07:00"), Tz::UTC)));
+    g.bench_function("rfc3339_offset", |b| {
+        b.iter(|| parse_timestamp(black_box(b"2021-08-01T08:15:00+07:00"), Tz::UTC))
+    });
     g.bench_function("naive", |b| b.iter(|| parse_timestamp(black_box(b"2021-08-01 08:15:00"), Tz::UTC)));
     g.bench_function("unix", |b| b.iter(|| parse_timestamp(black_box(b"1627780500"), Tz::UTC)));
     g.finish();
@@ -53,7 +64,13 @@ fn parsing(c: &mut Criterion) {
     let csv = dir.path().join("in.csv");
     let mut body = String::from("person_id,venue_id,check_in,check_out\n");
     for i in 0..100_000u64 {
-        body.push_str(&format!("09{:08},QR-HNI-{:06},2021-08-01T{:02}:{:02}:00+07:00,\n", (i * 7919) % 40_000, i % 900, 6 + i % 14, i % 60));
+        body.push_str(&format!(
+            "09{:08},QR-HNI-{:06},2021-08-01T{:02}:{:02}:00+07:00,\n",
+            (i * 7919) % 40_000,
+            i % 900,
+            6 + i % 14,
+            i % 60
+        ));
     }
     std::fs::write(&csv, body).unwrap();
     let mut g = c.benchmark_group("ingest");

@@ -27,9 +27,17 @@ pub struct Machine {
 /// Describe this machine and build.
 pub fn machine() -> Machine {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kb: f64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0.0);
+    let mem_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()).unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -75,11 +83,18 @@ pub fn dataset_key(cfg: &GenConfig) -> String {
         truyvet_datasets::OutputFormat::CsvGz => "csvgz",
         truyvet_datasets::OutputFormat::Parquet => "parquet",
     };
-    format!("p{}-v{}-d{}-x{}-s{}-{}-{format}", cfg.people, cfg.venues, cfg.days, cfg.visits_per_person_per_day, cfg.seed, cfg.start)
+    format!(
+        "p{}-v{}-d{}-x{}-s{}-{}-{format}",
+        cfg.people, cfg.venues, cfg.days, cfg.visits_per_person_per_day, cfg.seed, cfg.start
+    )
 }
 
 /// A generated data set in the cache, generating it if missing. Returns its directory.
-pub fn cached_dataset(root: &Path, cfg: &GenConfig, progress: &(dyn Fn(u64) + Sync)) -> std::io::Result<(PathBuf, bool)> {
+pub fn cached_dataset(
+    root: &Path,
+    cfg: &GenConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<(PathBuf, bool)> {
     let dir = root.join("data").join(dataset_key(cfg));
     let done = dir.join(".complete");
     if done.exists() {
@@ -140,7 +155,14 @@ impl Percentiles {
         let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
         let at = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
-        Percentiles { p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: ms[ms.len() - 1], mean_ms: ms.iter().sum::<f64>() / ms.len() as f64, n: ms.len() }
+        Percentiles {
+            p50_ms: at(0.5),
+            p90_ms: at(0.9),
+            p99_ms: at(0.99),
+            max_ms: ms[ms.len() - 1],
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+            n: ms.len(),
+        }
     }
 }
 

@@ -40,7 +40,8 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
         if let DataType::Timestamp(_, _) = field.data_type() {
             let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None))?;
             let secs = secs.as_primitive::<TimestampSecondType>();
-            let text: StringArray = (0..secs.len()).map(|i| secs.is_valid(i).then(|| truyvet::time::format_utc(secs.value(i)))).collect();
+            let text: StringArray =
+                (0..secs.len()).map(|i| secs.is_valid(i).then(|| truyvet::time::format_utc(secs.value(i)))).collect();
             fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
             columns.push(Arc::new(text));
         } else {
@@ -53,7 +54,9 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
 
 fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     Ok(match output {
-        Some(p) => Box::new(std::io::BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     })
 }
@@ -113,7 +116,8 @@ pub fn table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table:
     let opts = FormatOptions::default().with_null("");
     for b in batches {
         let b = times_as_text(b)?;
-        let fmts = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let fmts =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
             t.add_row(fmts.iter().map(|f| f.value(r).to_string()));
         }

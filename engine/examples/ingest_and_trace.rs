@@ -16,7 +16,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let flush = std::env::var("FLUSH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(8 << 20);
         let r = truyvet::Ingest::new(&store).flush_rows(flush).run(&files)?;
         let s = t.elapsed().as_secs_f64();
-        println!("ingest: {} rows in {s:.2}s = {:.2} M rows/s ({} rejected)", r.rows_read, r.rows_read as f64 / s / 1e6, r.rows_rejected);
+        println!(
+            "ingest: {} rows in {s:.2}s = {:.2} M rows/s ({} rejected)",
+            r.rows_read,
+            r.rows_read as f64 / s / 1e6,
+            r.rows_rejected
+        );
     }
     let t = Instant::now();
     let store = truyvet::Store::open(&store)?;
@@ -24,7 +29,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..3 {
         let t = Instant::now();
         let r = store.trace(&truyvet::TraceRequest::new(f0.as_str()))?;
-        println!("trace {f0}: {} contacts, {} rows examined, {:.3} ms", r.contacts.len(), r.rows_examined, t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "trace {f0}: {} contacts, {} rows examined, {:.3} ms",
+            r.contacts.len(),
+            r.rows_examined,
+            t.elapsed().as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use truyvet::{Store, TraceRequest};
-use truyvet_benches::{machine, Machine, Percentiles};
+use truyvet_benches::{Machine, Percentiles, machine};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -104,12 +104,19 @@ struct Compare {
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| if e.path().is_dir() { dir_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| if e.path().is_dir() { dir_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+                .sum()
+        })
         .unwrap_or(0)
 }
 
 fn peak_rss_from(stderr: &[u8]) -> u64 {
-    String::from_utf8_lossy(stderr).lines().find_map(|l| l.strip_prefix("peak_rss_bytes=")?.trim().parse().ok()).unwrap_or(0)
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_bytes=")?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn self_exe() -> Result<PathBuf> {
@@ -128,9 +135,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         super::generate::GenFormat::Parquet => truyvet_datasets::OutputFormat::Parquet,
     };
     let root = args.dir.clone().unwrap_or_else(truyvet_benches::cache_root);
-    let mut report = Report { machine: Some(machine()), dataset: truyvet_benches::dataset_key(&cfg), ..Default::default() };
+    let mut report =
+        Report { machine: Some(machine()), dataset: truyvet_benches::dataset_key(&cfg), ..Default::default() };
     let m = report.machine.as_ref().expect("set above");
-    eprintln!("machine: {} cores, {:.1} GiB, {}; build: {}{}", m.cores, m.memory_gib, m.cpu, m.profile, m.commit.as_deref().map(|c| format!(" @ {c}")).unwrap_or_default());
+    eprintln!(
+        "machine: {} cores, {:.1} GiB, {}; build: {}{}",
+        m.cores,
+        m.memory_gib,
+        m.cpu,
+        m.profile,
+        m.commit.as_deref().map(|c| format!(" @ {c}")).unwrap_or_default()
+    );
     if m.profile != "release" {
         eprintln!("warning: a dev build; figures are not representative (cargo build --release -p truyvet-cli)");
     }
@@ -139,7 +154,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let t = Instant::now();
     let bar = crate::progress::bar(cfg.expected_rows(), "gen", false);
     let b = bar.clone();
-    let (data, cached) = truyvet_benches::cached_dataset(&root, &cfg, &move |n| b.inc(n)).context("generating the data set")?;
+    let (data, cached) =
+        truyvet_benches::cached_dataset(&root, &cfg, &move |n| b.inc(n)).context("generating the data set")?;
     bar.finish_and_clear();
     if !cached {
         report.gen_seconds = Some(t.elapsed().as_secs_f64());
@@ -150,12 +166,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let store_dir = truyvet_benches::store_dir(&root, &cfg);
     let ingest_json = store_dir.with_extension("ingest.json");
     if store_dir.join("CURRENT").exists() && ingest_json.exists() {
-        report.ingest = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&ingest_json)?).ok().map(|v| IngestFigures {
-            seconds: v["seconds"].as_f64().unwrap_or(0.0),
-            rows_per_s: v["rows_per_s"].as_f64().unwrap_or(0.0),
-            input_bytes: v["input_bytes"].as_u64().unwrap_or(0),
-            peak_rss_bytes: v["peak_rss_bytes"].as_u64().unwrap_or(0),
-        });
+        report.ingest =
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&ingest_json)?).ok().map(|v| IngestFigures {
+                seconds: v["seconds"].as_f64().unwrap_or(0.0),
+                rows_per_s: v["rows_per_s"].as_f64().unwrap_or(0.0),
+                input_bytes: v["input_bytes"].as_u64().unwrap_or(0),
+                peak_rss_bytes: v["peak_rss_bytes"].as_u64().unwrap_or(0),
+            });
         eprintln!("store: {} (cached)", store_dir.display());
     } else {
         if store_dir.exists() {
@@ -177,10 +194,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let rows = v["rows_read"].as_u64().unwrap_or(0);
-        let figures = IngestFigures { seconds, rows_per_s: rows as f64 / seconds, input_bytes: dir_bytes(&data.join("checkins")), peak_rss_bytes: peak_rss_from(&out.stderr) };
-        std::fs::write(&ingest_json, serde_json::to_vec_pretty(&serde_json::json!({
-            "seconds": figures.seconds, "rows_per_s": figures.rows_per_s, "input_bytes": figures.input_bytes, "peak_rss_bytes": figures.peak_rss_bytes
-        }))?)?;
+        let figures = IngestFigures {
+            seconds,
+            rows_per_s: rows as f64 / seconds,
+            input_bytes: dir_bytes(&data.join("checkins")),
+            peak_rss_bytes: peak_rss_from(&out.stderr),
+        };
+        std::fs::write(
+            &ingest_json,
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "seconds": figures.seconds, "rows_per_s": figures.rows_per_s, "input_bytes": figures.input_bytes, "peak_rss_bytes": figures.peak_rss_bytes
+            }))?,
+        )?;
         report.ingest = Some(figures);
     }
 
@@ -198,7 +223,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     report.open_rss_bytes = truyvet_benches::current_rss().unwrap_or(0).saturating_sub(rss0);
     let snap = store.snapshot();
     let stats = snap.stats()?;
-    (report.rows, report.persons, report.venues, report.days, report.store_bytes) = (stats.rows, stats.persons, stats.venues, stats.days, stats.bytes);
+    (report.rows, report.persons, report.venues, report.days, report.store_bytes) =
+        (stats.rows, stats.persons, stats.venues, stats.days, stats.bytes);
 
     // 4. Traces.
     let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed);
@@ -292,10 +318,20 @@ fn sql_figures(snap: &truyvet::Snapshot, f0s: &[String], compare: bool, report: 
     };
     let queries = [
         ("count", "SELECT count(*) FROM checkins".to_string()),
-        ("per_day", "SELECT day, count(*) AS n, count(DISTINCT person_id) AS persons FROM checkins GROUP BY day ORDER BY day".to_string()),
-        ("top_venues", "SELECT venue_id, count(*) AS n FROM checkins GROUP BY venue_id ORDER BY n DESC LIMIT 10".to_string()),
+        (
+            "per_day",
+            "SELECT day, count(*) AS n, count(DISTINCT person_id) AS persons FROM checkins GROUP BY day ORDER BY day"
+                .to_string(),
+        ),
+        (
+            "top_venues",
+            "SELECT venue_id, count(*) AS n FROM checkins GROUP BY venue_id ORDER BY n DESC LIMIT 10".to_string(),
+        ),
         ("missing_checkout", "SELECT avg(CASE WHEN check_out IS NULL THEN 1.0 ELSE 0.0 END) FROM checkins".to_string()),
-        ("point_venue_day", format!("SELECT count(*) FROM checkins WHERE venue_id = '{}' AND day = DATE '{}'", venue.0, venue.1)),
+        (
+            "point_venue_day",
+            format!("SELECT count(*) FROM checkins WHERE venue_id = '{}' AND day = DATE '{}'", venue.0, venue.1),
+        ),
         ("f1_contacts", format!("SELECT count(*) FROM f1_contacts('{}')", f0s.first().cloned().unwrap_or_default())),
     ];
     for (name, sql) in queries {
@@ -316,7 +352,13 @@ fn sql_figures(snap: &truyvet::Snapshot, f0s: &[String], compare: bool, report: 
             equal &= sql_rows == r.contacts.len();
         }
         let (s, e) = (Percentiles::of(&sql_t).p50_ms, Percentiles::of(&eng_t).p50_ms);
-        report.compare = Some(Compare { f0s: n, sql_median_ms: s, engine_median_ms: e, ratio: s / e.max(1e-6), results_equal: equal });
+        report.compare = Some(Compare {
+            f0s: n,
+            sql_median_ms: s,
+            engine_median_ms: e,
+            ratio: s / e.max(1e-6),
+            results_equal: equal,
+        });
     }
     Ok(())
 }
@@ -346,29 +388,64 @@ fn print_summary(r: &Report) {
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_header(["measure", "value"]);
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
-    let pct = |p: &Percentiles| format!("p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms (n={})", p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.n);
+    let pct = |p: &Percentiles| {
+        format!("p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms (n={})", p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.n)
+    };
     t.add_row(["data set".into(), r.dataset.clone()]);
-    t.add_row(["rows / persons / venues / days".into(), format!("{} / {} / {} / {}", r.rows, r.persons, r.venues, r.days)]);
+    t.add_row([
+        "rows / persons / venues / days".into(),
+        format!("{} / {} / {} / {}", r.rows, r.persons, r.venues, r.days),
+    ]);
     if let Some(g) = r.gen_seconds {
         t.add_row(["gen".into(), format!("{g:.1} s ({:.2} M rows/s)", r.rows as f64 / g / 1e6)]);
     }
     if let Some(i) = &r.ingest {
-        t.add_row(["ingest".into(), format!("{:.1} s, {:.2} M rows/s, input {}, peak RSS {}", i.seconds, i.rows_per_s / 1e6, mib(i.input_bytes), mib(i.peak_rss_bytes))]);
+        t.add_row([
+            "ingest".into(),
+            format!(
+                "{:.1} s, {:.2} M rows/s, input {}, peak RSS {}",
+                i.seconds,
+                i.rows_per_s / 1e6,
+                mib(i.input_bytes),
+                mib(i.peak_rss_bytes)
+            ),
+        ]);
     }
-    t.add_row(["store size".into(), format!("{} ({:.1} B/row)", mib(r.store_bytes), r.store_bytes as f64 / r.rows.max(1) as f64)]);
+    t.add_row([
+        "store size".into(),
+        format!("{} ({:.1} B/row)", mib(r.store_bytes), r.store_bytes as f64 / r.rows.max(1) as f64),
+    ]);
     t.add_row(["open".into(), format!("{:.2} ms, +{} RSS", r.open_ms, mib(r.open_rss_bytes))]);
     t.add_row(["F1 latency (parallel)".into(), pct(&r.trace_latency)]);
     t.add_row(["F1 latency (1 thread)".into(), pct(&r.trace_latency_single_thread)]);
-    t.add_row(["F1 throughput".into(), format!("{:.0} F0/s on 1 thread, {:.0} F0/s on all cores", r.throughput_one_thread_f0s_per_s, r.throughput_all_cores_f0s_per_s)]);
-    t.add_row(["F1 size".into(), format!("p50 {} contacts, max {}; p50 {} rows examined", r.result_contacts_p50, r.result_contacts_max, r.rows_examined_p50)]);
-    t.add_row(["`truyvet trace` process".into(), format!("{}, peak RSS {}", pct(&r.process), mib(r.process_peak_rss_bytes))]);
+    t.add_row([
+        "F1 throughput".into(),
+        format!(
+            "{:.0} F0/s on 1 thread, {:.0} F0/s on all cores",
+            r.throughput_one_thread_f0s_per_s, r.throughput_all_cores_f0s_per_s
+        ),
+    ]);
+    t.add_row([
+        "F1 size".into(),
+        format!(
+            "p50 {} contacts, max {}; p50 {} rows examined",
+            r.result_contacts_p50, r.result_contacts_max, r.rows_examined_p50
+        ),
+    ]);
+    t.add_row([
+        "`truyvet trace` process".into(),
+        format!("{}, peak RSS {}", pct(&r.process), mib(r.process_peak_rss_bytes)),
+    ]);
     for q in &r.sql {
         t.add_row([format!("sql {}", q.name), format!("{:.2} ms median ({} rows)", q.median_ms, q.rows)]);
     }
     if let Some(c) = &r.compare {
         t.add_row([
             "F1 vs SQL self-join".into(),
-            format!("SQL {:.1} ms vs engine {:.2} ms median: {:.0}× (n={}, same contact counts: {})", c.sql_median_ms, c.engine_median_ms, c.ratio, c.f0s, c.results_equal),
+            format!(
+                "SQL {:.1} ms vs engine {:.2} ms median: {:.0}× (n={}, same contact counts: {})",
+                c.sql_median_ms, c.engine_median_ms, c.ratio, c.f0s, c.results_equal
+            ),
         ]);
     }
     println!("{t}");

@@ -45,7 +45,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let t0 = Instant::now();
     let summary = super::generate::generate(&cfg, &input).context("generating the synthetic province")?;
-    eprintln!("1/3 generated {} check-ins for {} persons at {} venues over {} days in {}", summary.rows, cfg.people, cfg.venues, cfg.days, input.display());
+    eprintln!(
+        "1/3 generated {} check-ins for {} persons at {} venues over {} days in {}",
+        summary.rows,
+        cfg.people,
+        cfg.venues,
+        cfg.days,
+        input.display()
+    );
     let report = Ingest::new(&store_dir)
         .tz(truyvet::Tz::parse("+07:00")?)
         .venues(&summary.venues_file)
@@ -81,7 +88,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let format = Format::or_default(None, None);
     let batch = if format == Format::Table { super::trace::with_venue_names(&result, &batch)? } else { batch };
     output::write(&batch.schema(), &[batch], format, None)?;
-    eprintln!("total {:.1}s; try: truyvet trace --store {} --f0 {f0} --details", t0.elapsed().as_secs_f64(), store_dir.display());
+    eprintln!(
+        "total {:.1}s; try: truyvet trace --store {} --f0 {f0} --details",
+        t0.elapsed().as_secs_f64(),
+        store_dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

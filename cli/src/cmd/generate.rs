@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use truyvet_datasets::{GenConfig, OutputFormat};
 
 #[derive(Debug, clap::Args)]

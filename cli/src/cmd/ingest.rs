@@ -43,10 +43,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let b = bar.clone();
-    let mut ingest = Ingest::new(&args.store.store).tz(args.tz).max_reject_ratio(args.max_reject_ratio).progress(move |done, total| {
-        b.set_length(total);
-        b.set_position(done);
-    });
+    let mut ingest = Ingest::new(&args.store.store).tz(args.tz).max_reject_ratio(args.max_reject_ratio).progress(
+        move |done, total| {
+            b.set_length(total);
+            b.set_position(done);
+        },
+    );
     if let Some(v) = &args.venues {
         ingest = ingest.venues(v);
     }

@@ -87,8 +87,7 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     if result.contacts.is_empty() {
         eprintln!(
             "note: F0 {} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
-            req.f0,
-            result.f0_visits
+            req.f0, result.f0_visits
         );
     }
     let format = Format::or_default(args.format, args.output.as_deref());

@@ -26,24 +26,24 @@ mod venues;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::sync_channel;
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use self::source::{expand, FileKind};
-pub use self::venues::read_venues_csv;
-use self::partition::{write_flush, Flush};
+use self::partition::{Flush, write_flush};
 use self::source::RawRow;
+pub use self::source::{FileKind, expand};
+pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::Visit;
 use crate::store::commit::{Failpoint, Writer};
 use crate::store::dict::{DictSegment, Interner};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, Manifest, SourceFile};
 use crate::store::quarantine::{self, Rejected};
-use crate::store::{layout, parquet as store_parquet, VenueInfo};
+use crate::store::{VenueInfo, layout, parquet as store_parquet};
 use crate::time::Tz;
 
 /// Progress callback: `(input bytes consumed, input bytes in total)`.
@@ -287,7 +287,8 @@ impl Ingest {
                             let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
                             buf.push(Visit { venue, check_in: *check_in, person, check_out: *check_out });
                             if buf.len() >= self.flush_rows {
-                                let rows = std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
+                                let rows =
+                                    std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
                                 let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
                                 seq += 1;
                                 if flush_tx.send(flush).is_err() {
@@ -301,7 +302,13 @@ impl Ingest {
                             if raw.is_none() {
                                 pending_end = Some(rejects.len());
                             }
-                            rejects.push(Reject { file: chunk.file, line: *line, reason: reason.clone(), raw: raw.clone(), bytes: (*byte, None) });
+                            rejects.push(Reject {
+                                file: chunk.file,
+                                line: *line,
+                                reason: reason.clone(),
+                                raw: raw.clone(),
+                                bytes: (*byte, None),
+                            });
                             if rows_read >= 1_000_000 && rejects.len() as u64 > 2 * allowed(rows_read) + 10_000 {
                                 stopped_early = Some(rows_read);
                                 break 'chunks;
@@ -351,10 +358,16 @@ impl Ingest {
                 _ => source::csv_rows_verbatim(path, kind, &group.iter().map(|r| r.bytes).collect::<Vec<_>>())?,
             };
             for (r, raw) in group.iter().zip(texts) {
-                quarantined.push(Rejected { file: path.display().to_string(), line: r.line, reason: r.reason.clone(), raw });
+                quarantined.push(Rejected {
+                    file: path.display().to_string(),
+                    line: r.line,
+                    reason: r.reason.clone(),
+                    raw,
+                });
             }
         }
-        let sample_rejects = quarantined.iter().take(5).map(|r| format!("{}:{}: {}", r.file, r.line, r.reason)).collect();
+        let sample_rejects =
+            quarantined.iter().take(5).map(|r| format!("{}:{}: {}", r.file, r.line, r.reason)).collect();
 
         let mut next: Manifest = base.clone();
         next.parts.extend(parts.iter().cloned());
@@ -372,7 +385,10 @@ impl Ingest {
         if let Some(new) = venues_in {
             venues_loaded = new.len();
             let mut merged: HashMap<String, VenueInfo> = match &base.venue_attrs {
-                Some(rel) => store_parquet::read_venues(&layout::resolve(dir, rel))?.into_iter().map(|v| (v.venue_id.clone(), v)).collect(),
+                Some(rel) => store_parquet::read_venues(&layout::resolve(dir, rel))?
+                    .into_iter()
+                    .map(|v| (v.venue_id.clone(), v))
+                    .collect(),
                 None => HashMap::new(),
             };
             merged.extend(new.into_iter().map(|v| (v.venue_id.clone(), v)));
@@ -469,7 +485,12 @@ fn read_files(
     for &fi in todo {
         let path = &files[fi];
         let kind = FileKind::of(path).expect("expand keeps known kinds");
-        let new_chunk = || ParsedChunk { file: fi, ids: String::with_capacity(CHUNK_ROWS * 24), rows: Vec::with_capacity(CHUNK_ROWS), last_of_file: false };
+        let new_chunk = || ParsedChunk {
+            file: fi,
+            ids: String::with_capacity(CHUNK_ROWS * 24),
+            rows: Vec::with_capacity(CHUNK_ROWS),
+            last_of_file: false,
+        };
         let mut chunk = new_chunk();
         let mut receiver_gone = false;
         let mut on_row = |row: RawRow<'_>| {

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::model::Visit;
 use crate::store::dict::InternedView;
-use crate::store::{index, layout, parquet, PartInfo};
-use crate::time::{day_name, DAY};
+use crate::store::{PartInfo, index, layout, parquet};
+use crate::time::{DAY, day_name};
 
 /// A buffer of visits ready to be written, with the dictionaries as of its last row.
 pub(crate) struct Flush {
@@ -49,7 +49,8 @@ pub(crate) fn write_flush(dir: &Path, batch: u64, flush: Flush, parallel: bool) 
     } else {
         rows.sort_unstable_by_key(key);
     }
-    let mut days: Vec<&[Visit]> = rows.chunk_by(|a, b| a.check_in.div_euclid(DAY) == b.check_in.div_euclid(DAY)).collect();
+    let mut days: Vec<&[Visit]> =
+        rows.chunk_by(|a, b| a.check_in.div_euclid(DAY) == b.check_in.div_euclid(DAY)).collect();
     let write_day = |rows: &&[Visit]| -> Result<PartInfo> {
         let day = rows[0].check_in.div_euclid(DAY);
         let (pq_rel, idx_rel) = layout::part(batch, &day_name(day), seq);

@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
@@ -156,9 +156,15 @@ fn header_index(path: &Path, header: &csv::ByteRecord) -> Result<[Option<usize>;
 }
 
 /// Stream a CSV file's rows to `f`.
-pub(crate) fn read_csv(path: &Path, kind: FileKind, counter: Arc<AtomicU64>, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+pub(crate) fn read_csv(
+    path: &Path,
+    kind: FileKind,
+    counter: Arc<AtomicU64>,
+    f: &mut dyn FnMut(RawRow<'_>),
+) -> Result<()> {
     let reader = open_text(path, kind, counter)?;
-    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).buffer_capacity(1 << 20).from_reader(reader);
+    let mut csv =
+        csv::ReaderBuilder::new().flexible(true).has_headers(false).buffer_capacity(1 << 20).from_reader(reader);
     let csv_err = |e: csv::Error| match e.kind() {
         csv::ErrorKind::Io(io) => Error::bad_input(path, format!("unreadable: {io}")),
         _ => Error::bad_input(path, format!("unreadable CSV: {e}")),
@@ -231,7 +237,12 @@ impl PqTime {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
                 PqTime::Text(cast(a, &DataType::Utf8).map_err(bad)?.as_string::<i32>().clone())
             }
-            other => return Err(Error::bad_input(path, format!("column {name} has type {other}; expected a timestamp, integer seconds or text"))),
+            other => {
+                return Err(Error::bad_input(
+                    path,
+                    format!("column {name} has type {other}; expected a timestamp, integer seconds or text"),
+                ));
+            }
         })
     }
 
@@ -260,7 +271,10 @@ pub(crate) fn read_parquet(path: &Path, counter: Arc<AtomicU64>, f: &mut dyn FnM
     let schema = builder.schema().clone();
     let missing: Vec<&str> = col::INPUT[..3].iter().copied().filter(|c| schema.field_with_name(c).is_err()).collect();
     if !missing.is_empty() {
-        return Err(Error::bad_input(path, format!("missing column(s) {}; expected person_id,venue_id,check_in[,check_out]", missing.join(", "))));
+        return Err(Error::bad_input(
+            path,
+            format!("missing column(s) {}; expected person_id,venue_id,check_in[,check_out]", missing.join(", ")),
+        ));
     }
     let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
     let reader = builder.with_batch_size(64 * 1024).build().map_err(|e| Error::bad_input(path, e.to_string()))?;

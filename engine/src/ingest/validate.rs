@@ -5,7 +5,7 @@
 //! trimmed of surrounding ASCII whitespace; otherwise they are opaque.
 
 use super::source::{RawRow, TimeField};
-use crate::time::{parse_timestamp, Tz};
+use crate::time::{Tz, parse_timestamp};
 
 /// Earliest plausible check-in: 1970-01-01 (earlier values are unit or format mistakes).
 const MIN_TIME: i64 = 0;
@@ -36,9 +36,10 @@ fn time(field: TimeField<'_>, name: &str, tz: Tz) -> Result<Option<i64>, String>
     let t = match field {
         TimeField::Seconds(s) => s,
         TimeField::Text(text) if text.iter().all(u8::is_ascii_whitespace) => None,
-        TimeField::Text(text) => Some(parse_timestamp(text, tz).map_err(|why| {
-            format!("{why} in {name} {:?}", String::from_utf8_lossy(&text[..text.len().min(40)]))
-        })?),
+        TimeField::Text(text) => Some(
+            parse_timestamp(text, tz)
+                .map_err(|why| format!("{why} in {name} {:?}", String::from_utf8_lossy(&text[..text.len().min(40)])))?,
+        ),
     };
     match t {
         Some(t) if !(MIN_TIME..MAX_TIME).contains(&t) => Err(format!("implausible {name} (outside 1970..2099): {t}")),

@@ -21,17 +21,22 @@ pub fn read_venues_csv(path: &Path) -> Result<Vec<VenueInfo>> {
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
     let find = |name: &str| header.iter().position(|h| h == name);
-    let id = find(col::VENUE_ID).ok_or_else(|| Error::bad_input(path, "line 1: venues file lacks a venue_id column"))?;
+    let id =
+        find(col::VENUE_ID).ok_or_else(|| Error::bad_input(path, "line 1: venues file lacks a venue_id column"))?;
     let attrs: Vec<Option<usize>> = col::VENUE_ATTRS.iter().map(|a| find(a)).collect();
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| Error::bad_input(path, format!("unreadable row: {e}")))?;
         let line = rec.position().map_or(0, |p| p.line());
-        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let get =
+            |i: Option<usize>| i.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let venue_id = get(Some(id)).ok_or_else(|| Error::bad_input(path, format!("line {line}: empty venue_id")))?;
         let coord = |i: Option<usize>, name: &str| -> Result<Option<f64>> {
             get(i)
-                .map(|s| s.parse::<f64>().map_err(|_| Error::bad_input(path, format!("line {line}: {name} {s:?} is not a number"))))
+                .map(|s| {
+                    s.parse::<f64>()
+                        .map_err(|_| Error::bad_input(path, format!("line {line}: {name} {s:?} is not a number")))
+                })
                 .transpose()
         };
         out.push(VenueInfo {

@@ -28,7 +28,8 @@ pub(crate) struct U32s {
 
 impl U32s {
     pub(crate) fn new(buf_len: usize, range: Range<usize>) -> Option<U32s> {
-        (range.end <= buf_len && range.len().is_multiple_of(4)).then_some(U32s { start: range.start, len: range.len() / 4 })
+        (range.end <= buf_len && range.len().is_multiple_of(4))
+            .then_some(U32s { start: range.start, len: range.len() / 4 })
     }
     pub(crate) fn len(self) -> usize {
         self.len
@@ -50,7 +51,8 @@ pub(crate) struct U64s {
 
 impl U64s {
     pub(crate) fn new(buf_len: usize, range: Range<usize>) -> Option<U64s> {
-        (range.end <= buf_len && range.len().is_multiple_of(8)).then_some(U64s { start: range.start, len: range.len() / 8 })
+        (range.end <= buf_len && range.len().is_multiple_of(8))
+            .then_some(U64s { start: range.start, len: range.len() / 8 })
     }
     #[inline]
     pub(crate) fn get(self, buf: &[u8], i: usize) -> u64 {

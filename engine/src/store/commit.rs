@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::layout::{self, CURRENT, DIRS, LOCK};
-use super::manifest::{Manifest, FORMAT_VERSION};
+use super::manifest::{FORMAT_VERSION, Manifest};
 use crate::error::{Error, Result};
 
 /// A point in the commit protocol where a test can make the commit fail, as a crash would.

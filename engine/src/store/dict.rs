@@ -20,12 +20,12 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
+use hashbrown::HashTable;
 use memmap2::Mmap;
 use std::hash::BuildHasher;
 
-use super::bytes::{map_file, read_u32, read_u64, write_u32s, write_u64s, U32s, U64s};
+use super::bytes::{U32s, U64s, map_file, read_u32, read_u64, write_u32s, write_u64s};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"TVDICT01";
@@ -143,10 +143,14 @@ impl Interner {
         let mut interner = Interner::default();
         for seg in segments {
             if seg.base != interner.len {
-                return Err(Error::store(&seg.path, format!("segment starts at key {} but {} keys precede it", seg.base, interner.len)));
+                return Err(Error::store(
+                    &seg.path,
+                    format!("segment starts at key {} but {} keys precede it", seg.base, interner.len),
+                ));
             }
             for i in 0..seg.count {
-                let id = std::str::from_utf8(seg.local(i as usize)).map_err(|_| Error::store(&seg.path, "an id is not UTF-8"))?;
+                let id = std::str::from_utf8(seg.local(i as usize))
+                    .map_err(|_| Error::store(&seg.path, "an id is not UTF-8"))?;
                 let key = interner.intern(id);
                 if key != seg.base + i {
                     return Err(Error::store(&seg.path, "an id appears in two dictionary segments"));

@@ -36,7 +36,7 @@ use std::sync::OnceLock;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
-use super::bytes::{map_file, read_u32, read_u64, write_u32s, U32s};
+use super::bytes::{U32s, map_file, read_u32, read_u64, write_u32s};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
@@ -93,7 +93,8 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
             person_offsets.push(i as u32);
         }
     }
-    let person_keys = RoaringBitmap::from_sorted_iter(present).map_err(|_| Error::Internal("unsorted person keys".into()))?;
+    let person_keys =
+        RoaringBitmap::from_sorted_iter(present).map_err(|_| Error::Internal("unsorted person keys".into()))?;
     person_offsets.push(n as u32);
 
     let file = File::create(path).map_err(Error::io(path))?;
@@ -101,7 +102,10 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     let mut table = [(0u64, 0u64); SECTIONS];
     let io = |e| Error::io(path)(e);
     w.write_all(&[0u8; HEADER]).map_err(io)?;
-    let mut section = |w: &mut BufWriter<File>, i: usize, write: &dyn Fn(&mut BufWriter<File>) -> std::io::Result<()>| -> std::io::Result<()> {
+    let mut section = |w: &mut BufWriter<File>,
+                       i: usize,
+                       write: &dyn Fn(&mut BufWriter<File>) -> std::io::Result<()>|
+     -> std::io::Result<()> {
         let start = w.stream_position()?;
         write(w)?;
         let end = w.stream_position()?;
@@ -293,7 +297,8 @@ impl PartIndex {
     /// Decode both bitmaps with full validation and check their sizes against the postings.
     pub fn verify(&self) -> Result<(), String> {
         let v = RoaringBitmap::deserialize_from(&self.map[self.venue_keys_range.clone()]).map_err(|e| e.to_string())?;
-        let p = RoaringBitmap::deserialize_from(&self.map[self.person_keys_range.clone()]).map_err(|e| e.to_string())?;
+        let p =
+            RoaringBitmap::deserialize_from(&self.map[self.person_keys_range.clone()]).map_err(|e| e.to_string())?;
         if v.len() as usize != self.venue_group.len() || p.len() as usize + 1 != self.person_offsets.len() {
             return Err("bitmap sizes disagree with postings".into());
         }

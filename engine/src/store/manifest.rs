@@ -102,8 +102,8 @@ impl Manifest {
     /// Read and check a manifest file.
     pub fn read(path: &Path) -> Result<Manifest> {
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::store(path, format!("unreadable manifest: {e}")))?;
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| Error::store(path, format!("unreadable manifest: {e}")))?;
         if m.format != FORMAT_VERSION {
             return Err(Error::store(
                 path,

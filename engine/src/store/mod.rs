@@ -21,10 +21,10 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 pub use self::commit::Failpoint;
+use self::dict::{Dict, DictSegment};
 pub use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
-use self::dict::{Dict, DictSegment};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, VenueKey};
 
@@ -97,7 +97,8 @@ impl Snapshot {
     }
 
     fn from_manifest(dir: &Path, manifest: Manifest) -> Result<Snapshot> {
-        let _span = tracing::debug_span!("open_snapshot", version = manifest.version, parts = manifest.parts.len()).entered();
+        let _span =
+            tracing::debug_span!("open_snapshot", version = manifest.version, parts = manifest.parts.len()).entered();
         let dict = |segs: &[manifest::DictSegmentInfo]| -> Result<Dict> {
             let segments = segs
                 .iter()

@@ -8,7 +8,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, StringBuilder, TimestampSecondArray};
+use arrow::array::{
+    ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, StringBuilder, TimestampSecondArray,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -38,7 +40,13 @@ fn properties() -> WriterProperties {
 }
 
 /// Write one day's sorted rows as a Parquet part. Returns the file size.
-pub(crate) fn write_part(path: &Path, day: i64, rows: &[Visit], persons: &InternedView, venues: &InternedView) -> Result<u64> {
+pub(crate) fn write_part(
+    path: &Path,
+    day: i64,
+    rows: &[Visit],
+    persons: &InternedView,
+    venues: &InternedView,
+) -> Result<u64> {
     let io = |e: std::io::Error| Error::io(path)(e);
     let pq = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
     let file = File::create(path).map_err(io)?;
@@ -53,8 +61,15 @@ pub(crate) fn write_part(path: &Path, day: i64, rows: &[Visit], persons: &Intern
         let check_in = TimestampSecondArray::from_iter_values(chunk.iter().map(|v| v.check_in)).with_timezone("UTC");
         let check_out = TimestampSecondArray::from_iter(chunk.iter().map(|v| v.check_out)).with_timezone("UTC");
         let day32 = Date32Array::from_value(day as i32, chunk.len());
-        let columns: Vec<ArrayRef> = vec![Arc::new(person.finish()), Arc::new(venue.finish()), Arc::new(check_in), Arc::new(check_out), Arc::new(day32)];
-        let batch = RecordBatch::try_new(CHECKINS_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(person.finish()),
+            Arc::new(venue.finish()),
+            Arc::new(check_in),
+            Arc::new(check_out),
+            Arc::new(day32),
+        ];
+        let batch =
+            RecordBatch::try_new(CHECKINS_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
         writer.write(&batch).map_err(pq)?;
     }
     let file = writer.into_inner().map_err(pq)?;

@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::interval::{merge_sorted, Interval};
+use super::interval::{Interval, merge_sorted};
 use super::request::TraceRequest;
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Part;
@@ -88,7 +88,12 @@ pub(crate) fn f0_union(days: &DayIndex<'_>, f0: PersonKey, req: &TraceRequest) -
 }
 
 /// Step 3: the pieces, and the number of candidate rows examined.
-pub(crate) fn pieces(days: &DayIndex<'_>, f0: PersonKey, u0: &[(VenueKey, Interval)], req: &TraceRequest) -> (Vec<Piece>, u64) {
+pub(crate) fn pieces(
+    days: &DayIndex<'_>,
+    f0: PersonKey,
+    u0: &[(VenueKey, Interval)],
+    req: &TraceRequest,
+) -> (Vec<Piece>, u64) {
     let tasks: Vec<(VenueKey, Interval, &Part)> = u0
         .iter()
         .flat_map(|&(v, (s, e))| {
@@ -114,8 +119,11 @@ pub(crate) fn pieces(days: &DayIndex<'_>, f0: PersonKey, u0: &[(VenueKey, Interv
         }
         (out, examined)
     };
-    let results: Vec<(Vec<Piece>, u64)> =
-        if req.parallel && tasks.len() > 1 { tasks.par_iter().map(run).collect() } else { tasks.iter().map(run).collect() };
+    let results: Vec<(Vec<Piece>, u64)> = if req.parallel && tasks.len() > 1 {
+        tasks.par_iter().map(run).collect()
+    } else {
+        tasks.iter().map(run).collect()
+    };
     let examined = results.iter().map(|r| r.1).sum();
     let mut all: Vec<Piece> = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
     for (p, _) in results {

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};
-use crate::model::{PersonKey, Seconds, VenueKey, EXPOSURES_SCHEMA, F1_SCHEMA};
+use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
 
 /// One F1 contact.

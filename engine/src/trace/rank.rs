@@ -8,13 +8,18 @@
 //! are ordered by exposure desc, episodes desc, person id asc (bytes) and ranked from 1.
 
 use super::exposure::Piece;
-use super::interval::{merge_sorted, total_length, Interval};
+use super::interval::{Interval, merge_sorted, total_length};
 use super::{Contact, Exposure};
 use crate::model::{PersonKey, VenueKey};
 use crate::store::Snapshot;
 
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
-pub(crate) fn rank(snapshot: &Snapshot, pieces: &[Piece], min_overlap: i64, limit: Option<usize>) -> (Vec<Contact>, Vec<Exposure>) {
+pub(crate) fn rank(
+    snapshot: &Snapshot,
+    pieces: &[Piece],
+    min_overlap: i64,
+    limit: Option<usize>,
+) -> (Vec<Contact>, Vec<Exposure>) {
     let mut contacts: Vec<(Contact, Vec<(VenueKey, Interval)>)> = Vec::new();
     for person_run in pieces.chunk_by(|a, b| a.person == b.person) {
         let person: PersonKey = person_run[0].person;
@@ -56,7 +61,13 @@ pub(crate) fn rank(snapshot: &Snapshot, pieces: &[Piece], min_overlap: i64, limi
     for (i, (mut c, mut episodes)) in contacts.into_iter().enumerate() {
         c.rank = i as u32 + 1;
         episodes.sort_by_key(|&(v, (s, e))| (s, e, v));
-        exposures.extend(episodes.into_iter().map(|(venue, (start, end))| Exposure { rank: c.rank, person: c.person, venue, start, end }));
+        exposures.extend(episodes.into_iter().map(|(venue, (start, end))| Exposure {
+            rank: c.rank,
+            person: c.person,
+            venue,
+            start,
+            end,
+        }));
         out.push(c);
     }
     (out, exposures)

@@ -109,7 +109,11 @@ impl TraceRequest {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        let bad = |what: &'static str, value: Seconds, hint: &str| Error::InvalidArgument { what, value: value.to_string(), hint: hint.into() };
+        let bad = |what: &'static str, value: Seconds, hint: &str| Error::InvalidArgument {
+            what,
+            value: value.to_string(),
+            hint: hint.into(),
+        };
         if self.linger < 0 {
             return Err(bad("linger", self.linger, "must be ≥ 0"));
         }

@@ -15,7 +15,21 @@ fn run_ok(args: &[&str]) -> String {
 
 fn gen_data(dir: &Path, format: &str, people: u32) -> String {
     let out = dir.join(format!("gen-{format}-{people}"));
-    run_ok(&["gen", "--out", out.to_str().unwrap(), "--people", &people.to_string(), "--venues", "150", "--days", "3", "--format", format, "--seed", "7"]);
+    run_ok(&[
+        "gen",
+        "--out",
+        out.to_str().unwrap(),
+        "--people",
+        &people.to_string(),
+        "--venues",
+        "150",
+        "--days",
+        "3",
+        "--format",
+        format,
+        "--seed",
+        "7",
+    ]);
     out.to_str().unwrap().to_string()
 }
 
@@ -28,7 +42,8 @@ fn gen_ingest_stats_trace() {
     let venues = format!("{data}/venues.csv");
     let out = run_ok(&["ingest", "--store", store, "--tz", "+07:00", "--venues", &venues, &format!("{data}/checkins")]);
     assert!(out.contains("batch 1: read"), "{out}");
-    let stats: serde_json::Value = serde_json::from_str(&run_ok(&["stats", "--store", store, "--format", "json"])).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&run_ok(&["stats", "--store", store, "--format", "json"])).unwrap();
     for key in ["rows", "persons", "venues", "days", "batches", "rejected", "bytes"] {
         assert!(stats[key].as_u64().is_some(), "stats lacks {key}: {stats}");
     }
@@ -40,23 +55,40 @@ fn gen_ingest_stats_trace() {
     let again = truyvet().args(["ingest", "--store", store, &format!("{data}/checkins")]).output().unwrap();
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing new to ingest"));
-    let stats2: serde_json::Value = serde_json::from_str(&run_ok(&["stats", "--store", store, "--format", "json"])).unwrap();
+    let stats2: serde_json::Value =
+        serde_json::from_str(&run_ok(&["stats", "--store", store, "--format", "json"])).unwrap();
     assert_eq!(stats, stats2);
 
     // Trace a person with contacts in every format.
     let snap = truyvet::Store::open(store).unwrap().snapshot();
-    let f0 = (0..200).map(|k| snap.person_id(k).to_string()).find(|p| !snap.trace(&truyvet::TraceRequest::new(p.as_str())).unwrap().contacts.is_empty()).unwrap();
+    let f0 = (0..200)
+        .map(|k| snap.person_id(k).to_string())
+        .find(|p| !snap.trace(&truyvet::TraceRequest::new(p.as_str())).unwrap().contacts.is_empty())
+        .unwrap();
     let expected = snap.trace(&truyvet::TraceRequest::new(f0.as_str())).unwrap();
     let csv = run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("rank,person_id,exposure_seconds,episodes,venues,first_contact,last_contact"));
     let first = lines.next().unwrap();
     let c = &expected.contacts[0];
-    assert_eq!(first, format!("1,{},{},{},{},{},{}", c.person_id, c.exposure_seconds, c.episodes, c.venues, truyvet::time::format_utc(c.first_contact), truyvet::time::format_utc(c.last_contact)));
+    assert_eq!(
+        first,
+        format!(
+            "1,{},{},{},{},{},{}",
+            c.person_id,
+            c.exposure_seconds,
+            c.episodes,
+            c.venues,
+            truyvet::time::format_utc(c.first_contact),
+            truyvet::time::format_utc(c.last_contact)
+        )
+    );
     assert_eq!(csv.lines().count(), expected.contacts.len() + 1);
     assert!(first.ends_with('Z'));
 
-    let json: serde_json::Value = serde_json::from_str(&run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "json", "--limit", "3"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "json", "--limit", "3"]))
+            .unwrap();
     let arr = json.as_array().unwrap();
     assert_eq!(arr.len(), expected.contacts.len().min(3));
     assert_eq!(arr[0]["person_id"], c.person_id.as_str());
@@ -74,12 +106,30 @@ fn gen_ingest_stats_trace() {
 
     let pq = dir.path().join("f1.parquet");
     run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "parquet", "--output", pq.to_str().unwrap()]);
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap()).unwrap().build().unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
     let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, expected.contacts.len());
 
     // Parameters change the answer the same way as through the library.
-    let csv = run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "csv", "--linger", "15m", "--dwell", "30m", "--min-overlap", "5m"]);
+    let csv = run_ok(&[
+        "trace",
+        "--store",
+        store,
+        "--f0",
+        &f0,
+        "--format",
+        "csv",
+        "--linger",
+        "15m",
+        "--dwell",
+        "30m",
+        "--min-overlap",
+        "5m",
+    ]);
     let lib = snap.trace(&truyvet::TraceRequest::new(f0.as_str()).linger(900).dwell(1800).min_overlap(300)).unwrap();
     assert_eq!(csv.lines().count(), lib.contacts.len() + 1);
 }
@@ -88,21 +138,29 @@ fn gen_ingest_stats_trace() {
 fn errors_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("a.csv");
-    std::fs::write(&input, "person_id,venue_id,check_in,check_out\nF0,V,2021-08-01T08:00:00Z,\nA,V,2021-08-01T08:10:00Z,\n").unwrap();
+    std::fs::write(
+        &input,
+        "person_id,venue_id,check_in,check_out\nF0,V,2021-08-01T08:00:00Z,\nA,V,2021-08-01T08:10:00Z,\n",
+    )
+    .unwrap();
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
     run_ok(&["ingest", "--store", store, input.to_str().unwrap()]);
     let unknown = truyvet().args(["trace", "--store", store, "--f0", "ghost"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("person \"ghost\" is not in the store"));
-    let empty = truyvet().args(["trace", "--store", store, "--f0", "F0", "--from", "2021-09-01T00:00:00Z", "--format", "csv"]).output().unwrap();
+    let empty = truyvet()
+        .args(["trace", "--store", store, "--f0", "F0", "--from", "2021-09-01T00:00:00Z", "--format", "csv"])
+        .output()
+        .unwrap();
     assert_eq!(empty.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("F1 list is empty"));
     assert_eq!(String::from_utf8_lossy(&empty.stdout).lines().count(), 1);
     let bad = truyvet().args(["trace", "--store", store, "--f0", "F0", "--linger", "5 minutes"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("duration"));
-    let bad_time = truyvet().args(["trace", "--store", store, "--f0", "F0", "--from", "last tuesday"]).output().unwrap();
+    let bad_time =
+        truyvet().args(["trace", "--store", store, "--f0", "F0", "--from", "last tuesday"]).output().unwrap();
     assert_eq!(bad_time.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_time.stderr).contains("--from"));
     let no_store = truyvet().args(["stats", "--store", dir.path().join("nowhere").to_str().unwrap()]).output().unwrap();
@@ -127,7 +185,12 @@ fn kill_9_during_ingest_leaves_the_previous_snapshot() {
     // Kill at increasing delays until one kill lands before the commit.
     let mut killed_mid_ingest = false;
     for delay_ms in [50u64, 150, 400, 1000] {
-        let mut child = truyvet().args(["ingest", "--store", store_s, &format!("{big}/checkins")]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = truyvet()
+            .args(["ingest", "--store", store_s, &format!("{big}/checkins")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_millis(delay_ms) {
             std::thread::sleep(Duration::from_millis(5));

@@ -45,7 +45,12 @@ impl StoreFixture {
     /// A visit on the fixture day, times as `HH:MM` UTC (hours ≥ 24 run into the next day).
     pub fn visit(mut self, person: &str, venue: &str, check_in: &str, check_out: Option<&str>) -> Self {
         let day = self.day;
-        self.rows.push(Row { person: person.into(), venue: venue.into(), check_in: at(day, check_in), check_out: check_out.map(|c| at(day, c)) });
+        self.rows.push(Row {
+            person: person.into(),
+            venue: venue.into(),
+            check_in: at(day, check_in),
+            check_out: check_out.map(|c| at(day, c)),
+        });
         self
     }
 
@@ -80,7 +85,11 @@ pub fn truyvet_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = dir.join(format!("truyvet{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} not found: run `cargo build -p truyvet-cli` (or `cargo test --workspace`)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p truyvet-cli` (or `cargo test --workspace`)",
+        bin.display()
+    );
     bin
 }
 

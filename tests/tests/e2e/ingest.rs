@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use truyvet::store::quarantine;
 use truyvet::store::Failpoint;
+use truyvet::store::quarantine;
 use truyvet::{Error, Ingest, Store, Tz};
 
 const HEADER: &str = "person_id,venue_id,check_in,check_out\n";
@@ -20,7 +20,9 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn clean_rows(n: usize, tag: &str) -> String {
-    (0..n).map(|i| format!("{tag}{},V{},2021-08-01T{:02}:{:02}:00+07:00,\n", i % 50, i % 7, 8 + i % 10, i % 60)).collect()
+    (0..n)
+        .map(|i| format!("{tag}{},V{},2021-08-01T{:02}:{:02}:00+07:00,\n", i % 50, i % 7, 8 + i % 10, i % 60))
+        .collect()
 }
 
 #[test]
@@ -71,7 +73,11 @@ fn too_many_rejects_commits_nothing() {
     let ok = write(dir.path(), "ok.csv", &format!("{HEADER}{}", clean_rows(100, "A")));
     Ingest::new(&store).run(&[ok]).unwrap();
     let before = Store::open(&store).unwrap().snapshot().stats().unwrap();
-    let dirty = write(dir.path(), "dirty.csv", &format!("{HEADER}{}P9,V9,garbage,\nP9,,2021-08-01T08:00:00Z,\n", clean_rows(100, "B")));
+    let dirty = write(
+        dir.path(),
+        "dirty.csv",
+        &format!("{HEADER}{}P9,V9,garbage,\nP9,,2021-08-01T08:00:00Z,\n", clean_rows(100, "B")),
+    );
     let err = Ingest::new(&store).run(std::slice::from_ref(&dirty)).unwrap_err();
     assert!(matches!(err, Error::TooManyRejects { read: 102, rejected: 2, .. }), "{err}");
     assert!(err.to_string().contains("dirty.csv:102"), "{err}");
@@ -123,7 +129,10 @@ fn gzip_parquet_directories_and_time_zones() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir_all(input.join("sub")).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(input.join("a.csv.gz")).unwrap(), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(input.join("a.csv.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
     gz.write_all(format!("{HEADER}G1,V1,2021-08-01 08:00:00,2021-08-01 09:00:00\n").as_bytes()).unwrap();
     gz.finish().unwrap();
     // Parquet with millisecond timestamps and string ids.
@@ -144,14 +153,23 @@ fn gzip_parquet_directories_and_time_zones() {
         ],
     )
     .unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(input.join("sub/b.parquet")).unwrap(), schema, None).unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(input.join("sub/b.parquet")).unwrap(), schema, None)
+            .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     std::fs::write(input.join("README.md"), "ignored").unwrap();
-    let report = Ingest::new(dir.path().join("store")).tz(Tz::parse("+07:00").unwrap()).max_reject_ratio(0.5).run(&[input]).unwrap();
+    let report = Ingest::new(dir.path().join("store"))
+        .tz(Tz::parse("+07:00").unwrap())
+        .max_reject_ratio(0.5)
+        .run(&[input])
+        .unwrap();
     assert_eq!((report.rows_read, report.rows_stored, report.rows_rejected), (3, 2, 1));
     let q = quarantine::read(report.quarantine.as_ref().unwrap()).unwrap();
-    assert_eq!((q[0].line, q[0].reason.as_str(), q[0].raw.as_str()), (2, "empty person_id", ",V1,2021-08-01T01:00:00Z,"));
+    assert_eq!(
+        (q[0].line, q[0].reason.as_str(), q[0].raw.as_str()),
+        (2, "empty person_id", ",V1,2021-08-01T01:00:00Z,")
+    );
     let store = Store::open(dir.path().join("store")).unwrap();
     // G1 checked in at 08:00 +07:00 = 01:00Z, like Q1 (fraction truncated): they overlap 1 h.
     let r = store.trace(&truyvet::TraceRequest::new("G1")).unwrap();
@@ -190,7 +208,11 @@ fn a_commit_interrupted_at_each_step_leaves_the_store_as_before() {
 }
 
 fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { count_files(&p) } else { 1 }).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+        .sum()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use truyvet::{Error, TraceRequest};
 
-use crate::fixture::{at, Row, StoreFixture};
+use crate::fixture::{Row, StoreFixture, at};
 
 /// A contact as the reference computes it: (person, exposure, episodes, venues, first, last).
 type Expected = (String, i64, u32, u32, i64, i64);
@@ -79,7 +79,11 @@ fn engine(store: &truyvet::Store, req: &TraceRequest) -> Vec<Expected> {
     for (i, c) in result.contacts.iter().enumerate() {
         assert_eq!(c.rank as usize, i + 1);
     }
-    result.contacts.iter().map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact)).collect()
+    result
+        .contacts
+        .iter()
+        .map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact))
+        .collect()
 }
 
 fn table(rows: &[Expected]) -> String {
@@ -90,17 +94,32 @@ fn assert_same(store: &truyvet::Store, rows: &[Row], req: &TraceRequest) {
     let want = reference(rows, req);
     for parallel in [false, true] {
         let got = engine(store, &req.clone().parallel(parallel));
-        assert!(got == want, "request {req:?} (parallel {parallel})\nexpected:\n{}actual:\n{}", table(&want), table(&got));
+        assert!(
+            got == want,
+            "request {req:?} (parallel {parallel})\nexpected:\n{}actual:\n{}",
+            table(&want),
+            table(&got)
+        );
     }
 }
 
 const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
 
 fn row_strategy() -> impl Strategy<Value = Row> {
-    (0u8..6, 0u8..3, 0i64..(3 * 1440), prop_oneof![4 => Just(None), 4 => (0i64..180).prop_map(Some), 1 => (0i64..4320).prop_map(Some)])
+    (
+        0u8..6,
+        0u8..3,
+        0i64..(3 * 1440),
+        prop_oneof![4 => Just(None), 4 => (0i64..180).prop_map(Some), 1 => (0i64..4320).prop_map(Some)],
+    )
         .prop_map(|(p, v, minute, stay)| {
             let check_in = T0 + minute * 60 + (minute % 7) * 13;
-            Row { person: format!("P{p}"), venue: format!("V{v}"), check_in, check_out: stay.map(|m| check_in + m * 60) }
+            Row {
+                person: format!("P{p}"),
+                venue: format!("V{v}"),
+                check_in,
+                check_out: stay.map(|m| check_in + m * 60),
+            }
         })
 }
 
@@ -180,11 +199,19 @@ fn long_check_out_is_capped_by_max_visit() {
 
 #[test]
 fn touching_intervals_do_not_overlap() {
-    let f = StoreFixture::new().visit("F0", "V", "08:00", Some("09:00")).visit("A", "V", "09:00", Some("10:00")).visit("B", "V", "07:00", Some("08:00"));
+    let f = StoreFixture::new().visit("F0", "V", "08:00", Some("09:00")).visit("A", "V", "09:00", Some("10:00")).visit(
+        "B",
+        "V",
+        "07:00",
+        Some("08:00"),
+    );
     let (_d, store) = f.build();
     assert!(engine(&store, &TraceRequest::new("F0")).is_empty());
     // A linger of one second makes A a contact for exactly that second.
-    assert_eq!(engine(&store, &TraceRequest::new("F0").linger(1)), [("A".to_string(), 1, 1, 1, at("2021-08-01", "09:00"), at("2021-08-01", "09:00") + 1)]);
+    assert_eq!(
+        engine(&store, &TraceRequest::new("F0").linger(1)),
+        [("A".to_string(), 1, 1, 1, at("2021-08-01", "09:00"), at("2021-08-01", "09:00") + 1)]
+    );
 }
 
 #[test]
@@ -214,7 +241,10 @@ fn episodes_linger_window_and_ranking() {
     let (_d, store) = f.build();
     let got = engine(&store, &TraceRequest::new("F0"));
     // A and B tie on 20 minutes; A has two episodes and ranks first.
-    assert_eq!(got.iter().map(|c| (c.0.as_str(), c.1, c.2)).collect::<Vec<_>>(), [("A", 1200, 2), ("B", 1200, 1), ("D", 900, 1)]);
+    assert_eq!(
+        got.iter().map(|c| (c.0.as_str(), c.1, c.2)).collect::<Vec<_>>(),
+        [("A", 1200, 2), ("B", 1200, 1), ("D", 900, 1)]
+    );
     let linger = TraceRequest::new("F0").linger(900);
     assert_eq!(engine(&store, &linger).iter().find(|c| c.0 == "C").map(|c| c.1), Some(600));
     let window = TraceRequest::new("F0").window(Some(at("2021-08-01", "08:35")), Some(at("2021-08-01", "08:50")));
@@ -248,7 +278,12 @@ fn arrow_output_has_the_documented_columns() {
 #[test]
 fn traces_from_many_threads_agree() {
     let f = (0..200).fold(StoreFixture::new(), |f, i| {
-        f.row(Row { person: format!("P{}", i % 23), venue: format!("V{}", i % 5), check_in: T0 + (i * 617) % 80_000, check_out: None })
+        f.row(Row {
+            person: format!("P{}", i % 23),
+            venue: format!("V{}", i % 5),
+            check_in: T0 + (i * 617) % 80_000,
+            check_out: None,
+        })
     });
     let (_d, store) = f.build();
     let reqs: Vec<TraceRequest> = (0..23).map(|p| TraceRequest::new(format!("P{p}"))).collect();
@@ -258,7 +293,15 @@ fn traces_from_many_threads_agree() {
             let store = &store;
             let rows = &f.rows;
             s.spawn(move || {
-                let got: Vec<Expected> = got.as_ref().unwrap().contacts.iter().map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact)).collect();
+                let got: Vec<Expected> = got
+                    .as_ref()
+                    .unwrap()
+                    .contacts
+                    .iter()
+                    .map(|c| {
+                        (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact)
+                    })
+                    .collect();
                 assert_eq!(got, reference(rows, req));
                 assert_same(store, rows, req);
             });
