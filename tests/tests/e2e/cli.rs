@@ -106,13 +106,7 @@ fn gen_ingest_stats_trace() {
 
     let pq = dir.path().join("f1.parquet");
     run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "parquet", "--output", pq.to_str().unwrap()]);
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
-    assert_eq!(rows, expected.contacts.len());
+    assert_eq!(crate::fixture::parquet_rows(&pq), expected.contacts.len());
 
     // Parameters change the answer the same way as through the library.
     let csv = run_ok(&[

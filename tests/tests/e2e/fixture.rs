@@ -99,3 +99,13 @@ pub fn truyvet() -> Command {
     c.env_remove("TRUYVET_LOG");
     c
 }
+
+/// Rows in a Parquet file written by `truyvet ... --format parquet`.
+pub fn parquet_rows(path: &Path) -> usize {
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+    reader.map(|b| b.unwrap().num_rows()).sum()
+}

@@ -1,20 +1,13 @@
 //! `truyvet sql` end to end: same output as `truyvet trace`, files with parameters, every
 //! format, errors and exit codes, the interactive prompt fed through a pipe.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
 use super::{fixture_store, queries_dir};
 
-fn truyvet_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join(format!("truyvet{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} not found: run `cargo build -p truyvet-cli`", bin.display());
-    bin
-}
-
 fn truyvet(args: &[&str]) -> Output {
-    Command::new(truyvet_bin()).args(args).env_remove("TRUYVET_LOG").output().unwrap()
+    crate::fixture::truyvet().args(args).output().unwrap()
 }
 
 fn stdout_ok(args: &[&str]) -> String {
@@ -77,13 +70,7 @@ fn cli_sql_runs_files_with_params_in_every_format() {
         "--output",
         pq.to_str().unwrap(),
     ]);
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-    let rows_read: usize = reader.map(|b| b.unwrap().num_rows()).sum();
-    assert_eq!(rows_read, 6);
+    assert_eq!(crate::fixture::parquet_rows(&pq), 6);
     // CSV to a file.
     let out = dir.path().join("out.csv");
     stdout_ok(&[
@@ -130,7 +117,7 @@ fn cli_sql_errors_name_the_problem_and_exit_2() {
 #[test]
 fn cli_sql_prompt_reads_multiline_statements_and_backslash_commands() {
     let (dir, store, _snap) = fixture_store();
-    let mut child = Command::new(truyvet_bin())
+    let mut child = crate::fixture::truyvet()
         .args(["sql", "--store", store.to_str().unwrap(), "--format", "csv"])
         .env("TRUYVET_HISTORY", dir.path().join("history"))
         .stdin(Stdio::piped())
