@@ -57,6 +57,29 @@ def truyvet_times(bin_, store, sql, runs, threads, extra):
     return times[1:], out.stdout.split("\n\n")[0]
 
 
+def duckdb_over_store(store, threads):
+    """A DuckDB connection with views `checkins` and `venues` over exactly the Parquet files of
+    the store's live manifest. Returns (connection, manifest, part paths)."""
+    import duckdb
+
+    m = manifest(store)
+    parts = [os.path.join(store, p["path"]) for p in m["parts"]]
+    con = duckdb.connect()
+    con.sql(f"SET threads = {threads}")
+    con.sql("SET TimeZone = 'UTC'")
+    # The store writes Timestamp(Second) columns as plain INT64 with an Arrow schema hint
+    # (Parquet has no seconds unit); DuckDB ignores the hint and sees BIGINT, so the view
+    # converts. Filters on check_in then cannot use Parquet statistics in DuckDB.
+    con.sql(
+        "CREATE VIEW checkins AS SELECT person_id, venue_id, to_timestamp(check_in) AS check_in, "
+        f"to_timestamp(check_out) AS check_out, day FROM read_parquet({parts!r})"
+    )
+    venues = os.path.join(store, m["venue_attrs"]) if m.get("venue_attrs") else None
+    if venues:
+        con.sql(f"CREATE VIEW venues AS SELECT * FROM read_parquet('{venues}')")
+    return con, m, parts
+
+
 def duckdb_times(con, sql, runs):
     con.sql(sql).fetchall()
     times = []
@@ -78,21 +101,7 @@ def main():
     a = ap.parse_args()
     import duckdb
 
-    m = manifest(a.store)
-    parts = [os.path.join(a.store, p["path"]) for p in m["parts"]]
-    con = duckdb.connect()
-    con.sql(f"SET threads = {a.threads}")
-    con.sql("SET TimeZone = 'UTC'")
-    # The store writes Timestamp(Second) columns as plain INT64 with an Arrow schema hint
-    # (Parquet has no seconds unit); DuckDB ignores the hint and sees BIGINT, so the view
-    # converts. Filters on check_in then cannot use Parquet statistics in DuckDB.
-    con.sql(
-        "CREATE VIEW checkins AS SELECT person_id, venue_id, to_timestamp(check_in) AS check_in, "
-        f"to_timestamp(check_out) AS check_out, day FROM read_parquet({parts!r})"
-    )
-    venues = os.path.join(a.store, m["venue_attrs"]) if m.get("venue_attrs") else None
-    if venues:
-        con.sql(f"CREATE VIEW venues AS SELECT * FROM read_parquet('{venues}')")
+    con, m, parts = duckdb_over_store(a.store, a.threads)
     rows = sum(p["rows"] for p in m["parts"])
     # A busy venue on a middle day, so the point queries return rows.
     days = sorted({p["path"].split("day=")[1].split("/")[0] for p in m["parts"]})

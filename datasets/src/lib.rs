@@ -125,6 +125,22 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
+    /// The preset sizes of `truyvet gen --scale` and `truyvet bench --scale`: 10k, 1m, 10m, 100m
+    /// or 1b check-ins over 14 days, at 1.43 check-ins per person per day (so 10m has 0.5 M
+    /// persons, as a province's analysts asked) and about 70–120 check-ins per venue per day.
+    /// Everything else is [`GenConfig::default`]. `None` for an unknown name.
+    pub fn preset(scale: &str) -> Option<GenConfig> {
+        let (people, venues) = match scale.to_ascii_lowercase().as_str() {
+            "10k" => (500, 60),
+            "1m" => (50_000, 1_000),
+            "10m" => (500_000, 10_000),
+            "100m" => (5_000_000, 80_000),
+            "1b" => (50_000_000, 600_000),
+            _ => return None,
+        };
+        Some(GenConfig { people, venues, days: 14, visits_per_person_per_day: 1.43, ..GenConfig::default() })
+    }
+
     /// Approximate number of rows (for progress bars): the generator calibrates its visit
     /// rates to this mean, so it is usually within a few percent.
     pub fn expected_rows(&self) -> u64 {

@@ -13,7 +13,8 @@ pub struct Args {
     /// Output directory (gets checkins/ and venues.csv).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
-    /// A preset size: 1m, 10m, 100m or 1b check-ins over 14 days (overridden by explicit sizes).
+    /// A preset size: 10k, 1m, 10m, 100m or 1b check-ins over 14 days, 1.43 per person per day
+    /// (overridden by explicit sizes).
     #[arg(long)]
     pub scale: Option<String>,
     /// Number of persons.
@@ -50,24 +51,20 @@ pub enum GenFormat {
     Parquet,
 }
 
-/// Sizes of the presets: (people, venues) for 14 days at 2.5 visits per person per day.
-pub fn preset(scale: &str) -> Result<(u64, u64)> {
-    Ok(match scale.to_ascii_lowercase().as_str() {
-        "10k" => (300, 60),
-        "1m" => (30_000, 1_500),
-        "10m" => (300_000, 8_000),
-        "100m" => (3_000_000, 60_000),
-        "1b" => (30_000_000, 400_000),
-        other => bail!("unknown --scale {other:?}: use 10k, 1m, 10m, 100m or 1b"),
-    })
+/// The generator configuration of a `--scale` preset (see [`GenConfig::preset`]).
+pub fn preset(scale: &str) -> Result<GenConfig> {
+    match GenConfig::preset(scale) {
+        Some(cfg) => Ok(cfg),
+        None => bail!("unknown --scale {scale:?}: use 10k, 1m, 10m, 100m or 1b"),
+    }
 }
 
 impl Args {
     pub fn config(&self) -> Result<GenConfig> {
-        let mut cfg = GenConfig { days: 14, ..GenConfig::default() };
-        if let Some(s) = &self.scale {
-            (cfg.people, cfg.venues) = preset(s)?;
-        }
+        let mut cfg = match &self.scale {
+            Some(s) => preset(s)?,
+            None => GenConfig { days: 14, ..GenConfig::default() },
+        };
         cfg.people = self.people.unwrap_or(cfg.people);
         cfg.venues = self.venues.unwrap_or(cfg.venues);
         cfg.days = self.days.unwrap_or(cfg.days);

@@ -85,13 +85,31 @@ pub(crate) fn create_if_missing(dir: &Path) -> Result<()> {
     w.commit(empty, None)
 }
 
+/// How long `lock` waits for a lock that is held, before reporting [`Error::Locked`].
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Take the store's exclusive `LOCK` (an `flock`, released when the file is closed).
+///
+/// A held lock is retried for [`LOCK_PATIENCE`] before giving up. An `flock` belongs to the open
+/// file, and a process that forks while holding it (any `Command::spawn` on another thread)
+/// hands its child a copy that keeps the lock until the child's `exec` closes it: a writer that
+/// just finished can thus look busy for a few milliseconds. A real concurrent ingest holds it
+/// for much longer and is reported.
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK);
     let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => Err(Error::io(&path)(e)),
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
+        }
     }
 }
 
@@ -174,4 +192,19 @@ impl Writer {
 
 fn manifest_version(path: &Path) -> Option<u64> {
     path.file_name()?.to_str()?.strip_prefix("m-")?.strip_suffix(".json")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_waits_then_is_refused_and_a_released_lock_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Writer::begin(dir.path()).unwrap();
+        let err = Writer::begin(dir.path()).err().expect("a held lock refuses a second writer");
+        assert!(matches!(err, Error::Locked(_)), "{err}");
+        drop(first);
+        Writer::begin(dir.path()).expect("the lock is free again once the first writer is gone");
+    }
 }

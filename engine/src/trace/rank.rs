@@ -7,68 +7,101 @@
 //! contact the extreme ends. Contacts below `max(min_overlap, 1)` seconds are dropped; the rest
 //! are ordered by exposure desc, episodes desc, person id asc (bytes) and ranked from 1.
 
+use std::ops::Range;
+
 use super::exposure::Piece;
-use super::interval::{Interval, merge_sorted, total_length};
+use super::interval::{Interval, merge_sorted};
 use super::{Contact, Exposure};
-use crate::model::{PersonKey, VenueKey};
+use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
 
+/// A contact before ranking: totals and the range of its episodes in the flat episode list.
+struct Candidate {
+    person: PersonKey,
+    exposure: Seconds,
+    episodes: Range<usize>,
+    venues: u32,
+    first: Seconds,
+    last: Seconds,
+}
+
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
+///
+/// Episodes of all persons go to one flat list and ids are looked up only for ties and for the
+/// contacts kept, so the allocations per trace are a handful, not a few per contact: with large
+/// F1 lists the allocator otherwise dominates, and contends when traces run in parallel.
 pub(crate) fn rank(
     snapshot: &Snapshot,
     pieces: &[Piece],
     min_overlap: i64,
     limit: Option<usize>,
 ) -> (Vec<Contact>, Vec<Exposure>) {
-    let mut contacts: Vec<(Contact, Vec<(VenueKey, Interval)>)> = Vec::new();
+    let mut flat: Vec<(VenueKey, Interval)> = Vec::new();
+    let mut scratch: Vec<Interval> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for person_run in pieces.chunk_by(|a, b| a.person == b.person) {
-        let person: PersonKey = person_run[0].person;
-        let mut episodes = Vec::new();
+        let start = flat.len();
+        let mut venues = 0u32;
         for venue_run in person_run.chunk_by(|a, b| a.venue == b.venue) {
-            let mut ivs: Vec<Interval> = venue_run.iter().map(|p| (p.start, p.end)).collect();
-            merge_sorted(&mut ivs);
-            episodes.extend(ivs.into_iter().map(|iv| (venue_run[0].venue, iv)));
+            scratch.clear();
+            scratch.extend(venue_run.iter().map(|p| (p.start, p.end)));
+            merge_sorted(&mut scratch);
+            flat.extend(scratch.iter().map(|&iv| (venue_run[0].venue, iv)));
+            venues += 1;
         }
-        let venues = person_run.chunk_by(|a, b| a.venue == b.venue).count() as u32;
-        let ivs: Vec<Interval> = episodes.iter().map(|&(_, iv)| iv).collect();
-        let exposure = total_length(&ivs);
+        let episodes = &flat[start..];
+        let exposure: Seconds = episodes.iter().map(|&(_, (s, e))| e - s).sum();
         if exposure < min_overlap.max(1) {
+            flat.truncate(start);
             continue;
         }
-        let contact = Contact {
-            rank: 0,
-            person,
-            person_id: snapshot.person_id(person).to_string(),
-            exposure_seconds: exposure,
-            episodes: episodes.len() as u32,
+        candidates.push(Candidate {
+            person: person_run[0].person,
+            exposure,
+            episodes: start..flat.len(),
             venues,
-            first_contact: ivs.iter().map(|iv| iv.0).min().unwrap_or(0),
-            last_contact: ivs.iter().map(|iv| iv.1).max().unwrap_or(0),
-        };
-        contacts.push((contact, episodes));
+            first: episodes.iter().map(|&(_, iv)| iv.0).min().unwrap_or(0),
+            last: episodes.iter().map(|&(_, iv)| iv.1).max().unwrap_or(0),
+        });
     }
-    contacts.sort_by(|(a, _), (b, _)| {
-        b.exposure_seconds
-            .cmp(&a.exposure_seconds)
-            .then(b.episodes.cmp(&a.episodes))
-            .then_with(|| a.person_id.as_bytes().cmp(b.person_id.as_bytes()))
-    });
-    if let Some(n) = limit {
-        contacts.truncate(n);
+    let order = |a: &Candidate, b: &Candidate| {
+        b.exposure
+            .cmp(&a.exposure)
+            .then(b.episodes.len().cmp(&a.episodes.len()))
+            .then_with(|| snapshot.person_id(a.person).as_bytes().cmp(snapshot.person_id(b.person).as_bytes()))
+    };
+    match limit {
+        Some(n) if n < candidates.len() => {
+            // Only the first n need ordering among themselves.
+            candidates.select_nth_unstable_by(n, order);
+            candidates.truncate(n);
+            candidates.sort_unstable_by(order);
+        }
+        _ => candidates.sort_unstable_by(order),
     }
-    let mut exposures = Vec::new();
-    let mut out = Vec::with_capacity(contacts.len());
-    for (i, (mut c, mut episodes)) in contacts.into_iter().enumerate() {
-        c.rank = i as u32 + 1;
-        episodes.sort_by_key(|&(v, (s, e))| (s, e, v));
-        exposures.extend(episodes.into_iter().map(|(venue, (start, end))| Exposure {
-            rank: c.rank,
+    let mut exposures = Vec::with_capacity(candidates.iter().map(|c| c.episodes.len()).sum());
+    let mut contacts = Vec::with_capacity(candidates.len());
+    for (i, c) in candidates.into_iter().enumerate() {
+        let rank = i as u32 + 1;
+        let episodes = &mut flat[c.episodes.clone()];
+        episodes.sort_unstable_by_key(|&(v, (s, e))| (s, e, v));
+        exposures.extend(episodes.iter().map(|&(venue, (start, end))| Exposure {
+            rank,
             person: c.person,
             venue,
             start,
             end,
         }));
-        out.push(c);
+        contacts.push(Contact {
+            rank,
+            person: c.person,
+            person_id: snapshot.person_id(c.person).to_string(),
+            exposure_seconds: c.exposure,
+            episodes: c.episodes.len() as u32,
+            venues: c.venues,
+            first_contact: c.first,
+            last_contact: c.last,
+        });
     }
-    (out, exposures)
+    (contacts, exposures)
 }
