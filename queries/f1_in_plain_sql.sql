@@ -51,9 +51,10 @@ f0_islands AS (
 ),
 u0 AS (SELECT venue_id, MIN(s) AS s, MAX(e) AS e FROM f0_islands GROUP BY venue_id, island),
 -- 3. other persons' stays intersected with U0(v), then unioned per person and venue
+-- (U0 first: the small side, which DataFusion's hash join builds on)
 pieces AS (
   SELECT st.person_id, st.venue_id, GREATEST(st.a, u.s) AS s, LEAST(st.b, u.e) AS e
-  FROM stays st JOIN u0 u ON st.venue_id = u.venue_id AND st.a < u.e AND st.b > u.s
+  FROM u0 u JOIN stays st ON st.venue_id = u.venue_id AND st.a < u.e AND st.b > u.s
   WHERE st.person_id <> :f0
 ),
 piece_reach AS (

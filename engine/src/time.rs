@@ -188,7 +188,9 @@ fn parse_datetime(t: &[u8], tz: Tz) -> Result<i64, &'static str> {
 /// Format Unix seconds as RFC 3339 UTC (`2021-08-01T01:15:00Z`).
 pub fn format_utc(seconds: i64) -> String {
     match DateTime::from_timestamp(seconds, 0) {
-        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        // `to_rfc3339_opts` formats without parsing a pattern per call; `format(..)` parsing
+        // showed in profiles of large CSV outputs.
+        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         None => seconds.to_string(),
     }
 }

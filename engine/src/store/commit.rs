@@ -202,8 +202,11 @@ mod tests {
     fn a_second_writer_waits_then_is_refused_and_a_released_lock_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let first = Writer::begin(dir.path()).unwrap();
-        let err = Writer::begin(dir.path()).err().expect("a held lock refuses a second writer");
-        assert!(matches!(err, Error::Locked(_)), "{err}");
+        match Writer::begin(dir.path()) {
+            Err(Error::Locked(_)) => {}
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("a held lock must refuse a second writer"),
+        }
         drop(first);
         Writer::begin(dir.path()).expect("the lock is free again once the first writer is gone");
     }

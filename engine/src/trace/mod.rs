@@ -108,9 +108,20 @@ impl Snapshot {
     }
 
     /// Trace many F0s: in parallel across requests (each trace single-threaded), results in
-    /// request order.
+    /// request order. Holds every result until the end; to write results out as they come
+    /// (a day's cases to files or a socket), use [`Snapshot::trace_each`].
     pub fn trace_many(&self, reqs: &[TraceRequest]) -> Vec<Result<TraceResult>> {
         reqs.par_iter().map(|r| self.trace(&r.clone().parallel(false))).collect()
+    }
+
+    /// Trace many F0s in parallel across requests and hand each result, with its request's
+    /// index, to `f` as soon as it is ready (on the worker thread that computed it; in no
+    /// particular order). Memory stays at a few results per thread, whatever the batch size.
+    pub fn trace_each<F>(&self, reqs: &[TraceRequest], f: F)
+    where
+        F: Fn(usize, Result<TraceResult>) + Sync,
+    {
+        reqs.par_iter().enumerate().for_each(|(i, r)| f(i, self.trace(&r.clone().parallel(false))));
     }
 }
 
@@ -169,7 +180,11 @@ impl TraceResult {
     /// The venues of a contact with their total exposure, most exposed first (for displays).
     pub fn venues_of(&self, rank: u32) -> Vec<(VenueKey, Seconds)> {
         let mut per: Vec<(VenueKey, Seconds)> = Vec::new();
-        for e in self.exposures.iter().filter(|e| e.rank == rank) {
+        // Exposures are ordered by rank: the contact's run is found by binary search, so a
+        // display that asks for every contact stays linear.
+        let lo = self.exposures.partition_point(|e| e.rank < rank);
+        let hi = lo + self.exposures[lo..].partition_point(|e| e.rank == rank);
+        for e in &self.exposures[lo..hi] {
             match per.iter_mut().find(|(v, _)| *v == e.venue) {
                 Some((_, s)) => *s += e.end - e.start,
                 None => per.push((e.venue, e.end - e.start)),

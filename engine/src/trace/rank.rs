@@ -16,8 +16,11 @@ use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
 
 /// A contact before ranking: totals and the range of its episodes in the flat episode list.
-struct Candidate {
+struct Candidate<'s> {
     person: PersonKey,
+    /// Looked up once: ties on exposure and episodes are common, and a dictionary lookup per
+    /// comparison dominated the sort of large lists.
+    id: &'s str,
     exposure: Seconds,
     episodes: Range<usize>,
     venues: u32,
@@ -27,9 +30,9 @@ struct Candidate {
 
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
 ///
-/// Episodes of all persons go to one flat list and ids are looked up only for ties and for the
-/// contacts kept, so the allocations per trace are a handful, not a few per contact: with large
-/// F1 lists the allocator otherwise dominates, and contends when traces run in parallel.
+/// Episodes of all persons go to one flat list, so the allocations per trace are a handful, not
+/// a few per contact: with large F1 lists the allocator otherwise dominates, and contends when
+/// traces run in parallel.
 pub(crate) fn rank(
     snapshot: &Snapshot,
     pieces: &[Piece],
@@ -57,6 +60,7 @@ pub(crate) fn rank(
         }
         candidates.push(Candidate {
             person: person_run[0].person,
+            id: snapshot.person_id(person_run[0].person),
             exposure,
             episodes: start..flat.len(),
             venues,
@@ -64,11 +68,11 @@ pub(crate) fn rank(
             last: episodes.iter().map(|&(_, iv)| iv.1).max().unwrap_or(0),
         });
     }
-    let order = |a: &Candidate, b: &Candidate| {
+    let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
         b.exposure
             .cmp(&a.exposure)
             .then(b.episodes.len().cmp(&a.episodes.len()))
-            .then_with(|| snapshot.person_id(a.person).as_bytes().cmp(snapshot.person_id(b.person).as_bytes()))
+            .then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
     };
     match limit {
         Some(n) if n < candidates.len() => {
@@ -95,7 +99,7 @@ pub(crate) fn rank(
         contacts.push(Contact {
             rank,
             person: c.person,
-            person_id: snapshot.person_id(c.person).to_string(),
+            person_id: c.id.to_string(),
             exposure_seconds: c.exposure,
             episodes: c.episodes.len() as u32,
             venues: c.venues,

@@ -343,7 +343,7 @@ fn f1_in_plain_sql_equals_the_trace_engine() {
                     RecordBatch::try_new(want.schema(), cols).unwrap()
                 })
                 .collect();
-            assert_eq!(rows(&got), rows(&[want.clone()]), "plain SQL differs from trace({req:?})");
+            assert_eq!(rows(&got), rows(std::slice::from_ref(&want)), "plain SQL differs from trace({req:?})");
             compared += want.num_rows();
         }
     }

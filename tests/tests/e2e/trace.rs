@@ -288,6 +288,15 @@ fn traces_from_many_threads_agree() {
     let (_d, store) = f.build();
     let reqs: Vec<TraceRequest> = (0..23).map(|p| TraceRequest::new(format!("P{p}"))).collect();
     let batch = store.snapshot().trace_many(&reqs);
+    // trace_each streams the same results, each once, tagged with its request's index.
+    let streamed = std::sync::Mutex::new(vec![None; reqs.len()]);
+    store.snapshot().trace_each(&reqs, |i, r| {
+        let previous = streamed.lock().unwrap()[i].replace(r.unwrap().contacts);
+        assert!(previous.is_none(), "request {i} answered twice");
+    });
+    for (i, got) in streamed.into_inner().unwrap().into_iter().enumerate() {
+        assert_eq!(got.as_ref(), Some(&batch[i].as_ref().unwrap().contacts), "trace_each differs for request {i}");
+    }
     std::thread::scope(|s| {
         for (req, got) in reqs.iter().zip(&batch) {
             let store = &store;
