@@ -9,12 +9,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: traces allocate and free result-sized buffers at a
-/// high rate from several threads, and glibc's malloc handed those pages back to the kernel and
-/// re-faulted them (`clear_page` and `malloc`/`free` were ~15% of a 100 M-row trace profile).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     tracing_subscriber::fmt()
