@@ -28,7 +28,7 @@ def human(n):
 
 def table(runs):
     head = ("| check-ins | persons | ingest s (M rows/s) | ingest peak RSS | store | open ms (+RSS) "
-            "| F1 p50 / p99 ms | 1-thread / all-core F0/s | `truyvet trace` p50 / p99 ms | F1 size p50 |")
+            "| F1 p50 / p99 ms | 1-thread / all-core F0/s | `truyvet trace` p50 / p99 ms | F1 size p50 | rows examined p50 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in runs:
         i = r.get("ingest") or {}
@@ -41,7 +41,7 @@ def table(runs):
             f"| {r['open_ms']:.2f} (+{mib(r['open_rss_bytes'])}) "
             f"| {lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} "
             f"| {r['throughput_one_thread_f0s_per_s']:.0f} / {r['throughput_all_cores_f0s_per_s']:.0f} "
-            f"| {proc['p50_ms']:.1f} / {proc['p99_ms']:.1f} | {r['result_contacts_p50']} |"
+            f"| {proc['p50_ms']:.1f} / {proc['p99_ms']:.1f} | {r['result_contacts_p50']} | {r['rows_examined_p50']} |"
         )
     return "\n".join(lines)
 
