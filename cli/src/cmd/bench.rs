@@ -4,7 +4,8 @@
 //! child process (throughput, peak RSS); open the store (time, RSS); trace N random F0s
 //! (latency percentiles, single-thread and all-core throughput, result sizes); time whole
 //! `truyvet trace` processes; optionally run SQL queries and the same F1 semantics in plain SQL
-//! through DataFusion (`--compare`: identical lists checked, speed ratio reported). Prints a summary table; `--json FILE` for machines.
+//! through DataFusion (`--compare`: identical lists checked, speed ratio reported). Prints a
+//! summary table; `--json FILE` for machines.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -393,8 +394,8 @@ fn plain_sql_params(f0: &str) -> Vec<(String, String)> {
     let d = TraceRequest::default();
     [
         ("f0", f0.to_string()),
-        ("from", "1970-01-01T00:00:00Z".to_string()),
-        ("to", "2100-01-01T00:00:00Z".to_string()),
+        ("from", truyvet::time::format_utc(WINDOW.0)),
+        ("to", truyvet::time::format_utc(WINDOW.1)),
         ("linger_s", d.linger.to_string()),
         ("dwell_s", d.dwell.to_string()),
         ("max_visit_s", d.max_visit.to_string()),
