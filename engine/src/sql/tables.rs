@@ -1,9 +1,11 @@
 //! The tables of a session, built from the snapshot's manifest (never a directory listing:
 //! leftovers of a crashed ingest in the store directory are never read).
 //!
-//! - `checkins` ([`CHECKINS_SCHEMA`]): the manifest's Parquet parts. Each part holds one UTC day
-//!   sorted by (`venue_id`, `check_in`), with page statistics and a page index.
-//! - `venues` ([`VENUES_SCHEMA`]): the manifest's venue attributes file, or an empty table.
+//! - `checkins` ([`CHECKINS_SCHEMA`], strings as `Utf8View`): the manifest's Parquet parts.
+//!   Each part holds one UTC day sorted by (`venue_id`, `check_in`), with page statistics and a
+//!   page index.
+//! - `venues` ([`VENUES_SCHEMA`], strings as `Utf8View`): the manifest's venue attributes
+//!   file, or an empty table.
 //! - `persons(person_id, visits, first_seen, last_seen)`: a view grouping `checkins` by person.
 //!
 //! # Algorithm (a scan of `checkins`)
@@ -27,7 +29,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::Session as DfSession;
 use datafusion::common::pruning::PrunableStatistics;
 use datafusion::common::stats::{ColumnStatistics, Precision, Statistics};
@@ -81,11 +83,22 @@ pub(crate) fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<()> 
         })
         .collect::<Result<Vec<_>>>()?;
     let df = |e: datafusion::error::DataFusionError| Error::Internal(format!("registering tables: {e}"));
-    ctx.register_table("checkins", Arc::new(ParquetTable { schema: CHECKINS_SCHEMA.clone(), files: parts }))
+    ctx.register_table("checkins", Arc::new(ParquetTable { schema: view_types(&CHECKINS_SCHEMA), files: parts }))
         .map_err(df)?;
-    ctx.register_table("venues", Arc::new(ParquetTable { schema: VENUES_SCHEMA.clone(), files: venues }))
+    ctx.register_table("venues", Arc::new(ParquetTable { schema: view_types(&VENUES_SCHEMA), files: venues }))
         .map_err(df)?;
     Ok(())
+}
+
+/// `schema` with its `Utf8` columns as `Utf8View`: the Parquet reader then hands out views into
+/// the dictionary pages instead of copying every value (at 10 M rows, a quarter of the time of
+/// `GROUP BY venue_id` went to that copy).
+fn view_types(schema: &SchemaRef) -> SchemaRef {
+    let fields = schema.fields().iter().map(|f| match f.data_type() {
+        DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View)),
+        _ => f.clone(),
+    });
+    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
 }
 
 /// Row count of a Parquet file, from its footer.

@@ -138,7 +138,7 @@ fn cli_sql_prompt_reads_multiline_statements_and_backslash_commands() {
     ] {
         assert!(stdout.contains(table), "\\d lacks {table}:\n{stdout}");
     }
-    assert!(stdout.contains("column,type,nullable\nvenue_id,Utf8,no\nname,Utf8,yes"), "\\d venues:\n{stdout}");
+    assert!(stdout.contains("column,type,nullable\nvenue_id,Utf8View,no\nname,Utf8View,yes"), "\\d venues:\n{stdout}");
     assert!(stdout.contains("venue_id,n\nMKT1,9\n"), "multi-line statement:\n{stdout}");
     assert!(stdout.contains("two\n2\n") && stdout.contains("three\n3\n"), "{stdout}");
     assert!(stderr.contains("No field named nope"), "{stderr}");
