@@ -2,7 +2,7 @@
 """`truyvet sql` (DataFusion over the store) against DuckDB on the same Parquet files.
 
 Usage: python3 benches/sql_vs_duckdb.py STORE_DIR [TRUYVET_BIN] [--runs 5] [--threads 2] [--json OUT]
-       [--pushdown-filters true|false]
+       [--pushdown-filters true|false] [--run-aggregation true|false]
 
 Both engines see the same files: the Parquet parts named by the store's live manifest and its
 venues file (DuckDB through `read_parquet([...])` views named `checkins` and `venues`). Each
@@ -98,6 +98,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json")
     ap.add_argument("--pushdown-filters", choices=["true", "false"], help="override truyvet's default")
+    ap.add_argument("--run-aggregation", choices=["true", "false"], help="override truyvet's default")
     a = ap.parse_args()
     import duckdb
 
@@ -116,6 +117,7 @@ def main():
     for name, sql in list(SCANS.items()) + list(POINTS.items()):
         sql = sql.format(day=day, venue=venue)
         extra = ["--pushdown-filters", a.pushdown_filters] if a.pushdown_filters else []
+        extra += ["--run-aggregation", a.run_aggregation] if a.run_aggregation else []
         tv, first = truyvet_times(a.bin, a.store, sql, a.runs, a.threads, extra)
         dd = duckdb_times(con, sql, a.runs)
         want = len(con.sql(sql).fetchall())

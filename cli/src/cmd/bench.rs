@@ -358,15 +358,14 @@ fn sql_figures(snap: &truyvet::Snapshot, f0s: &[String], compare: bool, report: 
         let n = f0s.len().min(5);
         let (mut sql_t, mut eng_t, mut equal) = (Vec::new(), Vec::new(), true);
         for f0 in &f0s[..n] {
-            let sql = truyvet::sql::bind_params(PLAIN_SQL_F1, &plain_sql_params(f0))?;
+            let req = TraceRequest::new(f0.as_str()).window(Some(WINDOW.0), Some(WINDOW.1));
             let t = Instant::now();
-            let mut results = session.query_script(&sql)?;
+            let got = session.query_f1(PLAIN_SQL_F1, &req)?;
             sql_t.push(t.elapsed());
             let t = Instant::now();
-            let r = snap.trace(&TraceRequest::new(f0.as_str()).window(Some(WINDOW.0), Some(WINDOW.1)))?;
+            let r = snap.trace(&req)?;
             eng_t.push(t.elapsed());
-            let got = results.pop().context("the plain-SQL F1 query returned no result")?.batches;
-            equal &= same_f1(&got, &r.to_record_batch())?;
+            equal &= got == r.to_record_batch();
         }
         let (s, e) = (Percentiles::of(&sql_t).p50_ms, Percentiles::of(&eng_t).p50_ms);
         report.compare = Some(Compare {
@@ -388,40 +387,6 @@ const PLAIN_SQL_F1: &str = include_str!("../../../queries/f1_in_plain_sql.sql");
 /// The window of the comparison: wider than any synthetic data set, i.e. all of it.
 #[cfg(feature = "sql")]
 const WINDOW: (i64, i64) = (0, 4_102_444_800); // 1970-01-01 .. 2100-01-01
-
-#[cfg(feature = "sql")]
-fn plain_sql_params(f0: &str) -> Vec<(String, String)> {
-    let d = TraceRequest::default();
-    [
-        ("f0", f0.to_string()),
-        ("from", truyvet::time::format_utc(WINDOW.0)),
-        ("to", truyvet::time::format_utc(WINDOW.1)),
-        ("linger_s", d.linger.to_string()),
-        ("dwell_s", d.dwell.to_string()),
-        ("max_visit_s", d.max_visit.to_string()),
-        ("min_overlap_s", d.min_overlap.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// Whether the plain-SQL batches, cast to the F1 schema's types, equal the engine's F1 list.
-#[cfg(feature = "sql")]
-fn same_f1(sql: &[arrow::array::RecordBatch], engine: &arrow::array::RecordBatch) -> Result<bool> {
-    let schema = engine.schema();
-    let mut cast = Vec::with_capacity(sql.len());
-    for b in sql {
-        let cols = b
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
-        cast.push(arrow::array::RecordBatch::try_new(schema.clone(), cols)?);
-    }
-    Ok(arrow::compute::concat_batches(&schema, &cast)? == *engine)
-}
 
 fn print_summary(r: &Report) {
     let mut t = comfy_table::Table::new();

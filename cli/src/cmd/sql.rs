@@ -47,6 +47,9 @@ pub struct Args {
     /// Filter rows while decoding Parquet (DataFusion's pushdown_filters; for measurements).
     #[arg(long, value_name = "BOOL", hide = true)]
     pushdown_filters: Option<bool>,
+    /// Intern runs of equal group keys once (the engine's RunAggregateExec; for measurements).
+    #[arg(long, value_name = "BOOL", hide = true)]
+    run_aggregation: Option<bool>,
 }
 
 fn param(s: &str) -> Result<(String, String), String> {
@@ -61,6 +64,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(on) = args.pushdown_filters {
         options = options.pushdown_filters(on);
+    }
+    if let Some(on) = args.run_aggregation {
+        options = options.run_aggregation(on);
     }
     let session = Session::with_options(&store.snapshot(), options)?;
     let script = match (&args.query, &args.file) {

@@ -17,6 +17,7 @@ use super::{run_aggregate, sandbox, script, tables};
 use crate::error::{Error, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA};
 use crate::store::Snapshot;
+use crate::trace::{ExposureRule, TraceRequest};
 
 /// How a [`Session`] runs. `SessionOptions::default()` uses every core.
 ///
@@ -198,6 +199,64 @@ impl Session {
                 Ok(StatementResult { statement: statement.to_string(), schema, batches })
             })
             .collect()
+    }
+
+    /// Run `script`, an F1 list written in SQL with the parameters `:f0`, `:from`, `:to`,
+    /// `:linger_s`, `:dwell_s`, `:max_visit_s` and `:min_overlap_s` (as in
+    /// `queries/f1_in_plain_sql.sql`), bound from `req`. Returns the last statement's rows cast to
+    /// [`F1_SCHEMA`] and cut to `req.limit`, so they compare directly with
+    /// `snapshot.trace(req)?.to_record_batch()`. An open window end binds as 1678-01-01 or
+    /// 2262-01-01, the outermost new years a SQL `TIMESTAMP` (nanoseconds) holds.
+    ///
+    /// This is how the SQL statement of the rule is checked against the engine (tests, `truyvet
+    /// bench --compare`).
+    pub fn query_f1(&self, script: &str, req: &TraceRequest) -> Result<RecordBatch> {
+        match req.rule {
+            ExposureRule::IntervalOverlap => {}
+        }
+        let time = |t: Option<i64>, open: i64| crate::time::format_utc(t.unwrap_or(open));
+        let params: Vec<(String, String)> = [
+            ("f0", req.f0.clone()),
+            ("from", time(req.from, -9_214_560_000)),
+            ("to", time(req.to, 9_214_646_400)),
+            ("linger_s", req.linger.to_string()),
+            ("dwell_s", req.dwell.to_string()),
+            ("max_visit_s", req.max_visit.to_string()),
+            ("min_overlap_s", req.min_overlap.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let last = self.query_script(&script::bind_params(script, &params)?)?.pop().ok_or_else(|| {
+            Error::InvalidArgument { what: "F1 script", value: script.into(), hint: "it holds no statement".into() }
+        })?;
+        let cast_error = |e: arrow::error::ArrowError| Error::Sql {
+            message: format!("the result does not fit the F1 columns: {e}"),
+            statement: last.statement.clone(),
+        };
+        if last.schema.fields().len() != F1_SCHEMA.fields().len() {
+            return Err(cast_error(arrow::error::ArrowError::SchemaError(format!(
+                "{} columns, the F1 list has {}",
+                last.schema.fields().len(),
+                F1_SCHEMA.fields().len()
+            ))));
+        }
+        let mut batches = Vec::with_capacity(last.batches.len());
+        for b in &last.batches {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(F1_SCHEMA.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(cast_error)?;
+            batches.push(RecordBatch::try_new(F1_SCHEMA.clone(), columns).map_err(cast_error)?);
+        }
+        let all = arrow::compute::concat_batches(&F1_SCHEMA, &batches).map_err(cast_error)?;
+        Ok(match req.limit {
+            Some(n) if n < all.num_rows() => all.slice(0, n),
+            _ => all,
+        })
     }
 
     /// Tables, views and table functions with their columns (`\d`), in that order.

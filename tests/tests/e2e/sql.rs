@@ -318,37 +318,22 @@ fn f1_in_plain_sql_equals_the_trace_engine() {
                 .max_visit(max_visit)
                 .min_overlap(min_overlap);
             let want = snap.trace(&req).unwrap().to_record_batch();
-            let params: Vec<(String, String)> = [
-                ("f0", f0.to_string()),
-                ("from", from.to_string()),
-                ("to", to.to_string()),
-                ("linger_s", linger.to_string()),
-                ("dwell_s", dwell.to_string()),
-                ("max_visit_s", max_visit.to_string()),
-                ("min_overlap_s", min_overlap.to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            let mut results = s.query_script(&bind_params(&text, &params).unwrap()).unwrap();
-            let batches = results.pop().unwrap().batches;
-            let got: Vec<RecordBatch> = batches
-                .iter()
-                .map(|b| {
-                    let cols = b
-                        .columns()
-                        .iter()
-                        .zip(want.schema().fields())
-                        .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
-                        .collect();
-                    RecordBatch::try_new(want.schema(), cols).unwrap()
-                })
-                .collect();
-            assert_eq!(rows(&got), rows(std::slice::from_ref(&want)), "plain SQL differs from trace({req:?})");
+            let got = s.query_f1(&text, &req).unwrap();
+            assert_eq!(rows(&[got]), rows(std::slice::from_ref(&want)), "plain SQL differs from trace({req:?})");
             compared += want.num_rows();
         }
     }
     assert!(compared > 20, "the cases must compare real contacts, not empty lists ({compared})");
+    // Open window ends, and a limit that cuts the list.
+    let full = snap.trace(&TraceRequest::new("F0A")).unwrap().to_record_batch();
+    assert!(full.num_rows() > 2, "{}", full.num_rows());
+    for req in [TraceRequest::new("F0A"), TraceRequest::new("F0A").limit(Some(2))] {
+        let want = snap.trace(&req).unwrap().to_record_batch();
+        assert_eq!(s.query_f1(&text, &req).unwrap(), want, "{req:?}");
+    }
+    // A script whose result is not an F1 list says so.
+    let err = s.query_f1("SELECT 1 AS x", &TraceRequest::new("F0A")).unwrap_err().to_string();
+    assert!(err.contains("does not fit the F1 columns"), "{err}");
 }
 
 #[test]
