@@ -272,8 +272,9 @@ impl RunAggregation {
     /// runs are long enough to pay for finding them.
     fn intern(&mut self, keys: &ArrayRef) -> Result<()> {
         if self.backoff.try_runs() {
-            let starts = run_starts(keys)?;
-            if starts.len() * 2 <= keys.len() {
+            // A key type arrow cannot compare (none known) is interned row by row.
+            let starts = run_starts(keys).unwrap_or_default();
+            if !starts.is_empty() && starts.len() * 2 <= keys.len() {
                 self.backoff.hit();
                 let heads = take(keys.as_ref(), &UInt32Array::from(starts.clone()), None)?;
                 self.group_values.intern(&[heads], &mut self.run_groups)?;
@@ -315,7 +316,7 @@ impl RunAggregation {
 /// the same bytes (the same inline value, or the same buffer range), which is the common case
 /// for keys decoded from one Parquet dictionary, so most neighbours are compared as two
 /// integers. Other keys use arrow's `partition` kernel.
-fn run_starts(keys: &ArrayRef) -> Result<Vec<u32>> {
+fn run_starts(keys: &ArrayRef) -> Result<Vec<u32>, arrow::error::ArrowError> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
     let mut starts = Vec::new();

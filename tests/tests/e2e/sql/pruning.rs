@@ -162,6 +162,7 @@ fn run_aggregation_changes_plans_not_results() {
             true,
         ),
         ("SELECT check_out, count(*), max(person_id) FROM checkins GROUP BY check_out", true),
+        ("SELECT arrow_cast(venue_id, 'Dictionary(Int32, Utf8)') AS k, count(*) FROM checkins GROUP BY k", true),
         ("SELECT v.category, count(*) FROM checkins c LEFT JOIN venues v USING (venue_id) GROUP BY v.category", true),
         // Not eligible: DataFusion's own operator stays.
         // DataFusion plans this as a grouping by (venue, person) under one by venue: the rule
