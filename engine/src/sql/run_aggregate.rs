@@ -23,11 +23,14 @@
 //!
 //! Eligible: one group expression without grouping sets, no `GROUP BY ... LIMIT`, input order
 //! unknown to DataFusion (`Linear`), and aggregates that have a groups accumulator, no
-//! `DISTINCT`, no `FILTER` and no `ORDER BY` (others keep DataFusion's operator). Unlike
-//! DataFusion's operator it neither spills nor skips partial aggregation for keys that barely
-//! repeat: it reserves its memory in the session's pool and fails with the pool's error if
-//! the pool is bounded and full (the session's pool is unbounded), and emits all groups at the
-//! end of its input.
+//! `DISTINCT`, no `FILTER` and no `ORDER BY` (others keep DataFusion's operator). Like
+//! DataFusion's operator, a partial aggregation whose keys barely repeat (more groups per row
+//! than `skip_partial_aggregation_probe_ratio_threshold` after
+//! `skip_partial_aggregation_probe_rows_threshold` rows; `GROUP BY person_id`) hands its groups
+//! on and passes the rest of its input through as partial states, so the final aggregation
+//! alone holds the groups. Unlike it, it does not spill: it reserves its memory in the
+//! session's pool and fails with the pool's error if the pool is bounded and full (the
+//! session's pool is unbounded).
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,7 +48,7 @@ use datafusion::physical_expr::OrderingRequirements;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateInputMode, AggregateOutputMode};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateInputMode, AggregateMode, AggregateOutputMode};
 use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -163,39 +166,36 @@ impl ExecutionPlan for RunAggregateExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.agg.input().execute(partition, Arc::clone(&context))?;
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let runs = MetricBuilder::new(&self.metrics).counter("key_runs", partition);
-        let interned = MetricBuilder::new(&self.metrics).counter("keys_interned", partition);
+        let metric = |name: &'static str| MetricBuilder::new(&self.metrics).counter(name, partition);
+        let counters = Counters {
+            runs: metric("key_runs"),
+            interned: metric("keys_interned"),
+            skipped: metric("skipped_aggregation_rows"),
+        };
         let reservation = MemoryConsumer::new(format!("RunAggregateExec[{partition}]")).register(context.memory_pool());
-        let mut state = RunAggregation::new(&self.agg, reservation, runs, interned)?;
-        let schema = self.schema();
-        let batch_size = context.session_config().batch_size().max(1);
-        let stream = futures::stream::once(async move {
-            let mut input = input;
-            while let Some(batch) = input.next().await {
-                let batch = batch?;
-                let _timer = baseline.elapsed_compute().timer();
-                state.update(&batch)?;
-            }
-            let _timer = baseline.elapsed_compute().timer();
-            let out = state.emit()?;
-            let slices: Vec<Result<RecordBatch>> = match out {
-                None => Vec::new(),
-                Some(b) => (0..b.num_rows())
-                    .step_by(batch_size)
-                    .map(|at| Ok(b.slice(at, batch_size.min(b.num_rows() - at))))
-                    .collect(),
-            };
-            baseline.record_output(slices.iter().map(|b| b.as_ref().map_or(0, RecordBatch::num_rows)).sum());
-            baseline.done();
-            Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(slices))
-        })
-        .map(|r| match r {
-            Ok(s) => s.left_stream(),
-            Err(e) => futures::stream::iter(vec![Err(e)]).right_stream(),
-        })
-        .flatten();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        let options = &context.session_config().options().execution;
+        // DataFusion's rule for giving up on a partial aggregation that barely reduces its input
+        // (same settings): after `rows` input rows, if groups / rows exceeds `ratio`.
+        let skip_probe = (matches!(self.agg.mode(), AggregateMode::Partial)
+            && options.skip_partial_aggregation_probe_ratio_threshold < 1.0)
+            .then_some(SkipProbe {
+                rows: options.skip_partial_aggregation_probe_rows_threshold,
+                ratio: options.skip_partial_aggregation_probe_ratio_threshold,
+            });
+        let state = RunAggregation::new(&self.agg, reservation, counters, skip_probe)?;
+        let stream = Output {
+            input,
+            state,
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            batch_size: context.session_config().batch_size().max(1),
+            pending: std::collections::VecDeque::new(),
+            done: false,
+        };
+        let stream = futures::stream::try_unfold(stream, |mut out| async move {
+            let next = out.next().await?;
+            Ok(next.map(|batch| (batch, out)))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), stream)))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -215,6 +215,74 @@ impl ExecutionPlan for RunAggregateExec {
     }
 }
 
+/// One partition's output: aggregates its input, then hands out the groups in batches; or,
+/// once the skip probe fires, hands out each input batch as partial states.
+struct Output {
+    input: SendableRecordBatchStream,
+    state: RunAggregation,
+    baseline: BaselineMetrics,
+    batch_size: usize,
+    pending: std::collections::VecDeque<RecordBatch>,
+    done: bool,
+}
+
+impl Output {
+    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(batch) = self.pending.pop_front() {
+                self.baseline.record_output(batch.num_rows());
+                return Ok(Some(batch));
+            }
+            if self.done {
+                self.baseline.done();
+                return Ok(None);
+            }
+            let batch = self.input.next().await.transpose()?;
+            let elapsed = self.baseline.elapsed_compute().clone();
+            let _timer = elapsed.timer();
+            match batch {
+                Some(batch) if self.state.skipping => self.pending.push_back(self.state.to_states(&batch)?),
+                Some(batch) => {
+                    self.state.update(&batch)?;
+                    if self.state.should_skip() {
+                        self.state.skipping = true;
+                        self.emit()?;
+                    }
+                }
+                None => {
+                    self.done = true;
+                    self.emit()?;
+                }
+            }
+        }
+    }
+
+    /// Queue every group (with its states or values) in batches of `batch_size` rows.
+    fn emit(&mut self) -> Result<()> {
+        if let Some(all) = self.state.emit()? {
+            let n = all.num_rows();
+            self.pending.extend((0..n).step_by(self.batch_size).map(|at| all.slice(at, self.batch_size.min(n - at))));
+        }
+        Ok(())
+    }
+}
+
+/// Metrics of a partition.
+struct Counters {
+    /// Runs of equal keys found.
+    runs: Count,
+    /// Keys looked up in the group table (one per run, or one per row).
+    interned: Count,
+    /// Rows passed on as partial states after the skip probe fired.
+    skipped: Count,
+}
+
+/// When to stop aggregating (mode `Partial` only): see [`RunAggregation::should_skip`].
+struct SkipProbe {
+    rows: usize,
+    ratio: f64,
+}
+
 /// The state of one partition's aggregation.
 struct RunAggregation {
     group_expr: Arc<dyn PhysicalExpr>,
@@ -231,12 +299,21 @@ struct RunAggregation {
     run_groups: Vec<usize>,
     backoff: Backoff,
     reservation: MemoryReservation,
-    runs: Count,
-    interned: Count,
+    counters: Counters,
+    skip_probe: Option<SkipProbe>,
+    /// Input rows aggregated so far.
+    rows: usize,
+    /// Passing rows on as partial states (the probe fired).
+    skipping: bool,
 }
 
 impl RunAggregation {
-    fn new(agg: &AggregateExec, reservation: MemoryReservation, runs: Count, interned: Count) -> Result<Self> {
+    fn new(
+        agg: &AggregateExec,
+        reservation: MemoryReservation,
+        counters: Counters,
+        skip_probe: Option<SkipProbe>,
+    ) -> Result<Self> {
         let input_schema = agg.input().schema();
         let group_schema = agg.group_expr().group_schema(&input_schema)?;
         Ok(RunAggregation {
@@ -250,13 +327,16 @@ impl RunAggregation {
             run_groups: Vec::new(),
             backoff: Backoff::default(),
             reservation,
-            runs,
-            interned,
+            counters,
+            skip_probe,
+            rows: 0,
+            skipping: false,
         })
     }
 
     fn update(&mut self, batch: &RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
+        self.rows += rows;
         let keys = self.group_expr.evaluate(batch)?.into_array(rows)?;
         self.intern(&keys)?;
         let total_groups = self.group_values.len();
@@ -283,14 +363,36 @@ impl RunAggregation {
                 for ((&start, end), &group) in starts.iter().zip(ends).zip(&self.run_groups) {
                     self.groups.extend(std::iter::repeat_n(group, end - start as usize));
                 }
-                self.runs.add(starts.len());
-                self.interned.add(starts.len());
+                self.counters.runs.add(starts.len());
+                self.counters.interned.add(starts.len());
                 return Ok(());
             }
             self.backoff.miss();
         }
-        self.interned.add(keys.len());
+        self.counters.interned.add(keys.len());
         self.group_values.intern(std::slice::from_ref(keys), &mut self.groups)
+    }
+
+    /// Whether to stop aggregating: a partial aggregation (whose groups a final one merges
+    /// anyway) that has seen at least the probe's rows with more than its ratio of groups per
+    /// row, as for `person_id`, would only hold memory. DataFusion's own operator decides the
+    /// same way, with the same settings; there the decision is also final.
+    fn should_skip(&self) -> bool {
+        self.skip_probe
+            .as_ref()
+            .is_some_and(|p| self.rows >= p.rows && self.group_values.len() as f64 / self.rows as f64 > p.ratio)
+    }
+
+    /// A batch as partial states, one group per row (after the probe fired).
+    fn to_states(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
+        let mut columns = vec![self.group_expr.evaluate(batch)?.into_array(rows)?];
+        for (acc, arguments) in self.accumulators.iter().zip(&self.arguments) {
+            let values = arguments.iter().map(|e| e.evaluate(batch)?.into_array(rows)).collect::<Result<Vec<_>>>()?;
+            columns.extend(acc.convert_to_state(&values, None)?);
+        }
+        self.counters.skipped.add(rows);
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
     /// All groups with their partial states, in one batch (`None` without groups).

@@ -118,6 +118,20 @@ fn results_do_not_depend_on_threads_or_filter_pushdown() {
     }
 }
 
+/// A 2-thread session whose partial aggregations give up after 1,000 rows if more than one row
+/// in ten starts a new group (DataFusion's defaults: 100,000 rows and 0.8).
+fn skipping_session(snap: &truyvet::Snapshot) -> Session {
+    let s = Session::with_options(snap, SessionOptions::default().threads(2)).unwrap();
+    {
+        let state = s.context().state_ref();
+        let mut state = state.write();
+        let execution = &mut state.config_mut().options_mut().execution;
+        execution.skip_partial_aggregation_probe_rows_threshold = 1_000;
+        execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
+    }
+    s
+}
+
 /// Each query with the run-aggregation rule on and off, at 1 and 2 threads: identical rows, and
 /// the rule's operator in the plan exactly where it applies.
 #[test]
@@ -189,7 +203,21 @@ fn run_aggregation_changes_plans_not_results() {
             let plan = query(&on, &format!("EXPLAIN {sql}")).join("\n");
             assert_eq!(plan.contains("RunAggregateExec: mode="), applies, "{sql}\n{plan}");
         }
+        assert_eq!(sorted(query(&skipping_session(&snap), sql)), reference, "{sql} with an eager skip probe");
     }
+
+    // Partial aggregation gives up on keys that barely repeat (persons), as DataFusion's does,
+    // and not on venues.
+    let analyze = |sql: &str| query(&skipping_session(&snap), &format!("EXPLAIN ANALYZE {sql}")).join("\n");
+    let skipped = |plan: &str| {
+        let line =
+            plan.lines().find(|l| l.contains("RunAggregateExec: mode=Partial")).unwrap_or_else(|| panic!("{plan}"));
+        line.split("skipped_aggregation_rows=").nth(1).unwrap().split([',', ']']).next().unwrap().trim().to_string()
+    };
+    let persons = analyze("SELECT person_id, count(*) FROM checkins GROUP BY person_id");
+    assert_ne!(skipped(&persons), "0", "{persons}");
+    let venues = analyze("SELECT venue_id, count(*) FROM checkins GROUP BY venue_id");
+    assert_eq!(skipped(&venues), "0", "{venues}");
 
     // Venue ids arrive in runs (one per venue, day and batch): far fewer keys are interned
     // than rows are read.
