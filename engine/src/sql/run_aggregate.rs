@@ -241,7 +241,7 @@ impl Output {
             let elapsed = self.baseline.elapsed_compute().clone();
             let _timer = elapsed.timer();
             match batch {
-                Some(batch) if self.state.skipping => self.pending.push_back(self.state.to_states(&batch)?),
+                Some(batch) if self.state.skipping => self.pending.push_back(self.state.pass_through(&batch)?),
                 Some(batch) => {
                     self.state.update(&batch)?;
                     if self.state.should_skip() {
@@ -384,7 +384,7 @@ impl RunAggregation {
     }
 
     /// A batch as partial states, one group per row (after the probe fired).
-    fn to_states(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+    fn pass_through(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let rows = batch.num_rows();
         let mut columns = vec![self.group_expr.evaluate(batch)?.into_array(rows)?];
         for (acc, arguments) in self.accumulators.iter().zip(&self.arguments) {
