@@ -3,7 +3,7 @@
 //! aggregation.
 
 use truyvet::sql::{Session, SessionOptions};
-use truyvet::{Ingest, Store};
+use truyvet::{Ingest, Snapshot, Store};
 
 use super::{assert_rows, fixture_store, query, session};
 
@@ -31,29 +31,42 @@ fn pruning_metric(plan: &str, name: &str) -> (f64, f64) {
     (total, matched)
 }
 
-#[test]
-fn explain_analyze_shows_day_venue_and_page_pruning() {
-    // 3 days × 200 venues × 100 check-ins, written in (day, venue) order and ingested with
-    // small flushes: several parts per day, each covering a range of venues, each with two or
-    // more 8 Ki-row pages.
+/// A store of 3 days (2021-08-01..03) × `venues` × `per_venue` check-ins, one CSV line
+/// `line(day, venue, i)` each, written in (day, venue) order and ingested `flush_rows` rows per
+/// part.
+fn grid_store(
+    venues: usize,
+    per_venue: usize,
+    flush_rows: usize,
+    line: impl Fn(usize, usize, usize) -> String,
+) -> (tempfile::TempDir, Snapshot) {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("person_id,venue_id,check_in,check_out\n");
     for day in 1..=3 {
-        for v in 0..200 {
-            for i in 0..100 {
-                let (h, m) = (6 + i / 10, (i % 10) * 5);
-                csv.push_str(&format!(
-                    "P{:05},V{v:03},2021-08-{day:02}T{h:02}:{m:02}:00Z,\n",
-                    (v * 37 + i * 11) % 5000
-                ));
+        for v in 0..venues {
+            for i in 0..per_venue {
+                csv.push_str(&line(day, v, i));
+                csv.push('\n');
             }
         }
     }
     let input = dir.path().join("grid.csv");
     std::fs::write(&input, csv).unwrap();
     let store = dir.path().join("store");
-    Ingest::new(&store).flush_rows(10_000).parallel(false).run(&[input]).unwrap();
+    Ingest::new(&store).flush_rows(flush_rows).parallel(false).run(&[input]).unwrap();
     let snap = Store::open(&store).unwrap().snapshot();
+    (dir, snap)
+}
+
+#[test]
+fn explain_analyze_shows_day_venue_and_page_pruning() {
+    // 3 days × 200 venues × 100 check-ins, written in (day, venue) order and ingested with
+    // small flushes: several parts per day, each covering a range of venues, each with two or
+    // more 8 Ki-row pages.
+    let (_dir, snap) = grid_store(200, 100, 10_000, |day, v, i| {
+        let (h, m) = (6 + i / 10, (i % 10) * 5);
+        format!("P{:05},V{v:03},2021-08-{day:02}T{h:02}:{m:02}:00Z,", (v * 37 + i * 11) % 5000)
+    });
     let parts = snap.manifest().parts.len();
     let day2_parts = snap.manifest().parts.iter().filter(|p| p.path.contains("day=2021-08-02")).count();
     assert!(parts >= 6 && day2_parts >= 2, "{parts} parts, {day2_parts} on day 2");
@@ -120,7 +133,7 @@ fn results_do_not_depend_on_threads_or_filter_pushdown() {
 
 /// A 2-thread session whose partial aggregations give up after 1,000 rows if more than one row
 /// in ten starts a new group (DataFusion's defaults: 100,000 rows and 0.8).
-fn skipping_session(snap: &truyvet::Snapshot) -> Session {
+fn skipping_session(snap: &Snapshot) -> Session {
     let s = Session::with_options(snap, SessionOptions::default().threads(2)).unwrap();
     {
         let state = s.context().state_ref();
@@ -138,26 +151,11 @@ fn skipping_session(snap: &truyvet::Snapshot) -> Session {
 fn run_aggregation_changes_plans_not_results() {
     // 3 days × 120 venues, 60 check-ins each, some with check-outs; several parts per day, so
     // scans span files and batches.
-    let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("person_id,venue_id,check_in,check_out\n");
-    for day in 1..=3 {
-        for v in 0..120 {
-            for i in 0..60 {
-                let (h, m) = (6 + i / 6, (i % 6) * 10);
-                let out =
-                    if (v + i) % 3 == 0 { format!("2021-08-{day:02}T{:02}:{m:02}:00Z", h + 1) } else { String::new() };
-                csv.push_str(&format!(
-                    "P{:04},QR-HCM-Q1-{v:04},2021-08-{day:02}T{h:02}:{m:02}:00Z,{out}\n",
-                    (v * 37 + i * 11 + day) % 900
-                ));
-            }
-        }
-    }
-    let input = dir.path().join("grid.csv");
-    std::fs::write(&input, csv).unwrap();
-    let store = dir.path().join("store");
-    Ingest::new(&store).flush_rows(5_000).parallel(false).run(&[input]).unwrap();
-    let snap = Store::open(&store).unwrap().snapshot();
+    let (_dir, snap) = grid_store(120, 60, 5_000, |day, v, i| {
+        let (h, m) = (6 + i / 6, (i % 6) * 10);
+        let out = if (v + i) % 3 == 0 { format!("2021-08-{day:02}T{:02}:{m:02}:00Z", h + 1) } else { String::new() };
+        format!("P{:04},QR-HCM-Q1-{v:04},2021-08-{day:02}T{h:02}:{m:02}:00Z,{out}", (v * 37 + i * 11 + day) % 900)
+    });
     assert!(snap.manifest().parts.len() >= 6, "{} parts", snap.manifest().parts.len());
 
     // (query, whether the rule applies)
