@@ -234,3 +234,35 @@ fn run_aggregation_changes_plans_not_results() {
     let interned = metric("keys_interned");
     assert!((360.0..2_160.0).contains(&interned), "{interned} keys interned for 21600 rows\n{plan}");
 }
+
+/// Filters on `day` in any form prune parts where they can and never change results: each
+/// gives the rows of the same filter joined by `OR` to a condition on another column, which no
+/// statistics can prune.
+#[test]
+fn day_filters_of_any_form_give_the_unpruned_rows() {
+    let (_dir, snap) = grid_store(20, 10, 300, |day, v, i| {
+        format!("P{:03},V{v:02},2021-08-{day:02}T{:02}:00:00Z,", (v * 7 + i) % 50, 6 + i)
+    });
+    let s = session(&snap);
+    let filters = [
+        "day = DATE '2021-08-02'",
+        "day BETWEEN DATE '2021-08-02' AND DATE '2021-08-03'",
+        "day IN (DATE '2021-08-01', DATE '2021-08-03')",
+        "extract(dow FROM day) = 1", // 2021-08-02 was a Monday
+        "CAST(day AS VARCHAR) LIKE '%-03'",
+        "day IS NULL",
+        "day = DATE '2020-01-01'",
+        "day > DATE '2021-08-01' AND venue_id = 'V07'",
+    ];
+    for filter in filters {
+        let sql =
+            |w: &str| format!("SELECT day, venue_id, count(*) FROM checkins WHERE {w} GROUP BY 1, 2 ORDER BY 1, 2");
+        let got = query(&s, &sql(filter));
+        let want = query(&s, &sql(&format!("({filter}) OR person_id = 'nobody'")));
+        assert_eq!(got, want, "{filter}");
+    }
+    assert_eq!(query(&s, "SELECT count(*) FROM checkins WHERE extract(dow FROM day) = 1"), ["200"]);
+    let plan =
+        query(&s, "EXPLAIN SELECT count(*), max(person_id) FROM checkins WHERE day = DATE '2021-08-02'").join("\n");
+    assert!(plan.contains("day=2021-08-02") && !plan.contains("day=2021-08-01"), "{plan}");
+}
