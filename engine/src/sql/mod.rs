@@ -13,8 +13,9 @@
 //! Ids are the original strings, times are `Timestamp(Second, "UTC")`, `check_out` is `NULL`
 //! where none was recorded. String columns of `checkins` and `venues` are `Utf8View`, the type
 //! DataFusion reads Parquet strings as by default: values point into the Parquet dictionary
-//! pages instead of being copied out row by row (`f1_contacts` and `exposures` return `Utf8`). Statements pass the read-only sandbox (`sandbox.rs`): only queries,
-//! `EXPLAIN`, `DESCRIBE` and `SHOW` run; nothing can change the store or read other files.
+//! pages instead of being copied out row by row (`f1_contacts` and `exposures` return `Utf8`).
+//! Statements pass the read-only sandbox (`sandbox.rs`): only queries, `EXPLAIN`, `DESCRIBE` and
+//! `SHOW` run; nothing can change the store or read other files.
 //!
 //! Module map: `session` (configuration, execution, errors), `tables` (the manifest-backed
 //! tables and their pruning), `functions` (the trace table functions), `run_aggregate` (a

@@ -341,8 +341,7 @@ impl RunAggregation {
         self.intern(&keys)?;
         let total_groups = self.group_values.len();
         for (acc, arguments) in self.accumulators.iter_mut().zip(&self.arguments) {
-            let values = arguments.iter().map(|e| e.evaluate(batch)?.into_array(rows)).collect::<Result<Vec<_>>>()?;
-            acc.update_batch(&values, &self.groups, None, total_groups)?;
+            acc.update_batch(&evaluate(arguments, batch)?, &self.groups, None, total_groups)?;
         }
         let size = self.group_values.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
         self.reservation.try_resize(size)
@@ -353,12 +352,12 @@ impl RunAggregation {
     fn intern(&mut self, keys: &ArrayRef) -> Result<()> {
         if self.backoff.try_runs() {
             // A key type arrow cannot compare (none known) is interned row by row.
-            let starts = run_starts(keys).unwrap_or_default();
+            let starts = UInt32Array::from(run_starts(keys).unwrap_or_default());
             if !starts.is_empty() && starts.len() * 2 <= keys.len() {
                 self.backoff.hit();
-                let heads = take(keys.as_ref(), &UInt32Array::from(starts.clone()), None)?;
-                self.group_values.intern(&[heads], &mut self.run_groups)?;
+                self.group_values.intern(&[take(keys.as_ref(), &starts, None)?], &mut self.run_groups)?;
                 self.groups.clear();
+                let starts = starts.values();
                 let ends = starts.iter().skip(1).map(|&s| s as usize).chain([keys.len()]);
                 for ((&start, end), &group) in starts.iter().zip(ends).zip(&self.run_groups) {
                     self.groups.extend(std::iter::repeat_n(group, end - start as usize));
@@ -388,8 +387,7 @@ impl RunAggregation {
         let rows = batch.num_rows();
         let mut columns = vec![self.group_expr.evaluate(batch)?.into_array(rows)?];
         for (acc, arguments) in self.accumulators.iter().zip(&self.arguments) {
-            let values = arguments.iter().map(|e| e.evaluate(batch)?.into_array(rows)).collect::<Result<Vec<_>>>()?;
-            columns.extend(acc.convert_to_state(&values, None)?);
+            columns.extend(acc.convert_to_state(&evaluate(arguments, batch)?, None)?);
         }
         self.counters.skipped.add(rows);
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
@@ -410,6 +408,11 @@ impl RunAggregation {
         self.reservation.free();
         Ok(Some(RecordBatch::try_new(Arc::clone(&self.schema), columns)?))
     }
+}
+
+/// An aggregate's arguments evaluated on `batch`, as arrays of its length.
+fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    exprs.iter().map(|e| e.evaluate(batch)?.into_array(batch.num_rows())).collect()
 }
 
 /// Row index where each run of equal keys starts (the first is 0; empty for no rows).

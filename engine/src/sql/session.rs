@@ -230,16 +230,13 @@ impl Session {
         let last = self.query_script(&script::bind_params(script, &params)?)?.pop().ok_or_else(|| {
             Error::InvalidArgument { what: "F1 script", value: script.into(), hint: "it holds no statement".into() }
         })?;
-        let cast_error = |e: arrow::error::ArrowError| Error::Sql {
+        let cast_error = |e: &dyn std::fmt::Display| Error::Sql {
             message: format!("the result does not fit the F1 columns: {e}"),
             statement: last.statement.clone(),
         };
-        if last.schema.fields().len() != F1_SCHEMA.fields().len() {
-            return Err(cast_error(arrow::error::ArrowError::SchemaError(format!(
-                "{} columns, the F1 list has {}",
-                last.schema.fields().len(),
-                F1_SCHEMA.fields().len()
-            ))));
+        let (got, want) = (last.schema.fields().len(), F1_SCHEMA.fields().len());
+        if got != want {
+            return Err(cast_error(&format!("{got} columns, the F1 list has {want}")));
         }
         let mut batches = Vec::with_capacity(last.batches.len());
         for b in &last.batches {
@@ -249,10 +246,10 @@ impl Session {
                 .zip(F1_SCHEMA.fields())
                 .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(cast_error)?;
-            batches.push(RecordBatch::try_new(F1_SCHEMA.clone(), columns).map_err(cast_error)?);
+                .map_err(|e| cast_error(&e))?;
+            batches.push(RecordBatch::try_new(F1_SCHEMA.clone(), columns).map_err(|e| cast_error(&e))?);
         }
-        let all = arrow::compute::concat_batches(&F1_SCHEMA, &batches).map_err(cast_error)?;
+        let all = arrow::compute::concat_batches(&F1_SCHEMA, &batches).map_err(|e| cast_error(&e))?;
         Ok(match req.limit {
             Some(n) if n < all.num_rows() => all.slice(0, n),
             _ => all,
