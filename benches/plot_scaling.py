@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The scaling report: a Markdown table and a PNG plot from `truyvet bench --json` results.
+"""The scaling report: a Markdown table and a PNG plot from `truyvet-bench --json` results.
 
 Usage: python3 benches/plot_scaling.py [benches/results/bench-*.json ...] [--png benches/scaling.png]
 
-Each JSON file is one `truyvet bench --scale S --json FILE` run. The table (printed, for
+Each JSON file is one `truyvet-bench --scale S --json FILE` run. The table (printed, for
 benches/README.md) has one row per run, sorted by rows; the plot shows, against check-ins on log
 axes, ingest time, store size, open time and RSS, and F1 latency (p50, p99, whole process).
 Needs matplotlib (`pip install matplotlib`).
@@ -89,7 +89,7 @@ def main():
     a = ap.parse_args()
     runs = load(a.files or sorted(glob.glob(os.path.join(here, "results", "bench-*.json"))))
     if not runs:
-        raise SystemExit("no bench results: run `truyvet bench --scale 1m --json benches/results/bench-1m.json` first")
+        raise SystemExit("no bench results: run `truyvet-bench --scale 1m --json benches/results/bench-1m.json` first")
     print(table(runs))
     plot(runs, a.png)
     print(f"\nwrote {a.png}")

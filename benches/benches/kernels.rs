@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use truyvet::time::{Tz, parse_timestamp};
-use truyvet::trace::interval::{intersect_sorted, union_in_place};
+use truyvet::trace::interval::merge_sorted;
 use truyvet::{Ingest, Store, TraceRequest};
 use truyvet_datasets::GenConfig;
 
@@ -33,19 +33,16 @@ fn store() -> Store {
     Store::open(&dir).expect("open")
 }
 
+/// What the trace runs: merging sorted stays (U0 per venue, episodes per contact) in place.
 fn intervals(c: &mut Criterion) {
     let mut g = c.benchmark_group("interval");
-    let raw: Vec<(i64, i64)> =
+    let mut raw: Vec<(i64, i64)> =
         (0..10_000i64).map(|i| ((i * 7919) % 86_400, (i * 7919) % 86_400 + 600 + i % 3600)).collect();
+    raw.sort_unstable();
     g.throughput(Throughput::Elements(raw.len() as u64));
-    g.bench_function("union_10k", |b| {
-        b.iter_batched(|| raw.clone(), |mut v| union_in_place(black_box(&mut v)), BatchSize::SmallInput)
+    g.bench_function("merge_sorted_10k", |b| {
+        b.iter_batched(|| raw.clone(), |mut v| merge_sorted(black_box(&mut v)), BatchSize::SmallInput)
     });
-    let mut a = raw.clone();
-    union_in_place(&mut a);
-    let mut bset: Vec<(i64, i64)> = raw.iter().map(|&(s, e)| (s + 300, e + 300)).collect();
-    union_in_place(&mut bset);
-    g.bench_function("intersect", |b| b.iter(|| intersect_sorted(black_box(&a), black_box(&bset))));
     g.finish();
 }
 
@@ -57,6 +54,19 @@ fn parsing(c: &mut Criterion) {
     });
     g.bench_function("naive", |b| b.iter(|| parse_timestamp(black_box(b"2021-08-01 08:15:00"), Tz::UTC)));
     g.bench_function("unix", |b| b.iter(|| parse_timestamp(black_box(b"1627780500"), Tz::UTC)));
+    // The alternative to the hand-written parser (see engine/src/time.rs): chrono's parsers, the
+    // RFC 3339 one first and a naive one as the fallback every offset-less row would take.
+    g.bench_function("chrono_rfc3339_offset", |b| {
+        b.iter(|| chrono::DateTime::parse_from_rfc3339(black_box("2021-08-01T08:15:00+07:00")).map(|t| t.timestamp()))
+    });
+    g.bench_function("chrono_naive", |b| {
+        b.iter(|| {
+            let s = black_box("2021-08-01 08:15:00");
+            chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp()).or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map(|t| t.and_utc().timestamp())
+            })
+        })
+    });
     g.finish();
 
     // CSV ingest of 100k rows end to end (parse, validate, encode, sort, write, commit).

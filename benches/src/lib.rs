@@ -1,6 +1,10 @@
-//! Benchmark support shared by `truyvet bench` and the criterion suites: data sets and stores
-//! cached by their generator parameters, random F0 choice, latency percentiles, and the
-//! machine/build description printed with every figure.
+//! Benchmark support shared by the `truyvet-bench` binary, the criterion suites and the tests:
+//! data sets and stores cached by their generator parameters, random F0 choice, latency
+//! percentiles, the machine/build description printed with every figure, whole processes with
+//! their peak memory ([`child`]), and the F1 rule in plain SQL ([`plain_sql`]).
+
+pub mod child;
+pub mod plain_sql;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,38 +22,29 @@ pub struct Machine {
     pub memory_gib: f64,
     /// CPU model name.
     pub cpu: String,
+    /// Operating system and kernel.
+    pub os: String,
     /// `release` or `dev`.
     pub profile: &'static str,
-    /// Git commit of the working tree, if known.
-    pub commit: Option<String>,
+    /// The git commit this binary was built from (`+dirty` with uncommitted changes), if known.
+    pub commit: Option<&'static str>,
 }
 
-/// Describe this machine and build.
+/// Describe this machine and build. The commit is the one the binary was built from (recorded
+/// by `build.rs`), not the current directory's.
 pub fn machine() -> Machine {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kb: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+    let sys = System::new_with_specifics(
+        RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()).with_memory(MemoryRefreshKind::nothing().with_ram()),
+    );
+    let os = [System::long_os_version(), System::kernel_version().map(|k| format!("kernel {k}"))];
     Machine {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_gib: mem_kb / 1048576.0,
-        cpu,
+        cores: sys.cpus().len().max(1),
+        memory_gib: sys.total_memory() as f64 / (1u64 << 30) as f64,
+        cpu: sys.cpus().first().map(|c| c.brand().trim().to_string()).unwrap_or_default(),
+        os: os.into_iter().flatten().collect::<Vec<_>>().join(", "),
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
-        commit,
+        commit: option_env!("TRUYVET_BUILD_COMMIT").filter(|c| !c.is_empty()),
     }
 }
 

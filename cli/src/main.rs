@@ -15,29 +15,39 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRUYVET_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let code = run(cli);
-    if std::env::var_os("TRUYVET_PEAK_RSS").is_some() {
-        // Read by `truyvet bench`, which measures whole processes.
-        eprintln!("peak_rss_bytes={}", truyvet_benches::peak_rss().unwrap_or(0));
-    }
-    code
-}
-
-fn run(cli: cmd::Cli) -> ExitCode {
     match cmd::run(cli) {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            if err.chain().any(|e| {
-                e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return ExitCode::SUCCESS;
-            }
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            let code = err.chain().find_map(|e| e.downcast_ref::<truyvet::Error>()).map_or(1, |e| e.kind().exit_code());
-            ExitCode::from(code as u8)
+            ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// A reader that went away (`truyvet trace ... | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// The one place an error becomes an exit code (listed in the README):
+/// 0 success; 2 usage (bad arguments, unknown id, bad SQL; clap's own errors are 2 as well);
+/// 3 input data refused; 4 store, file system or machine; 70 a bug; 1 anything else.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for e in err.chain() {
+        if let Some(e) = e.downcast_ref::<truyvet::Error>() {
+            return e.kind().exit_code();
+        }
+        if e.downcast_ref::<cmd::UsageError>().is_some() {
+            return truyvet::ErrorKind::Usage.exit_code();
+        }
+        if e.downcast_ref::<std::io::Error>().is_some() {
+            return truyvet::ErrorKind::Environment.exit_code();
+        }
+    }
+    1
 }

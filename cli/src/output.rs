@@ -6,13 +6,34 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::cmd::usage;
 use anyhow::{Context, Result};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampSecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-/// Output formats.
+/// How a report (ingest, stats, gen: one document, not rows) is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Readable text.
+    Table,
+    /// One JSON object (the library's report type, serialized).
+    Json,
+}
+
+/// Print a report: `table` renders it, `json` serializes it.
+pub fn report<T: serde::Serialize>(value: &T, format: ReportFormat, table: impl FnOnce() -> String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        ReportFormat::Json => serde_json::to_writer_pretty(&mut out, value)?,
+        ReportFormat::Table => out.write_all(table().as_bytes())?,
+    }
+    writeln!(out)?;
+    Ok(out.flush()?)
+}
+
+/// Output formats of rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// A readable table (default on a terminal).
@@ -66,7 +87,7 @@ pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output
     match format {
         Format::Parquet => {
             if output.is_none() && std::io::stdout().is_terminal() {
-                anyhow::bail!("--format parquet writes binary data: give --output FILE or redirect stdout");
+                usage!("--format parquet writes binary data: give --output FILE or redirect stdout");
             }
             let mut w = parquet::arrow::ArrowWriter::try_new(sink(output)?, schema.clone(), None)?;
             for b in batches {
@@ -86,15 +107,14 @@ pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output
         }
         Format::Json => {
             let mut out = sink(output)?;
+            // The writer opens the array on its first row, or in `finish` when there is none, so
+            // an empty result is `[]` like any other.
             let mut w = arrow::json::ArrayWriter::new(&mut out);
             for b in batches {
                 w.write(&times_as_text(b)?)?;
             }
             w.finish()?;
             drop(w);
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                out.write_all(b"[]")?;
-            }
             out.write_all(b"\n")?;
             out.flush()?;
         }

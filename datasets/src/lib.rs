@@ -65,6 +65,7 @@ mod parquet_out;
 mod persons;
 mod seed;
 mod shard;
+mod sink;
 mod venues;
 
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
-    /// The preset sizes of `truyvet gen --scale` and `truyvet bench --scale`: 10k, 1m, 10m, 100m
+    /// The preset sizes of `truyvet gen --scale` and `truyvet-bench --scale`: 10k, 1m, 10m, 100m
     /// or 1b check-ins over 14 days, at 1.43 check-ins per person per day (so 10m has 0.5 M
     /// persons, as a province's analysts asked) and about 70–120 check-ins per venue per day.
     /// Everything else is [`GenConfig::default`]. `None` for an unknown name.

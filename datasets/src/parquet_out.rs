@@ -1,4 +1,5 @@
-//! Check-in shards as Parquet.
+//! Check-in shards as Parquet: the [`ParquetSink`], the schema and the writer settings. Owns
+//! the bytes of a Parquet check-in file; knows nothing of shards or of how rows are made.
 //!
 //! # Format: `checkins/<day>-s<shard>.parquet`
 //! | column      | Arrow type                     | nulls | Parquet encoding             |
@@ -14,8 +15,9 @@
 //! `check_in`.
 //!
 //! # Performance
-//! Columns are assembled batch by batch (64 Ki rows) straight into Arrow buffers, without a
-//! `String` per row; the person-id column skips the dictionary, which would overflow anyway.
+//! Columns are assembled batch by batch (as the shard hands them over,
+//! [`BATCH`](crate::sink::BATCH) rows) straight into Arrow buffers, without a `String` per row;
+//! the person-id column skips the dictionary, which would overflow anyway.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -33,7 +35,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::day::{Dirty, NO_CHECKOUT, Row};
 use crate::persons::push_person_id;
-use crate::shard::ShardContext;
+use crate::sink::{ShardContext, Sink};
 
 /// The Arrow schema of a check-in file.
 pub(crate) fn schema() -> SchemaRef {
@@ -59,18 +61,34 @@ fn properties() -> WriterProperties {
         .build()
 }
 
-/// Write `rows` (sorted by check-in) to `path`.
-pub(crate) fn write(path: &Path, rows: &[Row], ctx: &ShardContext<'_>) -> std::io::Result<()> {
-    let schema = schema();
-    let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties())).map_err(std::io::Error::other)?;
-    let mut columns = Columns::default();
-    for batch in rows.chunks(crate::shard::BATCH) {
-        let batch = columns.build(batch, ctx, &schema)?;
-        writer.write(&batch).map_err(std::io::Error::other)?;
-        (ctx.progress)(batch.num_rows() as u64);
+/// Writes one shard's rows as Parquet.
+pub(crate) struct ParquetSink<'a> {
+    writer: ArrowWriter<BufWriter<File>>,
+    schema: SchemaRef,
+    columns: Columns,
+    ctx: ShardContext<'a>,
+}
+
+impl<'a> ParquetSink<'a> {
+    /// Create `path`; nothing is written before the first batch.
+    pub(crate) fn create(path: &Path, ctx: ShardContext<'a>) -> std::io::Result<ParquetSink<'a>> {
+        let schema = schema();
+        let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties())).map_err(std::io::Error::other)?;
+        Ok(ParquetSink { writer, schema, columns: Columns::default(), ctx })
     }
-    writer.into_inner().map_err(std::io::Error::other)?.flush()
+}
+
+impl Sink for ParquetSink<'_> {
+    /// One record batch per call: the row groups (2²⁰ rows) span several batches.
+    fn write_batch(&mut self, rows: &[Row]) -> std::io::Result<()> {
+        let batch = self.columns.build(rows, &self.ctx, &self.schema)?;
+        self.writer.write(&batch).map_err(std::io::Error::other)
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        self.writer.into_inner().map_err(std::io::Error::other)?.flush()
+    }
 }
 
 /// Reusable scratch for the text columns.

@@ -1,5 +1,7 @@
 //! Shards, the unit of work and of output: the plan (which days and blocks of persons), the
-//! file names, and the run of one shard from its random stream to its finished file.
+//! file names, and the run of one shard from its random stream to its finished file. Picks the
+//! format's [`Sink`] and pours the rows into it; the bytes of each format are the format
+//! modules' business.
 //!
 //! A shard is (day, block of persons). Its rows come from its own generator, seeded from
 //! (seed, day, block) and nothing else, and go to its own file, so shards can run in any order
@@ -18,26 +20,17 @@ use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
 
-use crate::day::{self, DayPlan};
+use crate::csv_out::CsvSink;
+use crate::day::{self, DayPlan, Row};
+use crate::parquet_out::ParquetSink;
 use crate::persons::Population;
 use crate::seed::{self, stream};
+use crate::sink::{BATCH, ShardContext, Sink};
 use crate::venues::Venues;
-use crate::{GenConfig, OutputFormat, csv_out, parquet_out};
+use crate::{GenConfig, OutputFormat};
 
-/// Rows per write batch and progress report.
-pub(crate) const BATCH: usize = 64 * 1024;
 /// Rows aimed at per shard.
 const TARGET_ROWS: f64 = 1_000_000.0;
-
-/// What a shard's writer needs besides the rows.
-pub(crate) struct ShardContext<'a> {
-    pub venues: &'a Venues,
-    /// The shard's day.
-    pub date: chrono::NaiveDate,
-    /// Unix seconds of the day's local (+07:00) midnight.
-    pub day_start: i64,
-    pub progress: &'a (dyn Fn(u64) + Sync),
-}
 
 /// How the persons are cut into blocks; a function of the configuration only.
 #[derive(Debug, Clone, Copy)]
@@ -114,13 +107,13 @@ pub(crate) fn run(
     day::sort_by_check_in(&mut rows, &mut scratch);
     drop(scratch);
 
-    let ctx = ShardContext { venues, date, day_start: local_midnight(date), progress };
+    let ctx = ShardContext { venues, date, day_start: local_midnight(date) };
     let name = plan.file_name(date, block, cfg.format);
     let (path, partial) = (dir.join(&name), dir.join(format!("{name}.partial")));
     match cfg.format {
-        OutputFormat::Csv => csv_out::write(&partial, false, &rows, &ctx)?,
-        OutputFormat::CsvGz => csv_out::write(&partial, true, &rows, &ctx)?,
-        OutputFormat::Parquet => parquet_out::write(&partial, &rows, &ctx)?,
+        OutputFormat::Csv => pour(CsvSink::create(&partial, false, ctx)?, &rows, progress)?,
+        OutputFormat::CsvGz => pour(CsvSink::create(&partial, true, ctx)?, &rows, progress)?,
+        OutputFormat::Parquet => pour(ParquetSink::create(&partial, ctx)?, &rows, progress)?,
     }
     std::fs::rename(&partial, &path)?;
     Ok(ShardOutput {
@@ -129,6 +122,15 @@ pub(crate) fn run(
         bytes: std::fs::metadata(&path)?.len(),
         path,
     })
+}
+
+/// Hand `rows` to `sink` in batches of [`BATCH`], reporting progress after each, and finish it.
+fn pour(mut sink: impl Sink, rows: &[Row], progress: &(dyn Fn(u64) + Sync)) -> std::io::Result<()> {
+    for batch in rows.chunks(BATCH) {
+        sink.write_batch(batch)?;
+        progress(batch.len() as u64);
+    }
+    sink.finish()
 }
 
 /// Unix seconds of local midnight (+07:00) of `date`.

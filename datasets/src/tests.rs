@@ -1,7 +1,7 @@
 //! Generator tests through the public API: determinism across runs and thread counts, exact
 //! malformed-row accounting against a naive re-read of the CSV, the realism figures (missing
-//! check-outs, midnight crossings, duplicates, Sundays, visit rate), the Parquet schema, the
-//! venues file and the fixtures.
+//! check-outs, midnight crossings, duplicates, Sundays, visit rate), check-in CSV as the `csv`
+//! crate reads it, the Parquet schema, the venues file and the fixtures.
 
 use std::collections::HashMap;
 
@@ -159,6 +159,21 @@ fn realistic_shape_and_exact_dirty_count() {
     assert_eq!(sunday_office, 0);
     let dup_share = duplicates as f64 / clean as f64;
     assert!((0.02..0.08).contains(&dup_share), "duplicate share {dup_share}");
+}
+
+#[test]
+fn checkin_csv_reads_back_with_the_csv_crate_as_plain_comma_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        generate(&GenConfig { dirty_ratio: 0.05, days: 1, ..small(OutputFormat::Csv) }, dir.path(), &|_| {}).unwrap();
+    let text = std::fs::read_to_string(&s.files[0]).unwrap();
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len() as u64, s.rows + 1);
+    for (record, line) in records.iter().zip(text.lines()) {
+        assert_eq!(record.iter().collect::<Vec<_>>(), line.split(',').collect::<Vec<_>>(), "{line}");
+    }
+    assert!(records.iter().any(|r| r.len() == 3) && records.iter().any(|r| r.len() == 5));
 }
 
 #[test]

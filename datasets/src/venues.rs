@@ -6,7 +6,8 @@
 //! one row per venue in index order. `venue_id` is `QR-<province>-<district>-<6 digits>`, the
 //! digits a keyed permutation of the venue index (so ids are unique and not sequential; more
 //! than 10⁶ venues append the index's millions). Names are Vietnamese and some hold a comma or
-//! a double quote, so they are quoted by the CSV rules. `lat`/`lon` have five decimals.
+//! a double quote, so the `csv` crate quotes them (a field is quoted only if it holds a comma,
+//! a quote or a line break; quotes inside are doubled). `lat`/`lon` have five decimals.
 //!
 //! # Performance
 //! O(venues) memory: a few bytes per venue plus its id string, and per (province, category)
@@ -251,9 +252,9 @@ impl Venues {
 
     /// Write `venues.csv` (see the module docs).
     pub(crate) fn write_csv(&self, seed: u64, path: &Path) -> std::io::Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
-        w.write_all(b"venue_id,name,category,province,district,lat,lon\n")?;
-        let mut line = Vec::with_capacity(256);
+        let file = BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+        let mut w = csv::Writer::from_writer(file);
+        w.write_record(["venue_id", "name", "category", "province", "district", "lat", "lon"])?;
         for (i, v) in self.list.iter().enumerate() {
             let p = &PROVINCES[usize::from(v.province)];
             let district = p.districts[usize::from(v.district)].1;
@@ -263,35 +264,11 @@ impl Venues {
                 seed::Draws::new(seed, stream::VENUES, (1 << 41) + u64::from(v.province) * 64 + u64::from(v.district));
             let lat = p.lat + (dd.unit() - 0.5) * 0.12 + (d.unit() - 0.5) * 0.04;
             let lon = p.lon + (dd.unit() - 0.5) * 0.12 + (d.unit() - 0.5) * 0.04;
-            line.clear();
-            line.extend_from_slice(self.ids[i].as_bytes());
-            line.push(b',');
-            push_csv_field(&mut line, &self.name(seed, i));
-            line.push(b',');
-            for field in [CATEGORIES[usize::from(v.category)].name, p.name, district] {
-                push_csv_field(&mut line, field);
-                line.push(b',');
-            }
-            writeln!(line, "{lat:.5},{lon:.5}")?;
-            w.write_all(&line)?;
+            let (name, category) = (self.name(seed, i), CATEGORIES[usize::from(v.category)].name);
+            let (lat, lon) = (format!("{lat:.5}"), format!("{lon:.5}"));
+            w.write_record([&*self.ids[i], &name, category, p.name, district, &lat, &lon])?;
         }
-        w.flush()
-    }
-}
-
-/// Append `field`, quoted by RFC 4180 if it holds a comma, a quote or a line break.
-pub(crate) fn push_csv_field(out: &mut Vec<u8>, field: &str) {
-    if field.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-        out.push(b'"');
-        for b in field.bytes() {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field.as_bytes());
+        w.into_inner().map_err(csv::IntoInnerError::into_error)?.flush()
     }
 }
 
@@ -305,6 +282,9 @@ mod tests {
         let ids: std::collections::HashSet<&str> = v.ids.iter().map(|s| &**s).collect();
         assert_eq!(ids.len(), 3_000);
         assert!(v.ids.iter().all(|id| id.starts_with("QR-") && id.len() >= 15 && !id.contains(',')));
+        // Check-in CSV writes ids unquoted: no code may ever need quoting.
+        let codes = PROVINCES.iter().flat_map(|p| std::iter::once(p.code).chain(p.districts.iter().map(|d| d.0)));
+        assert!(codes.flat_map(str::bytes).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
         for c in 0..CATEGORIES.len() {
             assert!(v.list.iter().any(|x| usize::from(x.category) == c));
             assert!(v.popular(0, c, 0.5).is_some());
@@ -325,9 +305,17 @@ mod tests {
     }
 
     #[test]
-    fn csv_quoting() {
-        let mut out = Vec::new();
-        push_csv_field(&mut out, "Quán \"Ngon\" Ba Đình, 2");
-        assert_eq!(String::from_utf8(out).unwrap(), "\"Quán \"\"Ngon\"\" Ba Đình, 2\"");
+    fn names_with_commas_and_quotes_read_back() {
+        let (v, seed) = (Venues::new(3, 600), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("venues.csv");
+        v.write_csv(seed, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let quoted = (0..v.list.len()).map(|i| v.name(seed, i)).find(|n| n.contains('"')).expect("a quoted name");
+        assert!(text.contains(&format!(",\"{}\",", quoted.replace('"', "\"\""))), "{quoted}");
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let names: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_string()).collect();
+        assert_eq!(names, (0..v.list.len()).map(|i| v.name(seed, i)).collect::<Vec<_>>());
+        assert!(names.iter().any(|n| n.contains(',')));
     }
 }

@@ -73,6 +73,9 @@ pub enum Error {
         message: String,
         /// The statement that failed.
         statement: String,
+        /// What kind of failure it was: a bad statement is [`ErrorKind::Usage`], a file that
+        /// cannot be read or memory that ran out is [`ErrorKind::Environment`].
+        kind: ErrorKind,
     },
     /// An operating-system I/O failure, with the path involved.
     #[error("{path}: {source}")]
@@ -103,8 +106,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Process exit code for the CLI.
-    pub fn exit_code(self) -> i32 {
+    /// Process exit code for the CLI. The binary's own failures that carry no [`Error`] exit 1;
+    /// its README lists every code.
+    pub fn exit_code(self) -> u8 {
         match self {
             ErrorKind::Usage | ErrorKind::NotFound => 2,
             ErrorKind::Data => 3,
@@ -118,7 +122,8 @@ impl Error {
     /// Classify the error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidArgument { .. } | Error::Sql { .. } => ErrorKind::Usage,
+            Error::InvalidArgument { .. } => ErrorKind::Usage,
+            Error::Sql { kind, .. } => *kind,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::BadInput { .. } | Error::TooManyRejects { .. } => ErrorKind::Data,
             Error::Store { .. } | Error::Locked(_) | Error::Io { .. } => ErrorKind::Environment,

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use truyvet_datasets::{GenConfig, OutputFormat};
+
+use super::usage;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -55,7 +57,7 @@ pub enum GenFormat {
 pub fn preset(scale: &str) -> Result<GenConfig> {
     match GenConfig::preset(scale) {
         Some(cfg) => Ok(cfg),
-        None => bail!("unknown --scale {scale:?}: use 10k, 1m, 10m, 100m or 1b"),
+        None => usage!("unknown --scale {scale:?}: use 10k, 1m, 10m, 100m or 1b"),
     }
 }
 

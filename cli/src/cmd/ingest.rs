@@ -10,6 +10,7 @@ use truyvet::ingest::FileOutcome;
 use truyvet::{Ingest, Tz};
 
 use super::StoreArg;
+use crate::output::{self, ReportFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,9 +25,13 @@ pub struct Args {
     /// Refuse the whole batch if more than this share of rows is rejected.
     #[arg(long, default_value_t = 0.01, value_name = "R")]
     max_reject_ratio: f64,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    /// Check-ins buffered before they are sorted and written as parts: bounds memory and sets
+    /// the largest part [default: the library's, 4 Mi].
+    #[arg(long, value_name = "N")]
+    flush_rows: Option<usize>,
+    /// Output format of the report (`json`: the library's `IngestReport`).
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
     /// Check-in files or directories of them.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -49,6 +54,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             b.set_position(done);
         },
     );
+    if let Some(n) = args.flush_rows {
+        ingest = ingest.flush_rows(n);
+    }
     if let Some(v) = &args.venues {
         ingest = ingest.venues(v);
     }
@@ -56,9 +64,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.finish_and_clear();
     let report = report?;
     let secs = t0.elapsed().as_secs_f64();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.format == ReportFormat::Json {
+        output::report(&report, args.format, String::new)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
     }
     for f in &report.files {
         if let FileOutcome::Duplicate { batch, original } = &f.outcome {

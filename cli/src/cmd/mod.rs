@@ -1,6 +1,5 @@
 //! Subcommands: one file each.
 
-mod bench;
 mod demo;
 mod generate;
 mod ingest;
@@ -27,8 +26,6 @@ pub struct Cli {
 enum Command {
     /// Generate a synthetic province, ingest it, trace an F0 and print its ranked F1 list.
     Demo(demo::Args),
-    /// Measure ingest, store size, open time, memory and F1 latency on a synthetic store.
-    Bench(bench::Args),
     /// Generate synthetic check-in logs (seeded, streaming).
     Gen(generate::Args),
     /// Load check-in files (CSV, CSV.gz, Parquet) into a store, quarantining bad rows.
@@ -52,9 +49,28 @@ pub struct StoreArg {
     pub store: PathBuf,
 }
 
+/// A mistake in how the command was called that clap cannot see (exit 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Fail with a [`UsageError`].
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::cmd::UsageError(format!($($arg)*))))
+    };
+}
+pub(crate) use usage;
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Bench(a) => bench::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Gen(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use truyvet::Store;
 use truyvet::sql::{Session, SessionOptions, bind_params, split_statements};
 
 use super::StoreArg;
+use super::usage;
 use crate::output::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -77,10 +78,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let script = bind_params(&script, &args.params)?;
     let statements = split_statements(&script);
     if statements.is_empty() {
-        bail!("no SQL statement to run");
+        usage!("no SQL statement to run");
     }
     if statements.len() > 1 && (args.output.is_some() || args.format == Some(Format::Parquet)) {
-        bail!("--output and --format parquet take one statement; this SQL has {}", statements.len());
+        usage!("--output and --format parquet take one statement; this SQL has {}", statements.len());
     }
     let format = Format::or_default(args.format, args.output.as_deref());
     for (i, statement) in statements.iter().enumerate() {

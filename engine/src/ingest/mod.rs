@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use self::partition::{Flush, write_flush};
 use self::source::RawRow;
-pub use self::source::{FileKind, expand};
+pub use self::source::{FileKind, Inputs, expand};
 pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::Visit;
@@ -122,6 +122,8 @@ pub struct IngestReport {
     pub venues_loaded: usize,
     /// The first few rejected rows.
     pub sample_rejects: Vec<String>,
+    /// What the walk of input directories skipped, each said once (a symbolic-link loop).
+    pub warnings: Vec<String>,
 }
 
 struct Reject {
@@ -195,7 +197,7 @@ impl Ingest {
     /// Run the ingest.
     pub fn run(&self, paths: &[PathBuf]) -> Result<IngestReport> {
         let _span = tracing::info_span!("ingest", store = %self.store.display(), inputs = paths.len()).entered();
-        let files = source::expand(paths)?;
+        let source::Inputs { files, warnings } = source::expand(paths)?;
         let venues_in = self.venues.as_deref().map(read_venues_csv).transpose()?;
         let writer = Writer::begin(&self.store)?;
         let base = writer.base().clone();
@@ -232,6 +234,7 @@ impl Ingest {
                 parts: 0,
                 venues_loaded: 0,
                 sample_rejects: Vec::new(),
+                warnings,
             });
         }
 
@@ -430,6 +433,7 @@ impl Ingest {
             parts: parts.len(),
             venues_loaded,
             sample_rejects,
+            warnings,
         })
     }
 

@@ -46,33 +46,50 @@ impl FileKind {
     }
 }
 
+/// The input files of an ingest, and what the walk had to say about the directories.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Check-in files, in the order they are read.
+    pub files: Vec<PathBuf>,
+    /// Things skipped on the way, each said once (a symbolic-link loop, an unreadable entry).
+    pub warnings: Vec<String>,
+}
+
 /// Expand the paths given to ingest: files as they are, directories to the check-in files
-/// below them (recursively, sorted by path). Unknown file types are an error when named
-/// directly and skipped inside directories.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// below them (recursively, following symbolic links, sorted by path). Unknown file types are
+/// an error when named directly and skipped inside directories. A link back to a directory
+/// being walked (`dir/self -> ../dir`) is a loop: it is not entered, and a warning says so.
+pub fn expand(paths: &[PathBuf]) -> Result<Inputs> {
+    let mut out = Inputs::default();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(Error::io(p))?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            let mut stack = vec![p.clone()];
-            while let Some(d) = stack.pop() {
-                for entry in std::fs::read_dir(&d).map_err(Error::io(&d))? {
-                    let path = entry.map_err(Error::io(&d))?.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if FileKind::of(&path).is_some() {
-                        found.push(path);
-                    }
+            for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+                match entry {
+                    Ok(e) if e.file_type().is_file() && FileKind::of(e.path()).is_some() => found.push(e.into_path()),
+                    Ok(_) => {}
+                    Err(e) => match (e.loop_ancestor(), e.path()) {
+                        (Some(ancestor), Some(link)) => out.warnings.push(format!(
+                            "{}: a symbolic link back to {}, a directory already being read; not followed",
+                            link.display(),
+                            ancestor.display()
+                        )),
+                        _ => {
+                            let path = e.path().unwrap_or(p).to_path_buf();
+                            let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed"));
+                            return Err(Error::Io { path, source: io });
+                        }
+                    },
                 }
             }
             if found.is_empty() {
                 return Err(Error::bad_input(p, "directory holds no .csv, .csv.gz or .parquet files"));
             }
             found.sort();
-            out.extend(found);
+            out.files.extend(found);
         } else if FileKind::of(p).is_some() {
-            out.push(p.clone());
+            out.files.push(p.clone());
         } else {
             return Err(Error::bad_input(p, "unsupported file type: expected .csv, .csv.gz or .parquet"));
         }

@@ -54,10 +54,16 @@ impl TableFunctionImpl for TraceFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
         let name = self.name();
         let err = |msg: String| DataFusionError::Plan(format!("{name}: {msg}"));
+        // A bad argument or an unknown F0 is the statement's fault and reads as a plan error; a
+        // damaged store keeps its own kind (and exit code) through `External`.
+        let engine_err = |e: crate::Error| match e.kind() {
+            crate::ErrorKind::Usage | crate::ErrorKind::NotFound => err(e.to_string()),
+            _ => DataFusionError::External(Box::new(e)).context(name),
+        };
         let req = request(args.exprs()).map_err(err)?;
-        let result = self.snapshot.trace(&req).map_err(|e| err(e.to_string()))?;
+        let result = self.snapshot.trace(&req).map_err(engine_err)?;
         let batch = match self.details {
-            true => result.exposures_record_batch().map_err(|e| err(e.to_string()))?,
+            true => result.exposures_record_batch().map_err(engine_err)?,
             false => result.to_record_batch(),
         };
         Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))

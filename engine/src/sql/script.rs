@@ -1,82 +1,85 @@
 //! SQL text before it reaches DataFusion: splitting a script into statements and substituting
 //! the `:name` parameters of canned queries. Works on text only; knows nothing of tables.
 //!
-//! Both walk the text with one scanner that knows where code ends and string literals
-//! (`'...'`), quoted identifiers (`"..."`), line comments (`-- ...`) and block comments
-//! (`/* ... */`) begin, so a `;` or `:name` inside them is left alone.
+//! Both read the text with sqlparser's tokenizer in the dialect DataFusion parses with, so a `;`
+//! or `:name` inside a string literal (`'...'`, `E'...'`, `$$...$$`), a quoted identifier or a
+//! comment is left alone exactly where the parser would see it as such. Token positions map
+//! back to the original text, so statements keep their comments and spelling.
 //!
 //! # Parameters
-//! `:name` (a colon, then a letter or `_`, then letters, digits or `_`) in code is replaced by
-//! the value given for `name` as a SQL string literal, always: `--param f0=0912345678` gives
+//! `:name` (a colon, then a word starting with a letter or `_`) in code is replaced by the value
+//! given for `name` as a SQL string literal, always: `--param f0=0912345678` gives
 //! `'0912345678'` (ids keep their leading zeros and never turn into numbers), a `'` inside is
 //! doubled. Where a number is needed the query casts: `CAST(:top AS BIGINT)`; time and
 //! duration arguments of `f1_contacts`/`exposures` accept text as is (`'2021-08-01T00:00:00Z'`,
 //! `'15m'`). `::` casts are left alone. A parameter used but not given is an error naming it.
+//!
+//! Text substitution rather than DataFusion's typed placeholders (`$name` with `ParamValues`):
+//! table-function arguments are evaluated while the statement is planned, before placeholders
+//! are bound, so `f1_contacts($f0)` cannot take one.
 
-use crate::error::{Error, Result};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, TokenizerError};
 
-/// Byte ranges of `sql` that are code (not inside literals, quoted identifiers or comments).
-fn code_mask(sql: &str) -> Vec<bool> {
-    let b = sql.as_bytes();
-    let mut mask = vec![true; b.len()];
-    let mut i = 0;
-    while i < b.len() {
-        let end = match b[i] {
-            q @ (b'\'' | b'"') => {
-                let mut j = i + 1;
-                while j < b.len() && b[j] != q {
-                    j += 1;
-                }
-                j + 1
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p),
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut j = i + 2;
-                while j + 1 < b.len() && !(b[j] == b'*' && b[j + 1] == b'/') {
-                    j += 1;
-                }
-                j + 2
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let end = end.min(b.len());
-        mask[i..end].fill(false);
-        i = end;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The tokens of `sql`, each with the byte offset where it starts.
+fn lex(sql: &str) -> Result<Vec<(usize, Token)>, TokenizerError> {
+    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location()?;
+    // Locations are 1-based (line, column in chars; only `\n` starts a line): walk the text
+    // once, in step with the tokens, to turn them into byte offsets.
+    let mut out = Vec::with_capacity(tokens.len());
+    let (mut line, mut column, mut byte) = (1u64, 1u64, 0usize);
+    let mut chars = sql.char_indices();
+    for t in tokens {
+        while (line, column) < (t.span.start.line, t.span.start.column) {
+            let Some((i, c)) = chars.next() else { break };
+            byte = i + c.len_utf8();
+            (line, column) = if c == '\n' { (line + 1, 1) } else { (line, column + 1) };
+        }
+        out.push((byte, t.token));
     }
-    mask
+    Ok(out)
 }
 
-/// Whether `sql` has anything but whitespace and comments.
-fn has_code(sql: &str) -> bool {
-    sql.bytes().zip(code_mask(sql)).any(|(c, code)| code && !c.is_ascii_whitespace())
+fn is_code(t: &Token) -> bool {
+    !matches!(t, Token::Whitespace(_) | Token::EOF)
 }
 
 /// Split a script into statements at `;` outside literals and comments. Statements are
-/// trimmed, keep their comments, and empty ones (only whitespace or comments) are dropped.
+/// trimmed, keep their comments, and empty ones (only whitespace or comments) are dropped. A
+/// script the tokenizer cannot read (an unterminated literal) is one statement, for the parser
+/// to report.
 ///
 /// ```
-/// let s = truyvet::sql::split_statements("-- a\nSELECT ';'; SELECT 2 /* ; */;\n-- end\n");
-/// assert_eq!(s, ["-- a\nSELECT ';'", "SELECT 2 /* ; */"]);
+/// let s = truyvet::sql::split_statements("-- a\nSELECT ';'; SELECT $$;$$ /* ; */;\n-- end\n");
+/// assert_eq!(s, ["-- a\nSELECT ';'", "SELECT $$;$$ /* ; */"]);
 /// ```
 pub fn split_statements(script: &str) -> Vec<&str> {
-    let mask = code_mask(script);
+    let Ok(tokens) = lex(script) else {
+        return if script.trim().is_empty() { Vec::new() } else { vec![script.trim()] };
+    };
     let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in script.bytes().enumerate() {
-        if c == b';' && mask[i] {
-            out.push(&script[start..i]);
-            start = i + 1;
+    let (mut start, mut code) = (0, false);
+    for (at, t) in &tokens {
+        match t {
+            Token::SemiColon => {
+                if code {
+                    out.push(script[start..*at].trim());
+                }
+                (start, code) = (at + 1, false);
+            }
+            t => code |= is_code(t),
         }
     }
-    out.push(&script[start..]);
-    out.into_iter().map(str::trim).filter(|s| has_code(s)).collect()
+    if code {
+        out.push(script[start..].trim());
+    }
+    out
 }
 
 /// Whether an interactive buffer holds complete statements: it has code, and the last code
-/// character is a `;` outside literals and comments.
+/// token is a `;` (an unterminated literal or comment is not complete).
 ///
 /// ```
 /// use truyvet::sql::is_complete;
@@ -84,9 +87,7 @@ pub fn split_statements(script: &str) -> Vec<&str> {
 /// assert!(!is_complete("SELECT ';'"));
 /// ```
 pub fn is_complete(buffer: &str) -> bool {
-    let mask = code_mask(buffer);
-    let last = buffer.bytes().zip(mask).rfind(|&(c, code)| code && !c.is_ascii_whitespace());
-    matches!(last, Some((b';', _)))
+    lex(buffer).is_ok_and(|tokens| matches!(tokens.iter().rev().find(|(_, t)| is_code(t)), Some((_, Token::SemiColon))))
 }
 
 fn literal(value: &str) -> String {
@@ -102,34 +103,29 @@ fn literal(value: &str) -> String {
 /// # Ok::<(), truyvet::Error>(())
 /// ```
 pub fn bind_params(sql: &str, params: &[(String, String)]) -> Result<String> {
-    let b = sql.as_bytes();
-    let mask = code_mask(sql);
+    let tokens =
+        lex(sql).map_err(|e| Error::Sql { message: e.to_string(), statement: sql.into(), kind: ErrorKind::Usage })?;
     let mut out = String::with_capacity(sql.len());
-    let (mut i, mut copied) = (0, 0);
-    while i < b.len() {
-        if !(mask[i] && b[i] == b':') {
-            i += 1;
+    let mut copied = 0;
+    for (i, pair) in tokens.windows(2).enumerate() {
+        let [(colon, Token::Colon), (word_at, Token::Word(w))] = pair else { continue };
+        let named = *word_at == colon + 1
+            && w.quote_style.is_none()
+            && w.value.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !named {
             continue;
         }
-        if b.get(i + 1) == Some(&b':') {
-            i += 2;
-            continue;
-        }
-        if !b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
-            i += 1;
-            continue;
-        }
-        let end = (i + 1..b.len()).find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_')).unwrap_or(b.len());
-        let name = &sql[i + 1..end];
+        let end = tokens.get(i + 2).map_or(sql.len(), |(at, _)| *at);
+        let name = &w.value;
         let value =
             params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v).ok_or_else(|| Error::InvalidArgument {
                 what: "parameter",
                 value: format!(":{name}"),
                 hint: format!("the query uses :{name}; pass --param {name}=VALUE"),
             })?;
-        out.push_str(&sql[copied..i]);
+        out.push_str(&sql[copied..*colon]);
         out.push_str(&literal(value));
-        (i, copied) = (end, end);
+        copied = end;
     }
     out.push_str(&sql[copied..]);
     Ok(out)
@@ -179,6 +175,13 @@ mod tests {
         assert_eq!(bind_params("SELECT :v", &[p("v", "0912345678")]).unwrap(), "SELECT '0912345678'");
         assert_eq!(bind_params("SELECT :v,:v_2", &[p("v", "1"), p("v_2", "x")]).unwrap(), "SELECT '1','x'");
         assert_eq!(bind_params("SELECT 1 :", &[]).unwrap(), "SELECT 1 :");
+        // Literals the tokenizer knows: escaped strings, dollar quoting, nested quotes.
+        assert_eq!(
+            bind_params("SELECT E'it\\'s :a', $$ :a $$, 'O''Brien :a', :a", &[p("a", "1")]).unwrap(),
+            "SELECT E'it\\'s :a', $$ :a $$, 'O''Brien :a', '1'"
+        );
+        // Positions survive multi-byte text before the parameter.
+        assert_eq!(bind_params("SELECT 'Huế', :v -- phường", &[p("v", "x")]).unwrap(), "SELECT 'Huế', 'x' -- phường");
     }
 
     #[test]
@@ -191,6 +194,9 @@ mod tests {
         assert!(!is_complete("SELECT 1"));
         assert!(!is_complete("SELECT 'unterminated;"));
         assert!(!is_complete("-- SELECT 1;"));
+        assert!(!is_complete("SELECT $$;"));
+        assert_eq!(split_statements("SELECT E'a\\';b'; SELECT 2"), ["SELECT E'a\\';b'", "SELECT 2"]);
+        assert_eq!(split_statements("SELECT 'Đà Nẵng'; SELECT 'Huế'"), ["SELECT 'Đà Nẵng'", "SELECT 'Huế'"]);
     }
 
     #[test]

@@ -14,10 +14,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::functions::{ARGS, TraceFunction};
 use super::{run_aggregate, sandbox, script, tables};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA};
 use crate::store::Snapshot;
-use crate::trace::{ExposureRule, TraceRequest};
 
 /// How a [`Session`] runs. `SessionOptions::default()` uses every core.
 ///
@@ -174,17 +173,20 @@ impl Session {
     /// message (or the sandbox's refusal) and the statement.
     pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let statement = sql.trim().trim_end_matches(';').trim_end();
-        let fail = |message: String| Error::Sql { message, statement: statement.to_string() };
+        let refused =
+            |message: String| Error::Sql { message, statement: statement.to_string(), kind: ErrorKind::Usage };
+        let fail =
+            |e: DataFusionError| Error::Sql { message: message(&e), statement: statement.to_string(), kind: kind(&e) };
         self.rt.block_on(async {
             let state = self.ctx.state();
             let dialect = state.config().options().sql_parser.dialect;
-            let parsed = state.sql_to_statement(statement, &dialect).map_err(|e| fail(message(&e)))?;
-            sandbox::check(&parsed, statement).map_err(&fail)?;
-            let plan = state.statement_to_plan(parsed).await.map_err(|e| fail(message(&e)))?;
-            sandbox::options().verify_plan(&plan).map_err(|e| fail(message(&e)))?;
-            let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| fail(message(&e)))?;
+            let parsed = state.sql_to_statement(statement, &dialect).map_err(fail)?;
+            sandbox::check(&parsed, statement).map_err(refused)?;
+            let plan = state.statement_to_plan(parsed).await.map_err(fail)?;
+            sandbox::options().verify_plan(&plan).map_err(fail)?;
+            let df = self.ctx.execute_logical_plan(plan).await.map_err(fail)?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| fail(message(&e)))?;
+            let batches = df.collect().await.map_err(fail)?;
             Ok((schema, batches))
         })
     }
@@ -199,61 +201,6 @@ impl Session {
                 Ok(StatementResult { statement: statement.to_string(), schema, batches })
             })
             .collect()
-    }
-
-    /// Run `script`, an F1 list written in SQL with the parameters `:f0`, `:from`, `:to`,
-    /// `:linger_s`, `:dwell_s`, `:max_visit_s` and `:min_overlap_s` (as in
-    /// `queries/f1_in_plain_sql.sql`), bound from `req`. Returns the last statement's rows cast to
-    /// [`F1_SCHEMA`] and cut to `req.limit`, so they compare directly with
-    /// `snapshot.trace(req)?.to_record_batch()`. An open window end binds as 1678-01-01 or
-    /// 2262-01-01, the outermost new years a SQL `TIMESTAMP` (nanoseconds) holds.
-    ///
-    /// This is how the SQL statement of the rule is checked against the engine (tests, `truyvet
-    /// bench --compare`).
-    pub fn query_f1(&self, script: &str, req: &TraceRequest) -> Result<RecordBatch> {
-        match req.rule {
-            ExposureRule::IntervalOverlap => {}
-        }
-        let time = |t: Option<i64>, open: i64| crate::time::format_utc(t.unwrap_or(open));
-        let params: Vec<(String, String)> = [
-            ("f0", req.f0.clone()),
-            ("from", time(req.from, -9_214_560_000)),
-            ("to", time(req.to, 9_214_646_400)),
-            ("linger_s", req.linger.to_string()),
-            ("dwell_s", req.dwell.to_string()),
-            ("max_visit_s", req.max_visit.to_string()),
-            ("min_overlap_s", req.min_overlap.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let last = self.query_script(&script::bind_params(script, &params)?)?.pop().ok_or_else(|| {
-            Error::InvalidArgument { what: "F1 script", value: script.into(), hint: "it holds no statement".into() }
-        })?;
-        let cast_error = |e: &dyn std::fmt::Display| Error::Sql {
-            message: format!("the result does not fit the F1 columns: {e}"),
-            statement: last.statement.clone(),
-        };
-        let (got, want) = (last.schema.fields().len(), F1_SCHEMA.fields().len());
-        if got != want {
-            return Err(cast_error(&format!("{got} columns, the F1 list has {want}")));
-        }
-        let mut batches = Vec::with_capacity(last.batches.len());
-        for b in &last.batches {
-            let columns = b
-                .columns()
-                .iter()
-                .zip(F1_SCHEMA.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| cast_error(&e))?;
-            batches.push(RecordBatch::try_new(F1_SCHEMA.clone(), columns).map_err(|e| cast_error(&e))?);
-        }
-        let all = arrow::compute::concat_batches(&F1_SCHEMA, &batches).map_err(|e| cast_error(&e))?;
-        Ok(match req.limit {
-            Some(n) if n < all.num_rows() => all.slice(0, n),
-            _ => all,
-        })
     }
 
     /// Tables, views and table functions with their columns (`\d`), in that order.
@@ -276,6 +223,36 @@ impl Session {
     /// DML and statements disallowed) before executing.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+}
+
+/// What kind of failure a DataFusion error is: the statement's fault (bad SQL, unknown names,
+/// values that do not cast) or the machine's (files that cannot be read, memory or disk that ran
+/// out). Errors of the engine itself, raised inside a table function, keep their own kind.
+fn kind(e: &DataFusionError) -> ErrorKind {
+    use arrow::error::ArrowError;
+    match e.find_root() {
+        DataFusionError::IoError(_)
+        | DataFusionError::ObjectStore(_)
+        | DataFusionError::ParquetError(_)
+        | DataFusionError::ResourcesExhausted(_) => ErrorKind::Environment,
+        DataFusionError::ArrowError(a, _) => match a.as_ref() {
+            ArrowError::IoError(..) | ArrowError::MemoryError(_) | ArrowError::ParquetError(_) => {
+                ErrorKind::Environment
+            }
+            _ => ErrorKind::Usage,
+        },
+        DataFusionError::External(inner) => {
+            if let Some(e) = inner.downcast_ref::<Error>() {
+                e.kind()
+            } else if inner.is::<std::io::Error>() || inner.is::<parquet::errors::ParquetError>() {
+                ErrorKind::Environment
+            } else {
+                ErrorKind::Usage
+            }
+        }
+        DataFusionError::Internal(_) | DataFusionError::ExecutionJoin(_) => ErrorKind::Internal,
+        _ => ErrorKind::Usage,
     }
 }
 

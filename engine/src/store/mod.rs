@@ -87,6 +87,9 @@ struct SnapshotInner {
     persons: Dict,
     venues: Dict,
     parts: Vec<Part>,
+    /// `(day, index into parts)` sorted by day: built once at open, so a trace finds the parts of
+    /// a day range by binary search instead of sorting the parts per trace.
+    by_day: Vec<(i64, usize)>,
     venue_attrs: OnceLock<Result<HashMap<String, VenueInfo>, String>>,
 }
 
@@ -116,12 +119,15 @@ impl Snapshot {
                 Ok(Part { info: info.clone(), index })
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut by_day: Vec<(i64, usize)> = parts.iter().enumerate().map(|(i, p)| (p.info.day, i)).collect();
+        by_day.sort_unstable();
         Ok(Snapshot(Arc::new(SnapshotInner {
             dir: dir.to_path_buf(),
             manifest,
             persons,
             venues,
             parts,
+            by_day,
             venue_attrs: OnceLock::new(),
         })))
     }
@@ -139,6 +145,13 @@ impl Snapshot {
     /// Check-in parts, in manifest order.
     pub fn parts(&self) -> &[Part] {
         &self.0.parts
+    }
+
+    /// Parts whose day is in `[first, last]`, in day order.
+    pub(crate) fn parts_of_days(&self, first: i64, last: i64) -> impl Iterator<Item = &Part> + '_ {
+        let by_day = &self.0.by_day;
+        let lo = by_day.partition_point(|&(d, _)| d < first);
+        by_day[lo..].iter().take_while(move |&&(d, _)| d <= last).map(|&(_, i)| &self.0.parts[i])
     }
 
     /// Key of a person id.

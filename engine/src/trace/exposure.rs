@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use super::interval::{Interval, merge_sorted};
 use super::request::TraceRequest;
 use crate::model::{PersonKey, Seconds, VenueKey};
-use crate::store::Part;
+use crate::store::{Part, Snapshot};
 use crate::time::DAY;
 
 /// Part of another person's stay that overlaps U0(v).
@@ -35,38 +35,19 @@ pub(crate) struct Piece {
     pub end: Seconds,
 }
 
-/// Parts ordered by day, for range lookups.
-pub(crate) struct DayIndex<'a> {
-    by_day: Vec<(i64, &'a Part)>,
-}
-
-impl<'a> DayIndex<'a> {
-    pub(crate) fn new(parts: &'a [Part]) -> DayIndex<'a> {
-        let mut by_day: Vec<(i64, &Part)> = parts.iter().map(|p| (p.info.day, p)).collect();
-        by_day.sort_by_key(|&(d, _)| d);
-        DayIndex { by_day }
-    }
-
-    /// Parts whose day is in `[first, last]`.
-    pub(crate) fn days(&self, first: i64, last: i64) -> impl Iterator<Item = &'a Part> + '_ {
-        let lo = self.by_day.partition_point(|&(d, _)| d < first);
-        self.by_day[lo..].iter().take_while(move |&&(d, _)| d <= last).map(|&(_, p)| p)
-    }
-}
-
 /// Days whose check-ins can produce a stay reaching `[from, to)`.
 fn day_range(req: &TraceRequest, from: Seconds, to: Seconds) -> (i64, i64) {
     (from.saturating_sub(req.max_visit).div_euclid(DAY), (to.saturating_sub(1)).div_euclid(DAY))
 }
 
 /// Steps 1–2: U0 as `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
-pub(crate) fn f0_union(days: &DayIndex<'_>, f0: PersonKey, req: &TraceRequest) -> (Vec<(VenueKey, Interval)>, usize) {
+pub(crate) fn f0_union(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> (Vec<(VenueKey, Interval)>, usize) {
     let from = req.from.unwrap_or(Seconds::MIN / 4);
     let to = req.to.unwrap_or(Seconds::MAX / 4);
     let (first, last) = day_range(req, from, to);
     let mut stays: Vec<(VenueKey, Interval)> = Vec::new();
     let mut visits = 0;
-    for part in days.days(first, last) {
+    for part in snapshot.parts_of_days(first, last) {
         let idx = &part.index;
         for r in idx.person_rows(f0) {
             visits += 1;
@@ -89,7 +70,7 @@ pub(crate) fn f0_union(days: &DayIndex<'_>, f0: PersonKey, req: &TraceRequest) -
 
 /// Step 3: the pieces, and the number of candidate rows examined.
 pub(crate) fn pieces(
-    days: &DayIndex<'_>,
+    snapshot: &Snapshot,
     f0: PersonKey,
     u0: &[(VenueKey, Interval)],
     req: &TraceRequest,
@@ -98,7 +79,7 @@ pub(crate) fn pieces(
         .iter()
         .flat_map(|&(v, (s, e))| {
             let (first, last) = day_range(req, s, e);
-            days.days(first, last).map(move |p| (v, (s, e), p))
+            snapshot.parts_of_days(first, last).map(move |p| (v, (s, e), p))
         })
         .collect();
     let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> (Vec<Piece>, u64) {

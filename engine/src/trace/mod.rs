@@ -92,9 +92,8 @@ impl Snapshot {
         req.check()?;
         let _span = tracing::debug_span!("trace", f0 = %req.f0).entered();
         let f0 = self.person_key(&req.f0).ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
-        let days = exposure::DayIndex::new(self.parts());
-        let (u0, f0_visits) = exposure::f0_union(&days, f0, req);
-        let (pieces, rows_examined) = exposure::pieces(&days, f0, &u0, req);
+        let (u0, f0_visits) = exposure::f0_union(self, f0, req);
+        let (pieces, rows_examined) = exposure::pieces(self, f0, &u0, req);
         let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit);
         Ok(TraceResult {
             request: req.clone(),

@@ -1,9 +1,7 @@
-//! Fixture builders: small stores written as CSV and ingested through the public API, and the
-//! path of the `truyvet` binary for CLI tests.
+//! Fixture builders: small stores written as CSV and ingested through the public API. (The
+//! binary's tests, which need cargo to build it first, are in cli/tests.)
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tempfile::TempDir;
 use truyvet::{Ingest, Store};
@@ -78,34 +76,4 @@ impl StoreFixture {
         let store = Store::open(dir.path().join("store")).unwrap();
         (dir, store)
     }
-}
-
-/// The `truyvet` binary (built by cargo for the cli package's own integration test).
-pub fn truyvet_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(format!("truyvet{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build -p truyvet-cli` (or `cargo test --workspace`)",
-        bin.display()
-    );
-    bin
-}
-
-/// A `truyvet` command.
-pub fn truyvet() -> Command {
-    let mut c = Command::new(truyvet_bin());
-    c.env_remove("TRUYVET_LOG");
-    c
-}
-
-/// Rows in a Parquet file written by `truyvet ... --format parquet`.
-pub fn parquet_rows(path: &Path) -> usize {
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-    reader.map(|b| b.unwrap().num_rows()).sum()
 }

@@ -1,11 +1,12 @@
 //! SQL over a store: the canned queries of `queries/` with exact results on a hand-written
 //! fixture, `f1_contacts`/`exposures` against the trace engine, the tables' contents; pruning
 //! proven by EXPLAIN ANALYZE metrics (`pruning`), every sandbox refusal and error message
-//! (`sandbox`), and `truyvet sql` end to end (`cli`).
+//! (`sandbox`), and golden results of every canned query (`slt`). `truyvet sql` end to end is
+//! tested with the binary, in cli/tests.
 
-mod cli;
 mod pruning;
 mod sandbox;
+mod slt;
 
 use std::path::{Path, PathBuf};
 
@@ -318,7 +319,7 @@ fn f1_in_plain_sql_equals_the_trace_engine() {
                 .max_visit(max_visit)
                 .min_overlap(min_overlap);
             let want = snap.trace(&req).unwrap().to_record_batch();
-            let got = s.query_f1(&text, &req).unwrap();
+            let got = truyvet_benches::plain_sql::f1(&s, &text, &req).unwrap();
             assert_eq!(rows(&[got]), rows(std::slice::from_ref(&want)), "plain SQL differs from trace({req:?})");
             compared += want.num_rows();
         }
@@ -329,10 +330,10 @@ fn f1_in_plain_sql_equals_the_trace_engine() {
     assert!(full.num_rows() > 2, "{}", full.num_rows());
     for req in [TraceRequest::new("F0A"), TraceRequest::new("F0A").limit(Some(2))] {
         let want = snap.trace(&req).unwrap().to_record_batch();
-        assert_eq!(s.query_f1(&text, &req).unwrap(), want, "{req:?}");
+        assert_eq!(truyvet_benches::plain_sql::f1(&s, &text, &req).unwrap(), want, "{req:?}");
     }
     // A script whose result is not an F1 list says so.
-    let err = s.query_f1("SELECT 1 AS x", &TraceRequest::new("F0A")).unwrap_err().to_string();
+    let err = truyvet_benches::plain_sql::f1(&s, "SELECT 1 AS x", &TraceRequest::new("F0A")).unwrap_err().to_string();
     assert!(err.contains("does not fit the F1 columns"), "{err}");
 }
 

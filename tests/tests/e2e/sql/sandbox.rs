@@ -91,7 +91,7 @@ fn unknown_tables_and_columns_are_named() {
     let err = s.query("SELECT v.nme FROM venues v").unwrap_err().to_string();
     assert!(err.contains("v.nme"), "{err}");
     let err = s.query("SELEC 1").unwrap_err();
-    let truyvet::Error::Sql { message, statement } = &err else { panic!("{err:?}") };
+    let truyvet::Error::Sql { message, statement, .. } = &err else { panic!("{err:?}") };
     assert!(message.contains("SELEC"), "{message}");
     assert_eq!(statement, "SELEC 1");
     assert_eq!(err.kind(), truyvet::ErrorKind::Usage);

@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 use super::{fixture_store, queries_dir};
 
 fn truyvet(args: &[&str]) -> Output {
-    crate::fixture::truyvet().args(args).output().unwrap()
+    crate::truyvet().args(args).output().unwrap()
 }
 
 fn stdout_ok(args: &[&str]) -> String {
@@ -18,7 +18,7 @@ fn stdout_ok(args: &[&str]) -> String {
 
 #[test]
 fn cli_sql_matches_cli_trace() {
-    let (_dir, store, _snap) = fixture_store();
+    let (_dir, store) = fixture_store();
     let store = store.to_str().unwrap();
     for (trace_args, sql_args) in [
         (vec!["--f0", "F0A"], "'F0A'"),
@@ -42,7 +42,7 @@ fn cli_sql_matches_cli_trace() {
 
 #[test]
 fn cli_sql_runs_files_with_params_in_every_format() {
-    let (dir, store, _snap) = fixture_store();
+    let (dir, store) = fixture_store();
     let store = store.to_str().unwrap();
     let top = queries_dir().join("top_venues.sql");
     let top = top.to_str().unwrap();
@@ -70,7 +70,7 @@ fn cli_sql_runs_files_with_params_in_every_format() {
         "--output",
         pq.to_str().unwrap(),
     ]);
-    assert_eq!(crate::fixture::parquet_rows(&pq), 6);
+    assert_eq!(crate::parquet_rows(&pq), 6);
     // CSV to a file.
     let out = dir.path().join("out.csv");
     stdout_ok(&[
@@ -97,7 +97,7 @@ fn cli_sql_runs_files_with_params_in_every_format() {
 
 #[test]
 fn cli_sql_errors_name_the_problem_and_exit_2() {
-    let (_dir, store, _snap) = fixture_store();
+    let (_dir, store) = fixture_store();
     let store = store.to_str().unwrap();
     for (sql, needle) in [
         ("SELECT * FROM nope", "table 'nope' not found"),
@@ -116,8 +116,8 @@ fn cli_sql_errors_name_the_problem_and_exit_2() {
 
 #[test]
 fn cli_sql_prompt_reads_multiline_statements_and_backslash_commands() {
-    let (dir, store, _snap) = fixture_store();
-    let mut child = crate::fixture::truyvet()
+    let (dir, store) = fixture_store();
+    let mut child = crate::truyvet()
         .args(["sql", "--store", store.to_str().unwrap(), "--format", "csv"])
         .env("TRUYVET_HISTORY", dir.path().join("history"))
         .stdin(Stdio::piped())

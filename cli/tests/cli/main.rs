@@ -1,0 +1,71 @@
+//! The `truyvet` binary end to end. These tests live in the cli package so that cargo builds the
+//! binary they run and hands over its path (`CARGO_BIN_EXE_truyvet`): a test can never run a
+//! stale `truyvet` left in target/. The library's own end-to-end tests are in tests/.
+
+mod basics;
+mod output;
+#[cfg(feature = "sql")]
+mod sql;
+mod walk;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `truyvet` binary of this build.
+pub fn truyvet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_truyvet"));
+    c.env_remove("TRUYVET_LOG");
+    c
+}
+
+/// Run `truyvet args`, assert success, return stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = truyvet().args(args).output().unwrap();
+    assert!(out.status.success(), "truyvet {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Rows in a Parquet file written by `truyvet ... --format parquet`.
+pub fn parquet_rows(path: &Path) -> usize {
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+    reader.map(|b| b.unwrap().num_rows()).sum()
+}
+
+/// The workspace's directory of canned queries.
+pub fn queries_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries")
+}
+
+/// The hand-written SQL fixture store of the e2e tests (tests/fixtures/sql), ingested by the
+/// binary: returns (tempdir, store path).
+pub fn fixture_store() -> (tempfile::TempDir, PathBuf) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sql");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    run_ok(&[
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        "--venues",
+        fixtures.join("venues.csv").to_str().unwrap(),
+        fixtures.join("checkins.csv").to_str().unwrap(),
+    ]);
+    (dir, store)
+}
+
+/// A store of two check-ins at one venue (F0 and A), for error and format tests.
+pub fn tiny_store(dir: &Path) -> PathBuf {
+    let input = dir.join("a.csv");
+    std::fs::write(
+        &input,
+        "person_id,venue_id,check_in,check_out\nF0,V,2021-08-01T08:00:00Z,\nA,V,2021-08-01T08:10:00Z,\n",
+    )
+    .unwrap();
+    let store = dir.join("store");
+    run_ok(&["ingest", "--store", store.to_str().unwrap(), input.to_str().unwrap()]);
+    store
+}
