@@ -13,8 +13,9 @@
 mod report;
 mod sql;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -81,6 +82,8 @@ enum InputFormat {
 }
 
 fn main() -> ExitCode {
+    // This binary is also the small process each measured command runs under (see `child`).
+    child::relay();
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,7 +158,8 @@ fn run(args: Args) -> Result<()> {
 
     // 2. Ingest in a child process, unless the store is cached.
     let store_dir = truyvet_benches::store_dir(&root, &cfg);
-    report.ingest = Some(ingest(&bin, &data, &store_dir)?);
+    let relay = std::env::current_exe().context("locating this binary")?;
+    report.ingest = Some(ingest(&relay, &bin, &data, &store_dir)?);
 
     // 3. Open.
     let rss0 = truyvet_benches::current_rss().unwrap_or(0);
@@ -181,12 +185,10 @@ fn run(args: Args) -> Result<()> {
     // 5. Whole processes: open, trace, print CSV.
     let mut procs = Vec::new();
     for f0 in f0s.iter().take(args.processes) {
-        let out = child::run(
-            Command::new(&bin)
-                .args(["trace", "--format", "csv", "--output", "/dev/null", "--store"])
-                .arg(&store_dir)
-                .args(["--f0", f0]),
-        )?;
+        let mut trace_args: Vec<OsString> =
+            ["trace", "--format", "csv", "--output", "/dev/null", "--store"].map(OsString::from).into();
+        trace_args.extend([store_dir.clone().into_os_string(), "--f0".into(), f0.into()]);
+        let out = child::run(&relay, &bin, &trace_args)?;
         if !out.status.success() {
             bail!("truyvet trace failed: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -210,7 +212,7 @@ fn run(args: Args) -> Result<()> {
 /// Ingest `data` into `store_dir` with the product binary, or reuse a store ingested before
 /// (its figures are cached beside it, in a file named after the store in full: store names
 /// hold dots, `x1.43`).
-fn ingest(bin: &Path, data: &Path, store_dir: &Path) -> Result<IngestFigures> {
+fn ingest(relay: &Path, bin: &Path, data: &Path, store_dir: &Path) -> Result<IngestFigures> {
     let mut cache = store_dir.to_path_buf().into_os_string();
     cache.push(".ingest.json");
     let cache = PathBuf::from(cache);
@@ -225,14 +227,10 @@ fn ingest(bin: &Path, data: &Path, store_dir: &Path) -> Result<IngestFigures> {
         std::fs::remove_dir_all(store_dir)?;
     }
     eprintln!("ingest: {} → {}", data.display(), store_dir.display());
-    let out = child::run(
-        Command::new(bin)
-            .args(["ingest", "--format", "json", "--tz", "+07:00", "--store"])
-            .arg(store_dir)
-            .arg("--venues")
-            .arg(data.join("venues.csv"))
-            .arg(data.join("checkins")),
-    )?;
+    let mut args: Vec<OsString> =
+        ["ingest", "--format", "json", "--tz", "+07:00", "--store"].map(OsString::from).into();
+    args.extend([store_dir.into(), "--venues".into(), data.join("venues.csv").into(), data.join("checkins").into()]);
+    let out = child::run(relay, bin, &args)?;
     if !out.status.success() {
         bail!("ingest failed: {}", String::from_utf8_lossy(&out.stderr));
     }
