@@ -9,10 +9,9 @@
 //! Fractions of a second are accepted and truncated. Internally a time is `i64` seconds since the
 //! Unix epoch, UTC.
 //!
-//! The timestamp parser is hand-rolled over bytes, and stays so for a measured reason: it runs
-//! twice per ingested row, and chrono's `DateTime::parse_from_rfc3339` plus a fallback for naive
-//! times costs several times as much per value (`cargo bench -p truyvet-benches -- parse`
-//! measures both). Its oracle is chrono itself (`roundtrip_against_chrono` below); calendar
+//! The timestamp parser is hand-rolled over bytes because it runs twice per ingested row; the
+//! alternative, chrono's `DateTime::parse_from_rfc3339` plus a naive-time fallback, is timed
+//! beside it by `cargo bench -p truyvet-benches -- parse` so the choice can be checked. Its oracle is chrono itself (`roundtrip_against_chrono` below); calendar
 //! validity is checked with chrono. Offsets (`--tz`) and durations, parsed once per command, use
 //! chrono's `FixedOffset` parser and humantime.
 
