@@ -48,11 +48,6 @@ pub fn machine() -> Machine {
     }
 }
 
-/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
-pub fn peak_rss() -> Option<u64> {
-    proc_status_kb("VmHWM:").map(|kb| kb * 1024)
-}
-
 /// Current resident memory of this process (Linux `VmRSS`), in bytes.
 pub fn current_rss() -> Option<u64> {
     proc_status_kb("VmRSS:").map(|kb| kb * 1024)

@@ -156,12 +156,7 @@ fn errors_and_exit_codes() {
 
 /// Files under the store's `data/` directory (parts and indexes, committed or not).
 fn data_files(store: &Path) -> usize {
-    fn walk(dir: &Path) -> usize {
-        std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
-            .unwrap_or(0)
-    }
-    walk(&store.join("data"))
+    crate::files_under(&store.join("data")).len()
 }
 
 #[test]

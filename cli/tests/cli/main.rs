@@ -35,6 +35,19 @@ pub fn parquet_rows(path: &Path) -> usize {
     reader.map(|b| b.unwrap().num_rows()).sum()
 }
 
+/// Every file below `dir` (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
 /// The workspace's directory of canned queries.
 pub fn queries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries")

@@ -94,7 +94,7 @@ fn exit_codes_name_the_class_of_failure() {
             truyvet().args(["sql", "--store", store, "--format", "parquet", "SELECT 1; SELECT 2"]).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
         // A Parquet file that cannot be read is the store's problem, not the statement's.
-        let part = walk_files(&dir.path().join("store/data"))
+        let part = crate::files_under(&dir.path().join("store/data"))
             .into_iter()
             .find(|p| p.extension().is_some_and(|e| e == "parquet"))
             .unwrap();
@@ -107,17 +107,4 @@ fn exit_codes_name_the_class_of_failure() {
             .unwrap();
         assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     }
-}
-
-#[cfg(feature = "sql")]
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk_files(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
