@@ -99,7 +99,7 @@ fn parsing(c: &mut Criterion) {
 fn store_ops(c: &mut Criterion) {
     let store = store();
     let snap = store.snapshot();
-    let f0s = truyvet_benches::pick_f0s(&snap, 256, 7);
+    let f0s = truyvet_benches::pick_f0s(&snap, 256, 7).unwrap();
     let mut g = c.benchmark_group("store");
     g.bench_function("open", |b| b.iter(|| Store::open(store.dir()).unwrap()));
     g.bench_function("person_key_lookup", |b| {
@@ -110,21 +110,21 @@ fn store_ops(c: &mut Criterion) {
         })
     });
     let part = snap.parts().iter().max_by_key(|p| p.info.rows).unwrap();
-    let venues: Vec<u32> = part.index.venue_keys().iter().take(512).collect();
+    let venues: Vec<u32> = part.venues().unwrap().into_iter().take(512).collect();
     let t0 = part.info.min_check_in;
     g.bench_function("venue_window_lookup", |b| {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % venues.len();
-            part.index.venue_rows_checked_in(black_box(venues[i]), t0 + 8 * 3600, t0 + 10 * 3600)
+            part.rows_at_venue(black_box(venues[i]), t0 + 8 * 3600, t0 + 10 * 3600).unwrap()
         })
     });
     g.bench_function("person_rows", |b| {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % f0s.len();
-            let p = snap.person_key(&f0s[i]).unwrap();
-            part.index.person_rows(p).count()
+            let p = snap.person_key(&f0s[i]).unwrap().unwrap();
+            part.rows_of_person(p).unwrap().len()
         })
     });
     g.finish();

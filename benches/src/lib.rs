@@ -104,17 +104,17 @@ pub fn store_dir(root: &Path, cfg: &GenConfig) -> PathBuf {
 }
 
 /// `n` F0s drawn (seeded) from the persons that have check-ins.
-pub fn pick_f0s(snap: &truyvet::Snapshot, n: usize, seed: u64) -> Vec<String> {
+pub fn pick_f0s(snap: &truyvet::Snapshot, n: usize, seed: u64) -> truyvet::Result<Vec<String>> {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let parts = snap.parts();
     if parts.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     (0..n)
         .map(|_| {
             let part = &parts[rng.random_range(0..parts.len())];
-            let row = rng.random_range(0..part.index.rows() as u32);
-            snap.person_id(part.index.person(row)).to_string()
+            let row = rng.random_range(0..part.info.rows as u32);
+            Ok(snap.person_id(part.person_at(row)?)?.to_string())
         })
         .collect()
 }

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let snap = store.snapshot();
     let f0 = match args.f0 {
         Some(f) => f,
-        None => pick_f0(&snap),
+        None => pick_f0(&snap)?,
     };
     let req = TraceRequest::new(&f0).linger(15 * 60).min_overlap(60).limit(Some(args.limit));
     let t1 = Instant::now();
@@ -98,16 +98,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// A deterministic, interesting F0: among the first persons of the busiest day, the one with
 /// the most check-ins.
-fn pick_f0(snap: &truyvet::Snapshot) -> String {
+fn pick_f0(snap: &truyvet::Snapshot) -> truyvet::Result<String> {
     let Some(part) = snap.parts().iter().max_by_key(|p| (p.info.rows, std::cmp::Reverse(p.info.day))) else {
-        return String::new();
+        return Ok(String::new());
     };
-    let best = part
-        .index
-        .person_keys()
-        .iter()
-        .take(2000)
-        .max_by_key(|&p| (part.index.person_rows(p).count(), std::cmp::Reverse(p)))
-        .unwrap_or(0);
-    snap.person_id(best).to_string()
+    let persons = part.persons()?;
+    let best = persons.iter().take(2000).max_by_key(|&&(p, visits)| (visits, std::cmp::Reverse(p))).map_or(0, |p| p.0);
+    Ok(snap.person_id(best)?.to_string())
 }

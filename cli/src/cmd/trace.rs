@@ -115,16 +115,16 @@ pub fn with_venue_names(result: &TraceResult, batch: &RecordBatch) -> Result<Rec
                 .iter()
                 .take(2)
                 .map(|&(v, _)| {
-                    let id = snap.venue_id(v);
-                    attrs.get(id).and_then(|a| a.name.clone()).unwrap_or_else(|| id.to_string())
+                    let id = snap.venue_id(v)?;
+                    Ok(attrs.get(id).and_then(|a| a.name.clone()).unwrap_or_else(|| id.to_string()))
                 })
-                .collect();
+                .collect::<truyvet::Result<_>>()?;
             if venues.len() > 2 {
                 shown.push(format!("+{} more", venues.len() - 2));
             }
-            Some(shown.join(", "))
+            Ok(Some(shown.join(", ")))
         })
-        .collect();
+        .collect::<truyvet::Result<_>>()?;
     let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("where", DataType::Utf8, true));
     let mut cols = batch.columns().to_vec();

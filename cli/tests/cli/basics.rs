@@ -56,7 +56,7 @@ fn gen_ingest_stats_trace() {
     // Trace a person with contacts in every format.
     let snap = truyvet::Store::open(store).unwrap().snapshot();
     let f0 = (0..200)
-        .map(|k| snap.person_id(k).to_string())
+        .map(|k| snap.person_id(k).unwrap().to_string())
         .find(|p| !snap.trace(&truyvet::TraceRequest::new(p.as_str())).unwrap().contacts.is_empty())
         .unwrap();
     let expected = snap.trace(&truyvet::TraceRequest::new(f0.as_str())).unwrap();

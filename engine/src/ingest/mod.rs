@@ -5,21 +5,23 @@
 //!    an earlier batch (or an earlier argument) already brought is skipped and reported.
 //! 2. Take the store's write lock and load its dictionaries into interners.
 //! 3. Stream each file's rows (`source`), validate them (`validate`), intern the ids and buffer
-//!    the visits; rejected rows are remembered with file, line and reason.
+//!    the visits; rejected rows are spilled to disk with file, line and reason (`rejects`).
 //! 4. Every `flush_rows` visits, hand the buffer to a writer thread that sorts it and writes day
 //!    parts with their trace indexes (`partition`) while parsing continues.
 //! 5. Refuse the batch if the rejected share exceeds `max_reject_ratio` (nothing committed);
 //!    otherwise write the new dictionary segments, venue attributes and quarantine file and
-//!    commit a manifest naming everything (`store::commit`).
+//!    commit them through one store transaction (`store::txn`).
 //!
 //! Invariant: for every batch, `rows_read = rows_stored + rows_rejected`, per file and in total.
 //!
 //! # Performance
 //! Parsing and encoding run on the calling thread; sorting and Parquet encoding on the writer
 //! thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
-//! dictionaries (proportional to distinct ids, not to rows).
+//! dictionaries (proportional to distinct ids, not to rows); rejected rows are on disk, not in
+//! memory.
 
 pub(crate) mod partition;
+mod rejects;
 pub(crate) mod source;
 mod validate;
 mod venues;
@@ -34,15 +36,15 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use self::partition::{Flush, write_flush};
+use self::rejects::Spill;
 use self::source::RawRow;
 pub use self::source::{FileKind, Inputs, expand};
 pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::Visit;
-use crate::store::commit::{Failpoint, Writer};
 use crate::store::dict::{DictSegment, Interner};
-use crate::store::manifest::{BatchInfo, DictSegmentInfo, Manifest, SourceFile};
-use crate::store::quarantine::{self, Rejected};
+use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
+use crate::store::txn::{DictKind, Failpoint, Transaction};
 use crate::store::{VenueInfo, layout, parquet as store_parquet};
 use crate::time::Tz;
 
@@ -126,13 +128,12 @@ pub struct IngestReport {
     pub warnings: Vec<String>,
 }
 
-struct Reject {
-    file: usize,
-    line: u64,
-    reason: String,
-    /// Verbatim text when known at once (Parquet); CSV text is re-read from `bytes`.
-    raw: Option<String>,
-    bytes: (u64, Option<u64>),
+/// What the pipeline leaves for the commit.
+struct Pipeline {
+    parts: usize,
+    rows_read: u64,
+    rows_stored: u64,
+    spill: Spill,
 }
 
 impl Ingest {
@@ -199,9 +200,9 @@ impl Ingest {
         let _span = tracing::info_span!("ingest", store = %self.store.display(), inputs = paths.len()).entered();
         let source::Inputs { files, warnings } = source::expand(paths)?;
         let venues_in = self.venues.as_deref().map(read_venues_csv).transpose()?;
-        let writer = Writer::begin(&self.store)?;
-        let base = writer.base().clone();
-        let batch = base.version + 1;
+        let mut txn = Transaction::begin(&self.store)?;
+        txn.failpoint(self.failpoint);
+        let base = txn.base().clone();
 
         let hashes: Vec<String> = files.par_iter().map(|f| hash_file(f)).collect::<Result<_>>()?;
         let mut known: HashMap<&str, (Option<u64>, String)> = HashMap::new();
@@ -237,7 +238,26 @@ impl Ingest {
                 warnings,
             });
         }
+        match self.pipeline(&mut txn, &files, &todo, &mut reports) {
+            Ok(outcome) => self.commit(txn, outcome, venues_in, &files, &hashes, &todo, reports, warnings),
+            Err(e) => {
+                txn.abort();
+                Err(e)
+            }
+        }
+    }
 
+    /// Parse, validate, encode and write the parts of the files `todo`; rejected rows go to a
+    /// spill. Nothing is committed here.
+    fn pipeline(
+        &self,
+        txn: &mut Transaction,
+        files: &[PathBuf],
+        todo: &[usize],
+        reports: &mut [FileReport],
+    ) -> Result<Pipeline> {
+        let base = txn.base();
+        let batch = txn.id();
         let segments = |segs: &[DictSegmentInfo]| -> Result<Vec<DictSegment>> {
             segs.iter().map(|s| DictSegment::open(&layout::resolve(&self.store, &s.path), s.base, s.count)).collect()
         };
@@ -247,7 +267,7 @@ impl Ingest {
 
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
         let counter = Arc::new(AtomicU64::new(0));
-        let mut rejects: Vec<Reject> = Vec::new();
+        let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
         let (mut rows_read, mut rows_stored) = (0u64, 0u64);
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
@@ -265,7 +285,7 @@ impl Ingest {
                 }
                 Ok(parts)
             });
-            let (files, todo, counter, tz) = (&files, &todo, counter.clone(), self.tz);
+            let (counter, tz) = (counter.clone(), self.tz);
             let progress = self.progress.clone();
             s.spawn(move || read_files(files, todo, tz, counter, total_bytes, progress.as_deref(), &chunk_tx));
 
@@ -273,15 +293,22 @@ impl Ingest {
             let mut seq = 0u32;
             let mut writer_gone = false;
             let mut stopped_early = None;
-            let mut pending_end: Option<usize> = None;
+            let mut failed = None;
             'chunks: for chunk in chunk_rx {
-                let chunk = chunk?;
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 let report = &mut reports[chunk.file];
                 for row in &chunk.rows {
                     rows_read += 1;
                     report.rows_read += 1;
-                    if let Some(i) = pending_end.take() {
-                        rejects[i].bytes.1 = Some(row.byte());
+                    if let Err(e) = spill.next_row_at(row.byte()) {
+                        failed = Some(e);
+                        break 'chunks;
                     }
                     match row {
                         ParsedRow::Valid { person, venue, check_in, check_out, .. } => {
@@ -302,17 +329,11 @@ impl Ingest {
                         }
                         ParsedRow::Rejected { line, byte, reason, raw } => {
                             report.rows_rejected += 1;
-                            if raw.is_none() {
-                                pending_end = Some(rejects.len());
+                            if let Err(e) = spill.push(chunk.file, *line, *byte, reason, raw.as_deref()) {
+                                failed = Some(e);
+                                break 'chunks;
                             }
-                            rejects.push(Reject {
-                                file: chunk.file,
-                                line: *line,
-                                reason: reason.clone(),
-                                raw: raw.clone(),
-                                bytes: (*byte, None),
-                            });
-                            if rows_read >= 1_000_000 && rejects.len() as u64 > 2 * allowed(rows_read) + 10_000 {
+                            if rows_read >= 1_000_000 && spill.count() > 2 * allowed(rows_read) + 10_000 {
                                 stopped_early = Some(rows_read);
                                 break 'chunks;
                             }
@@ -320,75 +341,80 @@ impl Ingest {
                     }
                 }
                 if chunk.last_of_file {
-                    pending_end = None;
+                    if let Err(e) = spill.end_of_file() {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
-            if let Some(at) = stopped_early {
+            if failed.is_some() || stopped_early.is_some() {
                 drop(flush_tx);
                 let _ = flusher.join();
-                return Err(self.too_many(at, rejects.len() as u64, &rejects, files, Some(at)));
+                return Err(match (failed, stopped_early) {
+                    (Some(e), _) => e,
+                    (None, at) => self.too_many(rows_read, spill.count(), &spill, files, at),
+                });
             }
             if !buf.is_empty() && !writer_gone {
                 let _ = flush_tx.send(Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq });
             }
             drop(flush_tx);
             flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))?
-        });
-        let parts = match parts {
-            Ok(p) => p,
-            Err(e) => {
-                writer.abort();
-                return Err(e);
-            }
-        };
+        })?;
         if let Some(p) = &self.progress {
             p(total_bytes, total_bytes);
         }
-        let rows_rejected = rejects.len() as u64;
+        let rows_rejected = spill.count();
         debug_assert_eq!(rows_read, rows_stored + rows_rejected);
         if rows_rejected > allowed(rows_read) {
-            writer.abort();
-            return Err(self.too_many(rows_read, rows_rejected, &rejects, &files, None));
+            return Err(self.too_many(rows_read, rows_rejected, &spill, files, None));
         }
-
-        // Quarantine: recover verbatim text of rejected CSV rows, file by file.
-        let mut quarantined = Vec::with_capacity(rejects.len());
-        for (fi, group) in rejects.chunk_by(|a, b| a.file == b.file).map(|g| (g[0].file, g)) {
-            let path = &files[fi];
-            let kind = FileKind::of(path).expect("known kind");
-            let texts = match kind {
-                FileKind::Parquet => group.iter().map(|r| r.raw.clone().unwrap_or_default()).collect(),
-                _ => source::csv_rows_verbatim(path, kind, &group.iter().map(|r| r.bytes).collect::<Vec<_>>())?,
-            };
-            for (r, raw) in group.iter().zip(texts) {
-                quarantined.push(Rejected {
-                    file: path.display().to_string(),
-                    line: r.line,
-                    reason: r.reason.clone(),
-                    raw,
-                });
-            }
-        }
-        let sample_rejects =
-            quarantined.iter().take(5).map(|r| format!("{}:{}: {}", r.file, r.line, r.reason)).collect();
-
-        let mut next: Manifest = base.clone();
-        next.parts.extend(parts.iter().cloned());
-        let dir = self.store.as_path();
-        for (kind, interner, start, segs) in
-            [("persons", &persons, persons_base, &mut next.persons), ("venues", &venues, venues_base, &mut next.venues)]
+        txn.add_parts(parts.iter().cloned());
+        for (kind, interner, start) in
+            [(DictKind::Persons, &persons, persons_base), (DictKind::Venues, &venues, venues_base)]
         {
             if interner.len() > start {
-                let rel = layout::dict(kind, batch);
-                let count = interner.write_segment(start, &layout::resolve(dir, &rel))?;
-                segs.push(DictSegmentInfo { path: rel, base: start, count });
+                let rel = layout::dict(kind.name(), batch);
+                let count = interner.write_segment(start, &layout::resolve(&self.store, &rel))?;
+                txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count });
             }
         }
-        let mut venues_loaded = 0;
-        if let Some(new) = venues_in {
-            venues_loaded = new.len();
-            let mut merged: HashMap<String, VenueInfo> = match &base.venue_attrs {
-                Some(rel) => store_parquet::read_venues(&layout::resolve(dir, rel))?
+        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill })
+    }
+
+    /// Write the quarantine and venue files and commit.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        mut txn: Transaction,
+        done: Pipeline,
+        venues_in: Option<Vec<VenueInfo>>,
+        files: &[PathBuf],
+        hashes: &[String],
+        todo: &[usize],
+        reports: Vec<FileReport>,
+        warnings: Vec<String>,
+    ) -> Result<IngestReport> {
+        let Pipeline { parts, rows_read, rows_stored, spill } = done;
+        let batch = txn.id();
+        let dir = self.store.as_path();
+        let rows_rejected = spill.count();
+        let sample_rejects = spill
+            .sample()
+            .iter()
+            .map(|(f, line, reason)| format!("{}:{line}: {reason}", files[*f].display()))
+            .collect();
+        let quarantine_rel = (rows_rejected > 0).then(|| layout::quarantine(batch));
+        let written = (|| -> Result<usize> {
+            if let Some(rel) = &quarantine_rel {
+                spill.into_quarantine(files, &layout::resolve(dir, rel))?;
+            } else {
+                spill.discard()?;
+            }
+            let Some(new) = venues_in else { return Ok(0) };
+            let loaded = new.len();
+            let mut merged: HashMap<String, VenueInfo> = match &txn.base().venue_attrs {
+                Some(rel) => store_parquet::read_venues(&layout::resolve(dir, rel), txn.base().checksums.get(rel))?
                     .into_iter()
                     .map(|v| (v.venue_id.clone(), v))
                     .collect(),
@@ -399,13 +425,17 @@ impl Ingest {
             all.sort_by(|a, b| a.venue_id.cmp(&b.venue_id));
             let rel = layout::venue_attrs(batch);
             store_parquet::write_venues(&layout::resolve(dir, &rel), &all)?;
-            next.venue_attrs = Some(rel);
-        }
-        let quarantine_rel = (!quarantined.is_empty()).then(|| layout::quarantine(batch));
-        if let Some(rel) = &quarantine_rel {
-            quarantine::write(&layout::resolve(dir, rel), &quarantined)?;
-        }
-        next.batches.push(BatchInfo {
+            txn.set_venue_attrs(rel);
+            Ok(loaded)
+        })();
+        let venues_loaded = match written {
+            Ok(n) => n,
+            Err(e) => {
+                txn.abort();
+                return Err(e);
+            }
+        };
+        txn.add_batch(BatchInfo {
             id: batch,
             committed_at: crate::time::format_utc(chrono::Utc::now().timestamp()),
             files: todo
@@ -422,7 +452,7 @@ impl Ingest {
             rows_rejected,
             quarantine: quarantine_rel.clone(),
         });
-        writer.commit(next, self.failpoint)?;
+        txn.commit()?;
         Ok(IngestReport {
             batch: Some(batch),
             rows_read,
@@ -430,16 +460,20 @@ impl Ingest {
             rows_rejected,
             files: reports,
             quarantine: quarantine_rel.map(|r| layout::resolve(dir, &r)),
-            parts: parts.len(),
+            parts,
             venues_loaded,
             sample_rejects,
             warnings,
         })
     }
 
-    fn too_many(&self, read: u64, rejected: u64, rejects: &[Reject], files: &[PathBuf], early: Option<u64>) -> Error {
-        let mut sample: Vec<String> =
-            rejects.iter().take(3).map(|r| format!("{}:{}: {}", files[r.file].display(), r.line, r.reason)).collect();
+    fn too_many(&self, read: u64, rejected: u64, spill: &Spill, files: &[PathBuf], early: Option<u64>) -> Error {
+        let mut sample: Vec<String> = spill
+            .sample()
+            .iter()
+            .take(3)
+            .map(|(f, line, reason)| format!("{}:{line}: {reason}", files[*f].display()))
+            .collect();
         if let Some(at) = early {
             sample.push(format!("stopped early after {at} rows"));
         }

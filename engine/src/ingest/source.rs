@@ -211,24 +211,35 @@ pub(crate) fn read_csv(
     Ok(())
 }
 
-/// Re-read the verbatim bytes of CSV rows, given as `[start, end)` byte ranges of the decoded
-/// stream (ascending; `end = None` runs to the end of the file), without line terminators.
-pub(crate) fn csv_rows_verbatim(path: &Path, kind: FileKind, ranges: &[(u64, Option<u64>)]) -> Result<Vec<String>> {
-    let mut raw = open_text(path, kind, Arc::new(AtomicU64::new(0)))?;
-    let mut pos = 0u64;
-    let mut out = Vec::with_capacity(ranges.len());
-    let mut text = Vec::new();
-    for &(start, end) in ranges {
-        std::io::copy(&mut (&mut raw).take(start - pos), &mut std::io::sink()).map_err(Error::io(path))?;
-        text.clear();
-        (&mut raw).take(end.map_or(u64::MAX, |e| e - start)).read_to_end(&mut text).map_err(Error::io(path))?;
-        pos = start + text.len() as u64;
-        while matches!(text.last(), Some(b'\n' | b'\r')) {
-            text.pop();
-        }
-        out.push(String::from_utf8_lossy(&text).into_owned());
+/// Re-reads the verbatim bytes of CSV rows, given as `[start, end)` byte ranges of the decoded
+/// stream in ascending order, in one forward pass over the file.
+pub(crate) struct Verbatim {
+    path: PathBuf,
+    raw: Box<dyn Read + Send>,
+    pos: u64,
+    text: Vec<u8>,
+}
+
+impl Verbatim {
+    pub(crate) fn open(path: &Path, kind: FileKind) -> Result<Verbatim> {
+        let raw = open_text(path, kind, Arc::new(AtomicU64::new(0)))?;
+        Ok(Verbatim { path: path.to_path_buf(), raw, pos: 0, text: Vec::new() })
     }
-    Ok(out)
+
+    /// The row at `[start, end)` (`end = None`: to the end of the file), without its line
+    /// terminator. Rows must be asked for in ascending order.
+    pub(crate) fn row(&mut self, start: u64, end: Option<u64>) -> Result<String> {
+        let io = |e| Error::io(&self.path)(e);
+        let skip = start.checked_sub(self.pos).ok_or_else(|| Error::Internal("rows asked out of order".into()))?;
+        std::io::copy(&mut (&mut self.raw).take(skip), &mut std::io::sink()).map_err(io)?;
+        self.text.clear();
+        (&mut self.raw).take(end.map_or(u64::MAX, |e| e - start)).read_to_end(&mut self.text).map_err(io)?;
+        self.pos = start + self.text.len() as u64;
+        while matches!(self.text.last(), Some(b'\n' | b'\r')) {
+            self.text.pop();
+        }
+        Ok(String::from_utf8_lossy(&self.text).into_owned())
+    }
 }
 
 /// Columns of a Parquet input, normalised for row access.

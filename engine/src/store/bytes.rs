@@ -34,6 +34,15 @@ impl U32s {
     pub(crate) fn len(self) -> usize {
         self.len
     }
+    /// Bytes of elements `items` (clamped to the array).
+    pub(crate) fn bytes_of(self, items: Range<usize>) -> Range<usize> {
+        let end = items.end.min(self.len);
+        self.start + items.start.min(end) * 4..self.start + end * 4
+    }
+    /// All its bytes.
+    pub(crate) fn byte_range(self) -> Range<usize> {
+        self.start..self.start + self.len * 4
+    }
     #[inline]
     pub(crate) fn get(self, buf: &[u8], i: usize) -> u32 {
         debug_assert!(i < self.len);
@@ -53,6 +62,11 @@ impl U64s {
     pub(crate) fn new(buf_len: usize, range: Range<usize>) -> Option<U64s> {
         (range.end <= buf_len && range.len().is_multiple_of(8))
             .then_some(U64s { start: range.start, len: range.len() / 8 })
+    }
+    /// Bytes of elements `items` (clamped to the array).
+    pub(crate) fn bytes_of(self, items: Range<usize>) -> Range<usize> {
+        let end = items.end.min(self.len);
+        self.start + items.start.min(end) * 8..self.start + end * 8
     }
     #[inline]
     pub(crate) fn get(self, buf: &[u8], i: usize) -> u64 {

@@ -4,19 +4,26 @@
 //! append-only *segment* per dictionary holding the ids it saw first. Readers map segments and
 //! look ids up without loading them; ingest loads all segments into an in-memory [`Interner`].
 //!
-//! # Segment file (`dict/persons-b000007.dict`, version 1, little-endian)
+//! # Segment file (`dict/persons-b000007.dict`, version 2, little-endian)
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `TVDICT01` |
+//! | 0..8 | magic `TVDICT02` |
 //! | 8..12 | `base`: key of the first id in this segment |
 //! | 12..16 | `count` |
 //! | 16..24 | `blob_len` |
-//! | 24.. | `offsets`: `u64 × (count + 1)`, byte offsets of each id in the blob |
+//! | 24..28 | CRC-32 of bytes 0..32 with this field zeroed |
+//! | 28..32 | CRC-32 of the page sums |
+//! | 32.. | `offsets`: `u64 × (count + 1)`, byte offsets of each id in the blob |
 //! | .. | `sorted`: `u32 × count`, local indexes ordered by id bytes (for lookups) |
 //! | .. | the blob: the ids' UTF-8 bytes, concatenated in key order |
+//! | .. | page sums: a CRC-32 per 4 KiB page of bytes `32..` up to here (see `paged`) |
+//!
+//! Version 1 (`TVDICT01`, a 24-byte header, no checksums) is still read. Every offset is
+//! bounds-checked when read and every page checked when first read, so a damaged segment is an
+//! error naming it, never a panic or a different id.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,10 +33,13 @@ use memmap2::Mmap;
 use std::hash::BuildHasher;
 
 use super::bytes::{U32s, U64s, map_file, read_u32, read_u64, write_u32s, write_u64s};
+use super::paged::{PageSums, SumWriter, crc, pages};
 use crate::error::{Error, Result};
 
-const MAGIC: &[u8; 8] = b"TVDICT01";
-const HEADER: usize = 24;
+const MAGIC_V1: &[u8; 8] = b"TVDICT01";
+const MAGIC: &[u8; 8] = b"TVDICT02";
+const HEADER_V1: usize = 24;
+const HEADER: usize = 32;
 
 /// Strings per arena chunk; a full chunk is frozen and shared, never copied again.
 const CHUNK: usize = 1 << 16;
@@ -149,9 +159,7 @@ impl Interner {
                 ));
             }
             for i in 0..seg.count {
-                let id = std::str::from_utf8(seg.local(i as usize))
-                    .map_err(|_| Error::store(&seg.path, "an id is not UTF-8"))?;
-                let key = interner.intern(id);
+                let key = interner.intern(seg.local_str(i as usize)?);
                 if key != seg.base + i {
                     return Err(Error::store(&seg.path, "an id appears in two dictionary segments"));
                 }
@@ -172,22 +180,37 @@ impl Interner {
         }
         let mut sorted: Vec<u32> = (0..count).collect();
         sorted.sort_unstable_by(|&a, &b| self.get_bytes(base + a).cmp(self.get_bytes(base + b)));
-        let file = File::create(path).map_err(Error::io(path))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let write = |w: &mut BufWriter<File>| -> std::io::Result<()> {
-            w.write_all(MAGIC)?;
-            w.write_all(&base.to_le_bytes())?;
-            w.write_all(&count.to_le_bytes())?;
-            w.write_all(&blob_len.to_le_bytes())?;
+        let io = |e| Error::io(path)(e);
+        let mut file = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+        // The body streams through the page summer; the header goes in front at the end.
+        file.write_all(&[0u8; HEADER]).map_err(io)?;
+        let mut w = SumWriter::new(file);
+        let body = |w: &mut SumWriter<BufWriter<File>>| -> std::io::Result<()> {
             write_u64s(w, &offsets)?;
             write_u32s(w, &sorted)?;
-            for k in base..self.len {
-                w.write_all(self.get_bytes(k))?;
-            }
+            (base..self.len).try_for_each(|k| w.write_all(self.get_bytes(k)))
+        };
+        body(&mut w).map_err(io)?;
+        let (sums, mut file) = w.finish();
+        let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
+        write_u32s(&mut sums_bytes, &sums).map_err(io)?;
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&base.to_le_bytes());
+        header.extend_from_slice(&count.to_le_bytes());
+        header.extend_from_slice(&blob_len.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
+        let header_crc = crc(&header);
+        header[24..28].copy_from_slice(&header_crc.to_le_bytes());
+        let finish = |w: &mut BufWriter<File>| -> std::io::Result<()> {
+            w.write_all(&sums_bytes)?;
+            w.seek(std::io::SeekFrom::Start(0))?;
+            w.write_all(&header)?;
             w.flush()?;
             w.get_ref().sync_all()
         };
-        write(&mut w).map_err(Error::io(path))?;
+        finish(&mut file).map_err(io)?;
         Ok(count)
     }
 }
@@ -201,53 +224,128 @@ pub(crate) struct DictSegment {
     count: u32,
     offsets: U64s,
     sorted: U32s,
-    blob: usize,
+    blob: std::ops::Range<usize>,
+    sums: PageSums,
 }
 
 impl DictSegment {
-    /// Map and validate a segment's header and section bounds. The ids themselves are checked
-    /// when read (UTF-8), so opening costs the same whatever the dictionary's size.
+    /// Map and check a segment's header and section bounds. Offsets, ids and pages are checked
+    /// when read, so opening costs the same whatever the dictionary's size.
     pub(crate) fn open(path: &Path, base: u32, count: u32) -> Result<DictSegment> {
         let map = map_file(path)?;
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
-        if map.get(..8) != Some(MAGIC.as_slice()) {
-            return Err(bad("bad magic"));
+        let v2 = match map.get(..8) {
+            Some(m) if m == MAGIC => true,
+            Some(m) if m == MAGIC_V1 => false,
+            _ => return Err(bad("bad magic")),
+        };
+        let header_len = if v2 { HEADER } else { HEADER_V1 };
+        let Some(header) = map.get(..header_len) else { return Err(bad("short header")) };
+        if v2 {
+            let mut zeroed = header.to_vec();
+            zeroed[24..28].fill(0);
+            if read_u32(header, 24) != Some(crc(&zeroed)) {
+                return Err(bad("header checksum mismatch"));
+            }
         }
         let (b, c, blob_len) = (
-            read_u32(&map, 8).ok_or_else(|| bad("short header"))?,
-            read_u32(&map, 12).ok_or_else(|| bad("short header"))?,
-            read_u64(&map, 16).ok_or_else(|| bad("short header"))? as usize,
+            read_u32(header, 8).ok_or_else(|| bad("short header"))?,
+            read_u32(header, 12).ok_or_else(|| bad("short header"))?,
+            read_u64(header, 16).ok_or_else(|| bad("short header"))? as usize,
         );
         if b != base || c != count {
             return Err(bad("header disagrees with the manifest"));
         }
-        let off_end = HEADER + (count as usize + 1) * 8;
+        let off_end = header_len + (count as usize + 1) * 8;
         let sorted_end = off_end + count as usize * 4;
-        let offsets = U64s::new(map.len(), HEADER..off_end).ok_or_else(|| bad("truncated offsets"))?;
-        let sorted = U32s::new(map.len(), off_end..sorted_end).ok_or_else(|| bad("truncated index"))?;
-        if map.len() != sorted_end + blob_len || offsets.get(&map, count as usize) as usize != blob_len {
-            return Err(bad("truncated ids"));
+        let body_end = sorted_end.checked_add(blob_len).ok_or_else(|| bad("blob length"))?;
+        let sums_len = if v2 { pages(body_end - header_len) * 4 } else { 0 };
+        if map.len() != body_end + sums_len {
+            return Err(bad("file length disagrees with its header"));
         }
-        Ok(DictSegment { path: path.to_path_buf(), map, base, count, offsets, sorted, blob: sorted_end })
+        let offsets = U64s::new(map.len(), header_len..off_end).ok_or_else(|| bad("truncated offsets"))?;
+        let sorted = U32s::new(map.len(), off_end..sorted_end).ok_or_else(|| bad("truncated index"))?;
+        let sums = if v2 {
+            let table = U32s::new(map.len(), body_end..map.len()).ok_or_else(|| bad("page sums"))?;
+            let table_crc = read_u32(header, 28).ok_or_else(|| bad("short header"))?;
+            PageSums::new(header_len..body_end, table, table_crc).ok_or_else(|| bad("page sums"))?
+        } else {
+            PageSums::none()
+        };
+        Ok(DictSegment {
+            path: path.to_path_buf(),
+            map,
+            base,
+            count,
+            offsets,
+            sorted,
+            blob: sorted_end..body_end,
+            sums,
+        })
     }
 
-    fn local(&self, i: usize) -> &[u8] {
+    fn damaged(&self, why: impl std::fmt::Display) -> Error {
+        Error::store(&self.path, format!("damaged dictionary segment: {why}"))
+    }
+
+    fn ensure(&self, range: std::ops::Range<usize>) -> Result<()> {
+        self.sums.ensure(&self.map, range).map_err(|e| self.damaged(e))
+    }
+
+    /// The bytes of local id `i`, checked.
+    fn local(&self, i: usize) -> Result<&[u8]> {
+        self.ensure(self.offsets.bytes_of(i..i + 2))?;
         let (s, e) = (self.offsets.get(&self.map, i) as usize, self.offsets.get(&self.map, i + 1) as usize);
-        &self.map[self.blob + s..self.blob + e]
+        if s > e || e > self.blob.len() {
+            return Err(self.damaged(format!("id {i} at bytes {s}..{e} of a {}-byte blob", self.blob.len())));
+        }
+        let range = self.blob.start + s..self.blob.start + e;
+        self.ensure(range.clone())?;
+        Ok(&self.map[range])
     }
 
-    fn find(&self, id: &[u8]) -> Option<u32> {
+    /// Local id `i` as text.
+    fn local_str(&self, i: usize) -> Result<&str> {
+        std::str::from_utf8(self.local(i)?).map_err(|_| self.damaged(format!("id {i} is not UTF-8")))
+    }
+
+    fn find(&self, id: &[u8]) -> Result<Option<u32>> {
         let (mut lo, mut hi) = (0usize, self.count as usize);
         while lo < hi {
             let mid = (lo + hi) / 2;
+            self.ensure(self.sorted.bytes_of(mid..mid + 1))?;
             let local = self.sorted.get(&self.map, mid);
-            match self.local(local as usize).cmp(id) {
+            if local >= self.count {
+                return Err(self.damaged(format!("lookup entry {mid} names id {local} of {}", self.count)));
+            }
+            match self.local(local as usize)?.cmp(id) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(self.base + local),
+                std::cmp::Ordering::Equal => return Ok(Some(self.base + local)),
             }
         }
-        None
+        Ok(None)
+    }
+
+    /// Check the whole segment: every page, every offset, every id UTF-8 and the lookup order.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
+        for i in 0..self.count as usize {
+            self.local_str(i)?;
+        }
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.count as usize {
+            let local = self.sorted.get(&self.map, i);
+            if local >= self.count {
+                return Err(self.damaged(format!("lookup entry {i} names id {local} of {}", self.count)));
+            }
+            let id = self.local(local as usize)?;
+            if prev.is_some_and(|p| p >= id) {
+                return Err(self.damaged("lookup entries out of order"));
+            }
+            prev = Some(id);
+        }
+        Ok(())
     }
 }
 
@@ -261,24 +359,29 @@ impl Dict {
     pub(crate) fn new(segments: Vec<DictSegment>) -> Dict {
         Dict { segments }
     }
-    #[cfg(test)]
-    pub(crate) fn segments(&self) -> &[DictSegment] {
-        &self.segments
-    }
     /// Number of ids.
     pub(crate) fn len(&self) -> u32 {
         self.segments.last().map_or(0, |s| s.base + s.count)
     }
     /// Key of an id, if known.
-    pub(crate) fn key(&self, id: &str) -> Option<u32> {
-        self.segments.iter().find_map(|s| s.find(id.as_bytes()))
+    pub(crate) fn key(&self, id: &str) -> Result<Option<u32>> {
+        for s in &self.segments {
+            if let Some(k) = s.find(id.as_bytes())? {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
     }
-    /// The id of a key (panics on a key not in the dictionary: keys come from the same snapshot).
-    pub(crate) fn id(&self, key: u32) -> &str {
+    /// The id of a key. A key beyond the dictionary can only come from a damaged file and is an
+    /// error naming `from`, the file that held it.
+    pub(crate) fn id(&self, key: u32, from: &dyn Fn() -> Error) -> Result<&str> {
         let seg = self.segments.partition_point(|s| s.base + s.count <= key);
-        let s = &self.segments[seg];
-        // Written from UTF-8 ids; a damaged byte shows as U+FFFD instead of failing a trace.
-        std::str::from_utf8(s.local((key - s.base) as usize)).unwrap_or("\u{FFFD}")
+        let Some(s) = self.segments.get(seg) else { return Err(from()) };
+        s.local_str((key - s.base) as usize)
+    }
+    /// The segments.
+    pub(crate) fn segments(&self) -> &[DictSegment] {
+        &self.segments
     }
 }
 
@@ -304,12 +407,17 @@ mod tests {
             DictSegment::open(&dir.path().join("b.dict"), n1, 1).unwrap(),
         ]);
         assert_eq!(dict.len(), it.len());
+        let none = || Error::Internal("key beyond the dictionary".into());
         for (s, &k) in ids.iter().zip(&keys).step_by(997) {
-            assert_eq!(dict.key(s), Some(k));
-            assert_eq!(dict.id(k), s);
+            assert_eq!(dict.key(s).unwrap(), Some(k));
+            assert_eq!(dict.id(k, &none).unwrap(), s);
         }
-        assert_eq!(dict.key("QR-extra"), Some(extra));
-        assert_eq!(dict.key("nobody"), None);
+        assert_eq!(dict.key("QR-extra").unwrap(), Some(extra));
+        assert_eq!(dict.key("nobody").unwrap(), None);
+        assert!(dict.id(it.len(), &none).is_err());
+        for seg in dict.segments() {
+            seg.verify().unwrap();
+        }
         let reloaded = Interner::load(dict.segments()).unwrap();
         assert_eq!(reloaded.get(ids[77].as_bytes()), Some(keys[77]));
     }
@@ -325,5 +433,42 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
         assert!(DictSegment::open(&p, 0, 2).is_err());
+    }
+
+    /// Damage each byte of a segment in turn: lookups either fail with an error naming the file
+    /// or give the undamaged answer; none panics.
+    #[test]
+    fn any_damaged_byte_is_an_error_never_a_panic_or_another_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut it = Interner::default();
+        let ids = ["0901000001", "QR-HNI-BD-000001", "b", "", "Đà Nẵng", "0901000002"];
+        for id in ids {
+            it.intern(id);
+        }
+        let p = dir.path().join("s.dict");
+        it.write_segment(0, &p).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let n = ids.len() as u32;
+        let answers = |seg: DictSegment| -> Result<Vec<String>> {
+            let dict = Dict::new(vec![seg]);
+            let none = || Error::Internal("beyond".into());
+            let mut out = Vec::new();
+            for (k, id) in ids.iter().enumerate() {
+                out.push(format!("{:?} {}", dict.key(id)?, dict.id(k as u32, &none)?));
+            }
+            out.push(format!("{:?}", dict.key("nobody")?));
+            dict.segments()[0].verify()?;
+            Ok(out)
+        };
+        let want = answers(DictSegment::open(&p, 0, n).unwrap()).unwrap();
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x04;
+            std::fs::write(&p, &bad).unwrap();
+            match DictSegment::open(&p, 0, n).and_then(answers) {
+                Ok(got) => panic!("byte {at}: damage went unnoticed (same answer: {})", got == want),
+                Err(e) => assert!(matches!(e, Error::Store { .. }) && e.to_string().contains("s.dict"), "{e}"),
+            }
+        }
     }
 }

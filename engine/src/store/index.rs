@@ -11,38 +11,56 @@
 //! key into a dense slot without a hash table or a key-sized array, and the bitmaps are small
 //! enough to decode on first use.
 //!
-//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 1, little-endian)
+//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 2, little-endian)
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `TVIDX001` |
+//! | 0..8 | magic `TVIDX002` |
 //! | 8..12 | `rows` |
-//! | 12..16 | zero |
+//! | 12..16 | CRC-32 of bytes 0..208 with this field zeroed |
 //! | 16..24 | `day_start`: Unix seconds of 00:00 UTC of the part's day |
-//! | 24..184 | ten sections as `(offset u64, length u64)`, in the order below |
+//! | 24..200 | eleven sections as `(offset u64, length u64)`, in the order below |
+//! | 200..204 | CRC-32 of the page-sum section |
+//! | 204..208 | zero |
 //!
 //! Sections, each starting 8-byte aligned: `check_in` (`u32 × rows`, seconds after `day_start`),
 //! `stay` (`u32 × rows`, check-out minus check-in, `u32::MAX` when missing), `person`
 //! (`u32 × rows`), `venue_keys` (roaring), `venue_group` (`u32` per venue key, in key order: its
 //! group), `group_start` (`u32 × (groups + 1)`: first row of each venue group, in row order),
 //! `group_venue` (`u32 × groups`), `person_keys` (roaring), `person_offsets`
-//! (`u32 × (persons + 1)`), `person_rows` (`u32 × rows`).
+//! (`u32 × (persons + 1)`), `person_rows` (`u32 × rows`), then `page_sums`: a CRC-32 per 4 KiB
+//! page of bytes `208..` up to the page sums (see `paged`), each page checked when a trace
+//! first reads it.
+//!
+//! Version 1 (`TVIDX001`, a 184-byte header, byte 12..16 zero, no page sums) is still read: its
+//! structure is checked the same way, its contents cannot be.
+//!
+//! # Trust
+//! Nothing read from the file is used before it is checked: `open` checks the header and every
+//! section's bounds; the first use of a posting structure checks its pages and its invariants
+//! (offsets ascending and within the rows, groups covering the rows); row reads check the pages
+//! of the rows they return. A damaged file is an [`Error::Store`] naming it, never a panic and
+//! never a different answer.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use super::bytes::{U32s, map_file, read_u32, read_u64, write_u32s};
+use super::paged::{PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
-const MAGIC: &[u8; 8] = b"TVIDX001";
+const MAGIC_V1: &[u8; 8] = b"TVIDX001";
+const MAGIC: &[u8; 8] = b"TVIDX002";
 const SECTIONS: usize = 10;
-const HEADER: usize = 24 + SECTIONS * 16;
+const HEADER_V1: usize = 24 + SECTIONS * 16;
+const HEADER: usize = 24 + (SECTIONS + 1) * 16 + 8;
+const SUMS_CRC_AT: usize = 24 + (SECTIONS + 1) * 16;
 /// `stay` value of a visit without check-out.
 const NO_CHECKOUT: u32 = u32::MAX;
 
@@ -97,33 +115,43 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
         RoaringBitmap::from_sorted_iter(present).map_err(|_| Error::Internal("unsorted person keys".into()))?;
     person_offsets.push(n as u32);
 
-    let file = File::create(path).map_err(Error::io(path))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let mut table = [(0u64, 0u64); SECTIONS];
     let io = |e| Error::io(path)(e);
-    w.write_all(&[0u8; HEADER]).map_err(io)?;
-    let mut section = |w: &mut BufWriter<File>,
+    let file = File::create(path).map_err(io)?;
+    let mut file = BufWriter::with_capacity(1 << 20, file);
+    file.write_all(&[0u8; HEADER]).map_err(io)?;
+    // The body goes through the page summer; `pos` is the file offset.
+    let mut w = SumWriter::new(file);
+    let mut pos = HEADER as u64;
+    let mut table = [(0u64, 0u64); SECTIONS + 1];
+    let mut section = |w: &mut SumWriter<BufWriter<File>>,
                        i: usize,
-                       write: &dyn Fn(&mut BufWriter<File>) -> std::io::Result<()>|
+                       bytes: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>|
      -> std::io::Result<()> {
-        let start = w.stream_position()?;
-        write(w)?;
-        let end = w.stream_position()?;
-        let pad = (8 - (end % 8)) % 8;
-        w.write_all(&[0u8; 8][..pad as usize])?;
-        table[i] = (start, end - start);
+        let mut buf = Vec::new();
+        bytes(&mut buf)?;
+        let pad = (8 - buf.len() % 8) % 8;
+        table[i] = (pos, buf.len() as u64);
+        buf.extend_from_slice(&[0u8; 8][..pad]);
+        w.write_all(&buf)?;
+        pos += buf.len() as u64;
         Ok(())
     };
-    section(&mut w, 0, &|w| write_u32s(w, &check_in)).map_err(io)?;
-    section(&mut w, 1, &|w| write_u32s(w, &stay)).map_err(io)?;
-    section(&mut w, 2, &|w| write_u32s(w, &person)).map_err(io)?;
-    section(&mut w, 3, &|w| venue_keys.serialize_into(w)).map_err(io)?;
-    section(&mut w, 4, &|w| write_u32s(w, &venue_group)).map_err(io)?;
-    section(&mut w, 5, &|w| write_u32s(w, &group_start)).map_err(io)?;
-    section(&mut w, 6, &|w| write_u32s(w, &group_venue)).map_err(io)?;
-    section(&mut w, 7, &|w| person_keys.serialize_into(w)).map_err(io)?;
-    section(&mut w, 8, &|w| write_u32s(w, &person_offsets)).map_err(io)?;
-    section(&mut w, 9, &|w| write_u32s(w, &order)).map_err(io)?;
+    section(&mut w, 0, &|b| write_u32s(b, &check_in)).map_err(io)?;
+    section(&mut w, 1, &|b| write_u32s(b, &stay)).map_err(io)?;
+    section(&mut w, 2, &|b| write_u32s(b, &person)).map_err(io)?;
+    section(&mut w, 3, &|b| venue_keys.serialize_into(b)).map_err(io)?;
+    section(&mut w, 4, &|b| write_u32s(b, &venue_group)).map_err(io)?;
+    section(&mut w, 5, &|b| write_u32s(b, &group_start)).map_err(io)?;
+    section(&mut w, 6, &|b| write_u32s(b, &group_venue)).map_err(io)?;
+    section(&mut w, 7, &|b| person_keys.serialize_into(b)).map_err(io)?;
+    section(&mut w, 8, &|b| write_u32s(b, &person_offsets)).map_err(io)?;
+    section(&mut w, 9, &|b| write_u32s(b, &order)).map_err(io)?;
+    let (sums, mut file) = w.finish();
+    let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
+    write_u32s(&mut sums_bytes, &sums).map_err(io)?;
+    table[SECTIONS] = (pos, sums_bytes.len() as u64);
+    file.write_all(&sums_bytes).map_err(io)?;
+
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&(n as u32).to_le_bytes());
@@ -133,18 +161,24 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
         header.extend_from_slice(&off.to_le_bytes());
         header.extend_from_slice(&len.to_le_bytes());
     }
-    w.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    w.write_all(&header).map_err(io)?;
-    w.flush().map_err(io)?;
-    w.get_ref().sync_all().map_err(io)
+    header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    let header_crc = crc(&header);
+    header[12..16].copy_from_slice(&header_crc.to_le_bytes());
+    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(&header).map_err(io)?;
+    file.flush().map_err(io)?;
+    file.get_ref().sync_all().map_err(io)
 }
 
-/// A mapped, validated trace index of one part.
+/// A mapped trace index of one part; see the module documentation for what is checked when.
 #[derive(Debug)]
-pub struct PartIndex {
+pub(crate) struct PartIndex {
+    path: PathBuf,
     map: Mmap,
     rows: usize,
     day_start: Seconds,
+    sums: PageSums,
     check_in: U32s,
     stay: U32s,
     person: U32s,
@@ -155,33 +189,57 @@ pub struct PartIndex {
     person_rows: U32s,
     venue_keys_range: Range<usize>,
     person_keys_range: Range<usize>,
-    venue_keys: OnceLock<RoaringBitmap>,
-    person_keys: OnceLock<RoaringBitmap>,
+    venue_keys: OnceLock<Result<RoaringBitmap, String>>,
+    person_keys: OnceLock<Result<RoaringBitmap, String>>,
+    groups_checked: OnceLock<Result<(), String>>,
 }
 
 impl PartIndex {
-    /// Map and check an index: magic, row count and section bounds. Bitmaps are decoded (and
-    /// checked) on first use.
+    /// Map and check an index: magic, header checksum, row count, day and section bounds.
+    /// Contents are checked when first used.
     pub(crate) fn open(path: &Path, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let map = map_file(path)?;
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
-        if map.get(..8) != Some(MAGIC.as_slice()) || map.len() < HEADER {
-            return Err(bad("bad magic or short header"));
+        let v2 = match map.get(..8) {
+            Some(m) if m == MAGIC => true,
+            Some(m) if m == MAGIC_V1 => false,
+            _ => return Err(bad("bad magic")),
+        };
+        let header_len = if v2 { HEADER } else { HEADER_V1 };
+        let Some(header) = map.get(..header_len) else { return Err(bad("short header")) };
+        if v2 {
+            let mut zeroed = header.to_vec();
+            zeroed[12..16].fill(0);
+            if read_u32(header, 12) != Some(crc(&zeroed)) {
+                return Err(bad("header checksum mismatch"));
+            }
         }
-        let rows = read_u32(&map, 8).ok_or_else(|| bad("header"))? as usize;
-        let day_start = read_u64(&map, 16).ok_or_else(|| bad("header"))? as i64;
+        let rows = read_u32(header, 8).ok_or_else(|| bad("header"))? as usize;
+        let day_start = read_u64(header, 16).ok_or_else(|| bad("header"))? as i64;
         if rows as u64 != expected_rows || day_start != day * crate::time::DAY {
             return Err(bad("header disagrees with the manifest"));
         }
-        let mut ranges: [Range<usize>; SECTIONS] = std::array::from_fn(|_| 0..0);
-        for (i, r) in ranges.iter_mut().enumerate() {
-            let off = read_u64(&map, 24 + i * 16).ok_or_else(|| bad("header"))? as usize;
-            let len = read_u64(&map, 32 + i * 16).ok_or_else(|| bad("header"))? as usize;
-            if off.checked_add(len).is_none_or(|end| end > map.len()) {
+        let count = if v2 { SECTIONS + 1 } else { SECTIONS };
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(count);
+        for i in 0..count {
+            let off = read_u64(header, 24 + i * 16).ok_or_else(|| bad("header"))? as usize;
+            let len = read_u64(header, 32 + i * 16).ok_or_else(|| bad("header"))? as usize;
+            if off < header_len || off.checked_add(len).is_none_or(|end| end > map.len()) {
                 return Err(bad("section out of bounds"));
             }
-            *r = off..off + len;
+            ranges.push(off..off + len);
         }
+        let sums = if v2 {
+            let table = U32s::new(map.len(), ranges[SECTIONS].clone()).ok_or_else(|| bad("misaligned page sums"))?;
+            let body = HEADER..ranges[SECTIONS].start;
+            if ranges[..SECTIONS].iter().any(|r| r.end > body.end) {
+                return Err(bad("section overlaps the page sums"));
+            }
+            let table_crc = read_u32(header, SUMS_CRC_AT).ok_or_else(|| bad("header"))?;
+            PageSums::new(body, table, table_crc).ok_or_else(|| bad("page sums do not cover the sections"))?
+        } else {
+            PageSums::none()
+        };
         let u32s = |i: usize, want: Option<usize>| -> Result<U32s> {
             let v = U32s::new(map.len(), ranges[i].clone()).ok_or_else(|| bad("misaligned section"))?;
             match want {
@@ -192,9 +250,14 @@ impl PartIndex {
         let group_venue = u32s(6, None)?;
         let groups = group_venue.len();
         let person_offsets = u32s(8, None)?;
-        let index = PartIndex {
+        if person_offsets.len() == 0 {
+            return Err(bad("empty person offsets"));
+        }
+        Ok(PartIndex {
+            path: path.to_path_buf(),
             rows,
             day_start,
+            sums,
             check_in: u32s(0, Some(rows))?,
             stay: u32s(1, Some(rows))?,
             person: u32s(2, Some(rows))?,
@@ -207,102 +270,196 @@ impl PartIndex {
             person_keys_range: ranges[7].clone(),
             venue_keys: OnceLock::new(),
             person_keys: OnceLock::new(),
+            groups_checked: OnceLock::new(),
             map,
-        };
-        if person_offsets.len() == 0 || index.group_start.get(&index.map, groups) as usize != rows {
-            return Err(bad("postings do not cover the rows"));
-        }
-        Ok(index)
-    }
-
-    fn bitmap<'a>(&'a self, cell: &'a OnceLock<RoaringBitmap>, range: &Range<usize>) -> &'a RoaringBitmap {
-        cell.get_or_init(|| {
-            // A bitmap that fails to decode is treated as empty; `verify` reports it.
-            RoaringBitmap::deserialize_from(&self.map[range.clone()]).unwrap_or_default()
         })
     }
 
+    fn damaged(&self, why: impl std::fmt::Display) -> Error {
+        Error::store(&self.path, format!("damaged trace index: {why}"))
+    }
+
+    fn ensure(&self, range: Range<usize>) -> Result<()> {
+        self.sums.ensure(&self.map, range).map_err(|e| self.damaged(e))
+    }
+
+    fn bitmap<'a>(
+        &'a self,
+        cell: &'a OnceLock<Result<RoaringBitmap, String>>,
+        range: &Range<usize>,
+        entries: usize,
+    ) -> Result<&'a RoaringBitmap> {
+        cell.get_or_init(|| {
+            self.sums.ensure(&self.map, range.clone())?;
+            let b = RoaringBitmap::deserialize_from(&self.map[range.clone()]).map_err(|e| format!("bitmap: {e}"))?;
+            if b.len() as usize != entries {
+                return Err(format!("bitmap holds {} keys, its postings {entries}", b.len()));
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| self.damaged(e))
+    }
+
     /// Person keys present in this part.
-    pub fn person_keys(&self) -> &RoaringBitmap {
-        self.bitmap(&self.person_keys, &self.person_keys_range)
+    pub(crate) fn person_keys(&self) -> Result<&RoaringBitmap> {
+        self.bitmap(&self.person_keys, &self.person_keys_range, self.person_offsets.len() - 1)
     }
 
     /// Venue keys present in this part.
-    pub fn venue_keys(&self) -> &RoaringBitmap {
-        self.bitmap(&self.venue_keys, &self.venue_keys_range)
+    pub(crate) fn venue_keys(&self) -> Result<&RoaringBitmap> {
+        self.bitmap(&self.venue_keys, &self.venue_keys_range, self.venue_group.len())
+    }
+
+    /// Check the venue group sections once: pages, then `group_start` ascending from 0 to the
+    /// row count and every `venue_group` entry naming a group.
+    fn groups(&self) -> Result<()> {
+        self.groups_checked
+            .get_or_init(|| {
+                for s in [self.venue_group, self.group_start, self.group_venue] {
+                    self.sums.ensure(&self.map, s.byte_range())?;
+                }
+                let groups = self.group_venue.len();
+                let mut prev = 0;
+                for g in 0..=groups {
+                    let at = self.group_start.get(&self.map, g);
+                    if (g == 0 && at != 0) || at < prev || at as usize > self.rows {
+                        return Err(format!("venue group {g} starts at row {at}"));
+                    }
+                    prev = at;
+                }
+                if prev as usize != self.rows {
+                    return Err("venue groups do not cover the rows".into());
+                }
+                if (0..groups).any(|k| self.venue_group.get(&self.map, k) as usize >= groups) {
+                    return Err("a venue names no group".into());
+                }
+                Ok(())
+            })
+            .clone()
+            .map_err(|e| self.damaged(e))
+    }
+
+    /// Check the pages of rows `rows` (check-in, stay, person) before they are read.
+    pub(crate) fn ensure_rows(&self, rows: Range<u32>) -> Result<()> {
+        let rows = rows.start as usize..rows.end as usize;
+        if rows.end > self.rows {
+            return Err(self.damaged(format!("row {} of {}", rows.end - 1, self.rows)));
+        }
+        for s in [self.check_in, self.stay, self.person] {
+            self.ensure(s.bytes_of(rows.clone()))?;
+        }
+        Ok(())
     }
 
     /// Number of rows.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.rows
     }
 
-    /// Check-in of row `r`.
+    /// Check-in of row `r`. Rows are read only after [`PartIndex::ensure_rows`] (or a method
+    /// that returns them) has checked them.
     #[inline]
-    pub fn check_in(&self, r: u32) -> Seconds {
+    pub(crate) fn check_in(&self, r: u32) -> Seconds {
         self.day_start + Seconds::from(self.check_in.get(&self.map, r as usize))
     }
 
     /// Check-out of row `r`, if recorded.
     #[inline]
-    pub fn check_out(&self, r: u32) -> Option<Seconds> {
+    pub(crate) fn check_out(&self, r: u32) -> Option<Seconds> {
         let stay = self.stay.get(&self.map, r as usize);
         (stay != NO_CHECKOUT).then(|| self.check_in(r) + Seconds::from(stay))
     }
 
     /// Person of row `r`.
     #[inline]
-    pub fn person(&self, r: u32) -> PersonKey {
+    pub(crate) fn person(&self, r: u32) -> PersonKey {
         self.person.get(&self.map, r as usize)
     }
 
     /// Venue of row `r` (binary search over the venue groups).
-    pub fn venue(&self, r: u32) -> VenueKey {
-        let g = partition_point(self.group_venue.len(), |g| self.group_start.get(&self.map, g + 1) <= r);
-        self.group_venue.get(&self.map, g)
-    }
-
-    /// The rows of person `p`, ascending.
-    pub fn person_rows(&self, p: PersonKey) -> impl Iterator<Item = u32> + '_ {
-        let keys = self.person_keys();
-        let range = if keys.contains(p) {
-            let slot = keys.rank(p) as usize - 1;
-            self.person_offsets.get(&self.map, slot) as usize..self.person_offsets.get(&self.map, slot + 1) as usize
-        } else {
-            0..0
-        };
-        range.map(move |i| self.person_rows.get(&self.map, i))
-    }
-
-    /// The rows at venue `v` (contiguous, sorted by check-in).
-    pub fn venue_rows(&self, v: VenueKey) -> Range<u32> {
-        let keys = self.venue_keys();
-        if !keys.contains(v) {
-            return 0..0;
+    pub(crate) fn venue(&self, r: u32) -> Result<VenueKey> {
+        self.groups()?;
+        if r as usize >= self.rows {
+            return Err(self.damaged(format!("row {r} of {}", self.rows)));
         }
-        let g = self.venue_group.get(&self.map, keys.rank(v) as usize - 1) as usize;
-        self.group_start.get(&self.map, g)..self.group_start.get(&self.map, g + 1)
+        let g = partition_point(self.group_venue.len(), |g| self.group_start.get(&self.map, g + 1) <= r);
+        Ok(self.group_venue.get(&self.map, g))
     }
 
-    /// The rows at venue `v` whose check-in lies in `[lo, hi)`: two binary searches.
-    pub fn venue_rows_checked_in(&self, v: VenueKey, lo: Seconds, hi: Seconds) -> Range<u32> {
-        let rows = self.venue_rows(v);
+    /// The rows of person `p`, ascending, checked (their pages and the postings leading to
+    /// them).
+    pub(crate) fn person_rows(&self, p: PersonKey) -> Result<Vec<u32>> {
+        let keys = self.person_keys()?;
+        if !keys.contains(p) {
+            return Ok(Vec::new());
+        }
+        let slot = keys.rank(p) as usize - 1;
+        self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
+        let (lo, hi) =
+            (self.person_offsets.get(&self.map, slot) as usize, self.person_offsets.get(&self.map, slot + 1) as usize);
+        if lo > hi || hi > self.rows {
+            return Err(self.damaged(format!("person postings {lo}..{hi} of {} rows", self.rows)));
+        }
+        self.ensure(self.person_rows.bytes_of(lo..hi))?;
+        let rows: Vec<u32> = (lo..hi).map(|i| self.person_rows.get(&self.map, i)).collect();
+        for &r in &rows {
+            self.ensure_rows(r..r + 1)?;
+        }
+        Ok(rows)
+    }
+
+    /// The rows at venue `v` (contiguous, sorted by check-in), unchecked.
+    fn venue_rows(&self, v: VenueKey) -> Result<Range<u32>> {
+        let keys = self.venue_keys()?;
+        if !keys.contains(v) {
+            return Ok(0..0);
+        }
+        self.groups()?;
+        let g = self.venue_group.get(&self.map, keys.rank(v) as usize - 1) as usize;
+        Ok(self.group_start.get(&self.map, g)..self.group_start.get(&self.map, g + 1))
+    }
+
+    /// The rows at venue `v` whose check-in lies in `[lo, hi)`, checked: two binary searches.
+    pub(crate) fn venue_rows_checked_in(&self, v: VenueKey, lo: Seconds, hi: Seconds) -> Result<Range<u32>> {
+        let rows = self.venue_rows(v)?;
+        self.ensure(self.check_in.bytes_of(rows.start as usize..rows.end as usize))?;
         let base = rows.start;
         let n = rows.len();
         let first = partition_point(n, |i| self.check_in(base + i as u32) < lo);
         let end = first + partition_point(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
-        base + first as u32..base + end as u32
+        let found = base + first as u32..base + end as u32;
+        self.ensure_rows(found.clone())?;
+        Ok(found)
     }
 
-    /// Decode both bitmaps with full validation and check their sizes against the postings.
-    pub fn verify(&self) -> Result<(), String> {
-        let v = RoaringBitmap::deserialize_from(&self.map[self.venue_keys_range.clone()]).map_err(|e| e.to_string())?;
-        let p =
-            RoaringBitmap::deserialize_from(&self.map[self.person_keys_range.clone()]).map_err(|e| e.to_string())?;
-        if v.len() as usize != self.venue_group.len() || p.len() as usize + 1 != self.person_offsets.len() {
-            return Err("bitmap sizes disagree with postings".into());
+    /// Check the whole file: every page, both bitmaps against their postings, the groups, and
+    /// every posting offset and row id in range.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
+        self.venue_keys()?;
+        self.person_keys()?;
+        self.groups()?;
+        let mut prev = 0;
+        for i in 0..self.person_offsets.len() {
+            let at = self.person_offsets.get(&self.map, i);
+            if at < prev || at as usize > self.rows || (i == 0 && at != 0) {
+                return Err(self.damaged(format!("person offset {i} is {at}")));
+            }
+            prev = at;
+        }
+        if prev as usize != self.rows {
+            return Err(self.damaged("person postings do not cover the rows"));
+        }
+        if (0..self.rows).any(|i| self.person_rows.get(&self.map, i) as usize >= self.rows) {
+            return Err(self.damaged("a person posting names a row beyond the part"));
         }
         Ok(())
+    }
+
+    /// Whether the file carries page checksums (format 2).
+    pub(crate) fn has_page_sums(&self) -> bool {
+        self.sums.is_some()
     }
 }
 
@@ -341,18 +498,79 @@ mod tests {
         write(&p, day, &rows).unwrap();
         let idx = PartIndex::open(&p, 5, day).unwrap();
         idx.verify().unwrap();
-        assert_eq!(idx.venue_rows(9), 0..2);
-        assert_eq!(idx.venue_rows(2), 2..5);
-        assert_eq!(idx.venue_rows(4), 0..0);
-        assert_eq!(idx.venue_rows_checked_in(2, t + 6, t + 60), 3..4);
-        assert_eq!(idx.person_rows(3).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(idx.person_rows(700_000).collect::<Vec<_>>(), vec![4]);
-        assert_eq!(idx.person_rows(2).count(), 0);
-        assert_eq!(idx.venue(3), 2);
-        assert_eq!(idx.venue(1), 9);
+        assert!(idx.has_page_sums());
+        assert_eq!(idx.venue_rows(9).unwrap(), 0..2);
+        assert_eq!(idx.venue_rows(2).unwrap(), 2..5);
+        assert_eq!(idx.venue_rows(4).unwrap(), 0..0);
+        assert_eq!(idx.venue_rows_checked_in(2, t + 6, t + 60).unwrap(), 3..4);
+        assert_eq!(idx.person_rows(3).unwrap(), vec![1, 2]);
+        assert_eq!(idx.person_rows(700_000).unwrap(), vec![4]);
+        assert_eq!(idx.person_rows(2).unwrap(), Vec::<u32>::new());
+        assert_eq!(idx.venue(3).unwrap(), 2);
+        assert_eq!(idx.venue(1).unwrap(), 9);
         assert_eq!(idx.check_out(1), Some(t + 100));
         assert_eq!(idx.check_out(3), Some(t + 86_400 * 3));
         assert_eq!(idx.check_out(0), None);
         assert!(PartIndex::open(&p, 6, day).is_err());
+    }
+
+    /// Every query the trace makes, on every key and row of the small part above.
+    fn answers(idx: &PartIndex, day: i64) -> Result<Vec<String>> {
+        let t = day * crate::time::DAY;
+        let mut out = Vec::new();
+        for k in [1, 2, 3, 4, 9, 700_000] {
+            out.push(format!("{:?}", idx.person_rows(k)?));
+            out.push(format!("{:?}", idx.venue_rows_checked_in(k, t, t + 86_400)?));
+        }
+        for r in 0..idx.rows() as u32 {
+            idx.ensure_rows(r..r + 1)?;
+            out.push(format!("{} {:?} {} {}", idx.check_in(r), idx.check_out(r), idx.person(r), idx.venue(r)?));
+        }
+        Ok(out)
+    }
+
+    /// Damage each byte of an index in turn: every query either fails with an error naming the
+    /// file or gives the undamaged answer; none panics.
+    #[test]
+    fn any_damaged_byte_is_an_error_never_a_panic_or_another_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 18_840;
+        let t = day * crate::time::DAY;
+        let rows: Vec<Visit> = (0..40u32)
+            .map(|i| Visit {
+                venue: [9, 2, 5][(i / 14) as usize],
+                check_in: t + 100 * i64::from(i),
+                person: i % 7,
+                check_out: (i % 3 == 0).then_some(t + 100 * i64::from(i) + 50),
+            })
+            .collect();
+        let p = dir.path().join("x.tvx");
+        write(&p, day, &rows).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let want = answers(&PartIndex::open(&p, 40, day).unwrap(), day).unwrap();
+        let mut caught = 0;
+        for at in 0..good.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                std::fs::write(&p, &bad).unwrap();
+                let got = PartIndex::open(&p, 40, day).and_then(|idx| {
+                    let a = answers(&idx, day)?;
+                    idx.verify()?;
+                    Ok(a)
+                });
+                match got {
+                    Ok(a) => assert_eq!(a, want, "byte {at} ^ {flip:#x} changed an answer"),
+                    Err(e) => {
+                        assert!(matches!(e, Error::Store { .. }), "byte {at}: {e}");
+                        assert!(e.to_string().contains("x.tvx"), "{e}");
+                        caught += 1;
+                    }
+                }
+            }
+        }
+        // Padding bytes are the only ones whose damage changes nothing a reader uses; the page
+        // sums still cover them, so every flip is caught.
+        assert_eq!(caught, 2 * good.len());
     }
 }

@@ -50,6 +50,11 @@ pub fn quarantine(batch: u64) -> String {
     format!("quarantine/b{batch:07}.csv")
 }
 
+/// Spill of a transaction's rejected rows, before they become its quarantine file.
+pub fn reject_spill(batch: u64) -> String {
+    format!("tmp/rejects-b{batch:07}.csv")
+}
+
 /// Resolve a store-relative path.
 pub fn resolve(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)

@@ -2,16 +2,22 @@
 //!
 //! Readers never list directories: what a snapshot contains is exactly what its manifest names.
 //! A manifest is JSON (`manifests/m-0000000007.json`), written once and never changed; the
-//! `CURRENT` file names the live one (see `commit`). Format version 1.
+//! `CURRENT` file names the live one (see `txn`).
+//!
+//! Format 2 adds `checksums`: the size and BLAKE3 of every file the manifest names (files
+//! carried over from a format-1 store have none). Format 1 is still read.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The store format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The store format this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest store format this build reads.
+pub const OLDEST_READABLE: u32 = 1;
 
 /// One committed version of the store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -30,6 +36,28 @@ pub struct Manifest {
     pub venues: Vec<DictSegmentInfo>,
     /// Parquet file with venue attributes (names, categories), if a venues file was ever given.
     pub venue_attrs: Option<String>,
+    /// Size and BLAKE3 of each file named above, by relative path.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, FileSum>,
+}
+
+/// A file's size and content hash, recorded at commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSum {
+    /// Bytes.
+    pub bytes: u64,
+    /// BLAKE3 of the bytes, hex.
+    pub blake3: String,
+}
+
+impl FileSum {
+    /// Size and BLAKE3 of the file at `path`.
+    pub fn of(path: &Path) -> Result<FileSum> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_mmap(path).map_err(Error::io(path))?;
+        let bytes = std::fs::metadata(path).map_err(Error::io(path))?.len();
+        Ok(FileSum { bytes, blake3: hasher.finalize().to_hex().to_string() })
+    }
 }
 
 /// One ingest batch.
@@ -104,10 +132,13 @@ impl Manifest {
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
         let m: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| Error::store(path, format!("unreadable manifest: {e}")))?;
-        if m.format != FORMAT_VERSION {
+        if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&m.format) {
             return Err(Error::store(
                 path,
-                format!("store format {} is not supported by this truyvet (reads format {FORMAT_VERSION})", m.format),
+                format!(
+                    "store format {} is not supported by this truyvet (reads formats {OLDEST_READABLE} to {FORMAT_VERSION})",
+                    m.format
+                ),
             ));
         }
         Ok(m)

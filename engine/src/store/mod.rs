@@ -6,13 +6,14 @@
 //! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
 
 mod bytes;
-pub(crate) mod commit;
 pub(crate) mod dict;
-pub mod index;
+pub(crate) mod index;
 pub mod layout;
 pub mod manifest;
+mod paged;
 pub(crate) mod parquet;
 pub mod quarantine;
+pub(crate) mod txn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,11 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-pub use self::commit::Failpoint;
 use self::dict::{Dict, DictSegment};
-pub use self::index::PartIndex;
+use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
+pub use self::txn::Failpoint;
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, VenueKey};
 
@@ -72,8 +73,50 @@ impl Store {
 pub struct Part {
     /// Manifest entry.
     pub info: PartInfo,
-    /// The mapped trace index.
-    pub index: PartIndex,
+    pub(crate) index: PartIndex,
+}
+
+impl Part {
+    /// The persons who checked in in this part, ascending by key, with their check-in counts
+    /// (for choosing an F0 to demonstrate or benchmark with).
+    pub fn persons(&self) -> Result<Vec<(PersonKey, u32)>> {
+        let keys = self.index.person_keys()?;
+        keys.iter().map(|p| Ok((p, self.index.person_rows(p)?.len() as u32))).collect()
+    }
+
+    /// The venues of this part, ascending by key.
+    pub fn venues(&self) -> Result<Vec<VenueKey>> {
+        Ok(self.index.venue_keys()?.iter().collect())
+    }
+
+    /// The person of row `row` (rows are in stored order: venue id, then check-in).
+    pub fn person_at(&self, row: u32) -> Result<PersonKey> {
+        self.index.ensure_rows(row..row + 1)?;
+        Ok(self.index.person(row))
+    }
+
+    /// The venue of row `row`.
+    pub fn venue_at(&self, row: u32) -> Result<VenueKey> {
+        self.index.venue(row)
+    }
+
+    /// The rows at venue `v` checked in within `[lo, hi)` (the trace's venue lookup; exposed
+    /// for the kernel benchmarks).
+    #[doc(hidden)]
+    pub fn rows_at_venue(
+        &self,
+        v: VenueKey,
+        lo: crate::model::Seconds,
+        hi: crate::model::Seconds,
+    ) -> Result<std::ops::Range<u32>> {
+        self.index.venue_rows_checked_in(v, lo, hi)
+    }
+
+    /// The rows of person `p` (the trace's person lookup; exposed for the kernel benchmarks).
+    #[doc(hidden)]
+    pub fn rows_of_person(&self, p: PersonKey) -> Result<Vec<u32>> {
+        self.index.person_rows(p)
+    }
 }
 
 /// An immutable view of one committed version of a store.
@@ -95,7 +138,7 @@ struct SnapshotInner {
 
 impl Snapshot {
     fn load(dir: &Path) -> Result<Snapshot> {
-        let manifest = commit::read_current(dir)?;
+        let manifest = txn::read_current(dir)?;
         Snapshot::from_manifest(dir, manifest)
     }
 
@@ -154,24 +197,33 @@ impl Snapshot {
         by_day[lo..].iter().take_while(move |&&(d, _)| d <= last).map(|&(_, i)| &self.0.parts[i])
     }
 
-    /// Key of a person id.
-    pub fn person_key(&self, id: &str) -> Option<PersonKey> {
+    /// Key of a person id (`None`: not in the store; an error: a damaged dictionary).
+    pub fn person_key(&self, id: &str) -> Result<Option<PersonKey>> {
         self.0.persons.key(id)
     }
 
     /// Person id of a key from this snapshot.
-    pub fn person_id(&self, key: PersonKey) -> &str {
-        self.0.persons.id(key)
+    pub fn person_id(&self, key: PersonKey) -> Result<&str> {
+        self.0.persons.id(key, &|| self.unknown_key("person", key))
     }
 
-    /// Key of a venue id.
-    pub fn venue_key(&self, id: &str) -> Option<VenueKey> {
+    /// Key of a venue id (`None`: not in the store; an error: a damaged dictionary).
+    pub fn venue_key(&self, id: &str) -> Result<Option<VenueKey>> {
         self.0.venues.key(id)
     }
 
     /// Venue id of a key from this snapshot.
-    pub fn venue_id(&self, key: VenueKey) -> &str {
-        self.0.venues.id(key)
+    pub fn venue_id(&self, key: VenueKey) -> Result<&str> {
+        self.0.venues.id(key, &|| self.unknown_key("venue", key))
+    }
+
+    /// A key read from this snapshot's files that its dictionary does not hold: some file is
+    /// damaged (`verify` says which).
+    fn unknown_key(&self, what: &str, key: u32) -> Error {
+        Error::store(
+            &self.0.dir,
+            format!("damaged store: a trace index names {what} key {key}, beyond the dictionary; run `truyvet verify`"),
+        )
     }
 
     /// Number of distinct persons.
@@ -188,7 +240,7 @@ impl Snapshot {
     pub fn venue_attrs(&self) -> Result<&HashMap<String, VenueInfo>> {
         let loaded = self.0.venue_attrs.get_or_init(|| match &self.0.manifest.venue_attrs {
             None => Ok(HashMap::new()),
-            Some(rel) => parquet::read_venues(&layout::resolve(&self.0.dir, rel))
+            Some(rel) => parquet::read_venues(&layout::resolve(&self.0.dir, rel), self.0.manifest.checksums.get(rel))
                 .map(|v| v.into_iter().map(|v| (v.venue_id.clone(), v)).collect())
                 .map_err(|e| e.to_string()),
         });

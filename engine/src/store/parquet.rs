@@ -17,6 +17,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::dict::InternedView;
+use super::manifest::FileSum;
 use crate::error::{Error, Result};
 use crate::model::{CHECKINS_SCHEMA, VENUES_SCHEMA, Visit};
 
@@ -39,6 +40,19 @@ fn properties() -> WriterProperties {
         .build()
 }
 
+/// A Parquet failure while writing a store file. A full or failing disk is the machine's
+/// problem (an I/O error naming the file, exit 4), not a bug.
+fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    use parquet::errors::ParquetError;
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => Error::io(path)(*io),
+            Err(other) => Error::store(path, format!("writing: {other}")),
+        },
+        other => Error::Internal(format!("writing {}: {other}", path.display())),
+    }
+}
+
 /// Write one day's sorted rows as a Parquet part. Returns the file size.
 pub(crate) fn write_part(
     path: &Path,
@@ -48,7 +62,7 @@ pub(crate) fn write_part(
     venues: &InternedView,
 ) -> Result<u64> {
     let io = |e: std::io::Error| Error::io(path)(e);
-    let pq = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
+    let pq = |e| write_error(path, e);
     let file = File::create(path).map_err(io)?;
     let mut writer = ArrowWriter::try_new(file, CHECKINS_SCHEMA.clone(), Some(properties())).map_err(pq)?;
     for chunk in rows.chunks(WRITE_BATCH_ROWS) {
@@ -98,7 +112,7 @@ pub struct VenueInfo {
 
 /// Write venue attributes, sorted by venue id.
 pub(crate) fn write_venues(path: &Path, venues: &[VenueInfo]) -> Result<()> {
-    let pq = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
+    let pq = |e| write_error(path, e);
     let s = |f: fn(&VenueInfo) -> Option<&str>| -> ArrayRef { Arc::new(venues.iter().map(f).collect::<StringArray>()) };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(venues.iter().map(|v| Some(v.venue_id.as_str())).collect::<StringArray>()),
@@ -117,12 +131,19 @@ pub(crate) fn write_venues(path: &Path, venues: &[VenueInfo]) -> Result<()> {
     file.sync_all().map_err(Error::io(path))
 }
 
-/// Read venue attributes written by [`write_venues`].
-pub(crate) fn read_venues(path: &Path) -> Result<Vec<VenueInfo>> {
+/// Read venue attributes written by [`write_venues`]. With the checksum the manifest recorded,
+/// the file is checked against it first (it is small and read whole), so a damaged file is an
+/// error naming it; format-1 stores carry none, and then the decoder's own checks are all.
+pub(crate) fn read_venues(path: &Path, sum: Option<&FileSum>) -> Result<Vec<VenueInfo>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Float64Type;
-    let file = File::open(path).map_err(Error::io(path))?;
     let damaged = |e: &dyn std::fmt::Display| Error::store(path, format!("damaged venues file: {e}"));
+    if let Some(want) = sum {
+        if &FileSum::of(path)? != want {
+            return Err(damaged(&"size or BLAKE3 differs from the manifest"));
+        }
+    }
+    let file = File::open(path).map_err(Error::io(path))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| damaged(&e))?
         .build()
@@ -130,21 +151,23 @@ pub(crate) fn read_venues(path: &Path) -> Result<Vec<VenueInfo>> {
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| damaged(&e))?;
-        if batch.num_columns() != 7 {
-            return Err(damaged(&"wrong columns"));
+        let wrong = || damaged(&"unexpected columns");
+        if batch.schema().fields() != VENUES_SCHEMA.fields() {
+            return Err(wrong());
         }
-        let s = |i: usize| batch.column(i).as_string::<i32>();
-        let f = |i: usize| batch.column(i).as_primitive::<Float64Type>();
+        let s = |i: usize| batch.column(i).as_string_opt::<i32>().ok_or_else(wrong);
+        let f = |i: usize| batch.column(i).as_primitive_opt::<Float64Type>().ok_or_else(wrong);
+        let (id, name, category, province, district, lat, lon) = (s(0)?, s(1)?, s(2)?, s(3)?, s(4)?, f(5)?, f(6)?);
         let opt = |a: &StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
         for r in 0..batch.num_rows() {
             out.push(VenueInfo {
-                venue_id: s(0).value(r).to_string(),
-                name: opt(s(1), r),
-                category: opt(s(2), r),
-                province: opt(s(3), r),
-                district: opt(s(4), r),
-                lat: f(5).is_valid(r).then(|| f(5).value(r)),
-                lon: f(6).is_valid(r).then(|| f(6).value(r)),
+                venue_id: id.value(r).to_string(),
+                name: opt(name, r),
+                category: opt(category, r),
+                province: opt(province, r),
+                district: opt(district, r),
+                lat: lat.is_valid(r).then(|| lat.value(r)),
+                lon: lon.is_valid(r).then(|| lon.value(r)),
             });
         }
     }

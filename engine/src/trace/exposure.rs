@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::interval::{Interval, merge_sorted};
 use super::request::TraceRequest;
+use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::{Part, Snapshot};
 use crate::time::DAY;
@@ -41,7 +42,11 @@ fn day_range(req: &TraceRequest, from: Seconds, to: Seconds) -> (i64, i64) {
 }
 
 /// Steps 1–2: U0 as `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
-pub(crate) fn f0_union(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> (Vec<(VenueKey, Interval)>, usize) {
+pub(crate) fn f0_union(
+    snapshot: &Snapshot,
+    f0: PersonKey,
+    req: &TraceRequest,
+) -> Result<(Vec<(VenueKey, Interval)>, usize)> {
     let from = req.from.unwrap_or(Seconds::MIN / 4);
     let to = req.to.unwrap_or(Seconds::MAX / 4);
     let (first, last) = day_range(req, from, to);
@@ -49,12 +54,12 @@ pub(crate) fn f0_union(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -
     let mut visits = 0;
     for part in snapshot.parts_of_days(first, last) {
         let idx = &part.index;
-        for r in idx.person_rows(f0) {
+        for r in idx.person_rows(f0)? {
             visits += 1;
             let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
             let (s, e) = (a.max(from), b.min(to));
             if s < e {
-                stays.push((idx.venue(r), (s, e.saturating_add(req.linger))));
+                stays.push((idx.venue(r)?, (s, e.saturating_add(req.linger))));
             }
         }
     }
@@ -65,7 +70,7 @@ pub(crate) fn f0_union(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -
         merge_sorted(&mut ivs);
         out.extend(ivs.into_iter().map(|iv| (group[0].0, iv)));
     }
-    (out, visits)
+    Ok((out, visits))
 }
 
 /// Step 3: the pieces, and the number of candidate rows examined.
@@ -74,7 +79,8 @@ pub(crate) fn pieces(
     f0: PersonKey,
     u0: &[(VenueKey, Interval)],
     req: &TraceRequest,
-) -> (Vec<Piece>, u64) {
+) -> Result<(Vec<Piece>, u64)> {
+    let persons = snapshot.person_count();
     let tasks: Vec<(VenueKey, Interval, &Part)> = u0
         .iter()
         .flat_map(|&(v, (s, e))| {
@@ -82,9 +88,9 @@ pub(crate) fn pieces(
             snapshot.parts_of_days(first, last).map(move |p| (v, (s, e), p))
         })
         .collect();
-    let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> (Vec<Piece>, u64) {
+    let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> Result<(Vec<Piece>, u64)> {
         let idx = &part.index;
-        let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e);
+        let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
         let examined = rows.len() as u64;
         let mut out = Vec::new();
         for r in rows {
@@ -92,18 +98,26 @@ pub(crate) fn pieces(
             if p == f0 {
                 continue;
             }
+            if p >= persons {
+                return Err(Error::store(
+                    snapshot.dir().join(&part.info.index),
+                    format!(
+                        "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
+                    ),
+                ));
+            }
             let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
             let (ps, pe) = (a.max(s), b.min(e));
             if ps < pe {
                 out.push(Piece { person: p, venue: v, start: ps, end: pe });
             }
         }
-        (out, examined)
+        Ok((out, examined))
     };
     let results: Vec<(Vec<Piece>, u64)> = if req.parallel && tasks.len() > 1 {
-        tasks.par_iter().map(run).collect()
+        tasks.par_iter().map(run).collect::<Result<_>>()?
     } else {
-        tasks.iter().map(run).collect()
+        tasks.iter().map(run).collect::<Result<_>>()?
     };
     let examined = results.iter().map(|r| r.1).sum();
     let mut all: Vec<Piece> = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
@@ -115,5 +129,5 @@ pub(crate) fn pieces(
     } else {
         all.sort_unstable();
     }
-    (all, examined)
+    Ok((all, examined))
 }

@@ -91,10 +91,10 @@ impl Snapshot {
     pub fn trace(&self, req: &TraceRequest) -> Result<TraceResult> {
         req.check()?;
         let _span = tracing::debug_span!("trace", f0 = %req.f0).entered();
-        let f0 = self.person_key(&req.f0).ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
-        let (u0, f0_visits) = exposure::f0_union(self, f0, req);
-        let (pieces, rows_examined) = exposure::pieces(self, f0, &u0, req);
-        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit);
+        let f0 = self.person_key(&req.f0)?.ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
+        let (u0, f0_visits) = exposure::f0_union(self, f0, req)?;
+        let (pieces, rows_examined) = exposure::pieces(self, f0, &u0, req)?;
+        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit)?;
         Ok(TraceResult {
             request: req.clone(),
             f0_visits,
@@ -162,11 +162,12 @@ impl TraceResult {
     pub fn exposures_record_batch(&self) -> Result<RecordBatch> {
         let e = &self.exposures;
         let attrs = self.snapshot.venue_attrs()?;
-        let venue_ids: Vec<&str> = e.iter().map(|x| self.snapshot.venue_id(x.venue)).collect();
+        let venue_ids: Vec<&str> = e.iter().map(|x| self.snapshot.venue_id(x.venue)).collect::<Result<_>>()?;
+        let person_ids: Vec<&str> = e.iter().map(|x| self.snapshot.person_id(x.person)).collect::<Result<_>>()?;
         let names: StringArray = venue_ids.iter().map(|v| attrs.get(*v).and_then(|a| a.name.as_deref())).collect();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.rank))),
-            Arc::new(StringArray::from_iter_values(e.iter().map(|x| self.snapshot.person_id(x.person)))),
+            Arc::new(StringArray::from_iter_values(person_ids)),
             Arc::new(StringArray::from_iter_values(venue_ids.iter().copied())),
             Arc::new(names),
             ts(e.iter().map(|x| x.start)),

@@ -12,6 +12,7 @@ use std::ops::Range;
 use super::exposure::Piece;
 use super::interval::{Interval, merge_sorted};
 use super::{Contact, Exposure};
+use crate::error::Result;
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
 
@@ -38,7 +39,7 @@ pub(crate) fn rank(
     pieces: &[Piece],
     min_overlap: i64,
     limit: Option<usize>,
-) -> (Vec<Contact>, Vec<Exposure>) {
+) -> Result<(Vec<Contact>, Vec<Exposure>)> {
     let mut flat: Vec<(VenueKey, Interval)> = Vec::new();
     let mut scratch: Vec<Interval> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -60,7 +61,7 @@ pub(crate) fn rank(
         }
         candidates.push(Candidate {
             person: person_run[0].person,
-            id: snapshot.person_id(person_run[0].person),
+            id: snapshot.person_id(person_run[0].person)?,
             exposure,
             episodes: start..flat.len(),
             venues,
@@ -107,5 +108,5 @@ pub(crate) fn rank(
             last_contact: c.last,
         });
     }
-    (contacts, exposures)
+    Ok((contacts, exposures))
 }

@@ -63,7 +63,7 @@ fn every_rejection_reason_is_quarantined_and_counts_add_up() {
     let store = Store::open(dir.path().join("store")).unwrap();
     let stats = store.snapshot().stats().unwrap();
     assert_eq!((stats.rows, stats.rejected, stats.batches), (2001, 10, 1));
-    assert!(store.snapshot().person_key("P,quoted").is_some());
+    assert!(store.snapshot().person_key("P,quoted").unwrap().is_some());
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_commit_interrupted_at_each_step_leaves_the_store_as_before() {
         assert!(err.to_string().contains("failpoint"), "{err}");
         let snap = Store::open(&store).unwrap().snapshot();
         assert_eq!(snap.stats().unwrap(), before, "after {step:?}");
-        assert!(snap.person_key("B1").is_none());
+        assert!(snap.person_key("B1").unwrap().is_none());
         assert!(snap.trace(&truyvet::TraceRequest::new("A1")).is_ok());
         // The next ingest clears the leftovers and commits normally.
         let r = Ingest::new(&store).run(&[b]).unwrap();

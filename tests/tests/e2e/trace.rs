@@ -161,7 +161,7 @@ proptest! {
         let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush), StoreFixture::row);
         let (_dir, store) = fixture.build();
         for req in &reqs {
-            if store.snapshot().person_key(&req.f0).is_none() {
+            if store.snapshot().person_key(&req.f0).unwrap().is_none() {
                 let unknown = matches!(store.trace(req), Err(Error::NotFound { .. }));
                 prop_assert!(unknown);
                 continue;

@@ -179,7 +179,7 @@ fn run(args: Args) -> Result<()> {
         (stats.rows, stats.persons, stats.venues, stats.days, stats.bytes);
 
     // 4. Traces in this process.
-    let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed);
+    let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed)?;
     traces(&snap, &f0s, &mut report)?;
 
     // 5. Whole processes: open, trace, print CSV.

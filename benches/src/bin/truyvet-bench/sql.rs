@@ -27,7 +27,7 @@ pub fn figures(snap: &Snapshot, f0s: &[String], compare: bool, report: &mut Repo
     let session = Session::new(snap)?;
     let (venue, day) = {
         let part = snap.parts().iter().max_by_key(|p| p.info.rows).context("empty store")?;
-        (snap.venue_id(part.index.venue(0)).to_string(), truyvet::time::day_name(part.info.day))
+        (snap.venue_id(part.venue_at(0)?)?.to_string(), truyvet::time::day_name(part.info.day))
     };
     let f0 = f0s.first().cloned().unwrap_or_default();
     let queries = [

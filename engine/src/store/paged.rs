@@ -1,0 +1,187 @@
+//! Page checksums: a CRC-32 per 4 KiB page of a file's body, checked the first time a reader
+//! touches the page.
+//!
+//! The trace reads a few pages of each index and dictionary it visits, so checking whole files
+//! at open would cost more than the trace itself; checking nothing lets a flipped bit change an
+//! answer silently. Each reader instead calls [`PageSums::ensure`] on the byte range it is about
+//! to read: pages not yet checked in this snapshot are hashed and compared once, and a mismatch
+//! is an error naming the file. Whole files are hashed (BLAKE3) only by `verify`.
+//!
+//! CRC-32 (`crc32fast`, carry-less multiply where the CPU has it) rather than BLAKE3 here: it
+//! detects the random damage it is for, and it is cheaper per page than the page fault that
+//! brings the page in.
+
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::bytes::U32s;
+
+/// Bytes per checksummed page.
+pub(crate) const PAGE: usize = 4096;
+
+/// Number of pages covering `len` bytes.
+pub(crate) fn pages(len: usize) -> usize {
+    len.div_ceil(PAGE)
+}
+
+/// CRC-32 of bytes.
+pub(crate) fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// A writer that passes bytes through and records a CRC-32 per [`PAGE`] of them.
+pub(crate) struct SumWriter<W> {
+    inner: W,
+    page: crc32fast::Hasher,
+    in_page: usize,
+    sums: Vec<u32>,
+}
+
+impl<W: Write> SumWriter<W> {
+    pub(crate) fn new(inner: W) -> SumWriter<W> {
+        SumWriter { inner, page: crc32fast::Hasher::new(), in_page: 0, sums: Vec::new() }
+    }
+
+    /// The page sums of everything written (the last page may be short), and the writer.
+    pub(crate) fn finish(mut self) -> (Vec<u32>, W) {
+        if self.in_page > 0 {
+            self.sums.push(self.page.finalize());
+        }
+        (self.sums, self.inner)
+    }
+}
+
+impl<W: Write> Write for SumWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let take = rest.len().min(PAGE - self.in_page);
+            self.page.update(&rest[..take]);
+            self.in_page += take;
+            rest = &rest[take..];
+            if self.in_page == PAGE {
+                let full = std::mem::replace(&mut self.page, crc32fast::Hasher::new());
+                self.sums.push(full.finalize());
+                self.in_page = 0;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The page sums of a mapped file's body `[body.start, body.end)`, with the pages checked so
+/// far. Format-1 files carry no sums: [`PageSums::none`] checks nothing.
+#[derive(Debug)]
+pub(crate) struct PageSums {
+    body: Range<usize>,
+    sums: Option<(U32s, u32)>,
+    table_ok: OnceLock<Result<(), String>>,
+    checked: Box<[AtomicU64]>,
+}
+
+impl PageSums {
+    /// Sums stored at `sums` (one `u32` per page of `body`), whose own CRC-32 is `table_crc`
+    /// (checked on first use). `None` if the table's length does not fit the body.
+    pub(crate) fn new(body: Range<usize>, sums: U32s, table_crc: u32) -> Option<PageSums> {
+        let n = pages(body.len());
+        (sums.len() == n).then(|| PageSums {
+            body,
+            sums: Some((sums, table_crc)),
+            table_ok: OnceLock::new(),
+            checked: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    /// No sums (a format-1 file).
+    pub(crate) fn none() -> PageSums {
+        PageSums { body: 0..0, sums: None, table_ok: OnceLock::new(), checked: Box::new([]) }
+    }
+
+    /// Check every not-yet-checked page overlapping `range` (bytes of `map`).
+    pub(crate) fn ensure(&self, map: &[u8], range: Range<usize>) -> Result<(), String> {
+        let Some((sums, table_crc)) = self.sums else { return Ok(()) };
+        if range.is_empty() {
+            return Ok(());
+        }
+        self.table_ok
+            .get_or_init(|| {
+                let table = &map[sums.byte_range()];
+                (crc(table) == table_crc).then_some(()).ok_or_else(|| "checksum mismatch in the page-sum table".into())
+            })
+            .clone()?;
+        if range.start < self.body.start || range.end > self.body.end {
+            return Err(format!("bytes {range:?} lie outside the checksummed body {:?}", self.body));
+        }
+        let first = (range.start - self.body.start) / PAGE;
+        let last = (range.end - 1 - self.body.start) / PAGE;
+        for p in first..=last {
+            let (word, bit) = (&self.checked[p / 64], 1u64 << (p % 64));
+            if word.load(Ordering::Relaxed) & bit != 0 {
+                continue;
+            }
+            let start = self.body.start + p * PAGE;
+            let page = &map[start..(start + PAGE).min(self.body.end)];
+            if crc(page) != sums.get(map, p) {
+                return Err(format!("checksum mismatch in bytes {}..{}", start, start + page.len()));
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Whether there are sums to check.
+    pub(crate) fn is_some(&self) -> bool {
+        self.sums.is_some()
+    }
+
+    /// Check every page (for `verify`).
+    pub(crate) fn ensure_all(&self, map: &[u8]) -> Result<(), String> {
+        self.ensure(map, self.body.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_follow_pages_and_catch_one_flipped_bit() {
+        let body: Vec<u8> = (0..3 * PAGE + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let mut w = SumWriter::new(Vec::new());
+        // Odd-sized writes straddle page boundaries.
+        for chunk in body.chunks(1000) {
+            w.write_all(chunk).unwrap();
+        }
+        let (sums, out) = w.finish();
+        assert_eq!(out, body);
+        assert_eq!(sums.len(), 4);
+        let mut file = vec![0u8; 8];
+        file.extend_from_slice(&body);
+        let sums_at = file.len();
+        for s in &sums {
+            file.extend_from_slice(&s.to_le_bytes());
+        }
+        let table = U32s::new(file.len(), sums_at..file.len()).unwrap();
+        let table_crc = crc(&file[sums_at..]);
+        let ps = PageSums::new(8..sums_at, table, table_crc).unwrap();
+        ps.ensure_all(&file).unwrap();
+        let mut bad = file.clone();
+        bad[8 + 2 * PAGE + 5] ^= 0x10;
+        let fresh = PageSums::new(8..sums_at, table, table_crc).unwrap();
+        fresh.ensure(&bad, 8..8 + 2 * PAGE).expect("pages 0 and 1 are intact");
+        let err = fresh.ensure(&bad, 8 + 2 * PAGE..8 + 2 * PAGE + 1).unwrap_err();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        assert!(fresh.ensure(&bad, 0..4).is_err(), "the header is not part of the body");
+        let mut bad_table = file.clone();
+        bad_table[sums_at + 1] ^= 1;
+        let err = PageSums::new(8..sums_at, table, table_crc).unwrap().ensure(&bad_table, 8..9).unwrap_err();
+        assert!(err.contains("page-sum table"), "{err}");
+    }
+}

@@ -1,0 +1,438 @@
+//! Write transactions: the one way files enter a store. Ingest, and later compaction,
+//! retention and the cases register, all commit through a [`Transaction`].
+//!
+//! # Protocol
+//! 1. `begin` takes the exclusive `LOCK` (one writer at a time; readers never lock), and only
+//!    then reads `CURRENT` (creating an empty store if there is none), so a transaction always
+//!    builds on the newest commit. It deletes leftovers of interrupted transactions: any file
+//!    under the store's directories that the live manifest does not name, and manifests newer
+//!    than it.
+//! 2. The caller writes its new files under names carrying the transaction's number (so no
+//!    committed file is ever overwritten), `fsync`s each, and adds them to the transaction.
+//! 3. `commit` records each new file's size and BLAKE3 in the manifest, `fsync`s every
+//!    directory on the way from a new file to the store (so a new day directory's entry is
+//!    durable too), writes the manifest to `tmp/`, `fsync`s it, renames it to
+//!    `manifests/m-<version>.json` and `fsync`s that directory.
+//! 4. It writes `tmp/CURRENT`, `fsync`s it and renames it over `CURRENT`, then `fsync`s the store
+//!    directory. That rename is the commit point: before it, readers see the previous version
+//!    in full; after it, the new one in full.
+//! 5. Manifests older than the last [`KEEP_MANIFESTS`] are deleted: a reader needs its manifest
+//!    only while opening.
+//!
+//! A crash anywhere before step 4's rename leaves `CURRENT` naming the previous manifest, whose
+//! files are all untouched. Readers that opened a snapshot keep their mapped files.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::layout::{self, CURRENT, DIRS, LOCK};
+use super::manifest::{BatchInfo, DictSegmentInfo, FORMAT_VERSION, FileSum, Manifest, PartInfo};
+use crate::error::{Error, Result};
+
+/// Manifests kept after a commit (the live one and those before it).
+pub const KEEP_MANIFESTS: u64 = 16;
+
+/// A point in the commit protocol where a test can make the commit fail, as a crash would.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// After the transaction's data files are written, before the manifest.
+    BeforeManifest,
+    /// After the new manifest is in place, before `CURRENT` is written.
+    AfterManifest,
+    /// After `tmp/CURRENT` is written, before it is renamed over `CURRENT`.
+    BeforeSwap,
+}
+
+/// Which dictionary a segment belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DictKind {
+    Persons,
+    Venues,
+}
+
+impl DictKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DictKind::Persons => "persons",
+            DictKind::Venues => "venues",
+        }
+    }
+}
+
+/// An open write transaction on a store: holds the lock until committed or dropped. Dropping
+/// it without `commit` leaves its files for the next `begin` to delete.
+#[derive(Debug)]
+pub(crate) struct Transaction {
+    dir: PathBuf,
+    _lock: File,
+    base: Manifest,
+    next: Manifest,
+    failpoint: Option<Failpoint>,
+    /// Directories `commit` synced, for the durability test.
+    #[cfg(test)]
+    synced: Vec<PathBuf>,
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(Error::io(path))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(Error::io(path))
+}
+
+/// Read `CURRENT` and the manifest it names.
+pub(crate) fn read_current(dir: &Path) -> Result<Manifest> {
+    let current = dir.join(CURRENT);
+    let name = match fs::read_to_string(&current) {
+        Ok(name) => name,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::store(dir, "not a truyvet store (no CURRENT file); `truyvet ingest` creates one"));
+        }
+        Err(e) => return Err(Error::io(&current)(e)),
+    };
+    Manifest::read(&dir.join(name.trim()))
+}
+
+/// Refuse a directory that holds anything but a store's own entries (before creating a store
+/// in it).
+fn check_empty_or_store(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let name = entry.map_err(Error::io(dir))?.file_name();
+        let ours = name == LOCK || name == CURRENT || DIRS.iter().any(|d| name == *d);
+        if !ours {
+            return Err(Error::store(dir, "directory exists, is not empty and is not a truyvet store"));
+        }
+    }
+    Ok(())
+}
+
+/// How long `lock` waits for a lock that is held, before reporting [`Error::Locked`].
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Take the store's exclusive `LOCK` (an `flock`, released when the file is closed).
+///
+/// A held lock is retried for [`LOCK_PATIENCE`] before giving up. An `flock` belongs to the open
+/// file, and a process that forks while holding it (any `Command::spawn` on another thread)
+/// hands its child a copy that keeps the lock until the child's `exec` closes it: a writer that
+/// just finished can thus look busy for a few milliseconds. A real concurrent ingest holds it
+/// for much longer and is reported.
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK);
+    let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
+        }
+    }
+}
+
+impl Transaction {
+    /// Step 1: lock, then read (or create) the live version and clear leftovers.
+    pub(crate) fn begin(dir: &Path) -> Result<Transaction> {
+        if !dir.join(CURRENT).exists() {
+            check_empty_or_store(dir)?;
+            fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        }
+        let lock = lock(dir)?;
+        // Re-read under the lock: another writer may have created the store, or committed,
+        // since the check above.
+        let base = if dir.join(CURRENT).exists() {
+            read_current(dir)?
+        } else {
+            for d in DIRS {
+                fs::create_dir_all(dir.join(d)).map_err(Error::io(dir.join(d)))?;
+            }
+            fsync_dir(dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsync_dir(parent)?;
+            }
+            // Version 0, the empty store, is committed like any other.
+            let empty = Manifest { format: FORMAT_VERSION, ..Manifest::default() };
+            let mut t = Transaction::new(dir, lock, empty.clone());
+            t.base.version = u64::MAX;
+            t.next = empty;
+            t.commit()?;
+            return Transaction::begin(dir);
+        };
+        let t = Transaction::new(dir, lock, base);
+        t.remove_leftovers()?;
+        Ok(t)
+    }
+
+    fn new(dir: &Path, lock: File, base: Manifest) -> Transaction {
+        Transaction {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            next: base.clone(),
+            base,
+            failpoint: None,
+            #[cfg(test)]
+            synced: Vec::new(),
+        }
+    }
+
+    /// The manifest this transaction builds on.
+    pub(crate) fn base(&self) -> &Manifest {
+        &self.base
+    }
+
+    /// This transaction's number: the version it will commit, carried by its files' names.
+    pub(crate) fn id(&self) -> u64 {
+        self.base.version.wrapping_add(1)
+    }
+
+    /// The store directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Make the commit fail at a protocol step (crash-consistency tests).
+    pub(crate) fn failpoint(&mut self, at: Option<Failpoint>) {
+        self.failpoint = at;
+    }
+
+    /// Add check-in parts (written and synced by the caller).
+    pub(crate) fn add_parts(&mut self, parts: impl IntoIterator<Item = PartInfo>) {
+        self.next.parts.extend(parts);
+    }
+
+    /// Add a dictionary segment.
+    pub(crate) fn add_dict_segment(&mut self, kind: DictKind, segment: DictSegmentInfo) {
+        match kind {
+            DictKind::Persons => self.next.persons.push(segment),
+            DictKind::Venues => self.next.venues.push(segment),
+        }
+    }
+
+    /// Replace the venue attributes file.
+    pub(crate) fn set_venue_attrs(&mut self, rel: String) {
+        self.next.venue_attrs = Some(rel);
+    }
+
+    /// Record an ingest batch (and its quarantine file, if any).
+    pub(crate) fn add_batch(&mut self, batch: BatchInfo) {
+        self.next.batches.push(batch);
+    }
+
+    /// Give up: delete what this transaction wrote (best effort; the next `begin` retries).
+    pub(crate) fn abort(self) {
+        if let Err(e) = self.remove_leftovers() {
+            tracing::warn!(error = %e, "could not remove the files of an abandoned transaction");
+        }
+    }
+
+    fn remove_leftovers(&self) -> Result<()> {
+        let live: HashSet<PathBuf> = self.base.files().map(|f| self.dir.join(f)).collect();
+        let mut stack: Vec<PathBuf> = DIRS.iter().map(|d| self.dir.join(d)).collect();
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&d) else { continue };
+            for entry in entries {
+                let path = entry.map_err(Error::io(&d))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let stale = if path.parent() == Some(&self.dir.join("manifests")) {
+                    manifest_version(&path).is_none_or(|v| v > self.base.version)
+                } else {
+                    !live.contains(&path)
+                };
+                if stale {
+                    tracing::info!(path = %path.display(), "removing leftover of an interrupted transaction");
+                    fs::remove_file(&path).map_err(Error::io(&path))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 3 to 5: checksum and sync the new files, publish the manifest. Returns the version.
+    pub(crate) fn commit(mut self) -> Result<u64> {
+        let mut next = std::mem::take(&mut self.next);
+        next.version = self.id();
+        next.format = FORMAT_VERSION;
+        let failpoint = self.failpoint;
+        let fail = |at: Failpoint| -> Result<()> {
+            if failpoint == Some(at) {
+                return Err(Error::Internal(format!("failpoint {at:?} triggered")));
+            }
+            Ok(())
+        };
+        let old: HashSet<&str> = self.base.files().collect();
+        let new: Vec<String> = next.files().filter(|f| !old.contains(f)).map(str::to_string).collect();
+        let sums: Vec<(String, FileSum)> = new
+            .par_iter()
+            .map(|rel| Ok((rel.clone(), FileSum::of(&layout::resolve(&self.dir, rel))?)))
+            .collect::<Result<_>>()?;
+        next.checksums.extend(sums);
+        let named: HashSet<String> = next.files().map(str::to_string).collect();
+        next.checksums.retain(|f, _| named.contains(f));
+        self.sync_dirs_of(&new)?;
+        fail(Failpoint::BeforeManifest)?;
+        let rel = layout::manifest(next.version);
+        let json = serde_json::to_vec_pretty(&next).map_err(|e| Error::Internal(e.to_string()))?;
+        let tmp = self.dir.join("tmp").join("manifest.json");
+        write_synced(&tmp, &json)?;
+        let target = self.dir.join(&rel);
+        fs::rename(&tmp, &target).map_err(Error::io(&target))?;
+        fsync_dir(&self.dir.join("manifests"))?;
+        fail(Failpoint::AfterManifest)?;
+        let tmp_current = self.dir.join("tmp").join(CURRENT);
+        write_synced(&tmp_current, format!("{rel}\n").as_bytes())?;
+        fail(Failpoint::BeforeSwap)?;
+        fs::rename(&tmp_current, self.dir.join(CURRENT)).map_err(Error::io(self.dir.join(CURRENT)))?;
+        fsync_dir(&self.dir)?;
+        tracing::info!(version = next.version, rows = next.rows(), "committed");
+        self.drop_old_manifests(next.version);
+        Ok(next.version)
+    }
+
+    /// `fsync` every directory between a new file and the store directory, deepest first.
+    fn sync_dirs_of(&mut self, new: &[String]) -> Result<()> {
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for rel in new {
+            let mut d = Path::new(rel).parent();
+            while let Some(p) = d.filter(|p| !p.as_os_str().is_empty()) {
+                dirs.insert(p.to_path_buf());
+                d = p.parent();
+            }
+        }
+        for d in dirs.iter().rev() {
+            let path = self.dir.join(d);
+            fsync_dir(&path)?;
+            #[cfg(test)]
+            self.synced.push(path);
+        }
+        Ok(())
+    }
+
+    /// Step 5 (best effort: a manifest left behind is only disk space).
+    fn drop_old_manifests(&self, live: u64) {
+        let Some(oldest_kept) = live.checked_sub(KEEP_MANIFESTS - 1) else { return };
+        let Ok(entries) = fs::read_dir(self.dir.join("manifests")) else { return };
+        for e in entries.flatten() {
+            if manifest_version(&e.path()).is_some_and(|v| v < oldest_kept) {
+                if let Err(err) = fs::remove_file(e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "could not remove an old manifest");
+                }
+            }
+        }
+    }
+}
+
+fn manifest_version(path: &Path) -> Option<u64> {
+    path.file_name()?.to_str()?.strip_prefix("m-")?.strip_suffix(".json")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_waits_then_is_refused_and_a_released_lock_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Transaction::begin(dir.path()).unwrap();
+        match Transaction::begin(dir.path()) {
+            Err(Error::Locked(_)) => {}
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("a held lock must refuse a second writer"),
+        }
+        drop(first);
+        Transaction::begin(dir.path()).expect("the lock is free again once the first writer is gone");
+    }
+
+    /// A commit makes the directory entries of its new files durable: every directory from a
+    /// new file up to the store is synced, new day directories included.
+    #[test]
+    fn commit_syncs_every_directory_holding_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s");
+        let mut t = Transaction::begin(&store).unwrap();
+        let (pq, idx) = layout::part(t.id(), "2021-08-01", 0);
+        fs::create_dir_all(store.join(&pq).parent().unwrap()).unwrap();
+        fs::write(store.join(&pq), b"p").unwrap();
+        fs::write(store.join(&idx), b"i").unwrap();
+        let q = layout::quarantine(t.id());
+        fs::write(store.join(&q), b"q").unwrap();
+        t.add_parts([PartInfo {
+            path: pq.clone(),
+            index: idx,
+            day: 18_840,
+            batch: t.id(),
+            rows: 1,
+            min_check_in: 0,
+            max_check_in: 0,
+            max_check_out: 0,
+            bytes: 2,
+        }]);
+        t.add_batch(BatchInfo {
+            id: t.id(),
+            committed_at: String::new(),
+            files: Vec::new(),
+            rows_read: 1,
+            rows_stored: 1,
+            rows_rejected: 0,
+            quarantine: Some(q),
+        });
+        // Commit by hand to look at what was synced.
+        let new: Vec<String> = t.next.files().map(str::to_string).collect();
+        t.sync_dirs_of(&new).unwrap();
+        let synced: Vec<String> =
+            t.synced.iter().map(|p| p.strip_prefix(&store).unwrap().display().to_string()).collect();
+        assert_eq!(synced, ["quarantine", "data/day=2021-08-01", "data"]);
+        let v = t.commit().unwrap();
+        let m = read_current(&store).unwrap();
+        assert_eq!(v, m.version);
+        assert_eq!(m.checksums[&pq].bytes, 1);
+        assert_eq!(m.checksums[&pq].blake3, blake3::hash(b"p").to_hex().to_string());
+    }
+
+    /// Two writers creating the same new store at once: neither commit is lost (`CURRENT` is
+    /// read under the lock, and the empty version is created only once).
+    #[test]
+    fn concurrent_first_writers_both_commit() {
+        for round in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("s");
+            let go = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        go.wait();
+                        let mut t = Transaction::begin(&store).unwrap();
+                        let id = t.id();
+                        t.add_batch(BatchInfo {
+                            id,
+                            committed_at: String::new(),
+                            files: Vec::new(),
+                            rows_read: 0,
+                            rows_stored: 0,
+                            rows_rejected: 0,
+                            quarantine: None,
+                        });
+                        t.commit().unwrap();
+                    });
+                }
+            });
+            let m = read_current(&store).unwrap();
+            assert_eq!(m.batches.len(), 2, "round {round}: a committed batch was lost");
+            assert_eq!(m.version, 2);
+        }
+    }
+}
