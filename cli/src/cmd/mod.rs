@@ -7,6 +7,7 @@ mod ingest;
 mod sql;
 mod stats;
 mod trace;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Ingest(ingest::Args),
     /// Summarise a store.
     Stats(stats::Args),
+    /// Check every file of a store against its manifest (sizes, BLAKE3, structure).
+    Verify(verify::Args),
     /// Trace an F0: the ranked list of F1 contacts.
     Trace(trace::Args),
     /// The exposure intervals of an F0's contacts (same as `trace --details`).
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

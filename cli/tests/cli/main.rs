@@ -6,6 +6,7 @@ mod basics;
 mod output;
 #[cfg(feature = "sql")]
 mod sql;
+mod store;
 mod walk;
 
 use std::path::{Path, PathBuf};

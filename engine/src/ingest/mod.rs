@@ -577,8 +577,11 @@ fn read_files(
 }
 
 fn hash_file(path: &Path) -> Result<String> {
+    // Read, not mapped: a mapped file's pages count in the process's resident memory, and an
+    // ingest's memory bound must not grow with its inputs. Files hash in parallel instead.
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path).map_err(Error::io(path))?;
+    hasher.update_reader(file).map_err(Error::io(path))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 

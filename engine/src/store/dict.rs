@@ -380,6 +380,7 @@ impl Dict {
         s.local_str((key - s.base) as usize)
     }
     /// The segments.
+    #[cfg(test)]
     pub(crate) fn segments(&self) -> &[DictSegment] {
         &self.segments
     }

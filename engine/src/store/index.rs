@@ -353,7 +353,8 @@ impl PartIndex {
     }
 
     /// Number of rows.
-    pub(crate) fn rows(&self) -> usize {
+    #[cfg(test)]
+    fn rows(&self) -> usize {
         self.rows
     }
 
@@ -458,7 +459,8 @@ impl PartIndex {
     }
 
     /// Whether the file carries page checksums (format 2).
-    pub(crate) fn has_page_sums(&self) -> bool {
+    #[cfg(test)]
+    fn has_page_sums(&self) -> bool {
         self.sums.is_some()
     }
 }

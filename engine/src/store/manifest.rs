@@ -53,8 +53,10 @@ pub struct FileSum {
 impl FileSum {
     /// Size and BLAKE3 of the file at `path`.
     pub fn of(path: &Path) -> Result<FileSum> {
+        // Read, not mapped, so hashing a large file does not count it in resident memory.
+        let file = std::fs::File::open(path).map_err(Error::io(path))?;
         let mut hasher = blake3::Hasher::new();
-        hasher.update_mmap(path).map_err(Error::io(path))?;
+        hasher.update_reader(file).map_err(Error::io(path))?;
         let bytes = std::fs::metadata(path).map_err(Error::io(path))?.len();
         Ok(FileSum { bytes, blake3: hasher.finalize().to_hex().to_string() })
     }

@@ -14,6 +14,7 @@ mod paged;
 pub(crate) mod parquet;
 pub mod quarantine;
 pub(crate) mod txn;
+mod verify;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
 pub use self::txn::Failpoint;
+pub use self::verify::{Problem, VerifyReport};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, VenueKey};
 
@@ -59,6 +61,13 @@ impl Store {
     /// The snapshot opened (cheap clone; never changes).
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.clone()
+    }
+
+    /// Check every file of the store's live version against its manifest (`quick`: sizes and
+    /// headers only) and report every problem; see `truyvet verify`. Works on a store too
+    /// damaged to open.
+    pub fn verify(dir: impl AsRef<Path>, quick: bool) -> Result<VerifyReport> {
+        verify::verify(dir.as_ref(), quick)
     }
 
     /// Re-read the live version, to see commits made since `open`.

@@ -137,6 +137,7 @@ impl PageSums {
     }
 
     /// Whether there are sums to check.
+    #[cfg(test)]
     pub(crate) fn is_some(&self) -> bool {
         self.sums.is_some()
     }

@@ -197,11 +197,6 @@ impl Transaction {
         self.base.version.wrapping_add(1)
     }
 
-    /// The store directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Make the commit fail at a protocol step (crash-consistency tests).
     pub(crate) fn failpoint(&mut self, at: Option<Failpoint>) {
         self.failpoint = at;
