@@ -340,11 +340,11 @@ impl Ingest {
                         }
                     }
                 }
-                if chunk.last_of_file {
-                    if let Err(e) = spill.end_of_file() {
-                        failed = Some(e);
-                        break;
-                    }
+                if chunk.last_of_file
+                    && let Err(e) = spill.end_of_file()
+                {
+                    failed = Some(e);
+                    break;
                 }
             }
             if failed.is_some() || stopped_early.is_some() {

@@ -138,10 +138,10 @@ pub(crate) fn read_venues(path: &Path, sum: Option<&FileSum>) -> Result<Vec<Venu
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Float64Type;
     let damaged = |e: &dyn std::fmt::Display| Error::store(path, format!("damaged venues file: {e}"));
-    if let Some(want) = sum {
-        if &FileSum::of(path)? != want {
-            return Err(damaged(&"size or BLAKE3 differs from the manifest"));
-        }
+    if let Some(want) = sum
+        && &FileSum::of(path)? != want
+    {
+        return Err(damaged(&"size or BLAKE3 differs from the manifest"));
     }
     let file = File::open(path).map_err(Error::io(path))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)

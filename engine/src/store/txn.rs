@@ -322,10 +322,10 @@ impl Transaction {
         let Some(oldest_kept) = live.checked_sub(KEEP_MANIFESTS - 1) else { return };
         let Ok(entries) = fs::read_dir(self.dir.join("manifests")) else { return };
         for e in entries.flatten() {
-            if manifest_version(&e.path()).is_some_and(|v| v < oldest_kept) {
-                if let Err(err) = fs::remove_file(e.path()) {
-                    tracing::warn!(path = %e.path().display(), error = %err, "could not remove an old manifest");
-                }
+            if manifest_version(&e.path()).is_some_and(|v| v < oldest_kept)
+                && let Err(err) = fs::remove_file(e.path())
+            {
+                tracing::warn!(path = %e.path().display(), error = %err, "could not remove an old manifest");
             }
         }
     }

@@ -129,10 +129,10 @@ fn reason(e: Error) -> String {
 fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result<()> {
     let len = std::fs::metadata(path).map_err(Error::io(path))?.len();
     let bad = |why: String| Error::store(path, why);
-    if let Some(s) = sum {
-        if s.bytes != len {
-            return Err(bad(format!("{len} bytes, the manifest recorded {}", s.bytes)));
-        }
+    if let Some(s) = sum
+        && s.bytes != len
+    {
+        return Err(bad(format!("{len} bytes, the manifest recorded {}", s.bytes)));
     }
     match kind {
         Kind::Part | Kind::Venues => parquet_magic(path)?,
@@ -153,10 +153,10 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
     if quick {
         return Ok(());
     }
-    if let Some(s) = sum {
-        if FileSum::of(path)?.blake3 != s.blake3 {
-            return Err(bad("BLAKE3 differs from the manifest: the file changed after it was committed".into()));
-        }
+    if let Some(s) = sum
+        && FileSum::of(path)?.blake3 != s.blake3
+    {
+        return Err(bad("BLAKE3 differs from the manifest: the file changed after it was committed".into()));
     }
     match kind {
         Kind::Venues => parquet::read_venues(path, None).map(drop),
