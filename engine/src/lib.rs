@@ -46,6 +46,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ingest;
 pub mod model;
 #[cfg(feature = "sql")]

@@ -23,7 +23,7 @@
 pub(crate) mod partition;
 mod rejects;
 pub(crate) mod source;
-mod validate;
+pub(crate) mod validate;
 mod venues;
 
 use std::collections::HashMap;

@@ -179,7 +179,16 @@ pub(crate) fn read_csv(
     counter: Arc<AtomicU64>,
     f: &mut dyn FnMut(RawRow<'_>),
 ) -> Result<()> {
-    let reader = open_text(path, kind, counter)?;
+    read_csv_from(open_text(path, kind, counter)?, path, kind, f)
+}
+
+/// Stream the rows of CSV text (decoded already; `path` and `kind` for messages and checks).
+pub(crate) fn read_csv_from(
+    reader: impl Read,
+    path: &Path,
+    kind: FileKind,
+    f: &mut dyn FnMut(RawRow<'_>),
+) -> Result<()> {
     let mut csv =
         csv::ReaderBuilder::new().flexible(true).has_headers(false).buffer_capacity(1 << 20).from_reader(reader);
     let csv_err = |e: csv::Error| match e.kind() {

@@ -19,6 +19,13 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
     unsafe { Mmap::map(&file) }.map_err(Error::io(path))
 }
 
+/// A read-only anonymous map holding a copy of `bytes` (fuzzing readers without files).
+pub(crate) fn map_bytes(bytes: &[u8]) -> std::io::Result<Mmap> {
+    let mut map = memmap2::MmapMut::map_anon(bytes.len().max(1))?;
+    map[..bytes.len()].copy_from_slice(bytes);
+    map.make_read_only()
+}
+
 /// A typed view of `len` little-endian `u32`s starting at byte `start` of a buffer.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct U32s {

@@ -215,6 +215,31 @@ impl Interner {
     }
 }
 
+/// Recompute the checksums of a (damaged) format-2 segment in place, so that fuzzing reaches
+/// the structural checks behind them. Does nothing to bytes too broken to locate the sums.
+pub(crate) fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return;
+    }
+    let count = read_u32(bytes, 12).unwrap_or(0) as usize;
+    let blob_len = read_u64(bytes, 16).unwrap_or(0) as usize;
+    let Some(body_end) = (count + 1).checked_mul(12).and_then(|n| (HEADER - 4 + n).checked_add(blob_len)) else {
+        return;
+    };
+    let sums_len = pages(body_end.saturating_sub(HEADER)) * 4;
+    if body_end < HEADER || body_end.checked_add(sums_len) != Some(bytes.len()) {
+        return;
+    }
+    for (p, page) in (0..).zip(bytes[HEADER..body_end].chunks(super::paged::PAGE).map(crc).collect::<Vec<_>>()) {
+        bytes[body_end + p * 4..body_end + p * 4 + 4].copy_from_slice(&page.to_le_bytes());
+    }
+    let sums_crc = crc(&bytes[body_end..]);
+    bytes[28..32].copy_from_slice(&sums_crc.to_le_bytes());
+    bytes[24..28].fill(0);
+    let header_crc = crc(&bytes[..HEADER]);
+    bytes[24..28].copy_from_slice(&header_crc.to_le_bytes());
+}
+
 /// One mapped dictionary segment.
 #[derive(Debug)]
 pub(crate) struct DictSegment {
@@ -232,7 +257,11 @@ impl DictSegment {
     /// Map and check a segment's header and section bounds. Offsets, ids and pages are checked
     /// when read, so opening costs the same whatever the dictionary's size.
     pub(crate) fn open(path: &Path, base: u32, count: u32) -> Result<DictSegment> {
-        let map = map_file(path)?;
+        DictSegment::from_map(path, map_file(path)?, base, count)
+    }
+
+    /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
+    pub(crate) fn from_map(path: &Path, map: Mmap, base: u32, count: u32) -> Result<DictSegment> {
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
         let v2 = match map.get(..8) {
             Some(m) if m == MAGIC => true,

@@ -171,6 +171,30 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     file.get_ref().sync_all().map_err(io)
 }
 
+/// Recompute the checksums of a (damaged) format-2 index in place, so that fuzzing reaches the
+/// structural checks behind them. Does nothing to bytes too broken to locate the sums.
+pub(crate) fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return;
+    }
+    let at = 24 + SECTIONS * 16;
+    let (off, len) = (read_u64(bytes, at).unwrap_or(0) as usize, read_u64(bytes, at + 8).unwrap_or(0) as usize);
+    if off < HEADER
+        || off.checked_add(len).is_none_or(|end| end > bytes.len())
+        || len != super::paged::pages(off - HEADER) * 4
+    {
+        return;
+    }
+    for (p, page) in (0..).zip(bytes[HEADER..off].chunks(super::paged::PAGE).map(crc).collect::<Vec<_>>()) {
+        bytes[off + p * 4..off + p * 4 + 4].copy_from_slice(&page.to_le_bytes());
+    }
+    let sums_crc = crc(&bytes[off..off + len]);
+    bytes[SUMS_CRC_AT..SUMS_CRC_AT + 4].copy_from_slice(&sums_crc.to_le_bytes());
+    bytes[12..16].fill(0);
+    let header_crc = crc(&bytes[..HEADER]);
+    bytes[12..16].copy_from_slice(&header_crc.to_le_bytes());
+}
+
 /// A mapped trace index of one part; see the module documentation for what is checked when.
 #[derive(Debug)]
 pub(crate) struct PartIndex {
@@ -198,7 +222,11 @@ impl PartIndex {
     /// Map and check an index: magic, header checksum, row count, day and section bounds.
     /// Contents are checked when first used.
     pub(crate) fn open(path: &Path, expected_rows: u64, day: i64) -> Result<PartIndex> {
-        let map = map_file(path)?;
+        PartIndex::from_map(path, map_file(path)?, expected_rows, day)
+    }
+
+    /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
+    pub(crate) fn from_map(path: &Path, map: Mmap, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
         let v2 = match map.get(..8) {
             Some(m) if m == MAGIC => true,
@@ -343,13 +371,21 @@ impl PartIndex {
     /// Check the pages of rows `rows` (check-in, stay, person) before they are read.
     pub(crate) fn ensure_rows(&self, rows: Range<u32>) -> Result<()> {
         let rows = rows.start as usize..rows.end as usize;
-        if rows.end > self.rows {
+        if rows.start > rows.end || rows.end > self.rows {
             return Err(self.damaged(format!("row {} of {}", rows.end - 1, self.rows)));
         }
         for s in [self.check_in, self.stay, self.person] {
             self.ensure(s.bytes_of(rows.clone()))?;
         }
         Ok(())
+    }
+
+    /// Check the pages of row `r` (one that may come from a damaged posting).
+    pub(crate) fn ensure_row(&self, r: u32) -> Result<()> {
+        if r as usize >= self.rows {
+            return Err(self.damaged(format!("row {r} of {}", self.rows)));
+        }
+        self.ensure_rows(r..r + 1)
     }
 
     /// Number of rows.
@@ -405,7 +441,7 @@ impl PartIndex {
         self.ensure(self.person_rows.bytes_of(lo..hi))?;
         let rows: Vec<u32> = (lo..hi).map(|i| self.person_rows.get(&self.map, i)).collect();
         for &r in &rows {
-            self.ensure_rows(r..r + 1)?;
+            self.ensure_row(r)?;
         }
         Ok(rows)
     }
@@ -525,10 +561,35 @@ mod tests {
             out.push(format!("{:?}", idx.venue_rows_checked_in(k, t, t + 86_400)?));
         }
         for r in 0..idx.rows() as u32 {
-            idx.ensure_rows(r..r + 1)?;
+            idx.ensure_row(r)?;
             out.push(format!("{} {:?} {} {}", idx.check_in(r), idx.check_out(r), idx.person(r), idx.venue(r)?));
         }
         Ok(out)
+    }
+
+    /// A posting naming the last possible row, checksums intact (as a buggy writer or a
+    /// resealed fuzz input would have it): an error, not an overflow or an out-of-bounds read.
+    /// Found by the fuzzer.
+    #[test]
+    fn a_posting_beyond_the_rows_is_an_error_even_with_valid_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 18_840;
+        let t = day * crate::time::DAY;
+        let rows = vec![
+            Visit { venue: 1, check_in: t, person: 5, check_out: None },
+            Visit { venue: 1, check_in: t + 9, person: 6, check_out: None },
+        ];
+        let p = dir.path().join("x.tvx");
+        write(&p, day, &rows).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let person_rows = read_u64(&bytes, 24 + 9 * 16).unwrap() as usize;
+        bytes[person_rows..person_rows + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        reseal(&mut bytes);
+        std::fs::write(&p, &bytes).unwrap();
+        let idx = PartIndex::open(&p, 2, day).unwrap();
+        let err = idx.person_rows(5).unwrap_err().to_string();
+        assert!(err.contains("x.tvx") && err.contains("row 4294967295 of 2"), "{err}");
+        assert!(idx.verify().is_err());
     }
 
     /// Damage each byte of an index in turn: every query either fails with an error naming the

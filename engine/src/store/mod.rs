@@ -5,7 +5,7 @@
 //! cheap-to-clone, `Send + Sync` view that later commits never change. This module must not
 //! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
 
-mod bytes;
+pub(crate) mod bytes;
 pub(crate) mod dict;
 pub(crate) mod index;
 pub mod layout;
@@ -100,7 +100,7 @@ impl Part {
 
     /// The person of row `row` (rows are in stored order: venue id, then check-in).
     pub fn person_at(&self, row: u32) -> Result<PersonKey> {
-        self.index.ensure_rows(row..row + 1)?;
+        self.index.ensure_row(row)?;
         Ok(self.index.person(row))
     }
 
