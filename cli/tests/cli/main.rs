@@ -3,6 +3,7 @@
 //! stale `truyvet` left in target/. The library's own end-to-end tests are in tests/.
 
 mod basics;
+mod crash;
 mod output;
 #[cfg(feature = "sql")]
 mod sql;
