@@ -100,7 +100,10 @@ pub fn cached_dataset(
 
 /// The store directory for a data set in the cache (ingested by the caller if missing).
 pub fn store_dir(root: &Path, cfg: &GenConfig) -> PathBuf {
-    root.join("stores").join(dataset_key(cfg))
+    // The store format is part of the key: a store cached by an older build is not silently
+    // measured as if this build had written it.
+    let format = truyvet::store::manifest::FORMAT_VERSION;
+    root.join("stores").join(format!("{}-f{format}", dataset_key(cfg)))
 }
 
 /// `n` F0s drawn (seeded) from the persons that have check-ins.

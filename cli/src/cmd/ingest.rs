@@ -29,6 +29,10 @@ pub struct Args {
     /// the largest part [default: the library's, 4 Mi].
     #[arg(long, value_name = "N")]
     flush_rows: Option<usize>,
+    /// After the commit, rewrite each day that now has more than one part as one part (a second
+    /// commit; see `truyvet compact`).
+    #[arg(long)]
+    compact: bool,
     /// Output format of the report (`json`: the library's `IngestReport`).
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
@@ -63,6 +67,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report = ingest.run(&args.paths);
     bar.finish_and_clear();
     let report = report?;
+    if args.compact && report.batch.is_some() {
+        let c = truyvet::Store::compact(&args.store.store, None)?;
+        if let Some(v) = c.version {
+            let parts: usize = c.days.iter().map(|d| d.parts_before).sum();
+            eprintln!("compacted {} day(s) from {parts} parts to one each (version {v})", c.days.len());
+        }
+    }
     let secs = t0.elapsed().as_secs_f64();
     if args.format == ReportFormat::Json {
         output::report(&report, args.format, String::new)?;

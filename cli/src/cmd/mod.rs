@@ -1,5 +1,6 @@
 //! Subcommands: one file each.
 
+mod compact;
 mod demo;
 mod generate;
 mod ingest;
@@ -33,6 +34,8 @@ enum Command {
     Ingest(ingest::Args),
     /// Summarise a store.
     Stats(stats::Args),
+    /// Rewrite each day's parts as one (re-sorted, re-indexed), in one commit.
+    Compact(compact::Args),
     /// Check every file of a store against its manifest (sizes, BLAKE3, structure).
     Verify(verify::Args),
     /// Trace an F0: the ranked list of F1 contacts.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Compact(a) => compact::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

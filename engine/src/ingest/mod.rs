@@ -20,7 +20,6 @@
 //! dictionaries (proportional to distinct ids, not to rows); rejected rows are on disk, not in
 //! memory.
 
-pub(crate) mod partition;
 mod rejects;
 pub(crate) mod source;
 pub(crate) mod validate;
@@ -35,7 +34,6 @@ use std::sync::mpsc::sync_channel;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use self::partition::{Flush, write_flush};
 use self::rejects::Spill;
 use self::source::RawRow;
 pub use self::source::{FileKind, Inputs, expand};
@@ -44,6 +42,7 @@ use crate::error::{Error, Result};
 use crate::model::Visit;
 use crate::store::dict::{DictSegment, Interner};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
+use crate::store::partition::{Flush, write_flush};
 use crate::store::txn::{DictKind, Failpoint, Transaction};
 use crate::store::{VenueInfo, layout, parquet as store_parquet};
 use crate::time::Tz;

@@ -470,6 +470,24 @@ impl PartIndex {
         Ok(found)
     }
 
+    /// Every row as a visit, in stored order, checked (compaction reads parts back this way).
+    pub(crate) fn visits(&self) -> Result<Vec<Visit>> {
+        self.groups()?;
+        self.ensure_rows(0..self.rows as u32)?;
+        let mut out = Vec::with_capacity(self.rows);
+        for g in 0..self.group_venue.len() {
+            let venue = self.group_venue.get(&self.map, g);
+            let (lo, hi) = (self.group_start.get(&self.map, g), self.group_start.get(&self.map, g + 1));
+            out.extend((lo..hi).map(|r| Visit {
+                venue,
+                check_in: self.check_in(r),
+                person: self.person(r),
+                check_out: self.check_out(r),
+            }));
+        }
+        Ok(out)
+    }
+
     /// Check the whole file: every page, both bitmaps against their postings, the groups, and
     /// every posting offset and row id in range.
     pub(crate) fn verify(&self) -> Result<()> {

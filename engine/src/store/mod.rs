@@ -6,12 +6,14 @@
 //! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
 
 pub(crate) mod bytes;
+mod compact;
 pub(crate) mod dict;
 pub(crate) mod index;
 pub mod layout;
 pub mod manifest;
 mod paged;
 pub(crate) mod parquet;
+pub(crate) mod partition;
 pub mod quarantine;
 pub(crate) mod txn;
 mod verify;
@@ -22,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+pub use self::compact::{CompactReport, DayCompaction};
 use self::dict::{Dict, DictSegment};
 use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
@@ -68,6 +71,13 @@ impl Store {
     /// damaged to open.
     pub fn verify(dir: impl AsRef<Path>, quick: bool) -> Result<VerifyReport> {
         verify::verify(dir.as_ref(), quick)
+    }
+
+    /// Rewrite the parts of each day that has more than one (`day`: only that day, as days since
+    /// 1970-01-01) as one re-sorted, re-indexed part, in one commit; see `truyvet compact`.
+    /// Snapshots already open are not disturbed.
+    pub fn compact(dir: impl AsRef<Path>, day: Option<i64>) -> Result<CompactReport> {
+        compact::compact(dir.as_ref(), day)
     }
 
     /// Re-read the live version, to see commits made since `open`.

@@ -16,8 +16,10 @@
 //! 4. It writes `tmp/CURRENT`, `fsync`s it and renames it over `CURRENT`, then `fsync`s the store
 //!    directory. That rename is the commit point: before it, readers see the previous version
 //!    in full; after it, the new one in full.
-//! 5. Manifests older than the last [`KEEP_MANIFESTS`] are deleted: a reader needs its manifest
-//!    only while opening.
+//! 5. Manifests older than the last [`KEEP_MANIFESTS`] are deleted. Files named by a kept
+//!    manifest stay, so a reader of a recent snapshot keeps working (SQL opens Parquet files by
+//!    path long after the snapshot was taken) even after compaction replaced them; `begin`
+//!    deletes a file once no kept manifest names it.
 //!
 //! A crash anywhere before step 4's rename leaves `CURRENT` naming the previous manifest, whose
 //! files are all untouched. Readers that opened a snapshot keep their mapped files.
@@ -207,6 +209,12 @@ impl Transaction {
         self.next.parts.extend(parts);
     }
 
+    /// Replace every part of day `day` by `parts` (compaction).
+    pub(crate) fn replace_day(&mut self, day: i64, parts: Vec<PartInfo>) {
+        self.next.parts.retain(|p| p.day != day);
+        self.next.parts.extend(parts);
+    }
+
     /// Add a dictionary segment.
     pub(crate) fn add_dict_segment(&mut self, kind: DictKind, segment: DictSegmentInfo) {
         match kind {
@@ -232,8 +240,11 @@ impl Transaction {
         }
     }
 
+    /// Delete files no kept manifest names (leftovers of interrupted transactions, and files
+    /// replaced by compaction once the last manifest naming them is gone), and manifests newer
+    /// than the live one.
     fn remove_leftovers(&self) -> Result<()> {
-        let live: HashSet<PathBuf> = self.base.files().map(|f| self.dir.join(f)).collect();
+        let live = kept_files(&self.dir, &self.base);
         let mut stack: Vec<PathBuf> = DIRS.iter().map(|d| self.dir.join(d)).collect();
         while let Some(d) = stack.pop() {
             let Ok(entries) = fs::read_dir(&d) else { continue };
@@ -329,6 +340,18 @@ impl Transaction {
             }
         }
     }
+}
+
+/// The files named by `live` or by the manifests kept before it.
+pub(crate) fn kept_files(dir: &Path, live: &Manifest) -> HashSet<PathBuf> {
+    let mut kept: HashSet<PathBuf> = live.files().map(|f| dir.join(f)).collect();
+    for v in live.version.saturating_sub(KEEP_MANIFESTS - 1)..live.version {
+        // A kept manifest that cannot be read protects nothing; the live one is what counts.
+        if let Ok(m) = Manifest::read(&dir.join(layout::manifest(v))) {
+            kept.extend(m.files().map(|f| dir.join(f)));
+        }
+    }
+    kept
 }
 
 fn manifest_version(path: &Path) -> Option<u64> {

@@ -9,8 +9,8 @@
 //!   dictionaries (every page sum, offset and id), and the quarantine files' records.
 //!
 //! Files of a format-1 store have no recorded size or hash; they get the structural checks only
-//! and are counted as `unhashed`. Files under the store's directories that the manifest does not
-//! name (leftovers of an interrupted transaction, removed by the next one) are listed, not
+//! and are counted as `unhashed`. Files under the store's directories that no kept manifest
+//! names (leftovers of an interrupted transaction, removed by the next one) are listed, not
 //! counted as problems. Verify never stops at the first problem and never changes the store.
 
 use std::collections::HashSet;
@@ -41,7 +41,7 @@ pub struct VerifyReport {
     pub unhashed: u64,
     /// Every problem found, by file.
     pub problems: Vec<Problem>,
-    /// Files the manifest does not name (leftovers the next write removes).
+    /// Files no kept manifest names (leftovers the next write removes).
     pub unreferenced: Vec<String>,
 }
 
@@ -85,7 +85,7 @@ pub fn verify(dir: &Path, quick: bool) -> Result<VerifyReport> {
             (bytes, sum.is_none(), problem)
         })
         .collect();
-    let named: HashSet<PathBuf> = files.iter().map(|(rel, _)| layout::resolve(dir, rel)).collect();
+    let named = txn::kept_files(dir, &manifest);
     Ok(VerifyReport {
         version: manifest.version,
         quick,

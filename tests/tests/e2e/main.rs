@@ -1,5 +1,6 @@
 //! End-to-end tests of truyvet: one test binary, one module per area.
 
+mod compact;
 mod fixture;
 mod ingest;
 mod sql;

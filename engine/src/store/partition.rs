@@ -1,5 +1,6 @@
 //! Partitioning a buffer of encoded visits into day parts: sort, split by UTC day of check-in,
-//! write each day's Parquet part and trace index (days in parallel).
+//! write each day's Parquet part and trace index (days in parallel). Ingest writes its flushes
+//! through it, compaction its merged days.
 //!
 //! # Algorithm
 //! 1. Rank the venues present in the buffer by their id string, so parts are sorted by
@@ -16,10 +17,10 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::dict::InternedView;
+use super::{PartInfo, index, layout, parquet};
 use crate::error::{Error, Result};
 use crate::model::Visit;
-use crate::store::dict::InternedView;
-use crate::store::{PartInfo, index, layout, parquet};
 use crate::time::{DAY, day_name};
 
 /// A buffer of visits ready to be written, with the dictionaries as of its last row.
