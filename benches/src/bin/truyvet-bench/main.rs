@@ -24,7 +24,7 @@ use truyvet::{Store, TraceRequest};
 use truyvet_benches::{Percentiles, child, machine};
 use truyvet_datasets::{GenConfig, OutputFormat};
 
-use self::report::{IngestFigures, Report};
+use self::report::{CompactFigures, IngestFigures, Report};
 
 /// Measure ingest, store size, open time, memory and F1 latency on a synthetic store.
 #[derive(Debug, Parser)]
@@ -68,6 +68,14 @@ struct Args {
     /// Skip the SQL queries (at 1b, a full-scan `count(DISTINCT ...)` alone takes minutes).
     #[arg(long, conflicts_with = "compare")]
     no_sql: bool,
+    /// Ingest with this `--flush-rows` (small values leave each day in many parts, as hourly
+    /// ingests do); the store is cached under its own name.
+    #[arg(long, value_name = "N")]
+    flush_rows: Option<usize>,
+    /// After the ingest, run `truyvet compact` (timed) and measure the compacted store; cached
+    /// under its own name.
+    #[arg(long)]
+    compact: bool,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -157,9 +165,16 @@ fn run(args: Args) -> Result<()> {
     eprintln!("data: {} ({})", data.display(), if cached { "cached" } else { "generated" });
 
     // 2. Ingest in a child process, unless the store is cached.
-    let store_dir = truyvet_benches::store_dir(&root, &cfg);
+    let mut store_dir = truyvet_benches::store_dir(&root, &cfg).into_os_string();
+    if let Some(n) = args.flush_rows {
+        store_dir.push(format!("-r{n}"));
+    }
+    if args.compact {
+        store_dir.push("-compact");
+    }
+    let store_dir = PathBuf::from(store_dir);
     let relay = std::env::current_exe().context("locating this binary")?;
-    report.ingest = Some(ingest(&relay, &bin, &data, &store_dir)?);
+    report.ingest = Some(ingest(&relay, &bin, &data, &store_dir, args.flush_rows, args.compact)?);
 
     // 3. Open.
     let rss0 = truyvet_benches::current_rss().unwrap_or(0);
@@ -177,6 +192,7 @@ fn run(args: Args) -> Result<()> {
     let stats = snap.stats()?;
     (report.rows, report.persons, report.venues, report.days, report.store_bytes) =
         (stats.rows, stats.persons, stats.venues, stats.days, stats.bytes);
+    report.parts = snap.parts().len() as u64;
 
     // 4. Traces in this process.
     let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed)?;
@@ -212,7 +228,14 @@ fn run(args: Args) -> Result<()> {
 /// Ingest `data` into `store_dir` with the product binary, or reuse a store ingested before
 /// (its figures are cached beside it, in a file named after the store in full: store names
 /// hold dots, `x1.43`).
-fn ingest(relay: &Path, bin: &Path, data: &Path, store_dir: &Path) -> Result<IngestFigures> {
+fn ingest(
+    relay: &Path,
+    bin: &Path,
+    data: &Path,
+    store_dir: &Path,
+    flush_rows: Option<usize>,
+    compact: bool,
+) -> Result<IngestFigures> {
     let mut cache = store_dir.to_path_buf().into_os_string();
     cache.push(".ingest.json");
     let cache = PathBuf::from(cache);
@@ -229,6 +252,9 @@ fn ingest(relay: &Path, bin: &Path, data: &Path, store_dir: &Path) -> Result<Ing
     eprintln!("ingest: {} → {}", data.display(), store_dir.display());
     let mut args: Vec<OsString> =
         ["ingest", "--format", "json", "--tz", "+07:00", "--store"].map(OsString::from).into();
+    if let Some(n) = flush_rows {
+        args.extend(["--flush-rows".into(), n.to_string().into()]);
+    }
     args.extend([store_dir.into(), "--venues".into(), data.join("venues.csv").into(), data.join("checkins").into()]);
     let out = child::run(relay, bin, &args)?;
     if !out.status.success() {
@@ -237,11 +263,35 @@ fn ingest(relay: &Path, bin: &Path, data: &Path, store_dir: &Path) -> Result<Ing
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the ingest report")?;
     let rows = v["rows_read"].as_u64().context("the ingest report has no rows_read")?;
     let seconds = out.elapsed.as_secs_f64();
+    let parts = || -> Result<usize> { Ok(Store::open(store_dir)?.snapshot().parts().len()) };
+    let parts_after_ingest = parts()?;
+    let compaction = if compact {
+        eprintln!("compact: {}", store_dir.display());
+        let args: Vec<OsString> = ["compact", "--format", "json", "--store"]
+            .map(OsString::from)
+            .into_iter()
+            .chain([store_dir.into()])
+            .collect();
+        let out = child::run(relay, bin, &args)?;
+        if !out.status.success() {
+            bail!("compact failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Some(CompactFigures {
+            seconds: out.elapsed.as_secs_f64(),
+            parts_before: parts_after_ingest,
+            parts_after: parts()?,
+            peak_rss_bytes: out.peak_rss_bytes,
+        })
+    } else {
+        None
+    };
     let figures = IngestFigures {
         seconds,
         rows_per_s: rows as f64 / seconds,
         input_bytes: dir_bytes(&data.join("checkins")),
         peak_rss_bytes: out.peak_rss_bytes,
+        flush_rows,
+        compaction,
     };
     std::fs::write(&cache, serde_json::to_vec_pretty(&figures)?)?;
     Ok(figures)

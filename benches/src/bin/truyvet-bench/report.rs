@@ -16,6 +16,7 @@ pub struct Report {
     pub gen_seconds: Option<f64>,
     pub ingest: Option<IngestFigures>,
     pub store_bytes: u64,
+    pub parts: u64,
     pub open_ms: f64,
     pub open_rss_bytes: u64,
     pub trace_latency: Percentiles,
@@ -37,6 +38,21 @@ pub struct IngestFigures {
     pub seconds: f64,
     pub rows_per_s: f64,
     pub input_bytes: u64,
+    pub peak_rss_bytes: u64,
+    /// The ingest's `--flush-rows`, if not the default.
+    #[serde(default)]
+    pub flush_rows: Option<usize>,
+    /// The compaction run after it, if any.
+    #[serde(default)]
+    pub compaction: Option<CompactFigures>,
+}
+
+/// A `truyvet compact` child process.
+#[derive(Debug, Serialize, Deserialize, Clone, Default)]
+pub struct CompactFigures {
+    pub seconds: f64,
+    pub parts_before: usize,
+    pub parts_after: usize,
     pub peak_rss_bytes: u64,
 }
 
@@ -93,6 +109,31 @@ impl Report {
                 ),
             ]);
         }
+        if let Some(c) = r.ingest.as_ref().and_then(|i| i.compaction.as_ref()) {
+            t.add_row([
+                "compact".into(),
+                format!(
+                    "{:.1} s, parts {} → {}, peak RSS {}",
+                    c.seconds,
+                    c.parts_before,
+                    c.parts_after,
+                    mib(c.peak_rss_bytes)
+                ),
+            ]);
+        }
+        t.add_row([
+            "parts".into(),
+            format!(
+                "{} ({:.1} per day{})",
+                r.parts,
+                r.parts as f64 / r.days.max(1) as f64,
+                r.ingest
+                    .as_ref()
+                    .and_then(|i| i.flush_rows)
+                    .map(|n| format!(", ingest --flush-rows {n}"))
+                    .unwrap_or_default()
+            ),
+        ]);
         t.add_row([
             "store size".into(),
             format!("{} ({:.1} B/row)", mib(r.store_bytes), r.store_bytes as f64 / r.rows.max(1) as f64),
