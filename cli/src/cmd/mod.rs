@@ -4,6 +4,8 @@ mod compact;
 mod demo;
 mod generate;
 mod ingest;
+mod purge;
+mod retention;
 #[cfg(feature = "sql")]
 mod sql;
 mod stats;
@@ -36,6 +38,10 @@ enum Command {
     Stats(stats::Args),
     /// Rewrite each day's parts as one (re-sorted, re-indexed), in one commit.
     Compact(compact::Args),
+    /// Show or set how many days the store keeps.
+    Retention(retention::Args),
+    /// Remove every day older than the retention policy: data, indexes, dictionaries, quarantine.
+    Purge(purge::Args),
     /// Check every file of a store against its manifest (sizes, BLAKE3, structure).
     Verify(verify::Args),
     /// Trace an F0: the ranked list of F1 contacts.
@@ -83,6 +89,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => stats::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Compact(a) => compact::run(a),
+        Command::Retention(a) => retention::run(a),
+        Command::Purge(a) => purge::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -123,6 +123,36 @@ fn kill_9_of_a_compaction_at_seeded_points_leaves_the_old_or_the_new_snapshot() 
     });
 }
 
+#[test]
+fn kill_9_of_a_purge_at_seeded_points_leaves_the_old_or_the_new_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), 15_000, 5);
+    let base = dir.path().join("base");
+    let b = base.to_str().unwrap();
+    run_ok(&["ingest", "--flush-rows", "3000", "--store", b, data.to_str().unwrap()]);
+    run_ok(&["retention", "--store", b, "--keep", "2d"]);
+    // The generator's three local days touch four UTC days: keeping two, as of the last,
+    // purges the first two. The F0 is someone of the kept days.
+    let snap = truyvet::Store::open(&base).unwrap().snapshot();
+    let last = *snap.manifest().days().last().unwrap();
+    let part = snap.parts().iter().find(|p| p.info.day == last).unwrap();
+    let f0 = snap.person_id(part.person_at(0).unwrap()).unwrap().to_string();
+    let as_of = truyvet::time::day_name(last);
+    drop(snap);
+    kill_at_seeded_points(dir.path(), &base, &f0, &|store| {
+        ["purge", "--store", store.to_str().unwrap(), "--as-of", &as_of].map(String::from).into()
+    });
+    // A purge killed between its commit and its deletions is finished by the next purge.
+    let store = dir.path().join("finish");
+    copy_dir(&base, &store);
+    let s = store.to_str().unwrap();
+    run_ok(&["purge", "--store", s, "--as-of", &as_of]);
+    std::fs::copy(base.join("manifests/m-0000000001.json"), store.join("manifests/m-0000000001.json")).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&run_ok(&["purge", "--store", s, "--as-of", &as_of, "--format", "json"])).unwrap();
+    assert_eq!((again["version"].is_null(), again["files_deleted"].as_u64()), (true, Some(1)));
+}
+
 /// A reader tracing in a loop while three batches and a compaction commit: every answer is the
 /// answer of the snapshot it opened, as computed on a reference store after the same commits.
 #[test]

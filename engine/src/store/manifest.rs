@@ -36,6 +36,9 @@ pub struct Manifest {
     pub venues: Vec<DictSegmentInfo>,
     /// Parquet file with venue attributes (names, categories), if a venues file was ever given.
     pub venue_attrs: Option<String>,
+    /// Retention policy: days kept by `purge` (`None`: everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
     /// Size and BLAKE3 of each file named above, by relative path.
     #[serde(default)]
     pub checksums: BTreeMap<String, FileSum>,

@@ -14,6 +14,7 @@ pub mod manifest;
 mod paged;
 pub(crate) mod parquet;
 pub(crate) mod partition;
+mod purge;
 pub mod quarantine;
 pub(crate) mod txn;
 mod verify;
@@ -29,6 +30,7 @@ use self::dict::{Dict, DictSegment};
 use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
+pub use self::purge::PurgeReport;
 pub use self::txn::Failpoint;
 pub use self::verify::{Problem, VerifyReport};
 use crate::error::{Error, Result};
@@ -78,6 +80,19 @@ impl Store {
     /// Snapshots already open are not disturbed.
     pub fn compact(dir: impl AsRef<Path>, day: Option<i64>) -> Result<CompactReport> {
         compact::compact(dir.as_ref(), day)
+    }
+
+    /// Set the retention policy: `purge` keeps the last `days` days (`None`: keep everything).
+    /// Returns the version committed.
+    pub fn set_retention(dir: impl AsRef<Path>, days: Option<u32>) -> Result<u64> {
+        purge::set_retention(dir.as_ref(), days)
+    }
+
+    /// Remove every day older than the retention policy, counting back from `today` (days since
+    /// 1970-01-01, UTC), from data, indexes, dictionaries, quarantine and old manifests; see
+    /// `truyvet purge`.
+    pub fn purge(dir: impl AsRef<Path>, today: i64) -> Result<PurgeReport> {
+        purge::purge(dir.as_ref(), today)
     }
 
     /// Re-read the live version, to see commits made since `open`.

@@ -215,6 +215,31 @@ impl Transaction {
         self.next.parts.extend(parts);
     }
 
+    /// Replace all parts (purge).
+    pub(crate) fn replace_parts(&mut self, parts: Vec<PartInfo>) {
+        self.next.parts = parts;
+    }
+
+    /// Replace a whole dictionary by one segment (purge).
+    pub(crate) fn replace_dict(&mut self, kind: DictKind, segment: DictSegmentInfo) {
+        match kind {
+            DictKind::Persons => self.next.persons = vec![segment],
+            DictKind::Venues => self.next.venues = vec![segment],
+        }
+    }
+
+    /// Forget a batch's quarantine file (purge).
+    pub(crate) fn drop_quarantine(&mut self, batch: u64) {
+        for b in self.next.batches.iter_mut().filter(|b| b.id == batch) {
+            b.quarantine = None;
+        }
+    }
+
+    /// Set the retention policy.
+    pub(crate) fn set_retention(&mut self, days: Option<u32>) {
+        self.next.retention_days = days;
+    }
+
     /// Add a dictionary segment.
     pub(crate) fn add_dict_segment(&mut self, kind: DictKind, segment: DictSegmentInfo) {
         match kind {
@@ -309,7 +334,25 @@ impl Transaction {
         Ok(next.version)
     }
 
+    /// Commit, then delete at once every file and manifest the new manifest does not name
+    /// (purge: what it removed must not stay on disk for older readers). Returns the version
+    /// and the number of files deleted.
+    pub(crate) fn commit_and_delete_the_rest(self) -> Result<(u64, u64)> {
+        let dir = self.dir.clone();
+        let version = self.commit()?;
+        // Not under the lock any more: a writer that begins now deletes the same files or
+        // fewer, never one the new manifest names.
+        Ok((version, delete_all_but_live(&dir)?))
+    }
+
+    /// Delete every file and manifest the base manifest does not name (a purge that finds
+    /// nothing to purge finishes the deletions of one that was interrupted).
+    pub(crate) fn delete_the_rest(self) -> Result<u64> {
+        delete_all_but_live(&self.dir)
+    }
+
     /// `fsync` every directory between a new file and the store directory, deepest first.
+
     fn sync_dirs_of(&mut self, new: &[String]) -> Result<()> {
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         for rel in new {
@@ -340,6 +383,28 @@ impl Transaction {
             }
         }
     }
+}
+
+/// Delete every file and manifest under the store's directories that the live manifest does
+/// not name. Returns how many.
+fn delete_all_but_live(dir: &Path) -> Result<u64> {
+    let live = read_current(dir)?;
+    let named: HashSet<PathBuf> = live.files().map(|f| dir.join(f)).collect();
+    let mut deleted = 0;
+    for d in DIRS {
+        for entry in walkdir::WalkDir::new(dir.join(d)) {
+            let entry = entry.map_err(|e| Error::store(dir, format!("listing the store: {e}")))?;
+            let path = entry.path();
+            let keep =
+                !entry.file_type().is_file() || named.contains(path) || manifest_version(path) == Some(live.version);
+            if !keep {
+                fs::remove_file(path).map_err(Error::io(path))?;
+                deleted += 1;
+            }
+        }
+        fsync_dir(&dir.join(d))?;
+    }
+    Ok(deleted)
 }
 
 /// The files named by `live` or by the manifests kept before it.

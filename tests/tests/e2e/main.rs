@@ -3,5 +3,6 @@
 mod compact;
 mod fixture;
 mod ingest;
+mod purge;
 mod sql;
 mod trace;
