@@ -352,7 +352,6 @@ impl Transaction {
     }
 
     /// `fsync` every directory between a new file and the store directory, deepest first.
-
     fn sync_dirs_of(&mut self, new: &[String]) -> Result<()> {
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         for rel in new {
