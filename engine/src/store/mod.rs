@@ -9,7 +9,7 @@ pub(crate) mod bytes;
 mod compact;
 pub(crate) mod dict;
 pub(crate) mod index;
-pub mod layout;
+pub(crate) mod layout;
 pub mod manifest;
 mod paged;
 pub(crate) mod parquet;
