@@ -198,6 +198,28 @@ pub fn day_name(day: i64) -> String {
     }
 }
 
+/// Parse a UTC day `YYYY-MM-DD` as days since 1970-01-01 (the inverse of [`day_name`]).
+///
+/// ```
+/// assert_eq!(truyvet::time::parse_day("--day", "2021-08-01")?, 18_840);
+/// assert!(truyvet::time::parse_day("--day", "2021-8-1x").is_err());
+/// # Ok::<(), truyvet::Error>(())
+/// ```
+pub fn parse_day(what: &'static str, text: &str) -> Result<i64> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.signed_duration_since(chrono::NaiveDate::default()).num_days())
+        .map_err(|_| Error::InvalidArgument {
+            what,
+            value: text.to_string(),
+            hint: "expected a date as YYYY-MM-DD".into(),
+        })
+}
+
+/// Today (UTC) as days since 1970-01-01.
+pub fn today() -> i64 {
+    chrono::Utc::now().timestamp().div_euclid(DAY)
+}
+
 /// Parse a duration in whole seconds: plain seconds (`3600`), or humantime's units (`90s`,
 /// `15m`, `1h30m`, `1h 30m`, `2d`, `1w`).
 ///

@@ -20,13 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let day = match &args.day {
-        Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(date) => Some(date.signed_duration_since(chrono::NaiveDate::default()).num_days()),
-            Err(_) => super::usage!("--day {d:?}: expected a date as YYYY-MM-DD"),
-        },
-        None => None,
-    };
+    let day = args.day.as_deref().map(|d| truyvet::time::parse_day("--day", d)).transpose()?;
     let r = truyvet::Store::compact(&args.store.store, day)?;
     output::report(&r, args.format, || match r.version {
         None => "nothing to compact: no day has more than one part".to_string(),

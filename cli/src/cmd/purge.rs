@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{StoreArg, usage};
+use super::StoreArg;
 use crate::output::{self, ReportFormat};
 
 #[derive(Debug, clap::Args)]
@@ -22,11 +22,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let today = match &args.as_of {
-        Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(date) => date.signed_duration_since(chrono::NaiveDate::default()).num_days(),
-            Err(_) => usage!("--as-of {d:?}: expected a date as YYYY-MM-DD"),
-        },
-        None => chrono::Utc::now().date_naive().signed_duration_since(chrono::NaiveDate::default()).num_days(),
+        Some(d) => truyvet::time::parse_day("--as-of", d)?,
+        None => truyvet::time::today(),
     };
     let r = truyvet::Store::purge(&args.store.store, today)?;
     output::report(&r, args.format, || match r.version {

@@ -6,19 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{run_ok, truyvet};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
+use super::{copy_dir, run_ok, truyvet};
 
 fn generate(dir: &Path, people: u32, seed: u32) -> PathBuf {
     let out = dir.join(format!("gen-{people}-{seed}"));

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use super::{files_under, run_ok, tiny_store, truyvet};
+use super::{copy_dir, files_under, run_ok, tiny_store, truyvet};
 
 fn run(args: &[&str]) -> Output {
     truyvet().args(args).output().unwrap()
@@ -149,18 +149,6 @@ fn a_format_1_store_still_reads_and_grows() {
     assert!(v["unhashed"].as_u64() < v["files"].as_u64(), "the new batch's files are hashed");
     let after = run_ok(&["trace", "--store", s, "--f0", "0901000001", "--format", "csv"]);
     assert!(after.contains("NEW,"), "{after}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// Run an ingest with the file-size limit at `kib` KiB (`ulimit -f`): writes beyond it fail with

@@ -33,7 +33,7 @@ use memmap2::Mmap;
 use std::hash::BuildHasher;
 
 use super::bytes::{U32s, U64s, map_file, read_u32, read_u64, write_u32s, write_u64s};
-use super::paged::{PageSums, SumWriter, crc, pages};
+use super::paged::{self, PageSums, SumWriter, crc, pages};
 use crate::error::{Error, Result};
 
 const MAGIC_V1: &[u8; 8] = b"TVDICT01";
@@ -263,20 +263,8 @@ impl DictSegment {
     /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, base: u32, count: u32) -> Result<DictSegment> {
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
-        let v2 = match map.get(..8) {
-            Some(m) if m == MAGIC => true,
-            Some(m) if m == MAGIC_V1 => false,
-            _ => return Err(bad("bad magic")),
-        };
-        let header_len = if v2 { HEADER } else { HEADER_V1 };
-        let Some(header) = map.get(..header_len) else { return Err(bad("short header")) };
-        if v2 {
-            let mut zeroed = header.to_vec();
-            zeroed[24..28].fill(0);
-            if read_u32(header, 24) != Some(crc(&zeroed)) {
-                return Err(bad("header checksum mismatch"));
-            }
-        }
+        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), 24).map_err(bad)?;
+        let header_len = header.len();
         let (b, c, blob_len) = (
             read_u32(header, 8).ok_or_else(|| bad("short header"))?,
             read_u32(header, 12).ok_or_else(|| bad("short header"))?,

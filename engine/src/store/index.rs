@@ -51,7 +51,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use super::bytes::{U32s, map_file, read_u32, read_u64, write_u32s};
-use super::paged::{PageSums, SumWriter, crc};
+use super::paged::{self, PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
@@ -228,20 +228,8 @@ impl PartIndex {
     /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
-        let v2 = match map.get(..8) {
-            Some(m) if m == MAGIC => true,
-            Some(m) if m == MAGIC_V1 => false,
-            _ => return Err(bad("bad magic")),
-        };
-        let header_len = if v2 { HEADER } else { HEADER_V1 };
-        let Some(header) = map.get(..header_len) else { return Err(bad("short header")) };
-        if v2 {
-            let mut zeroed = header.to_vec();
-            zeroed[12..16].fill(0);
-            if read_u32(header, 12) != Some(crc(&zeroed)) {
-                return Err(bad("header checksum mismatch"));
-            }
-        }
+        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), 12).map_err(bad)?;
+        let header_len = header.len();
         let rows = read_u32(header, 8).ok_or_else(|| bad("header"))? as usize;
         let day_start = read_u64(header, 16).ok_or_else(|| bad("header"))? as i64;
         if rows as u64 != expected_rows || day_start != day * crate::time::DAY {

@@ -31,6 +31,31 @@ pub(crate) fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
+/// The header of a versioned store file: `(header bytes, format 2?)`. Format 2 headers carry
+/// a CRC-32 of themselves (with its own 4 bytes at `crc_at` zeroed), checked here; format 1
+/// headers carry none.
+pub(crate) fn header<'a>(
+    map: &'a [u8],
+    magics: (&[u8; 8], &[u8; 8]),
+    lens: (usize, usize),
+    crc_at: usize,
+) -> Result<(&'a [u8], bool), &'static str> {
+    let v2 = match map.get(..8) {
+        Some(m) if m == magics.1 => true,
+        Some(m) if m == magics.0 => false,
+        _ => return Err("bad magic"),
+    };
+    let header = map.get(..if v2 { lens.1 } else { lens.0 }).ok_or("short header")?;
+    if v2 {
+        let mut zeroed = header.to_vec();
+        zeroed[crc_at..crc_at + 4].fill(0);
+        if header[crc_at..crc_at + 4] != crc(&zeroed).to_le_bytes() {
+            return Err("header checksum mismatch");
+        }
+    }
+    Ok((header, v2))
+}
+
 /// A writer that passes bytes through and records a CRC-32 per [`PAGE`] of them.
 pub(crate) struct SumWriter<W> {
     inner: W,
