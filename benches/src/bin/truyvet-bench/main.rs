@@ -250,12 +250,17 @@ fn ingest(
         std::fs::remove_dir_all(store_dir)?;
     }
     eprintln!("ingest: {} → {}", data.display(), store_dir.display());
-    let mut args: Vec<OsString> =
-        ["ingest", "--format", "json", "--tz", "+07:00", "--store"].map(OsString::from).into();
+    let mut args: Vec<OsString> = ["ingest", "--format", "json", "--tz", "+07:00"].map(OsString::from).into();
     if let Some(n) = flush_rows {
         args.extend(["--flush-rows".into(), n.to_string().into()]);
     }
-    args.extend([store_dir.into(), "--venues".into(), data.join("venues.csv").into(), data.join("checkins").into()]);
+    args.extend([
+        "--store".into(),
+        store_dir.into(),
+        "--venues".into(),
+        data.join("venues.csv").into(),
+        data.join("checkins").into(),
+    ]);
     let out = child::run(relay, bin, &args)?;
     if !out.status.success() {
         bail!("ingest failed: {}", String::from_utf8_lossy(&out.stderr));
