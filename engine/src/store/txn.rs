@@ -172,6 +172,11 @@ impl Transaction {
             t.commit()?;
             return Transaction::begin(dir);
         };
+        // A store copied by a tool that drops empty directories (git, some backups) lacks
+        // `tmp/` and perhaps `quarantine/`: recreate them rather than fail mid-transaction.
+        for d in DIRS {
+            fs::create_dir_all(dir.join(d)).map_err(Error::io(dir.join(d)))?;
+        }
         let t = Transaction::new(dir, lock, base);
         t.remove_leftovers()?;
         Ok(t)
