@@ -360,7 +360,7 @@ impl PartIndex {
     pub(crate) fn ensure_rows(&self, rows: Range<u32>) -> Result<()> {
         let rows = rows.start as usize..rows.end as usize;
         if rows.start > rows.end || rows.end > self.rows {
-            return Err(self.damaged(format!("row {} of {}", rows.end - 1, self.rows)));
+            return Err(self.damaged(format!("rows {rows:?} of {}", self.rows)));
         }
         for s in [self.check_in, self.stay, self.person] {
             self.ensure(s.bytes_of(rows.clone()))?;
