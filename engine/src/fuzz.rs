@@ -117,7 +117,6 @@ fn index(bytes: &[u8]) -> usize {
     let day = day_start.div_euclid(time::DAY);
     let Ok(map) = map_bytes(bytes) else { return 0 };
     let Ok(idx) = PartIndex::from_map(Path::new("fuzz.tvx"), map, u64::from(rows), day) else { return 0 };
-    let mut seen = 0;
     let run = || -> Result<usize> {
         let mut n = 0;
         let persons: Vec<u32> = idx.person_keys()?.iter().take(64).collect();
@@ -137,10 +136,7 @@ fn index(bytes: &[u8]) -> usize {
         idx.verify()?;
         Ok(n)
     };
-    if let Ok(n) = run() {
-        seen = n;
-    }
-    seen
+    run().unwrap_or(0)
 }
 
 /// Open a dictionary segment from bytes (with the base and count its header claims), look up

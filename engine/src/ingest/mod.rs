@@ -40,7 +40,7 @@ pub use self::source::{FileKind, Inputs, expand};
 pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::Visit;
-use crate::store::dict::{DictSegment, Interner};
+use crate::store::dict::{Interner, open_segments};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
 use crate::store::partition::{Flush, write_flush};
 use crate::store::txn::{DictKind, Failpoint, Transaction};
@@ -257,11 +257,8 @@ impl Ingest {
     ) -> Result<Pipeline> {
         let base = txn.base();
         let batch = txn.id();
-        let segments = |segs: &[DictSegmentInfo]| -> Result<Vec<DictSegment>> {
-            segs.iter().map(|s| DictSegment::open(&layout::resolve(&self.store, &s.path), s.base, s.count)).collect()
-        };
-        let mut persons = Interner::load(&segments(&base.persons)?)?;
-        let mut venues = Interner::load(&segments(&base.venues)?)?;
+        let mut persons = Interner::load(&open_segments(&self.store, &base.persons)?)?;
+        let mut venues = Interner::load(&open_segments(&self.store, &base.venues)?)?;
         let (persons_base, venues_base) = (persons.len(), venues.len());
 
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();

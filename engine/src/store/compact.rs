@@ -18,10 +18,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::dict::{DictSegment, Interner};
+use super::dict::{Interner, open_segments};
 use super::index::PartIndex;
 use super::layout;
-use super::manifest::DictSegmentInfo;
 use super::partition::{Flush, write_flush};
 use super::txn::Transaction;
 use crate::error::{Error, Result};
@@ -62,11 +61,8 @@ pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
         return Ok(CompactReport { version: None, days: Vec::new() });
     }
     let _span = tracing::info_span!("compact", days = days.len()).entered();
-    let segments = |segs: &[DictSegmentInfo]| -> Result<Vec<DictSegment>> {
-        segs.iter().map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count)).collect()
-    };
-    let persons = Interner::load(&segments(&base.persons)?)?;
-    let venues = Interner::load(&segments(&base.venues)?)?;
+    let persons = Interner::load(&open_segments(dir, &base.persons)?)?;
+    let venues = Interner::load(&open_segments(dir, &base.venues)?)?;
     let (persons_view, venues_view) = (persons.view(), venues.view());
     let mut report = Vec::with_capacity(days.len());
     let mut run = |txn: &mut Transaction| -> Result<()> {

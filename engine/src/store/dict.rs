@@ -33,6 +33,8 @@ use memmap2::Mmap;
 use std::hash::BuildHasher;
 
 use super::bytes::{U32s, U64s, map_file, read_u32, read_u64, write_u32s, write_u64s};
+use super::layout;
+use super::manifest::DictSegmentInfo;
 use super::paged::{self, PageSums, SumWriter, crc, pages};
 use crate::error::{Error, Result};
 
@@ -40,6 +42,8 @@ const MAGIC_V1: &[u8; 8] = b"TVDICT01";
 const MAGIC: &[u8; 8] = b"TVDICT02";
 const HEADER_V1: usize = 24;
 const HEADER: usize = 32;
+const HEADER_CRC_AT: usize = 24;
+const SUMS_CRC_AT: usize = 28;
 
 /// Strings per arena chunk; a full chunk is frozen and shared, never copied again.
 const CHUNK: usize = 1 << 16;
@@ -201,8 +205,7 @@ impl Interner {
         header.extend_from_slice(&blob_len.to_le_bytes());
         header.extend_from_slice(&0u32.to_le_bytes());
         header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
-        let header_crc = crc(&header);
-        header[24..28].copy_from_slice(&header_crc.to_le_bytes());
+        paged::seal_header(&mut header, HEADER_CRC_AT);
         let finish = |w: &mut BufWriter<File>| -> std::io::Result<()> {
             w.write_all(&sums_bytes)?;
             w.seek(std::io::SeekFrom::Start(0))?;
@@ -230,14 +233,12 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
     if body_end < HEADER || body_end.checked_add(sums_len) != Some(bytes.len()) {
         return;
     }
-    for (p, page) in (0..).zip(bytes[HEADER..body_end].chunks(super::paged::PAGE).map(crc).collect::<Vec<_>>()) {
-        bytes[body_end + p * 4..body_end + p * 4 + 4].copy_from_slice(&page.to_le_bytes());
-    }
-    let sums_crc = crc(&bytes[body_end..]);
-    bytes[28..32].copy_from_slice(&sums_crc.to_le_bytes());
-    bytes[24..28].fill(0);
-    let header_crc = crc(&bytes[..HEADER]);
-    bytes[24..28].copy_from_slice(&header_crc.to_le_bytes());
+    paged::reseal(bytes, HEADER..body_end, SUMS_CRC_AT, HEADER, HEADER_CRC_AT);
+}
+
+/// Open the segments a manifest lists (`segs`) in the store at `dir`.
+pub(crate) fn open_segments(dir: &Path, segs: &[DictSegmentInfo]) -> Result<Vec<DictSegment>> {
+    segs.iter().map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count)).collect()
 }
 
 /// One mapped dictionary segment.
@@ -263,7 +264,7 @@ impl DictSegment {
     /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, base: u32, count: u32) -> Result<DictSegment> {
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
-        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), 24).map_err(bad)?;
+        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), HEADER_CRC_AT).map_err(bad)?;
         let header_len = header.len();
         let (b, c, blob_len) = (
             read_u32(header, 8).ok_or_else(|| bad("short header"))?,
@@ -284,7 +285,7 @@ impl DictSegment {
         let sorted = U32s::new(map.len(), off_end..sorted_end).ok_or_else(|| bad("truncated index"))?;
         let sums = if v2 {
             let table = U32s::new(map.len(), body_end..map.len()).ok_or_else(|| bad("page sums"))?;
-            let table_crc = read_u32(header, 28).ok_or_else(|| bad("short header"))?;
+            let table_crc = read_u32(header, SUMS_CRC_AT).ok_or_else(|| bad("short header"))?;
             PageSums::new(header_len..body_end, table, table_crc).ok_or_else(|| bad("page sums"))?
         } else {
             PageSums::none()

@@ -61,6 +61,7 @@ const SECTIONS: usize = 10;
 const HEADER_V1: usize = 24 + SECTIONS * 16;
 const HEADER: usize = 24 + (SECTIONS + 1) * 16 + 8;
 const SUMS_CRC_AT: usize = 24 + (SECTIONS + 1) * 16;
+const HEADER_CRC_AT: usize = 12;
 /// `stay` value of a visit without check-out.
 const NO_CHECKOUT: u32 = u32::MAX;
 
@@ -163,8 +164,7 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     }
     header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
-    let header_crc = crc(&header);
-    header[12..16].copy_from_slice(&header_crc.to_le_bytes());
+    paged::seal_header(&mut header, HEADER_CRC_AT);
     file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&header).map_err(io)?;
     file.flush().map_err(io)?;
@@ -185,14 +185,7 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
     {
         return;
     }
-    for (p, page) in (0..).zip(bytes[HEADER..off].chunks(super::paged::PAGE).map(crc).collect::<Vec<_>>()) {
-        bytes[off + p * 4..off + p * 4 + 4].copy_from_slice(&page.to_le_bytes());
-    }
-    let sums_crc = crc(&bytes[off..off + len]);
-    bytes[SUMS_CRC_AT..SUMS_CRC_AT + 4].copy_from_slice(&sums_crc.to_le_bytes());
-    bytes[12..16].fill(0);
-    let header_crc = crc(&bytes[..HEADER]);
-    bytes[12..16].copy_from_slice(&header_crc.to_le_bytes());
+    paged::reseal(bytes, HEADER..off, SUMS_CRC_AT, HEADER, HEADER_CRC_AT);
 }
 
 /// A mapped trace index of one part; see the module documentation for what is checked when.
@@ -228,7 +221,7 @@ impl PartIndex {
     /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
-        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), 12).map_err(bad)?;
+        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), HEADER_CRC_AT).map_err(bad)?;
         let header_len = header.len();
         let rows = read_u32(header, 8).ok_or_else(|| bad("header"))? as usize;
         let day_start = read_u64(header, 16).ok_or_else(|| bad("header"))? as i64;

@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 pub use self::compact::{CompactReport, DayCompaction};
-use self::dict::{Dict, DictSegment};
+use self::dict::Dict;
 use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
@@ -179,15 +179,8 @@ impl Snapshot {
     fn from_manifest(dir: &Path, manifest: Manifest) -> Result<Snapshot> {
         let _span =
             tracing::debug_span!("open_snapshot", version = manifest.version, parts = manifest.parts.len()).entered();
-        let dict = |segs: &[manifest::DictSegmentInfo]| -> Result<Dict> {
-            let segments = segs
-                .iter()
-                .map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Dict::new(segments))
-        };
-        let persons = dict(&manifest.persons)?;
-        let venues = dict(&manifest.venues)?;
+        let persons = Dict::new(dict::open_segments(dir, &manifest.persons)?);
+        let venues = Dict::new(dict::open_segments(dir, &manifest.venues)?);
         let parts = manifest
             .parts
             .iter()

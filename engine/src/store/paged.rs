@@ -31,6 +31,34 @@ pub(crate) fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
+/// Write into `header` the CRC-32 of itself taken with its own 4 bytes at `crc_at` zeroed.
+pub(crate) fn seal_header(header: &mut [u8], crc_at: usize) {
+    header[crc_at..crc_at + 4].fill(0);
+    let sum = crc(header);
+    header[crc_at..crc_at + 4].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Recompute, in place, the page sums of `body` (stored right after it), their CRC at
+/// `sums_crc_at` and the header's CRC at `header_crc_at` over `..header_len`: a damaged file made
+/// self-consistent again, so that fuzzing reaches the structural checks behind the checksums.
+/// Callers have checked the ranges lie within `bytes`.
+pub(crate) fn reseal(
+    bytes: &mut [u8],
+    body: Range<usize>,
+    sums_crc_at: usize,
+    header_len: usize,
+    header_crc_at: usize,
+) {
+    let sums: Vec<u32> = bytes[body.clone()].chunks(PAGE).map(crc).collect();
+    let table = body.end..body.end + sums.len() * 4;
+    for (slot, sum) in bytes[table.clone()].chunks_mut(4).zip(sums) {
+        slot.copy_from_slice(&sum.to_le_bytes());
+    }
+    let table_crc = crc(&bytes[table]);
+    bytes[sums_crc_at..sums_crc_at + 4].copy_from_slice(&table_crc.to_le_bytes());
+    seal_header(&mut bytes[..header_len], header_crc_at);
+}
+
 /// The header of a versioned store file: `(header bytes, format 2?)`. Format 2 headers carry
 /// a CRC-32 of themselves (with its own 4 bytes at `crc_at` zeroed), checked here; format 1
 /// headers carry none.
@@ -47,9 +75,9 @@ pub(crate) fn header<'a>(
     };
     let header = map.get(..if v2 { lens.1 } else { lens.0 }).ok_or("short header")?;
     if v2 {
-        let mut zeroed = header.to_vec();
-        zeroed[crc_at..crc_at + 4].fill(0);
-        if header[crc_at..crc_at + 4] != crc(&zeroed).to_le_bytes() {
+        let mut sealed = header.to_vec();
+        seal_header(&mut sealed, crc_at);
+        if sealed != header {
             return Err("header checksum mismatch");
         }
     }

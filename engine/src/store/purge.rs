@@ -21,15 +21,16 @@
 //!    no day is left to purge.
 //!
 //! # Performance
-//! Reads and rewrites every kept index (not the Parquet data); memory is the dictionaries plus
-//! one part's rows at a time.
+//! Reads every kept index twice (keys, then rows to remap) and rewrites it, not the Parquet
+//! data; memory is the dictionaries plus one part's rows at a time, which is why the rows are
+//! decoded twice rather than held.
 
 use std::path::Path;
 
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
-use super::dict::{DictSegment, Interner};
+use super::dict::{Interner, open_segments};
 use super::index::{self, PartIndex};
 use super::layout;
 use super::manifest::{DictSegmentInfo, Manifest, PartInfo};
@@ -111,22 +112,21 @@ fn rewrite(
     report: &mut PurgeReport,
 ) -> Result<()> {
     let kept: Vec<&PartInfo> = base.parts.iter().filter(|p| p.day >= first_kept).collect();
+    // Opened once: the pages checked in step 1 are not checked again in step 3.
+    let indexes: Vec<PartIndex> =
+        kept.iter().map(|p| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day)).collect::<Result<_>>()?;
     // 1. The keys the kept rows use.
     let (mut persons_used, mut venues_used) = (RoaringBitmap::new(), RoaringBitmap::new());
-    for p in &kept {
-        let idx = PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day)?;
+    for idx in &indexes {
         for v in idx.visits()? {
             persons_used.insert(v.person);
             venues_used.insert(v.venue);
         }
     }
     // 2. Dictionaries of the used ids, in the old key order, and the old → new key maps.
-    let segments = |segs: &[DictSegmentInfo]| -> Result<Vec<DictSegment>> {
-        segs.iter().map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count)).collect()
-    };
     let mut remaps = Vec::new();
     for (kind, segs) in [(DictKind::Persons, &base.persons), (DictKind::Venues, &base.venues)] {
-        let old = Interner::load(&segments(segs)?)?;
+        let old = Interner::load(&open_segments(dir, segs)?)?;
         let used = if kind == DictKind::Persons { &persons_used } else { &venues_used };
         if used.max().is_some_and(|k| k >= old.len()) {
             return Err(Error::store(
@@ -152,8 +152,7 @@ fn rewrite(
     }
     // 3. The kept parts' indexes under the new keys (same rows, same order).
     let mut parts = Vec::with_capacity(kept.len());
-    for (seq, p) in kept.iter().enumerate() {
-        let idx = PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day)?;
+    for (seq, (p, idx)) in kept.iter().zip(&indexes).enumerate() {
         let mut rows = idx.visits()?;
         for v in &mut rows {
             (v.person, v.venue) = (remaps[0][v.person as usize], remaps[1][v.venue as usize]);

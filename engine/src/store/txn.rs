@@ -274,28 +274,8 @@ impl Transaction {
     /// replaced by compaction once the last manifest naming them is gone), and manifests newer
     /// than the live one.
     fn remove_leftovers(&self) -> Result<()> {
-        let live = kept_files(&self.dir, &self.base);
-        let mut stack: Vec<PathBuf> = DIRS.iter().map(|d| self.dir.join(d)).collect();
-        while let Some(d) = stack.pop() {
-            let Ok(entries) = fs::read_dir(&d) else { continue };
-            for entry in entries {
-                let path = entry.map_err(Error::io(&d))?.path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let stale = if path.parent() == Some(&self.dir.join("manifests")) {
-                    manifest_version(&path).is_none_or(|v| v > self.base.version)
-                } else {
-                    !live.contains(&path)
-                };
-                if stale {
-                    tracing::info!(path = %path.display(), "removing leftover of an interrupted transaction");
-                    fs::remove_file(&path).map_err(Error::io(&path))?;
-                }
-            }
-        }
-        Ok(())
+        let base = self.base.version;
+        delete_unnamed(&self.dir, &kept_files(&self.dir, &self.base), |v| v <= base).map(drop)
     }
 
     /// Steps 3 to 5: checksum and sync the new files, publish the manifest. Returns the version.
@@ -394,19 +374,38 @@ impl Transaction {
 fn delete_all_but_live(dir: &Path) -> Result<u64> {
     let live = read_current(dir)?;
     let named: HashSet<PathBuf> = live.files().map(|f| dir.join(f)).collect();
+    delete_unnamed(dir, &named, |v| v == live.version)
+}
+
+/// The one sweep of a store's directories: delete every file not in `keep` and every manifest
+/// whose version `keep_manifest` refuses (or whose name is not a manifest's), then `fsync` the
+/// directories that lost entries. Returns how many files were deleted.
+fn delete_unnamed(dir: &Path, keep: &HashSet<PathBuf>, keep_manifest: impl Fn(u64) -> bool) -> Result<u64> {
+    let manifests = dir.join("manifests");
+    let mut emptied: BTreeSet<PathBuf> = BTreeSet::new();
     let mut deleted = 0;
     for d in DIRS {
         for entry in walkdir::WalkDir::new(dir.join(d)) {
             let entry = entry.map_err(|e| Error::store(dir, format!("listing the store: {e}")))?;
             let path = entry.path();
-            let keep =
-                !entry.file_type().is_file() || named.contains(path) || manifest_version(path) == Some(live.version);
-            if !keep {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let stale = if path.parent() == Some(manifests.as_path()) {
+                !manifest_version(path).is_some_and(&keep_manifest)
+            } else {
+                !keep.contains(path)
+            };
+            if stale {
+                tracing::info!(path = %path.display(), "removing a file no kept manifest names");
                 fs::remove_file(path).map_err(Error::io(path))?;
+                emptied.extend(path.parent().map(Path::to_path_buf));
                 deleted += 1;
             }
         }
-        fsync_dir(&dir.join(d))?;
+    }
+    for d in &emptied {
+        fsync_dir(d)?;
     }
     Ok(deleted)
 }
