@@ -96,13 +96,25 @@ pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output
             w.into_inner()?.flush()?;
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(sink(output)?);
-            if batches.is_empty() {
-                w.write(&times_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
+            let failed = std::rc::Rc::new(std::cell::Cell::new(None));
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(Remember { inner: sink(output)?, failed: failed.clone() });
+            let written = (|| -> Result<()> {
+                if batches.is_empty() {
+                    w.write(&times_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
+                }
+                for b in batches {
+                    w.write(&times_as_text(b)?)?;
+                }
+                Ok(())
+            })();
+            if let Some(kind) = failed.get() {
+                // arrow's CSV writer reports I/O errors as text; the kind (a closed pipe) matters.
+                // (Dropping the writer, not `into_inner`, which panics when its flush fails.)
+                return Err(std::io::Error::from(kind).into());
             }
-            for b in batches {
-                w.write(&times_as_text(b)?)?;
-            }
+            written?;
             w.into_inner().flush()?;
         }
         Format::Json => {
@@ -125,6 +137,25 @@ pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output
         }
     }
     Ok(())
+}
+
+/// A writer that remembers the kind of its first I/O error where its owner can see it.
+struct Remember<W> {
+    inner: W,
+    failed: std::rc::Rc<std::cell::Cell<Option<std::io::ErrorKind>>>,
+}
+
+impl<W: Write> Write for Remember<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            if self.failed.get().is_none() {
+                self.failed.set(Some(e.kind()));
+            }
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Render batches as a terminal table.

@@ -50,6 +50,7 @@ pub mod error;
 pub mod fuzz;
 pub mod ingest;
 pub mod model;
+pub mod pseudonym;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod store;

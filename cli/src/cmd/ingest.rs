@@ -33,6 +33,11 @@ pub struct Args {
     /// commit; see `truyvet compact`).
     #[arg(long)]
     compact: bool,
+    /// Replace person ids by keyed pseudonyms (HMAC-SHA-256) before anything reaches the store,
+    /// quarantine included; KEYFILE (from `truyvet key new`) stays outside the store. A store is
+    /// pseudonymised from its first batch on and always needs the same key.
+    #[arg(long, value_name = "KEYFILE")]
+    pseudonymise: Option<PathBuf>,
     /// Output format of the report (`json`: the library's `IngestReport`).
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
@@ -63,6 +68,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(v) = &args.venues {
         ingest = ingest.venues(v);
+    }
+    if let Some(path) = &args.pseudonymise {
+        super::key::refuse_inside_store(path, &args.store.store)?;
+        ingest = ingest.pseudonymise(truyvet::pseudonym::Key::read(path)?);
     }
     let report = ingest.run(&args.paths);
     bar.finish_and_clear();

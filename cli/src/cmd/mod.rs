@@ -4,6 +4,7 @@ mod compact;
 mod demo;
 mod generate;
 mod ingest;
+mod key;
 mod purge;
 mod retention;
 #[cfg(feature = "sql")]
@@ -34,6 +35,8 @@ enum Command {
     Gen(generate::Args),
     /// Load check-in files (CSV, CSV.gz, Parquet) into a store, quarantining bad rows.
     Ingest(ingest::Args),
+    /// Make a pseudonymisation key (`key new`), or compute pseudonyms with one.
+    Key(key::Args),
     /// Summarise a store.
     Stats(stats::Args),
     /// Rewrite each day's parts as one (re-sorted, re-indexed), in one commit.
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(a),
         Command::Gen(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),
+        Command::Key(a) => key::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Compact(a) => compact::run(a),

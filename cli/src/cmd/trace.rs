@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use truyvet::pseudonym::Key;
 use truyvet::time::{parse_duration, parse_time_arg};
 use truyvet::{Store, TraceRequest, TraceResult, Tz};
 
@@ -53,6 +54,10 @@ pub struct Args {
     /// One row per exposure interval (person, venue, start, end, seconds).
     #[arg(long)]
     details: bool,
+    /// The key of a pseudonymised store: --f0 is then a clear id, and contacts are listed by
+    /// clear id. Without it, a pseudonymised store is traced and listed by pseudonym.
+    #[arg(long, value_name = "KEYFILE")]
+    key: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<i64, String> {
@@ -81,13 +86,29 @@ fn request(a: &Args) -> Result<TraceRequest> {
 }
 
 pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
-    let req = request(&args)?;
-    let store = Store::open(&args.store.store)?;
-    let result = store.trace(&req)?;
+    let mut req = request(&args)?;
+    let key = args.key.as_deref().map(Key::read).transpose()?;
+    let snap = Store::open(&args.store.store)?.snapshot();
+    if let Some(key) = &key {
+        snap.check_key(key)?;
+        req.f0 = key.pseudonym(&args.f0);
+    }
+    let mut result = match snap.trace(&req) {
+        Err(e @ truyvet::Error::NotFound { .. }) if key.is_none() && snap.pseudonyms().is_some() => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "store {} is pseudonymised: give the F0's pseudonym, or --key KEYFILE to trace a clear id",
+                args.store.store.display()
+            )));
+        }
+        r => r?,
+    };
+    if let Some(key) = &key {
+        result.reidentify(key)?;
+    }
     if result.contacts.is_empty() {
         eprintln!(
             "note: F0 {} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
-            req.f0, result.f0_visits
+            args.f0, result.f0_visits
         );
     }
     let format = Format::or_default(args.format, args.output.as_deref());

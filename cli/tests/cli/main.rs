@@ -5,6 +5,7 @@
 mod basics;
 mod crash;
 mod output;
+mod pseudonym;
 #[cfg(feature = "sql")]
 mod sql;
 mod store;

@@ -14,6 +14,12 @@
 //!
 //! Invariant: for every batch, `rows_read = rows_stored + rows_rejected`, per file and in total.
 //!
+//! With a pseudonymisation key (`Ingest::pseudonymise`), the reader replaces each person id by
+//! its pseudonym before anything else sees it; new persons' clear ids are sealed into a
+//! re-identification segment beside their dictionary segment, and rejected rows are sealed
+//! before they are written to the quarantine (their spill holds byte ranges, never text).
+//! A store is pseudonymised or clear from its first batch on: mixing is refused.
+//!
 //! # Performance
 //! Parsing and encoding run on the calling thread; sorting and Parquet encoding on the writer
 //! thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
@@ -40,11 +46,12 @@ pub use self::source::{FileKind, Inputs, expand};
 pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::Visit;
+use crate::pseudonym::{Key, Pseudonyms};
 use crate::store::dict::{Interner, open_segments};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
 use crate::store::partition::{Flush, write_flush};
 use crate::store::txn::{DictKind, Failpoint, Transaction};
-use crate::store::{VenueInfo, layout, parquet as store_parquet};
+use crate::store::{VenueInfo, layout, parquet as store_parquet, reid};
 use crate::time::Tz;
 
 /// Progress callback: `(input bytes consumed, input bytes in total)`.
@@ -72,6 +79,7 @@ pub struct Ingest {
     parallel: bool,
     failpoint: Option<Failpoint>,
     progress: Option<Arc<ProgressFn>>,
+    key: Option<Arc<Key>>,
 }
 
 /// What happened to one input file.
@@ -147,6 +155,7 @@ impl Ingest {
             parallel: true,
             failpoint: None,
             progress: None,
+            key: None,
         }
     }
 
@@ -181,6 +190,14 @@ impl Ingest {
         self
     }
 
+    /// Replace person ids by keyed pseudonyms before anything reaches the store (see
+    /// [`crate::pseudonym`]). A store is pseudonymised by its first batch with rows and must then
+    /// always be given the same key; a store of clear ids refuses a key.
+    pub fn pseudonymise(mut self, key: Key) -> Ingest {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
     /// Called as input is consumed.
     pub fn progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Ingest {
         self.progress = Some(Arc::new(f));
@@ -202,6 +219,15 @@ impl Ingest {
         let mut txn = Transaction::begin(&self.store)?;
         txn.failpoint(self.failpoint);
         let base = txn.base().clone();
+        if let Err(e) = check_key(&self.store, &base, self.key.as_deref()) {
+            txn.abort();
+            return Err(e);
+        }
+        if let Some(key) = &self.key
+            && base.pseudonyms.is_none()
+        {
+            txn.set_pseudonyms(key.pseudonyms());
+        }
 
         let hashes: Vec<String> = files.par_iter().map(|f| hash_file(f)).collect::<Result<_>>()?;
         let mut known: HashMap<&str, (Option<u64>, String)> = HashMap::new();
@@ -264,6 +290,8 @@ impl Ingest {
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
         let counter = Arc::new(AtomicU64::new(0));
         let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
+        // Clear ids of the persons new in this batch, in key order (pseudonymised ingests).
+        let mut new_clear: Vec<Box<str>> = Vec::new();
         let (mut rows_read, mut rows_stored) = (0u64, 0u64);
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
@@ -283,7 +311,11 @@ impl Ingest {
             });
             let (counter, tz) = (counter.clone(), self.tz);
             let progress = self.progress.clone();
-            s.spawn(move || read_files(files, todo, tz, counter, total_bytes, progress.as_deref(), &chunk_tx));
+            let key = self.key.as_deref();
+            s.spawn(move || {
+                let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref() };
+                reader.run(todo, &chunk_tx)
+            });
 
             let mut buf: Vec<Visit> = Vec::with_capacity(self.flush_rows.min(1 << 20));
             let mut seq = 0u32;
@@ -307,9 +339,15 @@ impl Ingest {
                         break 'chunks;
                     }
                     match row {
-                        ParsedRow::Valid { person, venue, check_in, check_out, .. } => {
+                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. } => {
                             rows_stored += 1;
+                            let known = persons.len();
                             let person = persons.intern(&chunk.ids[person.0 as usize..person.1 as usize]);
+                            if let Some(c) = clear
+                                && persons.len() > known
+                            {
+                                new_clear.push(chunk.ids[c.0 as usize..c.1 as usize].into());
+                            }
                             let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
                             buf.push(Visit { venue, check_in: *check_in, person, check_out: *check_out });
                             if buf.len() >= self.flush_rows {
@@ -372,7 +410,18 @@ impl Ingest {
             if interner.len() > start {
                 let rel = layout::dict(kind.name(), batch);
                 let count = interner.write_segment(start, &layout::resolve(&self.store, &rel))?;
-                txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count });
+                let reid = match (&self.key, kind) {
+                    (Some(key), DictKind::Persons) => {
+                        let rel = layout::reid(batch);
+                        let view = interner.view();
+                        reid::write(&layout::resolve(&self.store, &rel), count, |i| {
+                            key.seal(view.get(start + i).as_bytes(), new_clear[i as usize].as_bytes())
+                        })?;
+                        Some(rel)
+                    }
+                    _ => None,
+                };
+                txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count, reid });
             }
         }
         Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill })
@@ -403,7 +452,7 @@ impl Ingest {
         let quarantine_rel = (rows_rejected > 0).then(|| layout::quarantine(batch));
         let written = (|| -> Result<usize> {
             if let Some(rel) = &quarantine_rel {
-                spill.into_quarantine(files, &layout::resolve(dir, rel))?;
+                spill.into_quarantine(files, &layout::resolve(dir, rel), self.key.as_deref())?;
             } else {
                 spill.discard()?;
             }
@@ -492,8 +541,21 @@ struct ParsedChunk {
 }
 
 enum ParsedRow {
-    Valid { byte: u64, person: (u32, u32), venue: (u32, u32), check_in: i64, check_out: Option<i64> },
-    Rejected { line: u64, byte: u64, reason: String, raw: Option<String> },
+    /// `person` is the id as stored (the pseudonym under a key); `clear` the clear id then.
+    Valid {
+        byte: u64,
+        person: (u32, u32),
+        clear: Option<(u32, u32)>,
+        venue: (u32, u32),
+        check_in: i64,
+        check_out: Option<i64>,
+    },
+    Rejected {
+        line: u64,
+        byte: u64,
+        reason: String,
+        raw: Option<String>,
+    },
 }
 
 impl ParsedRow {
@@ -507,68 +569,111 @@ impl ParsedRow {
 const CHUNK_ROWS: usize = 32 * 1024;
 
 /// The reader stage: parse and validate each file, sending chunks of rows in file order.
-fn read_files(
-    files: &[PathBuf],
-    todo: &[usize],
+struct Reader<'a> {
+    files: &'a [PathBuf],
     tz: Tz,
+    key: Option<&'a Key>,
     counter: Arc<AtomicU64>,
     total_bytes: u64,
-    progress: Option<&ProgressFn>,
-    tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>,
-) {
-    for &fi in todo {
-        let path = &files[fi];
-        let kind = FileKind::of(path).expect("expand keeps known kinds");
-        let new_chunk = || ParsedChunk {
-            file: fi,
-            ids: String::with_capacity(CHUNK_ROWS * 24),
-            rows: Vec::with_capacity(CHUNK_ROWS),
-            last_of_file: false,
-        };
-        let mut chunk = new_chunk();
-        let mut receiver_gone = false;
-        let mut on_row = |row: RawRow<'_>| {
+    progress: Option<&'a ProgressFn>,
+}
+
+impl Reader<'_> {
+    fn run(&self, todo: &[usize], tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>) {
+        for &fi in todo {
+            let path = &self.files[fi];
+            let kind = FileKind::of(path).expect("expand keeps known kinds");
+            let new_chunk = || ParsedChunk {
+                file: fi,
+                ids: String::with_capacity(CHUNK_ROWS * 24),
+                rows: Vec::with_capacity(CHUNK_ROWS),
+                last_of_file: false,
+            };
+            let mut chunk = new_chunk();
+            let mut receiver_gone = false;
+            let mut failed = None;
+            let mut on_row = |row: RawRow<'_>| {
+                if receiver_gone || failed.is_some() {
+                    return;
+                }
+                match self.parse(&row, kind, &mut chunk.ids) {
+                    Ok(parsed) => chunk.rows.push(parsed),
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
+                if chunk.rows.len() >= CHUNK_ROWS {
+                    receiver_gone = tx.send(Ok(std::mem::replace(&mut chunk, new_chunk()))).is_err();
+                    if let Some(p) = self.progress {
+                        p(self.counter.load(std::sync::atomic::Ordering::Relaxed), self.total_bytes);
+                    }
+                }
+            };
+            let done = match kind {
+                FileKind::Parquet => source::read_parquet(path, self.counter.clone(), &mut on_row),
+                _ => source::read_csv(path, kind, self.counter.clone(), &mut on_row),
+            };
             if receiver_gone {
                 return;
             }
-            let parsed = match validate::validate(&row, tz) {
-                Ok(v) => {
-                    let mut push = |id: &str| {
-                        let start = chunk.ids.len() as u32;
-                        chunk.ids.push_str(id);
-                        (start, chunk.ids.len() as u32)
-                    };
-                    let (person, venue) = (push(v.person), push(v.venue));
-                    ParsedRow::Valid { byte: row.byte, person, venue, check_in: v.check_in, check_out: v.check_out }
-                }
-                Err(reason) => {
-                    let raw = (kind == FileKind::Parquet).then(|| render_row(&row));
-                    ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw }
-                }
-            };
-            chunk.rows.push(parsed);
-            if chunk.rows.len() >= CHUNK_ROWS {
-                receiver_gone = tx.send(Ok(std::mem::replace(&mut chunk, new_chunk()))).is_err();
-                if let Some(p) = progress {
-                    p(counter.load(std::sync::atomic::Ordering::Relaxed), total_bytes);
-                }
+            if let Err(e) = failed.map_or(done, Err) {
+                let _ = tx.send(Err(e));
+                return;
             }
-        };
-        let done = match kind {
-            FileKind::Parquet => source::read_parquet(path, counter.clone(), &mut on_row),
-            _ => source::read_csv(path, kind, counter.clone(), &mut on_row),
-        };
-        if receiver_gone {
-            return;
+            chunk.last_of_file = true;
+            if tx.send(Ok(chunk)).is_err() {
+                return;
+            }
         }
-        if let Err(e) = done {
-            let _ = tx.send(Err(e));
-            return;
-        }
-        chunk.last_of_file = true;
-        if tx.send(Ok(chunk)).is_err() {
-            return;
-        }
+    }
+
+    /// Validate one row; a valid row's ids are appended to `ids` (the pseudonym, then the clear
+    /// id, under a key).
+    fn parse(&self, row: &RawRow<'_>, kind: FileKind, ids: &mut String) -> Result<ParsedRow> {
+        Ok(match validate::validate(row, self.tz, self.key.is_none()) {
+            Ok(v) => {
+                let mut push = |write: &dyn Fn(&mut String)| {
+                    let start = ids.len() as u32;
+                    write(ids);
+                    (start, ids.len() as u32)
+                };
+                let (person, clear) = match self.key {
+                    Some(key) => {
+                        (push(&|ids| key.pseudonym_into(v.person, ids)), Some(push(&|ids| ids.push_str(v.person))))
+                    }
+                    None => (push(&|ids| ids.push_str(v.person)), None),
+                };
+                let venue = push(&|ids| ids.push_str(v.venue));
+                ParsedRow::Valid { byte: row.byte, person, clear, venue, check_in: v.check_in, check_out: v.check_out }
+            }
+            Err(reason) => {
+                let raw = match (kind, self.key) {
+                    (FileKind::Parquet, None) => Some(render_row(row)),
+                    (FileKind::Parquet, Some(key)) => Some(key.seal_row(&render_row(row))?),
+                    _ => None,
+                };
+                ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw }
+            }
+        })
+    }
+}
+
+/// Whether a batch with `key` (or without) may go into a store whose last version is `base`.
+fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> Result<()> {
+    let refuse =
+        |hint: String| Err(Error::InvalidArgument { what: "--pseudonymise", value: store.display().to_string(), hint });
+    match (key, &base.pseudonyms) {
+        (Some(key), Some(_)) => key.check(store, base.pseudonyms.as_ref()),
+        (None, Some(Pseudonyms { key, .. })) => refuse(format!(
+            "the store is pseudonymised (key fingerprint {key}): give its key with --pseudonymise KEYFILE; \
+             a batch of clear ids cannot be mixed in"
+        )),
+        (Some(_), None) if base.holds_person_ids() => refuse(
+            "the store holds clear person ids: a pseudonymised batch cannot be mixed in; ingest into a new store"
+                .into(),
+        ),
+        _ => Ok(()),
     }
 }
 

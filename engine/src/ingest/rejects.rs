@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::source::{FileKind, Verbatim};
 use crate::error::{Error, Result};
+use crate::pseudonym::Key;
 use crate::store::quarantine::{self, Rejected};
 
 /// Rejects kept in memory for messages.
@@ -114,8 +115,8 @@ impl Spill {
     }
 
     /// Write the quarantine file at `dest` from the spill (inputs `files`), then delete the
-    /// spill.
-    pub(crate) fn into_quarantine(mut self, files: &[PathBuf], dest: &Path) -> Result<()> {
+    /// spill. Under a key, rows re-read from CSV inputs are sealed (Parquet rows come sealed).
+    pub(crate) fn into_quarantine(mut self, files: &[PathBuf], dest: &Path, key: Option<&Key>) -> Result<()> {
         self.end_of_file()?;
         let Spill { path, w, .. } = self;
         w.into_inner().map_err(|e| Error::io(&path)(e.into_error()))?;
@@ -137,7 +138,11 @@ impl Spill {
                 }
                 let end =
                     rec.get(3).filter(|s| !s.is_empty()).map(|s| s.parse::<u64>()).transpose().map_err(|_| bad())?;
-                open.as_mut().expect("opened above").1.row(num(2)?, end)?
+                let row = open.as_mut().expect("opened above").1.row(num(2)?, end)?;
+                match key {
+                    Some(key) => key.seal_row(&row)?,
+                    None => row,
+                }
             };
             out.write(&Rejected {
                 file: input.display().to_string(),

@@ -2,7 +2,9 @@
 //!
 //! A row is rejected when it has the wrong number of fields, an empty (or non-UTF-8) id, an
 //! unparsable, impossible or implausible timestamp, or a check-out before its check-in. Ids are
-//! trimmed of surrounding ASCII whitespace; otherwise they are opaque.
+//! trimmed of surrounding ASCII whitespace; otherwise they are opaque. A reason quotes the
+//! offending time field unless told not to (a pseudonymised ingest: a misplaced id must not
+//! reach the quarantine in a reason).
 
 use super::source::{RawRow, TimeField};
 use crate::time::{Tz, parse_timestamp};
@@ -32,14 +34,14 @@ fn id<'a>(field: Option<&'a [u8]>, name: &str) -> Result<&'a str, String> {
     std::str::from_utf8(v).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
-fn time(field: TimeField<'_>, name: &str, tz: Tz) -> Result<Option<i64>, String> {
+fn time(field: TimeField<'_>, name: &str, tz: Tz, quote: bool) -> Result<Option<i64>, String> {
     let t = match field {
         TimeField::Seconds(s) => s,
         TimeField::Text(text) if text.iter().all(u8::is_ascii_whitespace) => None,
-        TimeField::Text(text) => Some(
-            parse_timestamp(text, tz)
-                .map_err(|why| format!("{why} in {name} {:?}", String::from_utf8_lossy(&text[..text.len().min(40)])))?,
-        ),
+        TimeField::Text(text) => Some(parse_timestamp(text, tz).map_err(|why| match quote {
+            true => format!("{why} in {name} {:?}", String::from_utf8_lossy(&text[..text.len().min(40)])),
+            false => format!("{why} in {name}"),
+        })?),
     };
     match t {
         Some(t) if !(MIN_TIME..MAX_TIME).contains(&t) => Err(format!("implausible {name} (outside 1970..2099): {t}")),
@@ -47,15 +49,15 @@ fn time(field: TimeField<'_>, name: &str, tz: Tz) -> Result<Option<i64>, String>
     }
 }
 
-/// Validate one row.
-pub(crate) fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<ValidRow<'a>, String> {
+/// Validate one row (`quote`: reasons may quote the offending time field).
+pub(crate) fn validate<'a>(row: &RawRow<'a>, tz: Tz, quote: bool) -> Result<ValidRow<'a>, String> {
     if let Some((want, got)) = row.field_count {
         return Err(format!("wrong number of fields: expected {want}, found {got}"));
     }
     let person = id(row.person, "person_id")?;
     let venue = id(row.venue, "venue_id")?;
-    let check_in = time(row.check_in, "check_in", tz)?.ok_or("empty check_in")?;
-    let check_out = time(row.check_out, "check_out", tz)?;
+    let check_in = time(row.check_in, "check_in", tz, quote)?.ok_or("empty check_in")?;
+    let check_out = time(row.check_out, "check_out", tz, quote)?;
     if let Some(out) = check_out
         && out < check_in
     {
@@ -83,7 +85,7 @@ mod tests {
     #[test]
     fn each_reason() {
         let tz = Tz::UTC;
-        let ok = validate(&row(" P1 ", "V1", "2021-08-01T08:00:00Z", ""), tz).unwrap();
+        let ok = validate(&row(" P1 ", "V1", "2021-08-01T08:00:00Z", ""), tz, true).unwrap();
         assert_eq!((ok.person, ok.check_out), ("P1", None));
         let cases = [
             (row("", "V1", "2021-08-01T08:00:00Z", ""), "empty person_id"),
@@ -96,11 +98,14 @@ mod tests {
             (row("P1", "V1", "2021-08-01T08:00:00Z", "2021-08-01T07:00:00Z"), "check_out before check_in"),
         ];
         for (r, want) in cases {
-            let got = validate(&r, tz).unwrap_err();
+            let got = validate(&r, tz, true).unwrap_err();
             assert!(got.starts_with(want), "{got:?} should start with {want:?}");
         }
         let mut wrong = row("P1", "V1", "2021-08-01T08:00:00Z", "");
         wrong.field_count = Some((4, 5));
-        assert_eq!(validate(&wrong, tz).unwrap_err(), "wrong number of fields: expected 4, found 5");
+        assert_eq!(validate(&wrong, tz, true).unwrap_err(), "wrong number of fields: expected 4, found 5");
+        let misplaced = row("P1", "V1", "P000042", "");
+        assert!(validate(&misplaced, tz, true).unwrap_err().contains("P000042"));
+        assert_eq!(validate(&misplaced, tz, false).unwrap_err(), "unparsable timestamp in check_in");
     }
 }

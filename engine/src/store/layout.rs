@@ -9,6 +9,7 @@
 //!   data/day=2021-08-01/b0000007-00.tvx       their trace index
 //!   dict/persons-b0000007.dict       person ids first seen in batch 7
 //!   dict/venues-b0000007.dict        venue ids first seen in batch 7
+//!   dict/persons-b0000007.reid       their clear ids, sealed (pseudonymised stores only)
 //!   venues/venues-b0000007.parquet   venue attributes as of batch 7
 //!   quarantine/b0000007.csv          rows rejected by batch 7
 //! ```
@@ -38,6 +39,11 @@ pub fn part(batch: u64, day_name: &str, seq: u32) -> (String, String) {
 /// Dictionary segment of a batch.
 pub fn dict(kind: &str, batch: u64) -> String {
     format!("dict/{kind}-b{batch:07}.dict")
+}
+
+/// Re-identification segment beside a batch's person segment (pseudonymised stores).
+pub fn reid(batch: u64) -> String {
+    format!("dict/persons-b{batch:07}.reid")
 }
 
 /// Venue attributes as of a batch.

@@ -5,7 +5,11 @@
 //! `CURRENT` file names the live one (see `txn`).
 //!
 //! Format 2 adds `checksums`: the size and BLAKE3 of every file the manifest names (files
-//! carried over from a format-1 store have none). Format 1 is still read.
+//! carried over from a format-1 store have none). Format 3 adds pseudonymised person ids
+//! (`pseudonyms`, and a re-identification segment beside each person segment); only a
+//! pseudonymised store is written as format 3, so a clear store stays readable by builds that
+//! know format 2, and a build that does not know pseudonyms refuses a store that has them.
+//! Formats 1 and 2 are still read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,9 +17,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::pseudonym::Pseudonyms;
 
-/// The store format this build writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest store format this build writes (for a pseudonymised store; a clear one is
+/// written as [`CLEAR_FORMAT`]).
+pub const FORMAT_VERSION: u32 = 3;
+/// The format of a store with clear person ids.
+pub const CLEAR_FORMAT: u32 = 2;
 /// The oldest store format this build reads.
 pub const OLDEST_READABLE: u32 = 1;
 
@@ -39,6 +47,9 @@ pub struct Manifest {
     /// Retention policy: days kept by `purge` (`None`: everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// Set when person ids are pseudonyms (format 3): the scheme and the key's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonyms: Option<Pseudonyms>,
     /// Size and BLAKE3 of each file named above, by relative path.
     #[serde(default)]
     pub checksums: BTreeMap<String, FileSum>,
@@ -129,6 +140,9 @@ pub struct DictSegmentInfo {
     pub base: u32,
     /// Number of ids.
     pub count: u32,
+    /// The sealed clear ids of this segment's persons (pseudonymised stores only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reid: Option<String>,
 }
 
 impl Manifest {
@@ -147,6 +161,16 @@ impl Manifest {
             ));
         }
         Ok(m)
+    }
+
+    /// The format this manifest is written as: the oldest that can express it.
+    pub(crate) fn format_needed(&self) -> u32 {
+        if self.pseudonyms.is_some() { FORMAT_VERSION } else { CLEAR_FORMAT }
+    }
+
+    /// Whether any batch has read rows, and so may have stored or quarantined person ids.
+    pub(crate) fn holds_person_ids(&self) -> bool {
+        self.batches.iter().any(|b| b.rows_read > 0) || !self.persons.is_empty()
     }
 
     /// Total stored rows.
@@ -183,6 +207,7 @@ impl Manifest {
             .iter()
             .flat_map(|p| [p.path.as_str(), p.index.as_str()])
             .chain(self.persons.iter().chain(&self.venues).map(|s| s.path.as_str()))
+            .chain(self.persons.iter().filter_map(|s| s.reid.as_deref()))
             .chain(self.venue_attrs.as_deref())
             .chain(self.batches.iter().filter_map(|b| b.quarantine.as_deref()))
     }

@@ -16,6 +16,7 @@ pub(crate) mod parquet;
 pub(crate) mod partition;
 mod purge;
 pub mod quarantine;
+pub(crate) mod reid;
 pub(crate) mod txn;
 mod verify;
 
@@ -242,6 +243,11 @@ impl Snapshot {
     /// Venue id of a key from this snapshot.
     pub fn venue_id(&self, key: VenueKey) -> Result<&str> {
         self.0.venues.id(key, &|| self.unknown_key("venue", key))
+    }
+
+    /// A person key beyond the dictionary (see [`Snapshot::unknown_key`]).
+    pub(crate) fn unknown_person(&self, key: PersonKey) -> Error {
+        self.unknown_key("person", key)
     }
 
     /// A key read from this snapshot's files that its dictionary does not hold: some file is

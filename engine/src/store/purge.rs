@@ -34,6 +34,7 @@ use super::dict::{Interner, open_segments};
 use super::index::{self, PartIndex};
 use super::layout;
 use super::manifest::{DictSegmentInfo, Manifest, PartInfo};
+use super::reid::{self, ReidSegment};
 use super::txn::{DictKind, Transaction};
 use crate::error::{Error, Result};
 use crate::time::day_name;
@@ -147,7 +148,11 @@ fn rewrite(
         }
         let rel = layout::dict(kind.name(), txn.id());
         let count = new.write_segment(0, &layout::resolve(dir, &rel))?;
-        txn.replace_dict(kind, DictSegmentInfo { path: rel, base: 0, count });
+        let reid = match kind {
+            DictKind::Persons if base.pseudonyms.is_some() => Some(rewrite_reid(dir, &base.persons, used, txn.id())?),
+            _ => None,
+        };
+        txn.replace_dict(kind, DictSegmentInfo { path: rel, base: 0, count, reid });
         remaps.push(map);
     }
     // 3. The kept parts' indexes under the new keys (same rows, same order).
@@ -166,7 +171,8 @@ fn rewrite(
         parts.push(PartInfo { index: rel, bytes: p.bytes - old_index_bytes + new_index_bytes, ..(*p).clone() });
     }
     txn.replace_parts(parts);
-    // Quarantine of batches none of whose rows remain.
+    // Quarantine of batches none of whose rows remain. (A quarantine is kept or dropped whole:
+    // a kept one may hold rows of purged days.)
     for b in &base.batches {
         if b.quarantine.is_some() && !kept.iter().any(|p| p.batch == b.id) {
             txn.drop_quarantine(b.id);
@@ -174,4 +180,30 @@ fn rewrite(
         }
     }
     Ok(())
+}
+
+/// The re-identification segment of the kept persons `used` (old keys, ascending), in the new
+/// key order: their sealed ids copied as they are (sealing binds an id to its pseudonym, not to
+/// its key, so no key is needed).
+fn rewrite_reid(dir: &Path, segs: &[DictSegmentInfo], used: &RoaringBitmap, batch: u64) -> Result<String> {
+    let old: Vec<(u32, ReidSegment)> = segs
+        .iter()
+        .map(|s| {
+            let rel = s.reid.as_deref().ok_or_else(|| {
+                Error::store(dir, format!("damaged store: person segment {} has no re-identification segment", s.path))
+            })?;
+            Ok((s.base, ReidSegment::open(&layout::resolve(dir, rel), s.count)?))
+        })
+        .collect::<Result<_>>()?;
+    let keys: Vec<u32> = used.iter().collect();
+    let rel = layout::reid(batch);
+    reid::write(&layout::resolve(dir, &rel), keys.len() as u32, |i| {
+        let k = keys[i as usize];
+        let at = old.partition_point(|(base, _)| *base <= k).checked_sub(1);
+        let (base, seg) = at
+            .map(|a| &old[a])
+            .ok_or_else(|| Error::store(dir, "damaged store: a person key before the dictionary"))?;
+        Ok(seg.get(k - base)?.to_vec())
+    })?;
+    Ok(rel)
 }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::layout::{self, CURRENT, DIRS, LOCK};
-use super::manifest::{BatchInfo, DictSegmentInfo, FORMAT_VERSION, FileSum, Manifest, PartInfo};
+use super::manifest::{BatchInfo, CLEAR_FORMAT, DictSegmentInfo, FileSum, Manifest, PartInfo};
 use crate::error::{Error, Result};
 
 /// Manifests kept after a commit (the live one and those before it).
@@ -165,7 +165,7 @@ impl Transaction {
                 fsync_dir(parent)?;
             }
             // Version 0, the empty store, is committed like any other.
-            let empty = Manifest { format: FORMAT_VERSION, ..Manifest::default() };
+            let empty = Manifest { format: CLEAR_FORMAT, ..Manifest::default() };
             let mut t = Transaction::new(dir, lock, empty.clone());
             t.base.version = u64::MAX;
             t.next = empty;
@@ -240,6 +240,11 @@ impl Transaction {
         }
     }
 
+    /// Mark the store pseudonymised (its first batch with person ids, under a key).
+    pub(crate) fn set_pseudonyms(&mut self, p: crate::pseudonym::Pseudonyms) {
+        self.next.pseudonyms = Some(p);
+    }
+
     /// Set the retention policy.
     pub(crate) fn set_retention(&mut self, days: Option<u32>) {
         self.next.retention_days = days;
@@ -282,7 +287,7 @@ impl Transaction {
     pub(crate) fn commit(mut self) -> Result<u64> {
         let mut next = std::mem::take(&mut self.next);
         next.version = self.id();
-        next.format = FORMAT_VERSION;
+        next.format = next.format_needed();
         let failpoint = self.failpoint;
         let fail = |at: Failpoint| -> Result<()> {
             if failpoint == Some(at) {

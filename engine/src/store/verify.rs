@@ -23,6 +23,7 @@ use super::dict::DictSegment;
 use super::index::PartIndex;
 use super::layout::{self, DIRS};
 use super::manifest::{FileSum, Manifest};
+use super::reid::ReidSegment;
 use super::{parquet, quarantine, txn};
 use crate::error::{Error, Result};
 
@@ -66,6 +67,7 @@ enum Kind {
     Part,
     Index { rows: u64, day: i64 },
     Dict { base: u32, count: u32 },
+    Reid { count: u32 },
     Venues,
     Quarantine,
 }
@@ -105,6 +107,9 @@ fn files_of(m: &Manifest) -> Vec<(String, Kind)> {
     }
     for s in m.persons.iter().chain(&m.venues) {
         out.push((s.path.clone(), Kind::Dict { base: s.base, count: s.count }));
+        if let Some(r) = &s.reid {
+            out.push((r.clone(), Kind::Reid { count: s.count }));
+        }
     }
     if let Some(v) = &m.venue_attrs {
         out.push((v.clone(), Kind::Venues));
@@ -144,6 +149,12 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
         }
         Kind::Dict { base, count } => {
             let seg = DictSegment::open(path, *base, *count)?;
+            if !quick {
+                seg.verify()?;
+            }
+        }
+        Kind::Reid { count } => {
+            let seg = ReidSegment::open(path, *count)?;
             if !quick {
                 seg.verify()?;
             }

@@ -163,7 +163,9 @@ impl TraceResult {
         let e = &self.exposures;
         let attrs = self.snapshot.venue_attrs()?;
         let venue_ids: Vec<&str> = e.iter().map(|x| self.snapshot.venue_id(x.venue)).collect::<Result<_>>()?;
-        let person_ids: Vec<&str> = e.iter().map(|x| self.snapshot.person_id(x.person)).collect::<Result<_>>()?;
+        // Exposures belong to listed contacts only, so their ids are the contacts' (clear ids
+        // after `reidentify`).
+        let person_ids = e.iter().map(|x| self.contacts[x.rank as usize - 1].person_id.as_str());
         let names: StringArray = venue_ids.iter().map(|v| attrs.get(*v).and_then(|a| a.name.as_deref())).collect();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.rank))),
@@ -175,6 +177,42 @@ impl TraceResult {
             Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.end - x.start))),
         ];
         Ok(RecordBatch::try_new(EXPOSURES_SCHEMA.clone(), columns).expect("columns match EXPOSURES_SCHEMA"))
+    }
+
+    /// Replace the contacts' pseudonyms by their clear ids, for a holder of the key of a
+    /// pseudonymised store, and re-rank ties by clear id (rule 5), so that the list is the one a
+    /// store of clear ids gives. With a `limit`, which of several tied contacts made the cut was
+    /// decided by pseudonym.
+    pub fn reidentify(&mut self, key: &crate::pseudonym::Key) -> Result<()> {
+        let persons: Vec<PersonKey> = self.contacts.iter().map(|c| c.person).collect();
+        let clear = self.snapshot.clear_ids(key, &persons)?;
+        let mut order: Vec<usize> = (0..self.contacts.len()).collect();
+        let c = &self.contacts;
+        order.sort_by(|&a, &b| {
+            (c[b].exposure_seconds, c[b].episodes)
+                .cmp(&(c[a].exposure_seconds, c[a].episodes))
+                .then_with(|| clear[a].as_bytes().cmp(clear[b].as_bytes()))
+        });
+        let mut new_rank = vec![0u32; order.len()];
+        for (i, &o) in order.iter().enumerate() {
+            new_rank[o] = i as u32 + 1;
+        }
+        let mut clear: Vec<Option<String>> = clear.into_iter().map(Some).collect();
+        let old = std::mem::take(&mut self.contacts);
+        self.contacts = order
+            .iter()
+            .map(|&o| Contact {
+                rank: new_rank[o],
+                person_id: clear[o].take().expect("each contact once"),
+                ..old[o].clone()
+            })
+            .collect();
+        for e in &mut self.exposures {
+            e.rank = new_rank[e.rank as usize - 1];
+        }
+        // Stable: each contact's intervals stay in start order.
+        self.exposures.sort_by_key(|e| e.rank);
+        Ok(())
     }
 
     /// The venues of a contact with their total exposure, most exposed first (for displays).

@@ -3,6 +3,7 @@
 mod compact;
 mod fixture;
 mod ingest;
+mod pseudonym;
 mod purge;
 mod sql;
 mod trace;
