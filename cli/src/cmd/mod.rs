@@ -6,6 +6,7 @@ mod generate;
 mod ingest;
 mod key;
 mod purge;
+mod rejects;
 mod retention;
 #[cfg(feature = "sql")]
 mod sql;
@@ -45,6 +46,8 @@ enum Command {
     Retention(retention::Args),
     /// Remove every day older than the retention policy: data, indexes, dictionaries, quarantine.
     Purge(purge::Args),
+    /// The quarantined (rejected) rows, with file, line and reason.
+    Rejects(rejects::Args),
     /// Check every file of a store against its manifest (sizes, BLAKE3, structure).
     Verify(verify::Args),
     /// Trace an F0: the ranked list of F1 contacts.
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compact(a) => compact::run(a),
         Command::Retention(a) => retention::run(a),
         Command::Purge(a) => purge::run(a),
+        Command::Rejects(a) => rejects::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -68,6 +68,17 @@ fn a_team_traces_by_clear_id_with_the_key_and_by_pseudonym_without() {
         assert!(sql.lines().skip(1).all(|id| id.len() == 32), "{sql}");
         assert!(!sql.contains(&f0));
     }
+    // The quarantine: sealed without the key, the input's rows with it.
+    let sealed = run_ok(&["rejects", "--store", s(&pseud), "--format", "csv"]);
+    let opened = run_ok(&["rejects", "--store", s(&pseud), "--key", s(&key), "--format", "csv"]);
+    let clear_rows = run_ok(&["rejects", "--store", s(&clear), "--format", "csv"]);
+    assert!(sealed.lines().count() > 3 && sealed.contains(",sealed:"), "{sealed}");
+    assert_eq!(sealed.lines().count(), clear_rows.lines().count());
+    let raw_of = |csv: &str| -> Vec<String> {
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        r.records().map(|rec| rec.unwrap()[4].to_string()).collect()
+    };
+    assert_eq!(raw_of(&opened), raw_of(&clear_rows));
     // A closed pipe ends a listing quietly.
     let mut child = truyvet()
         .args(["trace", "--store", s(&pseud), "--key", s(&key), "--f0", &f0, "--format", "csv"])

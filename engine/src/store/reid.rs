@@ -2,50 +2,55 @@
 //! one person-dictionary segment, in key order (see `crate::pseudonym` for the sealing).
 //!
 //! ```text
-//! "TVREID01" | count u32 | 0 u32 | offsets (count + 1) × u64 | sealed ids
+//! "TVREID01" | count u32 | 0 u32 | sealed bytes u64 | sealed ids | offsets (count + 1) × u64
 //! ```
 //! Entry `i` belongs to person key `base + i` of the dictionary segment the manifest pairs it
 //! with; its bytes are `offsets[i]..offsets[i + 1]` of the sealed ids. Each entry carries its own
 //! authentication tag (bound to the person's pseudonym), so a damaged entry never opens as
-//! another id; the file as a whole is covered by the manifest's BLAKE3.
+//! another id; the file as a whole is covered by the manifest's BLAKE3. The offsets come last so
+//! that a writer streams the sealed ids and holds only their offsets.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use super::Snapshot;
-use super::bytes::{U64s, map_file, read_u32, write_u64s};
+use super::bytes::{U64s, map_file, read_u32, read_u64, write_u64s};
 use super::layout;
 use crate::error::{Error, Result};
 use crate::model::PersonKey;
 use crate::pseudonym::{Key, Pseudonyms};
 
 const MAGIC: &[u8; 8] = b"TVREID01";
-const HEADER: usize = 16;
+const HEADER: usize = 24;
 
 /// Write a segment of `count` sealed ids, produced in key order by `sealed(i)`.
 pub(crate) fn write(path: &Path, count: u32, mut sealed: impl FnMut(u32) -> Result<Vec<u8>>) -> Result<()> {
     let io = |e| Error::io(path)(e);
-    let mut blobs = Vec::new();
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+    w.write_all(&[0u8; HEADER]).map_err(io)?;
     let mut offsets = Vec::with_capacity(count as usize + 1);
     offsets.push(0u64);
+    let mut len = 0u64;
     for i in 0..count {
-        blobs.extend_from_slice(&sealed(i)?);
-        offsets.push(blobs.len() as u64);
+        let blob = sealed(i)?;
+        w.write_all(&blob).map_err(io)?;
+        len += blob.len() as u64;
+        offsets.push(len);
     }
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
-    let write = |w: &mut BufWriter<File>| -> std::io::Result<()> {
+    let finish = |w: &mut BufWriter<File>| -> std::io::Result<()> {
+        write_u64s(w, &offsets)?;
+        w.seek(std::io::SeekFrom::Start(0))?;
         w.write_all(MAGIC)?;
         w.write_all(&count.to_le_bytes())?;
         w.write_all(&0u32.to_le_bytes())?;
-        write_u64s(w, &offsets)?;
-        w.write_all(&blobs)?;
+        w.write_all(&len.to_le_bytes())?;
         w.flush()?;
         w.get_ref().sync_all()
     };
-    write(&mut w).map_err(io)
+    finish(&mut w).map_err(io)
 }
 
 /// One mapped segment.
@@ -55,6 +60,8 @@ pub(crate) struct ReidSegment {
     map: Mmap,
     offsets: U64s,
     count: u32,
+    /// Bytes of sealed ids.
+    len: usize,
 }
 
 impl ReidSegment {
@@ -68,12 +75,14 @@ impl ReidSegment {
         if read_u32(&map, 8) != Some(count) {
             return Err(bad("header disagrees with the manifest"));
         }
-        let body = HEADER + (count as usize + 1) * 8;
-        let offsets = U64s::new(map.len(), HEADER..body).ok_or_else(|| bad("truncated offsets"))?;
-        if offsets.get(&map, count as usize).checked_add(body as u64) != Some(map.len() as u64) {
-            return Err(bad("file length disagrees with its offsets"));
+        let len = read_u64(&map, 16).and_then(|l| usize::try_from(l).ok()).ok_or_else(|| bad("short header"))?;
+        let table = HEADER.checked_add(len).ok_or_else(|| bad("sealed length"))?;
+        let end = table.checked_add((count as usize + 1) * 8).ok_or_else(|| bad("sealed length"))?;
+        if end != map.len() {
+            return Err(bad("file length disagrees with its header"));
         }
-        Ok(ReidSegment { path: path.to_path_buf(), map, offsets, count })
+        let offsets = U64s::new(map.len(), table..end).ok_or_else(|| bad("truncated offsets"))?;
+        Ok(ReidSegment { path: path.to_path_buf(), map, offsets, count, len })
     }
 
     /// The sealed id of entry `i`.
@@ -82,13 +91,12 @@ impl ReidSegment {
         if i >= self.count {
             return Err(bad());
         }
-        let body = HEADER + (self.count as usize + 1) * 8;
         let (a, b) = (self.offsets.get(&self.map, i as usize), self.offsets.get(&self.map, i as usize + 1));
         let (a, b) = (usize::try_from(a).map_err(|_| bad())?, usize::try_from(b).map_err(|_| bad())?);
-        if a > b {
+        if a > b || b > self.len {
             return Err(bad());
         }
-        self.map.get(body + a..body + b).ok_or_else(bad)
+        Ok(&self.map[HEADER + a..HEADER + b])
     }
 
     /// The file.

@@ -266,7 +266,7 @@ fn a_damaged_reidentification_segment_is_an_error_naming_it() {
     Ingest::new(&pseud).max_reject_ratio(1.0).pseudonymise(k.clone()).run(&files).unwrap();
     let reid = files_under(&pseud).into_iter().find(|f| f.extension().is_some_and(|e| e == "reid")).unwrap();
     let mut bytes = std::fs::read(&reid).unwrap();
-    let at = bytes.len() - 20; // inside the last entry's sealed id
+    let at = 24 + 30; // inside the first entry's sealed id (after the 24-byte header)
     bytes[at] ^= 1;
     std::fs::write(&reid, &bytes).unwrap();
     let report = Store::verify(&pseud, false).unwrap();
