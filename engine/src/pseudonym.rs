@@ -15,7 +15,10 @@
 //! - `Ke = HMAC-SHA-256(K, "truyvet re-identification v1")`: each new person's clear id is
 //!   **sealed** with XChaCha20-Poly1305 under `Ke`, a random 24-byte nonce, and the pseudonym as
 //!   associated data (so a sealed id cannot be moved to another person undetected). Rejected rows
-//!   are sealed the same way with `"quarantine"` as associated data.
+//!   are sealed the same way with their input file and line as associated data.
+//! - `Kh = HMAC-SHA-256(K, "truyvet input hash v1")` keys the BLAKE3 of each input file that the
+//!   manifest records for duplicate detection, so that the hash of a small file cannot confirm a
+//!   guess of its clear contents.
 //! - The **fingerprint**, the first 8 bytes of `HMAC-SHA-256(K, "truyvet key fingerprint v1")` in
 //!   hex, is recorded in the manifest, so that a batch under another key, or a trace given the
 //!   wrong key, is refused. It reveals nothing about `K`.
@@ -56,6 +59,7 @@ pub struct Pseudonyms {
 pub struct Key {
     pseudonym: Hmac<Sha256>,
     seal: XChaCha20Poly1305,
+    input_hash: [u8; 32],
     fingerprint: String,
 }
 
@@ -69,6 +73,11 @@ fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     m.update(msg);
     m.finalize().into_bytes().into()
+}
+
+/// Associated data of a quarantined row: where it came from.
+fn row_aad(file: &str, line: u64) -> Vec<u8> {
+    format!("quarantine\0{file}\0{line}").into_bytes()
 }
 
 impl Key {
@@ -87,6 +96,7 @@ impl Key {
         Ok(Key {
             pseudonym: <Hmac<Sha256> as KeyInit>::new_from_slice(&kp).expect("HMAC takes keys of any length"),
             seal: XChaCha20Poly1305::new(&ke.into()),
+            input_hash: hmac(k, b"truyvet input hash v1"),
             fingerprint: hex::encode(&fp[..8]),
         })
     }
@@ -188,16 +198,23 @@ impl Key {
         self.seal.decrypt(&XNonce::from(nonce), Payload { msg: body, aad }).ok()
     }
 
-    /// A rejected row's text as a pseudonymised store's quarantine keeps it.
-    pub(crate) fn seal_row(&self, raw: &str) -> Result<String> {
-        Ok(format!("{SEALED_ROW}{}", hex::encode(self.seal(b"quarantine", raw.as_bytes())?)))
+    /// The hasher of input files for duplicate detection (keyed BLAKE3).
+    pub(crate) fn input_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.input_hash)
     }
 
-    /// The original text of a quarantined row: opened when sealed, as it is when not; `None`
-    /// when it was sealed under another key or has been damaged.
-    pub fn open_row(&self, raw: &str) -> Option<String> {
+    /// A rejected row's text (from input `file`, line `line`) as a pseudonymised store's
+    /// quarantine keeps it.
+    pub(crate) fn seal_row(&self, file: &str, line: u64, raw: &str) -> Result<String> {
+        Ok(format!("{SEALED_ROW}{}", hex::encode(self.seal(&row_aad(file, line), raw.as_bytes())?)))
+    }
+
+    /// The original text of a quarantined row (as the quarantine names its file and line):
+    /// opened when sealed, as it is when not; `None` when it was sealed under another key, for
+    /// another row, or has been damaged.
+    pub fn open_row(&self, file: &str, line: u64, raw: &str) -> Option<String> {
         let Some(hex_text) = raw.strip_prefix(SEALED_ROW) else { return Some(raw.to_string()) };
-        let clear = self.open(b"quarantine", &hex::decode(hex_text).ok()?)?;
+        let clear = self.open(&row_aad(file, line), &hex::decode(hex_text).ok()?)?;
         String::from_utf8(clear).ok()
     }
 
@@ -260,11 +277,13 @@ mod tests {
             assert_eq!(key.open(b"abc", &damaged), None, "byte {i}");
         }
         assert_eq!(key.open(b"abc", &sealed[..20]), None);
-        let row = key.seal_row("P000042,V1,2021-08-01T08:00:00Z,").unwrap();
+        let row = key.seal_row("in.csv", 7, "P000042,V1,2021-08-01T08:00:00Z,").unwrap();
         assert!(!row.contains("P000042"));
-        assert_eq!(key.open_row(&row).as_deref(), Some("P000042,V1,2021-08-01T08:00:00Z,"));
-        assert_eq!(Key::from_bytes(&[2u8; 32]).unwrap().open_row(&row), None);
-        assert_eq!(key.open_row("clear,row").as_deref(), Some("clear,row"));
+        assert_eq!(key.open_row("in.csv", 7, &row).as_deref(), Some("P000042,V1,2021-08-01T08:00:00Z,"));
+        assert_eq!(key.open_row("in.csv", 8, &row), None, "moved to another line");
+        assert_eq!(key.open_row("other.csv", 7, &row), None, "moved to another file");
+        assert_eq!(Key::from_bytes(&[2u8; 32]).unwrap().open_row("in.csv", 7, &row), None);
+        assert_eq!(key.open_row("in.csv", 7, "clear,row").as_deref(), Some("clear,row"));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let path = snap.dir().join(rel);
         for r in quarantine::read(&path)? {
             let raw = match &key {
-                Some(key) => key.open_row(&r.raw).ok_or_else(|| truyvet::Error::Store {
+                Some(key) => key.open_row(&r.file, r.line, &r.raw).ok_or_else(|| truyvet::Error::Store {
                     path: path.clone(),
                     reason: format!("line {} does not open with the store's key: the file is damaged", r.line),
                 })?,

@@ -86,14 +86,14 @@ fn request(a: &Args) -> Result<TraceRequest> {
 }
 
 pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
-    let mut req = request(&args)?;
+    let req = request(&args)?;
     let key = args.key.as_deref().map(Key::read).transpose()?;
     let snap = Store::open(&args.store.store)?.snapshot();
-    if let Some(key) = &key {
-        snap.check_key(key)?;
-        req.f0 = key.pseudonym(&args.f0);
-    }
-    let mut result = match snap.trace(&req) {
+    let traced = match &key {
+        Some(key) => snap.trace_with_key(&req, key),
+        None => snap.trace(&req),
+    };
+    let result = match traced {
         Err(e @ truyvet::Error::NotFound { .. }) if key.is_none() && snap.pseudonyms().is_some() => {
             return Err(anyhow::Error::new(e).context(format!(
                 "store {} is pseudonymised: give the F0's pseudonym, or --key KEYFILE to trace a clear id",
@@ -102,9 +102,6 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
         }
         r => r?,
     };
-    if let Some(key) = &key {
-        result.reidentify(key)?;
-    }
     if result.contacts.is_empty() {
         eprintln!(
             "note: F0 {} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",

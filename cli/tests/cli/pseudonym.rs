@@ -79,16 +79,29 @@ fn a_team_traces_by_clear_id_with_the_key_and_by_pseudonym_without() {
         r.records().map(|rec| rec.unwrap()[4].to_string()).collect()
     };
     assert_eq!(raw_of(&opened), raw_of(&clear_rows));
-    // A closed pipe ends a listing quietly.
+}
+
+/// A reader that goes away (`truyvet ... | head`) ends a long CSV listing quietly, exit 0: the
+/// error reaches the writer mid-listing, not at the final flush.
+#[cfg(feature = "sql")]
+#[test]
+fn a_closed_pipe_ends_a_csv_listing_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, store) = (dir.path().join("data"), dir.path().join("store"));
+    run_ok(&["gen", "--out", s(&data), "--people", "3000", "--venues", "120", "--days", "3"]);
+    run_ok(&["ingest", "--store", s(&store), s(&data.join("checkins"))]);
     let mut child = truyvet()
-        .args(["trace", "--store", s(&pseud), "--key", s(&key), "--f0", &f0, "--format", "csv"])
+        .args(["sql", "--store", s(&store), "--format", "csv", "SELECT * FROM checkins"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

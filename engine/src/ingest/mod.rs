@@ -219,17 +219,15 @@ impl Ingest {
         let mut txn = Transaction::begin(&self.store)?;
         txn.failpoint(self.failpoint);
         let base = txn.base().clone();
-        if let Err(e) = check_key(&self.store, &base, self.key.as_deref()) {
-            txn.abort();
-            return Err(e);
-        }
-        if let Some(key) = &self.key
-            && base.pseudonyms.is_none()
-        {
-            txn.set_pseudonyms(key.pseudonyms());
-        }
 
-        let hashes: Vec<String> = files.par_iter().map(|f| hash_file(f)).collect::<Result<_>>()?;
+        let key = self.key.as_deref();
+        let hashes: Vec<String> = match files.par_iter().map(|f| hash_file(f, key)).collect::<Result<_>>() {
+            Ok(h) => h,
+            Err(e) => {
+                txn.abort();
+                return Err(e);
+            }
+        };
         let mut known: HashMap<&str, (Option<u64>, String)> = HashMap::new();
         for b in &base.batches {
             for f in &b.files {
@@ -248,6 +246,18 @@ impl Ingest {
                 }
             };
             reports.push(FileReport { path: path.clone(), outcome, rows_read: 0, rows_rejected: 0 });
+        }
+        // Only a batch that reads rows carries person ids: a venues file goes into any store.
+        if !todo.is_empty() {
+            if let Err(e) = check_key(&self.store, &base, key) {
+                txn.abort();
+                return Err(e);
+            }
+            if let Some(key) = key
+                && base.pseudonyms.is_none()
+            {
+                txn.set_pseudonyms(key.pseudonyms());
+            }
         }
         if todo.is_empty() && venues_in.is_none() {
             return Ok(IngestReport {
@@ -416,6 +426,12 @@ impl Ingest {
                     (Some(key), DictKind::Persons) => {
                         let rel = layout::reid(batch);
                         let view = interner.view();
+                        if new_clear_ends.len() != count as usize {
+                            return Err(Error::Internal(format!(
+                                "{} clear ids for {count} new persons",
+                                new_clear_ends.len()
+                            )));
+                        }
                         reid::write(&layout::resolve(&self.store, &rel), count, |i| {
                             let i = i as usize;
                             let from = if i == 0 { 0 } else { new_clear_ends[i - 1] };
@@ -603,7 +619,7 @@ impl Reader<'_> {
                 if receiver_gone || failed.is_some() {
                     return;
                 }
-                match self.parse(&row, kind, &mut chunk.ids) {
+                match self.parse(&row, fi, kind, &mut chunk.ids) {
                     Ok(parsed) => chunk.rows.push(parsed),
                     Err(e) => {
                         failed = Some(e);
@@ -637,7 +653,7 @@ impl Reader<'_> {
 
     /// Validate one row; a valid row's ids are appended to `ids` (the pseudonym, then the clear
     /// id, under a key).
-    fn parse(&self, row: &RawRow<'_>, kind: FileKind, ids: &mut String) -> Result<ParsedRow> {
+    fn parse(&self, row: &RawRow<'_>, file: usize, kind: FileKind, ids: &mut String) -> Result<ParsedRow> {
         Ok(match validate::validate(row, self.tz, self.key.is_none()) {
             Ok(v) => {
                 let mut push = |write: &dyn Fn(&mut String)| {
@@ -657,7 +673,9 @@ impl Reader<'_> {
             Err(reason) => {
                 let raw = match (kind, self.key) {
                     (FileKind::Parquet, None) => Some(render_row(row)),
-                    (FileKind::Parquet, Some(key)) => Some(key.seal_row(&render_row(row))?),
+                    (FileKind::Parquet, Some(key)) => {
+                        Some(key.seal_row(&self.files[file].display().to_string(), row.line, &render_row(row))?)
+                    }
                     _ => None,
                 };
                 ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw }
@@ -668,8 +686,7 @@ impl Reader<'_> {
 
 /// Whether a batch with `key` (or without) may go into a store whose last version is `base`.
 fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> Result<()> {
-    let refuse =
-        |hint: String| Err(Error::InvalidArgument { what: "--pseudonymise", value: store.display().to_string(), hint });
+    let refuse = |hint: String| Err(Error::InvalidArgument { what: "store", value: store.display().to_string(), hint });
     match (key, &base.pseudonyms) {
         (Some(key), Some(_)) => key.check(store, base.pseudonyms.as_ref()),
         (None, Some(Pseudonyms { key, .. })) => refuse(format!(
@@ -684,11 +701,12 @@ fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> 
     }
 }
 
-fn hash_file(path: &Path) -> Result<String> {
+/// The BLAKE3 of an input file (keyed under a pseudonymisation key).
+fn hash_file(path: &Path, key: Option<&Key>) -> Result<String> {
     // Read, not mapped: a mapped file's pages count in the process's resident memory, and an
     // ingest's memory bound must not grow with its inputs. Files hash in parallel instead.
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = key.map_or_else(blake3::Hasher::new, Key::input_hasher);
     hasher.update_reader(file).map_err(Error::io(path))?;
     Ok(hasher.finalize().to_hex().to_string())
 }

@@ -140,7 +140,7 @@ impl Spill {
                     rec.get(3).filter(|s| !s.is_empty()).map(|s| s.parse::<u64>()).transpose().map_err(|_| bad())?;
                 let row = open.as_mut().expect("opened above").1.row(num(2)?, end)?;
                 match key {
-                    Some(key) => key.seal_row(&row)?,
+                    Some(key) => key.seal_row(&input.display().to_string(), num(1)?, &row)?,
                     None => row,
                 }
             };

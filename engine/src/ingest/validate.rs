@@ -3,8 +3,8 @@
 //! A row is rejected when it has the wrong number of fields, an empty (or non-UTF-8) id, an
 //! unparsable, impossible or implausible timestamp, or a check-out before its check-in. Ids are
 //! trimmed of surrounding ASCII whitespace; otherwise they are opaque. A reason quotes the
-//! offending time field unless told not to (a pseudonymised ingest: a misplaced id must not
-//! reach the quarantine in a reason).
+//! offending time field, or a number computed from it, unless told not to (a pseudonymised
+//! ingest: an id misplaced in a time column must not reach the quarantine in a reason).
 
 use super::source::{RawRow, TimeField};
 use crate::time::{Tz, parse_timestamp};
@@ -44,12 +44,15 @@ fn time(field: TimeField<'_>, name: &str, tz: Tz, quote: bool) -> Result<Option<
         })?),
     };
     match t {
-        Some(t) if !(MIN_TIME..MAX_TIME).contains(&t) => Err(format!("implausible {name} (outside 1970..2099): {t}")),
+        Some(t) if !(MIN_TIME..MAX_TIME).contains(&t) => Err(match quote {
+            true => format!("implausible {name} (outside 1970..2099): {t}"),
+            false => format!("implausible {name} (outside 1970..2099)"),
+        }),
         t => Ok(t),
     }
 }
 
-/// Validate one row (`quote`: reasons may quote the offending time field).
+/// Validate one row (`quote`: reasons may quote the offending time field or numbers from it).
 pub(crate) fn validate<'a>(row: &RawRow<'a>, tz: Tz, quote: bool) -> Result<ValidRow<'a>, String> {
     if let Some((want, got)) = row.field_count {
         return Err(format!("wrong number of fields: expected {want}, found {got}"));
@@ -61,7 +64,10 @@ pub(crate) fn validate<'a>(row: &RawRow<'a>, tz: Tz, quote: bool) -> Result<Vali
     if let Some(out) = check_out
         && out < check_in
     {
-        return Err(format!("check_out before check_in ({}s earlier)", check_in - out));
+        return Err(match quote {
+            true => format!("check_out before check_in ({}s earlier)", check_in - out),
+            false => "check_out before check_in".to_string(),
+        });
     }
     Ok(ValidRow { person, venue, check_in, check_out })
 }
@@ -104,8 +110,19 @@ mod tests {
         let mut wrong = row("P1", "V1", "2021-08-01T08:00:00Z", "");
         wrong.field_count = Some((4, 5));
         assert_eq!(validate(&wrong, tz, true).unwrap_err(), "wrong number of fields: expected 4, found 5");
+        // Ids misplaced in time columns: quoted only when allowed.
         let misplaced = row("P1", "V1", "P000042", "");
         assert!(validate(&misplaced, tz, true).unwrap_err().contains("P000042"));
         assert_eq!(validate(&misplaced, tz, false).unwrap_err(), "unparsable timestamp in check_in");
+        let numeric = [
+            (("849123456789", ""), "implausible check_in (outside 1970..2099)"),
+            (("2021-08-01T08:00:00Z", "84912345678"), "implausible check_out (outside 1970..2099)"),
+            (("2021-08-01T08:00:00Z", "912345678"), "check_out before check_in"),
+        ];
+        for ((ci, co), hidden) in numeric {
+            let r = row("P1", "V1", ci, co);
+            assert_ne!(validate(&r, tz, true).unwrap_err(), hidden, "quoted when allowed");
+            assert_eq!(validate(&r, tz, false).unwrap_err(), hidden);
+        }
     }
 }

@@ -100,7 +100,8 @@ pub struct BatchInfo {
 pub struct SourceFile {
     /// The path as given to ingest.
     pub path: String,
-    /// BLAKE3 of the file's bytes, hex.
+    /// BLAKE3 of the file's bytes, hex (keyed, in a pseudonymised store: see
+    /// [`crate::pseudonym`]).
     pub blake3: String,
     /// Rows read from it.
     pub rows_read: u64,
@@ -158,6 +159,17 @@ impl Manifest {
                     "store format {} is not supported by this truyvet (reads formats {OLDEST_READABLE} to {FORMAT_VERSION})",
                     m.format
                 ),
+            ));
+        }
+        let sealed = m.persons.iter().filter(|s| s.reid.is_some()).count();
+        let consistent = match &m.pseudonyms {
+            Some(_) => m.format >= 3 && sealed == m.persons.len(),
+            None => m.format < 3 && sealed == 0,
+        };
+        if !consistent {
+            return Err(Error::store(
+                path,
+                "damaged manifest: its format, pseudonyms and re-identification segments disagree",
             ));
         }
         Ok(m)

@@ -142,12 +142,16 @@ impl Snapshot {
                 let at = segments.partition_point(|(base, _)| *base <= p).checked_sub(1);
                 let (base, seg) = at.map(|a| &segments[a]).ok_or_else(|| self.unknown_person(p))?;
                 let sealed = seg.get(p - base)?;
-                let clear = key.open(pseudonym.as_bytes(), sealed).ok_or_else(|| {
-                    Error::store(seg.path(), format!("damaged re-identification entry of person {pseudonym}"))
-                })?;
-                String::from_utf8(clear).map_err(|_| {
-                    Error::store(seg.path(), format!("re-identification entry of {pseudonym} is not UTF-8"))
-                })
+                let damaged =
+                    || Error::store(seg.path(), format!("damaged re-identification entry of person {pseudonym}"));
+                let clear = key.open(pseudonym.as_bytes(), sealed).ok_or_else(damaged)?;
+                // The tag already binds the id to its pseudonym; recomputing it also catches a
+                // writer that sealed the wrong id.
+                let clear = String::from_utf8(clear).map_err(|_| damaged())?;
+                if key.pseudonym(&clear) != pseudonym {
+                    return Err(damaged());
+                }
+                Ok(clear)
             })
             .collect()
     }

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
+use crate::pseudonym::Key;
 use crate::store::Snapshot;
 
 /// One F1 contact.
@@ -124,6 +125,29 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Trace for a holder of the key of a pseudonymised store: `req.f0` is a clear id, and the
+    /// contacts come back by clear id, ranked and cut by `req.limit` exactly as a store of clear
+    /// ids would rank and cut them. A key that is not the store's is refused.
+    pub fn trace_with_key(&self, req: &TraceRequest, key: &Key) -> Result<TraceResult> {
+        self.check_key(key)?;
+        let mut keyed = req.clone();
+        keyed.f0 = key.pseudonym(req.f0.trim());
+        // Ties at the cut are decided by clear id, known only after re-identification.
+        keyed.limit = None;
+        let mut result = match self.trace(&keyed) {
+            Err(Error::NotFound { what, .. }) => return Err(Error::NotFound { what, id: req.f0.clone() }),
+            r => r?,
+        };
+        result.reidentify(key)?;
+        if let Some(n) = req.limit {
+            result.truncate(n);
+        }
+        result.request = req.clone();
+        Ok(result)
+    }
+}
+
 impl crate::store::Store {
     /// Trace one F0 in the snapshot opened (see [`Snapshot::trace`]).
     pub fn trace(&self, req: &TraceRequest) -> Result<TraceResult> {
@@ -181,9 +205,9 @@ impl TraceResult {
 
     /// Replace the contacts' pseudonyms by their clear ids, for a holder of the key of a
     /// pseudonymised store, and re-rank ties by clear id (rule 5), so that the list is the one a
-    /// store of clear ids gives. With a `limit`, which of several tied contacts made the cut was
-    /// decided by pseudonym.
-    pub fn reidentify(&mut self, key: &crate::pseudonym::Key) -> Result<()> {
+    /// store of clear ids gives. If the trace had a `limit`, which of several contacts tied at
+    /// the cut made it was decided by pseudonym: [`Snapshot::trace_with_key`] avoids that.
+    pub fn reidentify(&mut self, key: &Key) -> Result<()> {
         let persons: Vec<PersonKey> = self.contacts.iter().map(|c| c.person).collect();
         let clear = self.snapshot.clear_ids(key, &persons)?;
         let mut order: Vec<usize> = (0..self.contacts.len()).collect();
@@ -213,6 +237,12 @@ impl TraceResult {
         // Stable: each contact's intervals stay in start order.
         self.exposures.sort_by_key(|e| e.rank);
         Ok(())
+    }
+
+    /// Keep the first `n` contacts and their exposures.
+    pub fn truncate(&mut self, n: usize) {
+        self.contacts.truncate(n);
+        self.exposures.retain(|e| (e.rank as usize) <= n);
     }
 
     /// The venues of a contact with their total exposure, most exposed first (for displays).

@@ -12,6 +12,9 @@ use truyvet::pseudonym::Key;
 use truyvet::store::quarantine;
 use truyvet::{Error, Ingest, Store, TraceRequest};
 
+/// A 12-digit national id, misplaced in a time column by a bad export.
+const NUMERIC_ID: &str = "849123456789";
+
 /// A clear id: letters outside hex, so no pseudonym or hash can contain one by chance.
 fn person(i: usize) -> String {
     format!("Nguyen-Thi-{i:03}-Hue")
@@ -35,6 +38,9 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     csv[0].push_str(&format!("{},V1,not-a-time,\n", person(71)));
     csv[1].push_str(&format!("V1,2021-08-02T08:00:00Z,{},\n", person(72))); // shifted: id in a time field
     csv[1].push_str(&format!("\"{}\nwith a line break\",V1,yesterday,\n", person(73)));
+    // Numeric ids in time columns: quoting them, or a number computed from them, would leak.
+    csv[0].push_str(&format!("{},V2,{NUMERIC_ID},\n", person(75)));
+    csv[1].push_str(&format!("{},V2,2021-08-02T08:00:00Z,84912345678\n", person(76)));
     let mut paths = Vec::new();
     for (n, text) in csv.iter().enumerate() {
         let p = dir.join(format!("scans-{n}.csv"));
@@ -64,6 +70,18 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     w.close().unwrap();
     paths.push(p);
     paths
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Files under `dir` whose raw bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))
+        .collect()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -131,9 +149,18 @@ fn a_pseudonymised_store_holds_no_clear_id_and_answers_key_holders_as_a_clear_st
     let a = Ingest::new(&clear).max_reject_ratio(1.0).run(&files).unwrap();
     let b = Ingest::new(&pseud).max_reject_ratio(1.0).pseudonymise(k.clone()).run(&files).unwrap();
     assert_eq!((a.rows_read, a.rows_stored, a.rows_rejected), (b.rows_read, b.rows_stored, b.rows_rejected));
-    assert_eq!(b.rows_rejected, 5);
+    assert_eq!(b.rows_rejected, 7);
     assert!(!clear_ids_in(&clear).is_empty(), "the search finds clear ids where they are");
     assert_eq!(clear_ids_in(&pseud), Vec::<String>::new());
+    for needle in [NUMERIC_ID, "84912345678"] {
+        assert!(!files_holding(&clear, needle.as_bytes()).is_empty(), "{needle} is in the clear store");
+        assert_eq!(files_holding(&pseud, needle.as_bytes()), Vec::<PathBuf>::new());
+    }
+    // Nor is the key, as hex or as bytes.
+    let key_hex = std::fs::read_to_string(dir.path().join("k.key")).unwrap();
+    let key_bytes = hex_decode(key_hex.trim());
+    assert_eq!(files_holding(&pseud, key_hex.trim().as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(files_holding(&pseud, &key_bytes), Vec::<PathBuf>::new());
 
     // Nothing is lost: every rejected row opens, with the key, to the clear store's row.
     let (qa, qb) = (
@@ -144,8 +171,9 @@ fn a_pseudonymised_store_holds_no_clear_id_and_answers_key_holders_as_a_clear_st
     let other = key(dir.path(), "other.key");
     for (x, y) in qa.iter().zip(&qb) {
         assert_eq!((&x.file, x.line), (&y.file, y.line));
-        assert_eq!(k.open_row(&y.raw).as_deref(), Some(x.raw.as_str()));
-        assert_eq!(other.open_row(&y.raw), None);
+        assert_eq!(k.open_row(&y.file, y.line, &y.raw).as_deref(), Some(x.raw.as_str()));
+        assert_eq!(other.open_row(&y.file, y.line, &y.raw), None);
+        assert_eq!(k.open_row(&y.file, y.line + 1, &y.raw), None, "a sealed row is bound to its line");
     }
     // A reason never quotes a value under a key (the shifted row put an id in check_in).
     assert!(qb.iter().all(|r| !r.reason.contains('"')), "{qb:?}");
@@ -154,7 +182,7 @@ fn a_pseudonymised_store_holds_no_clear_id_and_answers_key_holders_as_a_clear_st
     assert_eq!(sb.pseudonyms().unwrap().key, k.fingerprint());
     assert_eq!(sb.manifest().format, 3);
     assert_eq!(sa.manifest().format, 2);
-    let mut traced = 0;
+    let (mut traced, mut cuts) = (0, 0);
     for i in (0..60).chain([40, 59]) {
         let f0 = person(i);
         let ra = sa.trace(&TraceRequest::new(&f0)).unwrap();
@@ -174,7 +202,23 @@ fn a_pseudonymised_store_holds_no_clear_id_and_answers_key_holders_as_a_clear_st
             "F0 {f0}"
         );
         traced += usize::from(!ra.contacts.is_empty());
+        // A limit that cuts between tied contacts cuts where the clear store cuts.
+        let c = &ra.contacts;
+        if let Some(cut) = (1..c.len())
+            .find(|&i| (c[i - 1].exposure_seconds, c[i - 1].episodes) == (c[i].exposure_seconds, c[i].episodes))
+        {
+            cuts += 1;
+            let req = TraceRequest::new(&f0).limit(Some(cut));
+            let want = sa.trace(&req).unwrap();
+            let got = sb.trace_with_key(&req, &k).unwrap();
+            assert_eq!(csv_of(&got.to_record_batch()), csv_of(&want.to_record_batch()), "F0 {f0} cut at {cut}");
+            assert_eq!(csv_of(&got.exposures_record_batch().unwrap()), csv_of(&want.exposures_record_batch().unwrap()));
+        }
     }
+    assert!(cuts > 10, "ties at a cut are exercised ({cuts})");
+    assert!(
+        matches!(sb.trace_with_key(&TraceRequest::new("nobody"), &k), Err(Error::NotFound { id, .. }) if id == "nobody")
+    );
     assert!(traced > 50, "most F0s have contacts ({traced})");
     let ties = sa.trace(&TraceRequest::new(person(3))).unwrap().contacts;
     assert!(ties.windows(2).any(|w| w[0].exposure_seconds == w[1].exposure_seconds), "ties are exercised");
@@ -233,20 +277,31 @@ fn a_purge_keeps_key_holders_answers_and_removes_purged_pseudonyms() {
     }
     let gone = k.pseudonym(&person(79));
     for s in [&clear, &pseud] {
+        Store::compact(s, None).unwrap();
         Store::set_retention(s, Some(2)).unwrap();
         // As of 2021-08-04 (18 843), keeping 2 days keeps 08-03 and 08-04.
         let r = Store::purge(s, 18_843).unwrap();
         assert_eq!(r.days_purged, 2);
     }
-    let found: Vec<PathBuf> = files_under(&pseud)
-        .into_iter()
-        .filter(|f| std::fs::read(f).unwrap().windows(gone.len()).any(|w| w == gone.as_bytes()))
-        .collect();
-    assert_eq!(found, Vec::<PathBuf>::new(), "a purged person's pseudonym is still on disk");
+    assert_eq!(files_holding(&pseud, gone.as_bytes()), Vec::<PathBuf>::new(), "a purged pseudonym is on disk");
+    // Batches after the purge: new persons' sealed ids follow the re-keyed dictionary.
+    let late = dir.path().join("late.csv");
+    std::fs::write(
+        &late,
+        format!(
+            "person_id,venue_id,check_in,check_out\n{},V1,2021-08-04T09:00:00Z,\n{},V1,2021-08-04T09:05:00Z,\n",
+            person(77),
+            person(3)
+        ),
+    )
+    .unwrap();
+    Ingest::new(&clear).run(std::slice::from_ref(&late)).unwrap();
+    Ingest::new(&pseud).pseudonymise(k.clone()).run(std::slice::from_ref(&late)).unwrap();
     assert_eq!(clear_ids_in(&pseud), Vec::<String>::new());
     let (sa, sb) = (Store::open(&clear).unwrap().snapshot(), Store::open(&pseud).unwrap().snapshot());
+    assert_eq!((sa.manifest().format, sb.manifest().format), (2, 3), "a clear store stays format 2");
     let mut seen = HashSet::new();
-    for i in 0..60 {
+    for i in (0..60).chain([77]) {
         let ra = sa.trace(&TraceRequest::new(person(i))).unwrap();
         let mut rb = sb.trace(&TraceRequest::new(k.pseudonym(&person(i)))).unwrap();
         rb.reidentify(&k).unwrap();
@@ -280,4 +335,16 @@ fn a_damaged_reidentification_segment_is_an_error_naming_it() {
         }
         other => panic!("expected a store error naming {}, got {other:?}", reid.display()),
     }
+}
+
+#[test]
+fn a_refused_keyed_ingest_leaves_no_clear_id_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let pseud = dir.path().join("pseud");
+    let k = key(dir.path(), "k.key");
+    let refused = Ingest::new(&pseud).max_reject_ratio(0.0).pseudonymise(k).run(&files);
+    assert!(matches!(refused, Err(Error::TooManyRejects { .. })), "{refused:?}");
+    assert_eq!(clear_ids_in(&pseud), Vec::<String>::new());
+    assert_eq!(files_holding(&pseud, NUMERIC_ID.as_bytes()), Vec::<PathBuf>::new());
 }
