@@ -245,11 +245,6 @@ impl Snapshot {
         self.0.venues.id(key, &|| self.unknown_key("venue", key))
     }
 
-    /// A person key beyond the dictionary (see [`Snapshot::unknown_key`]).
-    pub(crate) fn unknown_person(&self, key: PersonKey) -> Error {
-        self.unknown_key("person", key)
-    }
-
     /// A key read from this snapshot's files that its dictionary does not hold: some file is
     /// damaged (`verify` says which).
     fn unknown_key(&self, what: &str, key: u32) -> Error {

@@ -34,7 +34,7 @@ use super::dict::{Interner, open_segments};
 use super::index::{self, PartIndex};
 use super::layout;
 use super::manifest::{DictSegmentInfo, Manifest, PartInfo};
-use super::reid::{self, ReidSegment};
+use super::reid::{self, Sealed};
 use super::txn::{DictKind, Transaction};
 use crate::error::{Error, Result};
 use crate::time::day_name;
@@ -186,24 +186,9 @@ fn rewrite(
 /// key order: their sealed ids copied as they are (sealing binds an id to its pseudonym, not to
 /// its key, so no key is needed).
 fn rewrite_reid(dir: &Path, segs: &[DictSegmentInfo], used: &RoaringBitmap, batch: u64) -> Result<String> {
-    let old: Vec<(u32, ReidSegment)> = segs
-        .iter()
-        .map(|s| {
-            let rel = s.reid.as_deref().ok_or_else(|| {
-                Error::store(dir, format!("damaged store: person segment {} has no re-identification segment", s.path))
-            })?;
-            Ok((s.base, ReidSegment::open(&layout::resolve(dir, rel), s.count)?))
-        })
-        .collect::<Result<_>>()?;
+    let old = Sealed::open(dir, segs)?;
     let keys: Vec<u32> = used.iter().collect();
     let rel = layout::reid(batch);
-    reid::write(&layout::resolve(dir, &rel), keys.len() as u32, |i| {
-        let k = keys[i as usize];
-        let at = old.partition_point(|(base, _)| *base <= k).checked_sub(1);
-        let (base, seg) = at
-            .map(|a| &old[a])
-            .ok_or_else(|| Error::store(dir, "damaged store: a person key before the dictionary"))?;
-        Ok(seg.get(k - base)?.to_vec())
-    })?;
+    reid::write(&layout::resolve(dir, &rel), keys.len() as u32, |i| Ok(old.get(keys[i as usize])?.0.to_vec()))?;
     Ok(rel)
 }

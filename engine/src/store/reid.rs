@@ -19,6 +19,7 @@ use memmap2::Mmap;
 use super::Snapshot;
 use super::bytes::{U64s, map_file, read_u32, read_u64, write_u64s};
 use super::layout;
+use super::manifest::DictSegmentInfo;
 use crate::error::{Error, Result};
 use crate::model::PersonKey;
 use crate::pseudonym::{Key, Pseudonyms};
@@ -110,6 +111,44 @@ impl ReidSegment {
     }
 }
 
+/// The re-identification segments of all of a store's person segments, found by person key.
+pub(crate) struct Sealed {
+    dir: PathBuf,
+    /// `(base key, segment)`, in key order.
+    segments: Vec<(u32, ReidSegment)>,
+}
+
+impl Sealed {
+    /// Open the segment paired with each of `persons` (a pseudonymised store's).
+    pub(crate) fn open(dir: &Path, persons: &[DictSegmentInfo]) -> Result<Sealed> {
+        let segments = persons
+            .iter()
+            .map(|s| {
+                let rel = s.reid.as_deref().ok_or_else(|| {
+                    Error::store(
+                        dir,
+                        format!("damaged store: person segment {} has no re-identification segment", s.path),
+                    )
+                })?;
+                Ok((s.base, ReidSegment::open(&layout::resolve(dir, rel), s.count)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Sealed { dir: dir.to_path_buf(), segments })
+    }
+
+    /// The sealed id of person `key`, and the segment holding it.
+    pub(crate) fn get(&self, key: PersonKey) -> Result<(&[u8], &ReidSegment)> {
+        let at = self.segments.partition_point(|(base, _)| *base <= key).checked_sub(1);
+        let (base, seg) = at.map(|a| &self.segments[a]).ok_or_else(|| {
+            Error::store(
+                &self.dir,
+                format!("damaged store: person key {key} is before every re-identification segment"),
+            )
+        })?;
+        Ok((seg.get(key - base)?, seg))
+    }
+}
+
 impl Snapshot {
     /// Whether person ids in this store are pseudonyms, and under which key.
     pub fn pseudonyms(&self) -> Option<&Pseudonyms> {
@@ -124,24 +163,12 @@ impl Snapshot {
     /// The clear ids of `persons`, for a holder of the store's key (in the order asked).
     pub fn clear_ids(&self, key: &Key, persons: &[PersonKey]) -> Result<Vec<String>> {
         self.check_key(key)?;
-        let segments: Vec<(u32, ReidSegment)> = self
-            .manifest()
-            .persons
-            .iter()
-            .map(|s| {
-                let rel = s.reid.as_deref().ok_or_else(|| {
-                    Error::store(self.dir(), format!("person segment {} has no re-identification segment", s.path))
-                })?;
-                Ok((s.base, ReidSegment::open(&layout::resolve(self.dir(), rel), s.count)?))
-            })
-            .collect::<Result<_>>()?;
+        let sealed_ids = Sealed::open(self.dir(), &self.manifest().persons)?;
         persons
             .iter()
             .map(|&p| {
                 let pseudonym = self.person_id(p)?;
-                let at = segments.partition_point(|(base, _)| *base <= p).checked_sub(1);
-                let (base, seg) = at.map(|a| &segments[a]).ok_or_else(|| self.unknown_person(p))?;
-                let sealed = seg.get(p - base)?;
+                let (sealed, seg) = sealed_ids.get(p)?;
                 let damaged =
                     || Error::store(seg.path(), format!("damaged re-identification entry of person {pseudonym}"));
                 let clear = key.open(pseudonym.as_bytes(), sealed).ok_or_else(damaged)?;
