@@ -45,6 +45,7 @@
 //! `sql` feature, [`sql::Session`] for DataFusion SQL over the store.
 #![deny(missing_docs)]
 
+pub mod cases;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
@@ -57,8 +58,10 @@ pub mod store;
 pub mod time;
 pub mod trace;
 
+pub use crate::cases::CasesImport;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ingest::{Ingest, IngestReport};
+pub use crate::model::Case;
 pub use crate::store::{Snapshot, Store, StoreStats};
 pub use crate::time::Tz;
 pub use crate::trace::{Contact, Exposure, TraceRequest, TraceResult};

@@ -97,3 +97,67 @@ pub static EXPOSURES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("seconds", DataType::Int64, false),
     ]))
 });
+
+/// Default lookback of an infectious window before onset (or sampling, or confirmation): 2 days.
+pub const DEFAULT_LOOKBACK: Seconds = 2 * 86_400;
+
+/// One confirmed case (an F0) of the cases register, with its derived infectious window.
+///
+/// The window is `[basis − lookback, end)`: `basis` is `onset_at`, else `sampled_at`, else
+/// `confirmed_at`; `end` is `isolated_at`, else `confirmed_at` (see [`Case::window`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// The case's id (a register number; the person id when the import gave none).
+    pub case_id: String,
+    /// The person (a pseudonym in a pseudonymised store).
+    pub person_id: String,
+    /// When the case was confirmed.
+    pub confirmed_at: Seconds,
+    /// Symptom onset.
+    pub onset_at: Option<Seconds>,
+    /// Sample taken.
+    pub sampled_at: Option<Seconds>,
+    /// Isolation began (ends the window).
+    pub isolated_at: Option<Seconds>,
+    /// Free text (sealed in a pseudonymised store).
+    pub note: Option<String>,
+    /// The lookback the stored window was derived with.
+    pub lookback: Seconds,
+    /// Start of the stored infectious window (inclusive).
+    pub window_from: Seconds,
+    /// End of the stored infectious window (exclusive).
+    pub window_to: Seconds,
+    /// The store version that added or last changed the case.
+    pub version: u64,
+}
+
+impl Case {
+    /// The infectious window under `lookback`: `[(onset_at, else sampled_at, else
+    /// confirmed_at) − lookback, isolated_at, else confirmed_at)`.
+    pub fn window(&self, lookback: Seconds) -> (Seconds, Seconds) {
+        let basis = self.onset_at.or(self.sampled_at).unwrap_or(self.confirmed_at);
+        (basis.saturating_sub(lookback), self.isolated_at.unwrap_or(self.confirmed_at))
+    }
+
+    /// Whether two records say the same (ignoring the version that wrote them).
+    pub fn same_as(&self, other: &Case) -> bool {
+        Case { version: other.version, ..self.clone() } == *other
+    }
+}
+
+/// Schema of the cases register (`truyvet cases list`, the SQL `cases` table).
+pub static CASES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("case_id", DataType::Utf8, false),
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new("confirmed_at", timestamp_type(), false),
+        Field::new("onset_at", timestamp_type(), true),
+        Field::new("sampled_at", timestamp_type(), true),
+        Field::new("isolated_at", timestamp_type(), true),
+        Field::new("window_from", timestamp_type(), false),
+        Field::new("window_to", timestamp_type(), false),
+        Field::new("lookback_seconds", DataType::Int64, false),
+        Field::new("note", DataType::Utf8, true),
+        Field::new("version", DataType::UInt64, false),
+    ]))
+});

@@ -80,6 +80,11 @@ fn row_aad(file: &str, line: u64) -> Vec<u8> {
     format!("quarantine\0{file}\0{line}").into_bytes()
 }
 
+/// Associated data of a sealed case note: binds it to its case.
+fn note_aad(case_id: &str) -> Vec<u8> {
+    format!("case note\0{case_id}").into_bytes()
+}
+
 impl Key {
     /// The key whose bytes are `k` (at least 32).
     pub fn from_bytes(k: &[u8]) -> Result<Key> {
@@ -207,6 +212,19 @@ impl Key {
     /// quarantine keeps it.
     pub(crate) fn seal_row(&self, file: &str, line: u64, raw: &str) -> Result<String> {
         Ok(format!("{SEALED_ROW}{}", hex::encode(self.seal(&row_aad(file, line), raw.as_bytes())?)))
+    }
+
+    /// A case's note as a pseudonymised register keeps it, bound to the case.
+    pub(crate) fn seal_note(&self, case_id: &str, note: &str) -> Result<String> {
+        Ok(format!("{SEALED_ROW}{}", hex::encode(self.seal(&note_aad(case_id), note.as_bytes())?)))
+    }
+
+    /// The text of a case's note: opened when sealed, as it is when not; `None` when it was
+    /// sealed under another key, for another case, or has been damaged.
+    pub fn open_note(&self, case_id: &str, note: &str) -> Option<String> {
+        let Some(hex_text) = note.strip_prefix(SEALED_ROW) else { return Some(note.to_string()) };
+        let clear = self.open(&note_aad(case_id), &hex::decode(hex_text).ok()?)?;
+        String::from_utf8(clear).ok()
     }
 
     /// The original text of a quarantined row (as the quarantine names its file and line):

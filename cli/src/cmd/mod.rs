@@ -1,5 +1,6 @@
 //! Subcommands: one file each.
 
+mod cases;
 mod compact;
 mod demo;
 mod generate;
@@ -50,7 +51,10 @@ enum Command {
     Rejects(rejects::Args),
     /// Check every file of a store against its manifest (sizes, BLAKE3, structure).
     Verify(verify::Args),
-    /// Trace an F0: the ranked list of F1 contacts.
+    /// The cases register: import, add, list and remove confirmed cases (F0s).
+    Cases(cases::Args),
+    /// Trace an F0 (or a registered case): the ranked list of F1 contacts, and with --hops their
+    /// F2 and F3.
     Trace(trace::Args),
     /// The exposure intervals of an F0's contacts (same as `trace --details`).
     Exposures(trace::Args),
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retention(a) => retention::run(a),
         Command::Purge(a) => purge::run(a),
         Command::Rejects(a) => rejects::run(a),
+        Command::Cases(a) => cases::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

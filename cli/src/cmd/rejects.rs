@@ -1,4 +1,4 @@
-//! `truyvet rejects`: the quarantined rows of a store, with where they came from and why; the
+//! `truyvet rejects`: the quarantined rows of a store (check-ins and cases), with where they came from and why; the
 //! rows of a pseudonymised store open for holders of its key.
 
 use std::path::PathBuf;
@@ -39,9 +39,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(key) = &key {
         snap.check_key(key)?;
     }
-    let (mut batches, mut files, mut lines, mut reasons, mut raws) = (vec![], vec![], vec![], vec![], vec![]);
-    for b in &snap.manifest().batches {
-        let Some(rel) = b.quarantine.as_deref().filter(|_| args.batch.is_none_or(|n| n == b.id)) else { continue };
+    let (mut batches, mut kinds, mut files, mut lines, mut reasons, mut raws) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let m = snap.manifest();
+    let mut quarantines: Vec<(u64, &str, &Option<String>)> =
+        m.batches.iter().map(|b| (b.id, "checkins", &b.quarantine)).collect();
+    quarantines.extend(m.case_batches.iter().map(|b| (b.id, "cases", &b.quarantine)));
+    quarantines.sort_by_key(|q| q.0);
+    for (id, kind, quarantine) in quarantines {
+        let Some(rel) = quarantine.as_deref().filter(|_| args.batch.is_none_or(|n| n == id)) else { continue };
         let path = snap.dir().join(rel);
         for r in quarantine::read(&path)? {
             let raw = match &key {
@@ -51,7 +57,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 })?,
                 None => r.raw,
             };
-            batches.push(b.id);
+            batches.push(id);
+            kinds.push(kind);
             files.push(r.file);
             lines.push(r.line);
             reasons.push(r.reason);
@@ -60,6 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("batch", DataType::UInt64, false),
+        Field::new("kind", DataType::Utf8, false),
         Field::new("file", DataType::Utf8, false),
         Field::new("line", DataType::UInt64, false),
         Field::new("reason", DataType::Utf8, false),
@@ -69,6 +77,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         schema.clone(),
         vec![
             Arc::new(UInt64Array::from(batches)),
+            Arc::new(StringArray::from(kinds)),
             Arc::new(StringArray::from(files)),
             Arc::new(UInt64Array::from(lines)),
             Arc::new(StringArray::from(reasons)),

@@ -9,18 +9,27 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use truyvet::pseudonym::Key;
 use truyvet::time::{parse_duration, parse_time_arg};
-use truyvet::{Store, TraceRequest, TraceResult, Tz};
+use truyvet::trace::ChainRequest;
+use truyvet::{Snapshot, Store, TraceRequest, TraceResult, Tz};
 
 use super::StoreArg;
 use crate::output::{self, Format};
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["f0", "case_id"])))]
 pub struct Args {
     #[command(flatten)]
     store: StoreArg,
     /// The confirmed case's person id.
     #[arg(long)]
-    f0: String,
+    f0: Option<String>,
+    /// A registered case (`truyvet cases`): its person, and its infectious window unless
+    /// --from/--to say otherwise.
+    #[arg(long = "case", value_name = "ID")]
+    case_id: Option<String>,
+    /// With --case: derive the window with this lookback instead of the stored one.
+    #[arg(long, value_parser = duration, requires = "case_id")]
+    lookback: Option<i64>,
     /// Start of the infectious window (RFC 3339, or naive read in --tz, or Unix seconds).
     #[arg(long, value_name = "TIME")]
     from: Option<String>,
@@ -58,17 +67,48 @@ pub struct Args {
     /// clear id. Without it, a pseudonymised store is traced and listed by pseudonym.
     #[arg(long, value_name = "KEYFILE")]
     key: Option<PathBuf>,
+    /// Follow contacts this many hops: 2 adds the F2 (contacts of F1s after their own
+    /// exposure), 3 the F3. The list gains `hop` and `via` columns.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    hops: u8,
+    /// Delay after a contact's first exposure before it can pass it on (hops ≥ 2).
+    #[arg(long, value_parser = duration)]
+    latency: Option<i64>,
+    /// Follow only the top N contacts of each hop to the next (the output says when this cut).
+    #[arg(long, value_name = "N")]
+    max_per_hop: Option<usize>,
 }
 
 fn duration(s: &str) -> Result<i64, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// Build the library request from the arguments; unset options keep `TraceRequest::default()`.
-fn request(a: &Args) -> Result<TraceRequest> {
-    let mut req = TraceRequest::new(&a.f0);
-    req.from = a.from.as_deref().map(|t| parse_time_arg("--from", t, a.tz)).transpose()?;
-    req.to = a.to.as_deref().map(|t| parse_time_arg("--to", t, a.tz)).transpose()?;
+/// Who is traced: the F0's id as the trace takes it (a clear id with --key), or `None` for a
+/// registered case whose person has no check-ins in the store.
+fn f0_of(a: &Args, snap: &Snapshot, key: Option<&Key>) -> Result<(Option<String>, TraceRequest)> {
+    let Some(id) = &a.case_id else {
+        let f0 = a.f0.clone().expect("clap requires --f0 or --case");
+        return Ok((Some(f0.clone()), TraceRequest::new(f0)));
+    };
+    let case = snap.case(id)?.ok_or_else(|| truyvet::Error::NotFound { what: "case", id: id.clone() })?;
+    let req = TraceRequest::for_case(case, a.lookback);
+    let Some(person) = snap.person_key(&case.person_id)? else { return Ok((None, req)) };
+    // A pseudonymised register names the pseudonym; a key holder traces by clear id.
+    let f0 = match key {
+        Some(key) => snap.clear_ids(key, &[person])?.remove(0),
+        None => case.person_id.clone(),
+    };
+    Ok((Some(f0.clone()), TraceRequest { f0, ..req }))
+}
+
+/// Build the library request from the arguments; unset options keep the F0's or the case's.
+fn request(a: &Args, mut req: TraceRequest) -> Result<TraceRequest> {
+    if let Some(t) = &a.from {
+        req.from = Some(parse_time_arg("--from", t, a.tz)?);
+    }
+    if let Some(t) = &a.to {
+        req.to = Some(parse_time_arg("--to", t, a.tz)?);
+    }
     if let Some(v) = a.linger {
         req.linger = v;
     }
@@ -86,31 +126,61 @@ fn request(a: &Args) -> Result<TraceRequest> {
 }
 
 pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
-    let req = request(&args)?;
     let key = args.key.as_deref().map(Key::read).transpose()?;
     let snap = Store::open(&args.store.store)?.snapshot();
+    let (f0, req) = f0_of(&args, &snap, key.as_ref())?;
+    let req = request(&args, req)?;
+    let format = Format::or_default(args.format, args.output.as_deref());
+    let out = args.output.as_deref();
+    let details = args.details || details_cmd;
+    let chain = args.hops > 1 || args.latency.is_some() || args.max_per_hop.is_some();
+    let Some(f0) = f0 else {
+        eprintln!(
+            "note: case {}'s person has no check-in in the store; the contact list is empty",
+            args.case_id.as_deref().unwrap_or_default()
+        );
+        let schema = match (details, chain) {
+            (true, _) => truyvet::model::EXPOSURES_SCHEMA.clone(),
+            (false, true) => truyvet::trace::CHAIN_SCHEMA.clone(),
+            (false, false) => truyvet::model::F1_SCHEMA.clone(),
+        };
+        return output::write(&schema, &[], format, out).map(|_| ExitCode::SUCCESS);
+    };
+    let hint = |e: truyvet::Error| match e {
+        e @ truyvet::Error::NotFound { .. } if key.is_none() && snap.pseudonyms().is_some() => anyhow::Error::new(e)
+            .context(format!(
+                "store {} is pseudonymised: give the F0's pseudonym, or --key KEYFILE to trace a clear id",
+                args.store.store.display()
+            )),
+        e => e.into(),
+    };
+    if chain {
+        let mut creq = ChainRequest::new(req, args.hops).max_per_hop(args.max_per_hop);
+        if let Some(l) = args.latency {
+            creq = creq.latency(l);
+        }
+        let result = snap.trace_chain(&creq, key.as_ref()).map_err(hint)?;
+        for n in result.notes() {
+            eprintln!("note: {n}");
+        }
+        if result.is_empty() {
+            eprintln!("note: F0 {f0} has no contact in the window; the list is empty");
+        }
+        let batch = if details { result.exposures_record_batch()? } else { result.to_record_batch()? };
+        return output::write(&batch.schema(), &[batch], format, out).map(|_| ExitCode::SUCCESS);
+    }
     let traced = match &key {
         Some(key) => snap.trace_with_key(&req, key),
         None => snap.trace(&req),
     };
-    let result = match traced {
-        Err(e @ truyvet::Error::NotFound { .. }) if key.is_none() && snap.pseudonyms().is_some() => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "store {} is pseudonymised: give the F0's pseudonym, or --key KEYFILE to trace a clear id",
-                args.store.store.display()
-            )));
-        }
-        r => r?,
-    };
+    let result = traced.map_err(hint)?;
     if result.contacts.is_empty() {
         eprintln!(
-            "note: F0 {} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
-            args.f0, result.f0_visits
+            "note: F0 {f0} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
+            result.f0_visits
         );
     }
-    let format = Format::or_default(args.format, args.output.as_deref());
-    let out = args.output.as_deref();
-    if args.details || details_cmd {
+    if details {
         let batch = result.exposures_record_batch()?;
         return output::write(&batch.schema(), &[batch], format, out).map(|_| ExitCode::SUCCESS);
     }

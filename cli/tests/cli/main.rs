@@ -3,6 +3,7 @@
 //! stale `truyvet` left in target/. The library's own end-to-end tests are in tests/.
 
 mod basics;
+mod cases;
 mod crash;
 mod output;
 mod pseudonym;

@@ -76,7 +76,7 @@ fn a_team_traces_by_clear_id_with_the_key_and_by_pseudonym_without() {
     assert_eq!(sealed.lines().count(), clear_rows.lines().count());
     let raw_of = |csv: &str| -> Vec<String> {
         let mut r = csv::Reader::from_reader(csv.as_bytes());
-        r.records().map(|rec| rec.unwrap()[4].to_string()).collect()
+        r.records().map(|rec| rec.unwrap()[5].to_string()).collect()
     };
     assert_eq!(raw_of(&opened), raw_of(&clear_rows));
 }

@@ -685,7 +685,7 @@ impl Reader<'_> {
 }
 
 /// Whether a batch with `key` (or without) may go into a store whose last version is `base`.
-fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> Result<()> {
+pub(crate) fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> Result<()> {
     let refuse = |hint: String| Err(Error::InvalidArgument { what: "store", value: store.display().to_string(), hint });
     match (key, &base.pseudonyms) {
         (Some(key), Some(_)) => key.check(store, base.pseudonyms.as_ref()),
@@ -702,7 +702,7 @@ fn check_key(store: &Path, base: &crate::store::Manifest, key: Option<&Key>) -> 
 }
 
 /// The BLAKE3 of an input file (keyed under a pseudonymisation key).
-fn hash_file(path: &Path, key: Option<&Key>) -> Result<String> {
+pub(crate) fn hash_file(path: &Path, key: Option<&Key>) -> Result<String> {
     // Read, not mapped: a mapped file's pages count in the process's resident memory, and an
     // ingest's memory bound must not grow with its inputs. Files hash in parallel instead.
     let file = std::fs::File::open(path).map_err(Error::io(path))?;

@@ -206,7 +206,7 @@ impl Session {
     /// Tables, views and table functions with their columns (`\d`), in that order.
     pub fn tables(&self) -> Vec<TableInfo> {
         let mut out = Vec::new();
-        for (name, kind) in [("checkins", "table"), ("venues", "table"), ("persons", "view")] {
+        for (name, kind) in [("checkins", "table"), ("venues", "table"), ("cases", "table"), ("persons", "view")] {
             if let Ok(t) = self.rt.block_on(self.ctx.table_provider(name)) {
                 out.push(TableInfo { name: name.into(), kind, schema: t.schema(), signature: None });
             }
@@ -265,7 +265,9 @@ fn message(e: &DataFusionError) -> String {
         return refusal;
     }
     if (m.contains("table '") || m.contains("table function '")) && m.contains("' not found") {
-        return format!("{m}; tables: checkins, venues, persons; table functions: f1_contacts(...), exposures(...)");
+        return format!(
+            "{m}; tables: checkins, venues, cases, persons; table functions: f1_contacts(...), exposures(...)"
+        );
     }
     m
 }

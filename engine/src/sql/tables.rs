@@ -6,6 +6,8 @@
 //!   page index.
 //! - `venues` ([`VENUES_SCHEMA`], strings as `Utf8View`): the manifest's venue attributes
 //!   file, or an empty table.
+//! - `cases` ([`CASES_SCHEMA`], strings as `Utf8View`): the cases register, one row per case
+//!   with its infectious window, or an empty table.
 //! - `persons(person_id, visits, first_seen, last_seen)`: a view grouping `checkins` by person.
 //!
 //! # Algorithm (a scan of `checkins`)
@@ -52,7 +54,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::model::{CHECKINS_SCHEMA, VENUES_SCHEMA, col};
+use crate::model::{CASES_SCHEMA, CHECKINS_SCHEMA, VENUES_SCHEMA, col};
 use crate::store::{Snapshot, layout};
 
 /// SQL of the `persons` view.
@@ -60,7 +62,7 @@ pub(crate) const PERSONS_VIEW: &str = "CREATE VIEW persons AS \
      SELECT person_id, count(*) AS visits, min(check_in) AS first_seen, max(check_in) AS last_seen \
      FROM checkins GROUP BY person_id";
 
-/// Register `checkins`, `venues` and `persons` (the view is created by the caller, which runs
+/// Register `checkins`, `venues`, `cases` and `persons` (the view is created by the caller, which runs
 /// SQL).
 pub(crate) fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<()> {
     let m = snapshot.manifest();
@@ -82,10 +84,21 @@ pub(crate) fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<()> 
             ParquetFile::open(snapshot.dir(), rel, Some(stats))
         })
         .collect::<Result<Vec<_>>>()?;
+    let cases = m
+        .cases
+        .iter()
+        .map(|rel| {
+            let rows = parquet_rows(&layout::resolve(snapshot.dir(), rel))?;
+            let stats = Statistics { num_rows: Precision::Exact(rows), ..Statistics::new_unknown(&CASES_SCHEMA) };
+            ParquetFile::open(snapshot.dir(), rel, Some(stats))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let df = |e: datafusion::error::DataFusionError| Error::Internal(format!("registering tables: {e}"));
     ctx.register_table("checkins", Arc::new(ParquetTable { schema: view_types(&CHECKINS_SCHEMA), files: parts }))
         .map_err(df)?;
     ctx.register_table("venues", Arc::new(ParquetTable { schema: view_types(&VENUES_SCHEMA), files: venues }))
+        .map_err(df)?;
+    ctx.register_table("cases", Arc::new(ParquetTable { schema: view_types(&CASES_SCHEMA), files: cases }))
         .map_err(df)?;
     Ok(())
 }

@@ -12,6 +12,8 @@
 //!   dict/persons-b0000007.reid       their clear ids, sealed (pseudonymised stores only)
 //!   venues/venues-b0000007.parquet   venue attributes as of batch 7
 //!   quarantine/b0000007.csv          rows rejected by batch 7
+//!   cases/register-b0000009.parquet  the cases register as of batch 9
+//!   quarantine/cases-b0000009.csv    case rows rejected by batch 9
 //! ```
 //! Every file name carries its batch number, so a batch never overwrites a committed file and
 //! leftovers of an interrupted batch are recognisable (not named by the manifest).
@@ -23,7 +25,7 @@ pub const CURRENT: &str = "CURRENT";
 /// The write lock file.
 pub const LOCK: &str = "LOCK";
 /// Directories a store owns.
-pub const DIRS: [&str; 6] = ["manifests", "data", "dict", "venues", "quarantine", "tmp"];
+pub const DIRS: [&str; 7] = ["manifests", "data", "dict", "venues", "quarantine", "cases", "tmp"];
 
 /// Manifest of a version.
 pub fn manifest(version: u64) -> String {
@@ -54,6 +56,16 @@ pub fn venue_attrs(batch: u64) -> String {
 /// Quarantine file of a batch.
 pub fn quarantine(batch: u64) -> String {
     format!("quarantine/b{batch:07}.csv")
+}
+
+/// The cases register as of a batch.
+pub fn cases(batch: u64) -> String {
+    format!("cases/register-b{batch:07}.parquet")
+}
+
+/// Case rows rejected by a batch.
+pub fn cases_quarantine(batch: u64) -> String {
+    format!("quarantine/cases-b{batch:07}.csv")
 }
 
 /// Spill of a transaction's rejected rows, before they become its quarantine file.

@@ -9,7 +9,9 @@
 //! (`pseudonyms`, and a re-identification segment beside each person segment); only a
 //! pseudonymised store is written as format 3, so a clear store stays readable by builds that
 //! know format 2, and a build that does not know pseudonyms refuses a store that has them.
-//! Formats 1 and 2 are still read.
+//! Format 4 adds the cases register (`cases`, `case_batches`); a store is written as format 4
+//! only once it has one, so that a build that would drop the register on its next commit
+//! refuses the store instead. Formats 1 to 3 are still read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +23,9 @@ use crate::pseudonym::Pseudonyms;
 
 /// The newest store format this build writes (for a pseudonymised store; a clear one is
 /// written as [`CLEAR_FORMAT`]).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+/// The format of a store with pseudonymised person ids and no cases register.
+pub const PSEUDONYMISED_FORMAT: u32 = 3;
 /// The format of a store with clear person ids.
 pub const CLEAR_FORMAT: u32 = 2;
 /// The oldest store format this build reads.
@@ -50,6 +54,12 @@ pub struct Manifest {
     /// Set when person ids are pseudonyms (format 3): the scheme and the key's fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudonyms: Option<Pseudonyms>,
+    /// The cases register (format 4), if cases were ever imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<String>,
+    /// Commits that changed the cases register, oldest first (format 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub case_batches: Vec<CaseBatchInfo>,
     /// Size and BLAKE3 of each file named above, by relative path.
     #[serde(default)]
     pub checksums: BTreeMap<String, FileSum>,
@@ -89,6 +99,34 @@ pub struct BatchInfo {
     pub rows_read: u64,
     /// Rows stored.
     pub rows_stored: u64,
+    /// Rows quarantined.
+    pub rows_rejected: u64,
+    /// Quarantine file of this batch (relative path), if any row was rejected.
+    pub quarantine: Option<String>,
+}
+
+/// One commit that changed the cases register: where its rows came from and what became of
+/// them (`rows_read = added + updated + unchanged + rows_rejected`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CaseBatchInfo {
+    /// Batch number (= the manifest version that committed it).
+    pub id: u64,
+    /// Commit time, RFC 3339 UTC.
+    pub committed_at: String,
+    /// `import`, `add` or `remove`.
+    pub command: String,
+    /// The input files (`import`), with their content hashes.
+    pub files: Vec<SourceFile>,
+    /// Case rows read.
+    pub rows_read: u64,
+    /// New cases.
+    pub added: u64,
+    /// Cases whose record changed.
+    pub updated: u64,
+    /// Rows identical to the registered case.
+    pub unchanged: u64,
+    /// Cases removed (`remove`).
+    pub removed: u64,
     /// Rows quarantined.
     pub rows_rejected: u64,
     /// Quarantine file of this batch (relative path), if any row was rejected.
@@ -164,7 +202,7 @@ impl Manifest {
         let sealed = m.persons.iter().filter(|s| s.reid.is_some()).count();
         let consistent = match &m.pseudonyms {
             Some(_) => m.format >= 3 && sealed == m.persons.len(),
-            None => m.format < 3 && sealed == 0,
+            None => m.format != PSEUDONYMISED_FORMAT && sealed == 0,
         };
         if !consistent {
             return Err(Error::store(
@@ -172,17 +210,31 @@ impl Manifest {
                 "damaged manifest: its format, pseudonyms and re-identification segments disagree",
             ));
         }
+        if m.has_register() && m.format < FORMAT_VERSION {
+            return Err(Error::store(path, "damaged manifest: a cases register in a store of format below 4"));
+        }
         Ok(m)
     }
 
     /// The format this manifest is written as: the oldest that can express it.
     pub(crate) fn format_needed(&self) -> u32 {
-        if self.pseudonyms.is_some() { FORMAT_VERSION } else { CLEAR_FORMAT }
+        if self.has_register() {
+            FORMAT_VERSION
+        } else if self.pseudonyms.is_some() {
+            PSEUDONYMISED_FORMAT
+        } else {
+            CLEAR_FORMAT
+        }
+    }
+
+    /// Whether the cases register was ever written.
+    fn has_register(&self) -> bool {
+        self.cases.is_some() || !self.case_batches.is_empty()
     }
 
     /// Whether any batch has read rows, and so may have stored or quarantined person ids.
     pub(crate) fn holds_person_ids(&self) -> bool {
-        self.batches.iter().any(|b| b.rows_read > 0) || !self.persons.is_empty()
+        self.batches.iter().any(|b| b.rows_read > 0) || !self.persons.is_empty() || self.has_register()
     }
 
     /// Total stored rows.
@@ -222,5 +274,7 @@ impl Manifest {
             .chain(self.persons.iter().filter_map(|s| s.reid.as_deref()))
             .chain(self.venue_attrs.as_deref())
             .chain(self.batches.iter().filter_map(|b| b.quarantine.as_deref()))
+            .chain(self.cases.as_deref())
+            .chain(self.case_batches.iter().filter_map(|b| b.quarantine.as_deref()))
     }
 }

@@ -6,6 +6,7 @@
 //! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
 
 pub(crate) mod bytes;
+pub mod cases;
 mod compact;
 pub(crate) mod dict;
 pub(crate) mod index;
@@ -169,6 +170,7 @@ struct SnapshotInner {
     /// a day range by binary search instead of sorting the parts per trace.
     by_day: Vec<(i64, usize)>,
     venue_attrs: OnceLock<Result<HashMap<String, VenueInfo>, String>>,
+    cases: OnceLock<Result<Vec<crate::model::Case>, String>>,
 }
 
 impl Snapshot {
@@ -200,6 +202,7 @@ impl Snapshot {
             parts,
             by_day,
             venue_attrs: OnceLock::new(),
+            cases: OnceLock::new(),
         })))
     }
 

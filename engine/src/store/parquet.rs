@@ -42,7 +42,7 @@ fn properties() -> WriterProperties {
 
 /// A Parquet failure while writing a store file. A full or failing disk is the machine's
 /// problem (an I/O error naming the file, exit 4), not a bug.
-fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+pub(crate) fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
     use parquet::errors::ParquetError;
     match e {
         ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::layout::{self, CURRENT, DIRS, LOCK};
-use super::manifest::{BatchInfo, CLEAR_FORMAT, DictSegmentInfo, FileSum, Manifest, PartInfo};
+use super::manifest::{BatchInfo, CLEAR_FORMAT, CaseBatchInfo, DictSegmentInfo, FileSum, Manifest, PartInfo};
 use crate::error::{Error, Result};
 
 /// Manifests kept after a commit (the live one and those before it).
@@ -261,6 +261,12 @@ impl Transaction {
     /// Replace the venue attributes file.
     pub(crate) fn set_venue_attrs(&mut self, rel: String) {
         self.next.venue_attrs = Some(rel);
+    }
+
+    /// Replace the cases register file, and record the commit that changed it.
+    pub(crate) fn set_cases(&mut self, rel: String, batch: CaseBatchInfo) {
+        self.next.cases = Some(rel);
+        self.next.case_batches.push(batch);
     }
 
     /// Record an ingest batch (and its quarantine file, if any).

@@ -69,6 +69,7 @@ enum Kind {
     Dict { base: u32, count: u32 },
     Reid { count: u32 },
     Venues,
+    Cases,
     Quarantine,
 }
 
@@ -114,10 +115,12 @@ fn files_of(m: &Manifest) -> Vec<(String, Kind)> {
     if let Some(v) = &m.venue_attrs {
         out.push((v.clone(), Kind::Venues));
     }
-    for b in &m.batches {
-        if let Some(q) = &b.quarantine {
-            out.push((q.clone(), Kind::Quarantine));
-        }
+    if let Some(c) = &m.cases {
+        out.push((c.clone(), Kind::Cases));
+    }
+    let quarantines = m.batches.iter().map(|b| &b.quarantine).chain(m.case_batches.iter().map(|b| &b.quarantine));
+    for q in quarantines.flatten() {
+        out.push((q.clone(), Kind::Quarantine));
     }
     out
 }
@@ -140,7 +143,7 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
         return Err(bad(format!("{len} bytes, the manifest recorded {}", s.bytes)));
     }
     match kind {
-        Kind::Part | Kind::Venues => parquet_magic(path)?,
+        Kind::Part | Kind::Venues | Kind::Cases => parquet_magic(path)?,
         Kind::Index { rows, day } => {
             let idx = PartIndex::open(path, *rows, *day)?;
             if !quick {
@@ -171,6 +174,7 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
     }
     match kind {
         Kind::Venues => parquet::read_venues(path, None).map(drop),
+        Kind::Cases => super::cases::read(path, None).map(drop),
         Kind::Quarantine => quarantine::read(path).map(drop),
         _ => Ok(()),
     }

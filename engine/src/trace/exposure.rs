@@ -37,8 +37,18 @@ pub(crate) struct Piece {
 }
 
 /// Days whose check-ins can produce a stay reaching `[from, to)`.
-fn day_range(req: &TraceRequest, from: Seconds, to: Seconds) -> (i64, i64) {
+pub(crate) fn day_range(req: &TraceRequest, from: Seconds, to: Seconds) -> (i64, i64) {
     (from.saturating_sub(req.max_visit).div_euclid(DAY), (to.saturating_sub(1)).div_euclid(DAY))
+}
+
+/// One source's stay, clipped and extended by linger: an interval of a union before merging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SourceStay {
+    pub venue: VenueKey,
+    pub start: Seconds,
+    pub end: Seconds,
+    /// Index of the source in the list given to [`source_stays`].
+    pub source: u32,
 }
 
 /// Steps 1–2: U0 as `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
@@ -48,35 +58,74 @@ pub(crate) fn f0_union(
     req: &TraceRequest,
 ) -> Result<(Vec<(VenueKey, Interval)>, usize)> {
     let from = req.from.unwrap_or(Seconds::MIN / 4);
-    let to = req.to.unwrap_or(Seconds::MAX / 4);
-    let (first, last) = day_range(req, from, to);
-    let mut stays: Vec<(VenueKey, Interval)> = Vec::new();
-    let mut visits = 0;
-    for part in snapshot.parts_of_days(first, last) {
-        let idx = &part.index;
-        for r in idx.person_rows(f0)? {
-            visits += 1;
-            let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
-            let (s, e) = (a.max(from), b.min(to));
-            if s < e {
-                stays.push((idx.venue(r)?, (s, e.saturating_add(req.linger))));
-            }
-        }
-    }
-    stays.sort_unstable();
-    let mut out = Vec::with_capacity(stays.len());
-    for group in stays.chunk_by(|a, b| a.0 == b.0) {
-        let mut ivs: Vec<Interval> = group.iter().map(|&(_, iv)| iv).collect();
-        merge_sorted(&mut ivs);
-        out.extend(ivs.into_iter().map(|iv| (group[0].0, iv)));
-    }
-    Ok((out, visits))
+    let (stays, visits) = source_stays(snapshot, &[(f0, from)], req)?;
+    Ok((union(&stays), visits))
 }
 
-/// Step 3: the pieces, and the number of candidate rows examined.
+/// Steps 1–2 for any sources (the F0 at hop 1, a hop's contacts after it): each source
+/// `(person, from)`'s stays clipped to `[from, to)` and extended by linger, sorted by venue then
+/// start; and the source visits looked at.
+pub(crate) fn source_stays(
+    snapshot: &Snapshot,
+    sources: &[(PersonKey, Seconds)],
+    req: &TraceRequest,
+) -> Result<(Vec<SourceStay>, usize)> {
+    let to = req.to.unwrap_or(Seconds::MAX / 4);
+    let one = |(i, &(person, from)): (usize, &(PersonKey, Seconds))| -> Result<(Vec<SourceStay>, usize)> {
+        let mut out = Vec::new();
+        let mut visits = 0;
+        if from >= to {
+            return Ok((out, 0));
+        }
+        let (first, last) = day_range(req, from, to);
+        for part in snapshot.parts_of_days(first, last) {
+            let idx = &part.index;
+            for r in idx.person_rows(person)? {
+                visits += 1;
+                let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
+                let (s, e) = (a.max(from), b.min(to));
+                if s < e {
+                    out.push(SourceStay {
+                        venue: idx.venue(r)?,
+                        start: s,
+                        end: e.saturating_add(req.linger),
+                        source: i as u32,
+                    });
+                }
+            }
+        }
+        Ok((out, visits))
+    };
+    let per: Vec<(Vec<SourceStay>, usize)> = if req.parallel && sources.len() > 1 {
+        sources.par_iter().enumerate().map(one).collect::<Result<_>>()?
+    } else {
+        sources.iter().enumerate().map(one).collect::<Result<_>>()?
+    };
+    let visits = per.iter().map(|p| p.1).sum();
+    let mut stays: Vec<SourceStay> = per.into_iter().flat_map(|p| p.0).collect();
+    stays.sort_unstable();
+    Ok((stays, visits))
+}
+
+/// The union per venue of stays sorted by venue then start: `(venue, [s, e))`, disjoint per
+/// venue.
+pub(crate) fn union(stays: &[SourceStay]) -> Vec<(VenueKey, Interval)> {
+    let mut out = Vec::with_capacity(stays.len());
+    let mut ivs: Vec<Interval> = Vec::new();
+    for group in stays.chunk_by(|a, b| a.venue == b.venue) {
+        ivs.clear();
+        ivs.extend(group.iter().map(|s| (s.start, s.end)));
+        merge_sorted(&mut ivs);
+        out.extend(ivs.iter().map(|&iv| (group[0].venue, iv)));
+    }
+    out
+}
+
+/// Step 3: the pieces of every person but those `skip` names, and the number of candidate rows
+/// examined.
 pub(crate) fn pieces(
     snapshot: &Snapshot,
-    f0: PersonKey,
+    skip: &(impl Fn(PersonKey) -> bool + Sync),
     u0: &[(VenueKey, Interval)],
     req: &TraceRequest,
 ) -> Result<(Vec<Piece>, u64)> {
@@ -95,7 +144,7 @@ pub(crate) fn pieces(
         let mut out = Vec::new();
         for r in rows {
             let p = idx.person(r);
-            if p == f0 {
+            if skip(p) {
                 continue;
             }
             if p >= persons {

@@ -16,6 +16,7 @@
 //! `exposure` does the join, `rank` the aggregation; this module holds the API and the Arrow
 //! output. It reads the store through a [`Snapshot`] and never touches `sql`.
 
+mod chain;
 mod exposure;
 pub mod interval;
 mod rank;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
 use rayon::prelude::*;
 
+pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
@@ -94,7 +96,7 @@ impl Snapshot {
         let _span = tracing::debug_span!("trace", f0 = %req.f0).entered();
         let f0 = self.person_key(&req.f0)?.ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
         let (u0, f0_visits) = exposure::f0_union(self, f0, req)?;
-        let (pieces, rows_examined) = exposure::pieces(self, f0, &u0, req)?;
+        let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &u0, req)?;
         let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit)?;
         Ok(TraceResult {
             request: req.clone(),

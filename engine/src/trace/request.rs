@@ -2,7 +2,7 @@
 //! `TraceRequest::default()` is the one definition of the defaults (CLI and SQL reuse it).
 
 use crate::error::{Error, Result};
-use crate::model::Seconds;
+use crate::model::{Case, Seconds};
 
 /// How a check-in becomes a stay interval and how stays become exposure.
 ///
@@ -70,6 +70,12 @@ impl TraceRequest {
     /// A request for `f0` with the default parameters.
     pub fn new(f0: impl Into<String>) -> TraceRequest {
         TraceRequest { f0: f0.into(), ..TraceRequest::default() }
+    }
+    /// The request for a registered case: its person as F0 and its infectious window, the
+    /// stored one or, with `lookback`, re-derived ([`Case::window`]).
+    pub fn for_case(case: &Case, lookback: Option<Seconds>) -> TraceRequest {
+        let (from, to) = lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
+        TraceRequest::new(case.person_id.clone()).window(Some(from), Some(to))
     }
     /// Infectious window `[from, to)`.
     pub fn window(mut self, from: Option<Seconds>, to: Option<Seconds>) -> Self {

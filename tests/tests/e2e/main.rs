@@ -1,5 +1,7 @@
 //! End-to-end tests of truyvet: one test binary, one module per area.
 
+mod cases;
+mod chain;
 mod compact;
 mod fixture;
 mod ingest;

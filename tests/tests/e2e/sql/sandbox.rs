@@ -85,7 +85,10 @@ fn unknown_tables_and_columns_are_named() {
     let (_dir, _store, snap) = fixture_store();
     let s = session(&snap);
     let err = s.query("SELECT * FROM chekins").unwrap_err().to_string();
-    assert!(err.contains("table 'chekins' not found") && err.contains("tables: checkins, venues, persons"), "{err}");
+    assert!(
+        err.contains("table 'chekins' not found") && err.contains("tables: checkins, venues, cases, persons"),
+        "{err}"
+    );
     let err = s.query("SELECT venue FROM checkins").unwrap_err().to_string();
     assert!(err.contains("No field named venue") && err.contains("checkins.venue_id"), "{err}");
     let err = s.query("SELECT v.nme FROM venues v").unwrap_err().to_string();
