@@ -7,16 +7,21 @@ use std::sync::Arc;
 use anyhow::Result;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use truyvet::Case;
+use truyvet::cases::CasesImport;
 use truyvet::pseudonym::Key;
+use truyvet::time::{DAY, parse_day};
 use truyvet::time::{parse_duration, parse_time_arg};
-use truyvet::trace::ChainRequest;
+use truyvet::trace::{CasesRequest, ChainRequest};
+
+use super::usage;
 use truyvet::{Snapshot, Store, TraceRequest, TraceResult, Tz};
 
 use super::StoreArg;
 use crate::output::{self, Format};
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("who").required(true).args(["f0", "case_id"])))]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["f0", "case_ids", "cases_confirmed", "cases_file"])))]
 pub struct Args {
     #[command(flatten)]
     store: StoreArg,
@@ -24,11 +29,23 @@ pub struct Args {
     #[arg(long)]
     f0: Option<String>,
     /// A registered case (`truyvet cases`): its person, and its infectious window unless
-    /// --from/--to say otherwise.
+    /// --from/--to say otherwise. Give it several times to trace several cases into one call
+    /// list.
     #[arg(long = "case", value_name = "ID")]
-    case_id: Option<String>,
-    /// With --case: derive the window with this lookback instead of the stored one.
-    #[arg(long, value_parser = duration, requires = "case_id")]
+    case_ids: Vec<String>,
+    /// Trace every registered case confirmed on this day (YYYY-MM-DD, in --tz) into one call
+    /// list.
+    #[arg(long, value_name = "DAY")]
+    cases_confirmed: Option<String>,
+    /// Trace the cases of a case file (as `cases import` reads it, not registered) into one call
+    /// list.
+    #[arg(long = "cases", value_name = "FILE")]
+    cases_file: Option<PathBuf>,
+    /// With several cases: each case's own list (a `case_id` column) instead of the merged one.
+    #[arg(long)]
+    per_case: bool,
+    /// Derive the cases' windows with this lookback instead of the stored one.
+    #[arg(long, value_parser = duration)]
     lookback: Option<i64>,
     /// Start of the infectious window (RFC 3339, or naive read in --tz, or Unix seconds).
     #[arg(long, value_name = "TIME")]
@@ -86,7 +103,7 @@ fn duration(s: &str) -> Result<i64, String> {
 /// Who is traced: the F0's id as the trace takes it (a clear id with --key), or `None` for a
 /// registered case whose person has no check-ins in the store.
 fn f0_of(a: &Args, snap: &Snapshot, key: Option<&Key>) -> Result<(Option<String>, TraceRequest)> {
-    let Some(id) = &a.case_id else {
+    let Some(id) = a.case_ids.first() else {
         let f0 = a.f0.clone().expect("clap requires --f0 or --case");
         return Ok((Some(f0.clone()), TraceRequest::new(f0)));
     };
@@ -128,6 +145,15 @@ fn request(a: &Args, mut req: TraceRequest) -> Result<TraceRequest> {
 pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     let key = args.key.as_deref().map(Key::read).transpose()?;
     let snap = Store::open(&args.store.store)?.snapshot();
+    if args.case_ids.len() > 1 || args.cases_confirmed.is_some() || args.cases_file.is_some() {
+        return run_cases(&args, details_cmd, &snap, key.as_ref());
+    }
+    if args.per_case {
+        usage!("--per-case needs several cases (--case more than once, --cases-confirmed or --cases)");
+    }
+    if args.lookback.is_some() && args.case_ids.is_empty() {
+        usage!("--lookback applies to cases (--case, --cases-confirmed, --cases), not to --f0");
+    }
     let (f0, req) = f0_of(&args, &snap, key.as_ref())?;
     let req = request(&args, req)?;
     let format = Format::or_default(args.format, args.output.as_deref());
@@ -137,7 +163,7 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     let Some(f0) = f0 else {
         eprintln!(
             "note: case {}'s person has no check-in in the store; the contact list is empty",
-            args.case_id.as_deref().unwrap_or_default()
+            args.case_ids.first().map(String::as_str).unwrap_or_default()
         );
         let schema = match (details, chain) {
             (true, _) => truyvet::model::EXPOSURES_SCHEMA.clone(),
@@ -187,6 +213,52 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     let batch = result.to_record_batch();
     let batch = if format == Format::Table { with_venue_names(&result, &batch)? } else { batch };
     output::write(&batch.schema(), &[batch], format, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Several cases at once: the merged call list (or each case's list).
+fn run_cases(args: &Args, details_cmd: bool, snap: &Snapshot, key: Option<&Key>) -> Result<ExitCode> {
+    if args.details || details_cmd {
+        usage!("exposure intervals are listed for one case at a time: trace one --case, or use --per-case");
+    }
+    let cases: Vec<Case> = if let Some(day) = &args.cases_confirmed {
+        let start = parse_day("--cases-confirmed", day)? * DAY - i64::from(args.tz.offset_seconds());
+        snap.cases()?.iter().filter(|c| (start..start + DAY).contains(&c.confirmed_at)).cloned().collect()
+    } else if let Some(file) = &args.cases_file {
+        let mut read = CasesImport::new(&args.store.store).tz(args.tz);
+        if let Some(l) = args.lookback {
+            read = read.lookback(l);
+        }
+        if let Some(path) = &args.key {
+            read = read.pseudonymise(Key::read(path)?);
+        }
+        read.cases_of(std::slice::from_ref(file))?
+    } else {
+        args.case_ids
+            .iter()
+            .map(|id| snap.case(id)?.cloned().ok_or_else(|| truyvet::Error::NotFound { what: "case", id: id.clone() }))
+            .collect::<truyvet::Result<_>>()?
+    };
+    let template = request(args, TraceRequest::default())?;
+    let mut chain = ChainRequest::new(template, args.hops).max_per_hop(args.max_per_hop);
+    if let Some(l) = args.latency {
+        chain = chain.latency(l);
+    }
+    let req = CasesRequest { chain, lookback: args.lookback };
+    let t0 = std::time::Instant::now();
+    let list = snap.trace_cases(&cases, &req, key)?;
+    for n in list.notes() {
+        eprintln!("note: {n}");
+    }
+    eprintln!(
+        "traced {} case(s) in {:.2}s: {} person(s) to call",
+        cases.len(),
+        t0.elapsed().as_secs_f64(),
+        list.calls.len()
+    );
+    let batch = if args.per_case { list.per_case_record_batch()? } else { list.to_record_batch() };
+    let format = Format::or_default(args.format, args.output.as_deref());
+    output::write(&batch.schema(), &[batch], format, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 

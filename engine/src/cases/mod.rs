@@ -139,6 +139,29 @@ impl CasesImport {
         self.merge("import", inputs)
     }
 
+    /// Read and validate case files without registering them (to trace an ad-hoc list): any
+    /// rejected row is an error naming its file, line and reason, as is a case id given twice.
+    pub fn cases_of(&self, paths: &[PathBuf]) -> Result<Vec<Case>> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for path in paths {
+            for row in read::read(path)? {
+                let at = format!("{}:{}", path.display(), row.line);
+                let case = self
+                    .validate(&row)
+                    .map_err(|reason| Error::bad_input(path, format!("line {}: {reason}", row.line)))?;
+                if let Some(first) = seen.insert(case.case_id.clone(), at) {
+                    return Err(Error::bad_input(
+                        path,
+                        format!("line {}: the same case_id was given at {first}", row.line),
+                    ));
+                }
+                out.push(case);
+            }
+        }
+        Ok(out)
+    }
+
     /// Add (or update) one case given as text fields, as a case file's row would give them
     /// ([`COLUMNS`] order). A row that would be rejected is an [`Error::InvalidArgument`] and
     /// changes nothing.

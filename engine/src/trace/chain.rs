@@ -177,18 +177,32 @@ impl Snapshot {
             self.check_key(key)?;
         }
         let as_stored = |id: &str| key.map_or_else(|| id.to_string(), |k| k.pseudonym(id.trim()));
-        let mut hop_req = req.trace.clone();
-        hop_req.limit = None;
         let f0 = self
             .person_key(&as_stored(&req.trace.f0))?
             .ok_or_else(|| Error::NotFound { what: "person", id: req.trace.f0.clone() })?;
-        let mut listed = RoaringBitmap::new();
-        listed.insert(f0);
+        let mut excluded = RoaringBitmap::new();
         for id in &req.exclude {
             if let Some(p) = self.person_key(&as_stored(id))? {
-                listed.insert(p);
+                excluded.insert(p);
             }
         }
+        self.chain_of(req, f0, &excluded, key)
+    }
+
+    /// [`Snapshot::trace_chain`] of the person `f0`, never listing `excluded` (the request's
+    /// F0 id and `exclude` are not looked at).
+    pub(crate) fn chain_of(
+        &self,
+        req: &ChainRequest,
+        f0: PersonKey,
+        excluded: &RoaringBitmap,
+        key: Option<&Key>,
+    ) -> Result<ChainResult> {
+        req.check()?;
+        let mut hop_req = req.trace.clone();
+        hop_req.limit = None;
+        let mut listed = excluded.clone();
+        listed.insert(f0);
         let mut hops: Vec<Hop> = Vec::new();
         let mut sources: Vec<(PersonKey, Seconds)> = vec![(f0, hop_req.from.unwrap_or(Seconds::MIN / 4))];
         let mut source_ids: Vec<String> = vec![req.trace.f0.clone()];

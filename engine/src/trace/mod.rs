@@ -16,6 +16,7 @@
 //! `exposure` does the join, `rank` the aggregation; this module holds the API and the Arrow
 //! output. It reads the store through a [`Snapshot`] and never touches `sql`.
 
+mod cases;
 mod chain;
 mod exposure;
 pub mod interval;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
 use rayon::prelude::*;
 
+pub use self::cases::{CALLS_SCHEMA, Call, CallList, CasesRequest};
 pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use crate::fixture::{Row, StoreFixture};
 
 /// One listed contact: (hop, person, exposure, episodes, venues, first, last, via person, via
 /// venue).
-type Listed = (u8, String, i64, u32, u32, i64, i64, Option<String>, Option<String>);
+pub type Listed = (u8, String, i64, u32, u32, i64, i64, Option<String>, Option<String>);
 
 fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     v.sort();
@@ -25,6 +25,15 @@ fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
 
 /// The reference: every hop by nested loops over the rows, straight from the written semantics.
 fn reference(rows: &[Row], req: &ChainRequest, store: &Store) -> Vec<Listed> {
+    reference_with_intervals(rows, req, store).into_iter().map(|(l, _)| l).collect()
+}
+
+/// [`reference`], with each contact's exposure intervals `(venue, start, end)`.
+pub fn reference_with_intervals(
+    rows: &[Row],
+    req: &ChainRequest,
+    store: &Store,
+) -> Vec<(Listed, Vec<(String, i64, i64)>)> {
     let t = &req.trace;
     let from = t.from.unwrap_or(i64::MIN / 4);
     let to = t.to.unwrap_or(i64::MAX / 4);
@@ -69,12 +78,14 @@ fn reference(rows: &[Row], req: &ChainRequest, store: &Store) -> Vec<Listed> {
             }
             merge(pieces)
         };
-        let mut hop_list: Vec<Listed> = Vec::new();
+        let mut hop_list: Vec<(Listed, Vec<(String, i64, i64)>)> = Vec::new();
         for p in persons.iter().filter(|p| !listed.iter().any(|l| l == *p)) {
             let (mut total, mut episodes, mut nv, mut first, mut last) = (0, 0, 0, i64::MAX, i64::MIN);
+            let mut intervals = Vec::new();
             for v in &venues {
                 let m = exposure(p, v, None);
                 nv += u32::from(!m.is_empty());
+                intervals.extend(m.iter().map(|&(s, e)| (v.to_string(), s, e)));
                 for (s, e) in m {
                     total += e - s;
                     episodes += 1;
@@ -115,12 +126,12 @@ fn reference(rows: &[Row], req: &ChainRequest, store: &Store) -> Vec<Listed> {
                 (best.2, best.3)
             });
             let (via_p, via_v) = via.map_or((None, None), |(p, v)| (Some(p), Some(v)));
-            hop_list.push((hop, p.to_string(), total, episodes, nv, first, last, via_p, via_v));
+            hop_list.push(((hop, p.to_string(), total, episodes, nv, first, last, via_p, via_v), intervals));
         }
-        hop_list.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)).then(a.1.as_bytes().cmp(b.1.as_bytes())));
-        listed.extend(hop_list.iter().map(|c| c.1.clone()));
+        hop_list.sort_by(|(a, _), (b, _)| b.2.cmp(&a.2).then(b.3.cmp(&a.3)).then(a.1.as_bytes().cmp(b.1.as_bytes())));
+        listed.extend(hop_list.iter().map(|c| c.0.1.clone()));
         let keep = req.max_per_hop.map_or(hop_list.len(), |m| m.min(hop_list.len()));
-        sources = hop_list[..keep].iter().map(|c| (c.1.clone(), c.5 + req.latency)).collect();
+        sources = hop_list[..keep].iter().map(|c| (c.0.1.clone(), c.0.5 + req.latency)).collect();
         let shown = t.limit.map_or(hop_list.len(), |n| n.min(hop_list.len()));
         out.extend(hop_list.into_iter().take(shown));
         if keep == 0 {
@@ -170,9 +181,9 @@ fn assert_same(store: &Store, rows: &[Row], req: &ChainRequest) {
     }
 }
 
-const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
+pub const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
 
-fn row_strategy() -> impl Strategy<Value = Row> {
+pub fn row_strategy() -> impl Strategy<Value = Row> {
     (
         0u8..8,
         0u8..3,

@@ -1,5 +1,6 @@
 //! End-to-end tests of truyvet: one test binary, one module per area.
 
+mod call_list;
 mod cases;
 mod chain;
 mod compact;

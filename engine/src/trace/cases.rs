@@ -1,0 +1,257 @@
+//! A day's cases at once: each case's chain, traced in parallel with its own infectious window,
+//! merged into one call list.
+//!
+//! # Semantics
+//! 1. Each case is traced as [`Snapshot::trace_chain`] traces its person, with the case's
+//!    window (re-derived with `lookback` when given; the request's `from`/`to`, when set, replace
+//!    every case's). A case whose person has no check-in contributes nothing.
+//! 2. Registered cases (the whole register, and every case of the request) are never listed: a
+//!    case exposed to another case is a cluster link (`clusters`), not a contact.
+//! 3. Each contact appears once: its `hop` is the lowest at which any case's chain lists it;
+//!    `cases` are the cases whose chains list it at any hop; its exposure is the union, per
+//!    venue, of its exposure intervals at that lowest hop over all cases (not a sum), with
+//!    episodes, venues and first/last contact taken from that union.
+//! 4. Ranked by hop, then number of cases (desc), then exposure (desc), then episodes (desc),
+//!    then person id. The request's `limit` cuts the merged list.
+//!
+//! # Performance
+//! Cases run in parallel on the rayon pool, each chain single-threaded; memory holds every
+//! case's result until the merge (the merge is one sort of all exposure intervals).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use super::chain::{ChainRequest, ChainResult};
+use super::interval::merge_sorted;
+use super::ts;
+use crate::error::{Error, Result};
+use crate::model::{Case, PersonKey, Seconds, VenueKey, col, timestamp_type};
+use crate::pseudonym::Key;
+use crate::store::Snapshot;
+
+/// How to trace a set of cases: the chain's rules (its F0, exclusions and, unless set, window
+/// are each case's) and an optional lookback to re-derive the cases' windows with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasesRequest {
+    /// Rules, hops, latency, cap; `chain.trace.limit` cuts the merged list.
+    pub chain: ChainRequest,
+    /// Re-derive every case's window with this lookback instead of its stored one.
+    pub lookback: Option<Seconds>,
+}
+
+/// One person to call: a contact of one or more cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// 1-based rank in the merged list.
+    pub rank: u32,
+    /// Person key in the snapshot.
+    pub person: PersonKey,
+    /// Person id (clear, for a keyed trace).
+    pub person_id: String,
+    /// The lowest hop any case reaches it at.
+    pub hop: u8,
+    /// The cases that reach it (indices into [`CallList::cases`]), ascending.
+    pub cases: Vec<u32>,
+    /// Seconds of exposure at its lowest hop, unioned over cases per venue.
+    pub exposure_seconds: Seconds,
+    /// Maximal exposure intervals of that union.
+    pub episodes: u32,
+    /// Venues with exposure.
+    pub venues: u32,
+    /// Start of the earliest exposure.
+    pub first_contact: Seconds,
+    /// End of the latest exposure.
+    pub last_contact: Seconds,
+}
+
+/// The answer to [`Snapshot::trace_cases`].
+#[derive(Debug, Clone)]
+pub struct CallList {
+    /// The request answered.
+    pub request: CasesRequest,
+    /// The cases traced, in request order.
+    pub cases: Vec<Case>,
+    /// Each case's chain (`None`: its person has no check-in in the store).
+    pub chains: Vec<Option<ChainResult>>,
+    /// The merged, ranked list.
+    pub calls: Vec<Call>,
+}
+
+/// Columns of a merged call list.
+pub static CALLS_SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::UInt32, false),
+        Field::new("hop", DataType::UInt8, false),
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new("cases", DataType::UInt32, false),
+        Field::new("case_ids", DataType::Utf8, false),
+        Field::new("exposure_seconds", DataType::Int64, false),
+        Field::new("episodes", DataType::UInt32, false),
+        Field::new("venues", DataType::UInt32, false),
+        Field::new("first_contact", timestamp_type(), false),
+        Field::new("last_contact", timestamp_type(), false),
+    ]))
+});
+
+impl Snapshot {
+    /// Trace `cases` (registered or not) in parallel and merge their contacts into one call list
+    /// (see the module docs). With `key`, the cases' person ids are pseudonyms as the register
+    /// stores them, and the list comes back by clear id.
+    pub fn trace_cases(&self, cases: &[Case], req: &CasesRequest, key: Option<&Key>) -> Result<CallList> {
+        if let Some(key) = key {
+            self.check_key(key)?;
+        }
+        let mut excluded = RoaringBitmap::new();
+        for c in self.cases()?.iter().chain(cases) {
+            if let Some(p) = self.person_key(&c.person_id)? {
+                excluded.insert(p);
+            }
+        }
+        let chains: Vec<Option<ChainResult>> = cases
+            .par_iter()
+            .map(|case| {
+                let Some(person) = self.person_key(&case.person_id)? else { return Ok(None) };
+                let (from, to) = req.lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
+                let mut r = req.chain.clone();
+                r.trace.f0 = case.person_id.clone();
+                r.trace.from = req.chain.trace.from.or(Some(from));
+                r.trace.to = req.chain.trace.to.or(Some(to));
+                r.trace.limit = None;
+                r.trace.parallel = false;
+                self.chain_of(&r, person, &excluded, key).map(Some)
+            })
+            .collect::<Result<_>>()?;
+        let calls = merge(&chains, req.chain.trace.limit)?;
+        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls })
+    }
+}
+
+/// Rules 3 and 4 of the module docs.
+fn merge(chains: &[Option<ChainResult>], limit: Option<usize>) -> Result<Vec<Call>> {
+    // (person, hop, case, venue, start, end) of every exposure interval of every listing.
+    let mut all: Vec<(PersonKey, u8, u32, VenueKey, Seconds, Seconds)> = Vec::new();
+    let mut ids: std::collections::HashMap<PersonKey, &str> = std::collections::HashMap::new();
+    for (i, chain) in chains.iter().enumerate() {
+        for hop in chain.iter().flat_map(|c| &c.hops) {
+            for c in &hop.result.contacts {
+                ids.entry(c.person).or_insert(&c.person_id);
+            }
+            all.extend(hop.result.exposures.iter().map(|e| (e.person, hop.hop, i as u32, e.venue, e.start, e.end)));
+        }
+    }
+    all.par_sort_unstable();
+    let mut calls: Vec<Call> = Vec::new();
+    let mut ivs: Vec<(Seconds, Seconds)> = Vec::new();
+    for run in all.chunk_by(|a, b| a.0 == b.0) {
+        let (person, hop) = (run[0].0, run[0].1);
+        let mut cases: Vec<u32> = run.iter().map(|x| x.2).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        let mut lowest: Vec<(VenueKey, Seconds, Seconds)> =
+            run.iter().take_while(|x| x.1 == hop).map(|x| (x.3, x.4, x.5)).collect();
+        lowest.sort_unstable();
+        let (mut exposure, mut episodes, mut venues, mut first, mut last) = (0, 0u32, 0u32, Seconds::MAX, Seconds::MIN);
+        for by_venue in lowest.chunk_by(|a, b| a.0 == b.0) {
+            ivs.clear();
+            ivs.extend(by_venue.iter().map(|x| (x.1, x.2)));
+            merge_sorted(&mut ivs);
+            venues += 1;
+            episodes += ivs.len() as u32;
+            exposure += ivs.iter().map(|(s, e)| e - s).sum::<Seconds>();
+            first = first.min(ivs[0].0);
+            last = last.max(ivs[ivs.len() - 1].1);
+        }
+        let person_id = ids.get(&person).ok_or_else(|| Error::Internal("an exposure without its contact".into()))?;
+        calls.push(Call {
+            rank: 0,
+            person,
+            person_id: person_id.to_string(),
+            hop,
+            cases,
+            exposure_seconds: exposure,
+            episodes,
+            venues,
+            first_contact: first,
+            last_contact: last,
+        });
+    }
+    calls.par_sort_unstable_by(|a, b| {
+        a.hop
+            .cmp(&b.hop)
+            .then(b.cases.len().cmp(&a.cases.len()))
+            .then(b.exposure_seconds.cmp(&a.exposure_seconds))
+            .then(b.episodes.cmp(&a.episodes))
+            .then_with(|| a.person_id.as_bytes().cmp(b.person_id.as_bytes()))
+    });
+    if let Some(n) = limit {
+        calls.truncate(n);
+    }
+    for (i, c) in calls.iter_mut().enumerate() {
+        c.rank = i as u32 + 1;
+    }
+    Ok(calls)
+}
+
+impl CallList {
+    /// The merged list as Arrow, columns as [`CALLS_SCHEMA`] (`case_ids` joined by commas).
+    pub fn to_record_batch(&self) -> RecordBatch {
+        let c = &self.calls;
+        let case_ids = c.iter().map(|c| {
+            Some(c.cases.iter().map(|&i| self.cases[i as usize].case_id.as_str()).collect::<Vec<_>>().join(","))
+        });
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.rank))),
+            Arc::new(UInt8Array::from_iter_values(c.iter().map(|c| c.hop))),
+            Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.person_id.as_str()))),
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.cases.len() as u32))),
+            Arc::new(case_ids.collect::<StringArray>()),
+            Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.exposure_seconds))),
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.episodes))),
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.venues))),
+            ts(c.iter().map(|c| c.first_contact)),
+            ts(c.iter().map(|c| c.last_contact)),
+        ];
+        RecordBatch::try_new(CALLS_SCHEMA.clone(), columns).expect("columns match CALLS_SCHEMA")
+    }
+
+    /// Each case's own list (each hop cut by the request's `limit`), one after the other:
+    /// `case_id`, then the columns of [`ChainResult::to_record_batch`].
+    pub fn per_case_record_batch(&self) -> Result<RecordBatch> {
+        let mut fields = vec![Field::new("case_id", DataType::Utf8, false)];
+        fields.extend(super::CHAIN_SCHEMA.fields().iter().map(|f| f.as_ref().clone()));
+        let schema = Arc::new(Schema::new(fields));
+        let mut batches = Vec::new();
+        for (case, chain) in self.cases.iter().zip(&self.chains) {
+            let Some(chain) = chain else { continue };
+            let mut chain = chain.clone();
+            if let Some(n) = self.request.chain.trace.limit {
+                for h in &mut chain.hops {
+                    h.result.truncate(n);
+                    h.via.truncate(n);
+                }
+            }
+            let b = chain.to_record_batch()?;
+            let mut columns: Vec<ArrayRef> =
+                vec![Arc::new(StringArray::from_iter_values(std::iter::repeat_n(case.case_id.as_str(), b.num_rows())))];
+            columns.extend(b.columns().iter().cloned());
+            batches.push(RecordBatch::try_new(schema.clone(), columns).expect("case_id and chain columns"));
+        }
+        arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Notes a reader must see: cases without check-ins, hops a cap cut.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (case, chain) in self.cases.iter().zip(&self.chains) {
+            match chain {
+                None => out.push(format!("case {}: its person has no check-in in the store", case.case_id)),
+                Some(c) => out.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,195 @@
+//! A day's cases at once: the merged call list against a reference built from the chain
+//! reference of each case, on random stores, and the named cases of the contract.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use truyvet::trace::{CasesRequest, ChainRequest};
+use truyvet::{Case, Store, TraceRequest};
+
+use crate::chain::{T0, reference_with_intervals, row_strategy};
+use crate::fixture::{Row, StoreFixture, at};
+
+/// One call: (hop, person, case ids, exposure, episodes, venues, first, last).
+type CallRow = (u8, String, Vec<String>, i64, u32, u32, i64, i64);
+
+fn case(id: &str, person: &str, from: i64, to: i64) -> Case {
+    Case {
+        case_id: id.into(),
+        person_id: person.into(),
+        confirmed_at: to,
+        onset_at: None,
+        sampled_at: None,
+        isolated_at: None,
+        note: None,
+        lookback: to - from,
+        window_from: from,
+        window_to: to,
+        version: 1,
+    }
+}
+
+/// The reference: each case's chain by the chain reference (every case excluded), merged by
+/// the written rules.
+fn reference(rows: &[Row], store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
+    let exclude: Vec<String> = cases.iter().map(|c| c.person_id.clone()).collect();
+    // person → (hop, case index, intervals)
+    let mut by_person: BTreeMap<String, Vec<(u8, usize, Vec<(String, i64, i64)>)>> = BTreeMap::new();
+    for (i, c) in cases.iter().enumerate() {
+        if !rows.iter().any(|r| r.person == c.person_id) {
+            continue;
+        }
+        let mut req = rules.clone().exclude(exclude.clone());
+        req.trace = TraceRequest { f0: c.person_id.clone(), limit: None, ..req.trace }
+            .window(Some(c.window_from), Some(c.window_to));
+        for (l, ivs) in reference_with_intervals(rows, &req, store) {
+            by_person.entry(l.1.clone()).or_default().push((l.0, i, ivs));
+        }
+    }
+    let mut out: Vec<CallRow> = Vec::new();
+    for (p, listings) in by_person {
+        let hop = listings.iter().map(|l| l.0).min().unwrap();
+        let mut idx: Vec<usize> = listings.iter().map(|l| l.1).collect();
+        idx.sort();
+        idx.dedup();
+        let mut per_venue: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for l in listings.iter().filter(|l| l.0 == hop) {
+            for (v, s, e) in &l.2 {
+                per_venue.entry(v.clone()).or_default().push((*s, *e));
+            }
+        }
+        let (mut total, mut episodes, mut first, mut last) = (0, 0, i64::MAX, i64::MIN);
+        for ivs in per_venue.values_mut() {
+            ivs.sort();
+            let mut merged: Vec<(i64, i64)> = Vec::new();
+            for &(s, e) in ivs.iter() {
+                match merged.last_mut() {
+                    Some(m) if s <= m.1 => m.1 = m.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            for (s, e) in merged {
+                total += e - s;
+                episodes += 1;
+                first = first.min(s);
+                last = last.max(e);
+            }
+        }
+        let ids = idx.iter().map(|&i| cases[i].case_id.clone()).collect();
+        out.push((hop, p, ids, total, episodes, per_venue.len() as u32, first, last));
+    }
+    out.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.2.len().cmp(&a.2.len()))
+            .then(b.3.cmp(&a.3))
+            .then(b.4.cmp(&a.4))
+            .then(a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
+    if let Some(n) = rules.trace.limit {
+        out.truncate(n);
+    }
+    out
+}
+
+fn engine(store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
+    let list =
+        store.snapshot().trace_cases(cases, &CasesRequest { chain: rules.clone(), lookback: None }, None).unwrap();
+    let batch = list.to_record_batch();
+    assert_eq!(batch.num_rows(), list.calls.len());
+    list.calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c.rank as usize, i + 1);
+            let ids = c.cases.iter().map(|&k| list.cases[k as usize].case_id.clone()).collect();
+            (c.hop, c.person_id.clone(), ids, c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact)
+        })
+        .collect()
+}
+
+fn cases_strategy() -> impl Strategy<Value = Vec<Case>> {
+    proptest::collection::vec((0u8..8, 0i64..1440, 60i64..(2 * 1440)), 1..4).prop_map(|v| {
+        let mut seen = Vec::new();
+        v.into_iter()
+            .filter(|(p, _, _)| {
+                let fresh = !seen.contains(p);
+                seen.push(*p);
+                fresh
+            })
+            .enumerate()
+            .map(|(i, (p, from, len))| case(&format!("C{i}"), &format!("P{p}"), T0 + from * 60, T0 + (from + len) * 60))
+            .collect()
+    })
+}
+
+fn rules_strategy() -> impl Strategy<Value = ChainRequest> {
+    (
+        1u8..=2,
+        prop_oneof![Just(0i64), 0i64..30],
+        prop_oneof![Just(0i64), 0i64..60],
+        proptest::option::of(1usize..3),
+        proptest::option::of(1usize..6),
+    )
+        .prop_map(|(hops, linger, min_overlap, cap, limit)| {
+            let t = TraceRequest::default().linger(linger * 60).min_overlap(min_overlap * 60).limit(limit);
+            ChainRequest::new(t, hops).max_per_hop(cap)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn call_lists_match_reference(rows in proptest::collection::vec(row_strategy(), 1..35), cases in cases_strategy(), rules in rules_strategy(), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
+        let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush), StoreFixture::row);
+        let (_dir, store) = fixture.build();
+        let want = reference(&rows, &store, &cases, &rules);
+        let got = engine(&store, &cases, &rules);
+        prop_assert_eq!(got, want);
+    }
+}
+
+/// Two cases at one market with overlapping windows: a contact there is called once, with both
+/// cases, and its exposure is the union of the two (3 h), not their sum (4 h).
+#[test]
+fn overlapping_cases_at_one_venue_give_a_union_not_a_sum() {
+    let f = StoreFixture::new()
+        .visit("A", "MARKET", "08:00", Some("10:00"))
+        .visit("B", "MARKET", "09:00", Some("11:00"))
+        .visit("X", "MARKET", "08:00", Some("11:00"))
+        .visit("Y", "MARKET", "10:30", Some("12:00"));
+    let (_d, store) = f.build();
+    let day = (at("2021-08-01", "00:00"), at("2021-08-02", "00:00"));
+    let cases = [case("BN1", "A", day.0, day.1), case("BN2", "B", day.0, day.1)];
+    let got = engine(&store, &cases, &ChainRequest::new(TraceRequest::default(), 1));
+    assert_eq!(got[0].1, "X");
+    assert_eq!((got[0].2.clone(), got[0].3), (vec!["BN1".to_string(), "BN2".to_string()], 3 * 3600));
+    // B is A's contact and A is B's, but registered cases are never called.
+    assert_eq!(got.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["X", "Y"]);
+    assert_eq!(got[1].2, ["BN2"]);
+    assert_eq!(reference(&f.rows, &store, &cases, &ChainRequest::new(TraceRequest::default(), 1)), got);
+}
+
+/// The register's cases are excluded even when they are not among the cases traced; an empty
+/// register and an empty day give an empty list.
+#[test]
+fn registered_cases_are_never_called_and_an_empty_day_is_empty() {
+    let f = StoreFixture::new()
+        .visit("A", "MARKET", "08:00", Some("10:00"))
+        .visit("REG", "MARKET", "09:00", Some("10:00"))
+        .visit("X", "MARKET", "09:30", Some("10:00"));
+    let (dir, store) = f.build();
+    let day = (at("2021-08-01", "00:00"), at("2021-08-02", "00:00"));
+    let rules = ChainRequest::new(TraceRequest::default(), 2);
+    let snap = store.snapshot();
+    assert!(
+        snap.trace_cases(&[], &CasesRequest { chain: rules.clone(), lookback: None }, None).unwrap().calls.is_empty()
+    );
+    let cases = [case("BN1", "A", day.0, day.1)];
+    assert_eq!(engine(&store, &cases, &rules).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["REG", "X"]);
+    let file = dir.path().join("reg.csv");
+    std::fs::write(&file, "person_id,confirmed_at\nREG,2021-08-01T12:00:00Z\n").unwrap();
+    truyvet::CasesImport::new(store.dir()).import(&[file]).unwrap();
+    let store = Store::open(store.dir()).unwrap();
+    assert_eq!(engine(&store, &cases, &rules).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["X"]);
+}
