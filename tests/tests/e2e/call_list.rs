@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use truyvet::trace::{CasesRequest, ChainRequest};
 use truyvet::{Case, Store, TraceRequest};
 
-use crate::chain::{T0, reference_with_intervals, row_strategy};
+use crate::chain::{Intervals, T0, reference_with_intervals, row_strategy};
 use crate::fixture::{Row, StoreFixture, at};
 
 /// One call: (hop, person, case ids, exposure, episodes, venues, first, last).
@@ -34,7 +34,7 @@ fn case(id: &str, person: &str, from: i64, to: i64) -> Case {
 fn reference(rows: &[Row], store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
     let exclude: Vec<String> = cases.iter().map(|c| c.person_id.clone()).collect();
     // person → (hop, case index, intervals)
-    let mut by_person: BTreeMap<String, Vec<(u8, usize, Vec<(String, i64, i64)>)>> = BTreeMap::new();
+    let mut by_person: BTreeMap<String, Vec<(u8, usize, Intervals)>> = BTreeMap::new();
     for (i, c) in cases.iter().enumerate() {
         if !rows.iter().any(|r| r.person == c.person_id) {
             continue;

@@ -9,6 +9,9 @@ use crate::fixture::{Row, StoreFixture};
 
 /// One listed contact: (hop, person, exposure, episodes, venues, first, last, via person, via
 /// venue).
+/// Exposure intervals `(venue, start, end)` of a contact.
+pub type Intervals = Vec<(String, i64, i64)>;
+
 pub type Listed = (u8, String, i64, u32, u32, i64, i64, Option<String>, Option<String>);
 
 fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
@@ -29,11 +32,7 @@ fn reference(rows: &[Row], req: &ChainRequest, store: &Store) -> Vec<Listed> {
 }
 
 /// [`reference`], with each contact's exposure intervals `(venue, start, end)`.
-pub fn reference_with_intervals(
-    rows: &[Row],
-    req: &ChainRequest,
-    store: &Store,
-) -> Vec<(Listed, Vec<(String, i64, i64)>)> {
+pub fn reference_with_intervals(rows: &[Row], req: &ChainRequest, store: &Store) -> Vec<(Listed, Intervals)> {
     let t = &req.trace;
     let from = t.from.unwrap_or(i64::MIN / 4);
     let to = t.to.unwrap_or(i64::MAX / 4);
@@ -78,7 +77,7 @@ pub fn reference_with_intervals(
             }
             merge(pieces)
         };
-        let mut hop_list: Vec<(Listed, Vec<(String, i64, i64)>)> = Vec::new();
+        let mut hop_list: Vec<(Listed, Intervals)> = Vec::new();
         for p in persons.iter().filter(|p| !listed.iter().any(|l| l == *p)) {
             let (mut total, mut episodes, mut nv, mut first, mut last) = (0, 0, 0, i64::MAX, i64::MIN);
             let mut intervals = Vec::new();
