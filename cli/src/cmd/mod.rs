@@ -4,6 +4,7 @@ mod cases;
 mod compact;
 mod demo;
 mod generate;
+mod hotspots;
 mod ingest;
 mod key;
 mod purge;
@@ -58,6 +59,9 @@ enum Command {
     Trace(trace::Args),
     /// The exposure intervals of an F0's contacts (same as `trace --details`).
     Exposures(trace::Args),
+    /// Venues where several registered cases stayed close together in time (where to cordon
+    /// off), with the persons exposed there.
+    Hotspots(hotspots::Args),
     /// Run SQL over a store (DataFusion); an interactive prompt without a query.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge::run(a),
         Command::Rejects(a) => rejects::run(a),
         Command::Cases(a) => cases::run(a),
+        Command::Hotspots(a) => hotspots::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -19,6 +19,7 @@
 mod cases;
 mod chain;
 mod exposure;
+mod hotspots;
 pub mod interval;
 mod rank;
 mod request;
@@ -30,6 +31,7 @@ use rayon::prelude::*;
 
 pub use self::cases::{CALLS_SCHEMA, Call, CallList, CasesRequest};
 pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
+pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};

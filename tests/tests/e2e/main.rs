@@ -5,6 +5,7 @@ mod cases;
 mod chain;
 mod compact;
 mod fixture;
+mod hotspots;
 mod ingest;
 mod pseudonym;
 mod purge;
