@@ -1,6 +1,7 @@
 //! Subcommands: one file each.
 
 mod cases;
+mod clusters;
 mod compact;
 mod demo;
 mod generate;
@@ -62,6 +63,9 @@ enum Command {
     /// Venues where several registered cases stayed close together in time (where to cordon
     /// off), with the persons exposed there.
     Hotspots(hotspots::Args),
+    /// The registered cases grouped by the links between them (one exposed to another, or both
+    /// at one venue close in time).
+    Clusters(clusters::Args),
     /// Run SQL over a store (DataFusion); an interactive prompt without a query.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
@@ -109,6 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rejects(a) => rejects::run(a),
         Command::Cases(a) => cases::run(a),
         Command::Hotspots(a) => hotspots::run(a),
+        Command::Clusters(a) => clusters::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -18,6 +18,7 @@
 
 mod cases;
 mod chain;
+mod clusters;
 mod exposure;
 mod hotspots;
 pub mod interval;
@@ -31,6 +32,7 @@ use rayon::prelude::*;
 
 pub use self::cases::{CALLS_SCHEMA, Call, CallList, CasesRequest};
 pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
+pub use self::clusters::{CLUSTERS_SCHEMA, Cluster, ClusterRequest, Clusters, LINKS_SCHEMA, Link, LinkKind};
 pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};
 pub use self::request::{ExposureRule, TraceRequest};
 use crate::error::{Error, Result};

@@ -13,9 +13,9 @@ use crate::fixture::{Row, StoreFixture, at};
 type Spot = (String, Vec<String>, i64, i64, u64);
 
 /// A case as the tests register it: (case id, person, window from, window to).
-type TestCase = (String, String, i64, i64);
+pub type TestCase = (String, String, i64, i64);
 
-fn register(store: &Store, cases: &[TestCase]) -> Store {
+pub fn register(store: &Store, cases: &[TestCase]) -> Store {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.csv");
     let mut body = String::from("case_id,person_id,confirmed_at,onset_at,isolated_at\n");
@@ -130,7 +130,7 @@ fn engine(store: &Store, req: &HotspotRequest) -> Vec<Spot> {
         .collect()
 }
 
-fn cases_strategy() -> impl Strategy<Value = Vec<TestCase>> {
+pub fn cases_strategy() -> impl Strategy<Value = Vec<TestCase>> {
     proptest::collection::vec((0u8..8, 0i64..1440, 60i64..(2 * 1440)), 1..4).prop_map(|v| {
         let mut seen = Vec::new();
         v.into_iter()
