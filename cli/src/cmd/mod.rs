@@ -14,6 +14,7 @@ mod retention;
 #[cfg(feature = "sql")]
 mod sql;
 mod stats;
+mod status;
 mod trace;
 mod verify;
 
@@ -66,6 +67,9 @@ enum Command {
     /// The registered cases grouped by the links between them (one exposed to another, or both
     /// at one venue close in time).
     Clusters(clusters::Args),
+    /// Is this person a case, or a contact at which hop, of which cases, where and when
+    /// (under the current register).
+    Status(status::Args),
     /// Run SQL over a store (DataFusion); an interactive prompt without a query.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cases(a) => cases::run(a),
         Command::Hotspots(a) => hotspots::run(a),
         Command::Clusters(a) => clusters::run(a),
+        Command::Status(a) => status::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

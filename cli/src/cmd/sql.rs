@@ -19,7 +19,8 @@ use crate::output::{self, Format};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Tables: checkins, venues, cases, persons; table functions: f1_contacts(f0 [, from, to, \
-linger_s, dwell_s, max_visit_s, min_overlap_s]) and exposures(...). Read-only: only SELECT/WITH, EXPLAIN, DESCRIBE and SHOW run.\n\
+linger_s, dwell_s, max_visit_s, min_overlap_s]), exposures(...), and over the cases register hotspots([from, to, min_cases, \
+within_s]) and clusters([within_s, latency_s, min_size]). Read-only: only SELECT/WITH, EXPLAIN, DESCRIBE and SHOW run.\n\
 Parameters: :name in the SQL becomes the --param value as a string literal ('...'); cast where a number is needed: CAST(:top AS BIGINT).")]
 pub struct Args {
     #[command(flatten)]

@@ -1,4 +1,5 @@
-//! Table functions that run the trace engine: `f1_contacts(...)` and `exposures(...)`.
+//! Table functions that run the trace engine: `f1_contacts(...)` and `exposures(...)`, and over
+//! the cases register `hotspots(...)` and `clusters(...)` ([`RegisterFunction`]).
 //!
 //! Arguments are positional, all but the first optional, and must be constants (DataFusion
 //! folds `now() - INTERVAL '14 days'` and casts into constants before the call):
@@ -65,6 +66,69 @@ impl TableFunctionImpl for TraceFunction {
         let batch = match self.details {
             true => result.exposures_record_batch().map_err(engine_err)?,
             false => result.to_record_batch(),
+        };
+        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+    }
+}
+
+/// `hotspots([from [, to [, min_cases [, within_s]]]])` and `clusters([within_s [, latency_s
+/// [, min_size]]])` over the snapshot's cases register, as `truyvet hotspots` and `truyvet
+/// clusters` (default rules; `NULL` keeps a default).
+#[derive(Debug)]
+pub(crate) struct RegisterFunction {
+    pub snapshot: Snapshot,
+    pub clusters: bool,
+}
+
+/// Argument names of `hotspots` and `clusters`.
+pub(crate) const HOTSPOTS_ARGS: [&str; 4] = ["from", "to", "min_cases", "within_s"];
+/// Argument names of `clusters`.
+pub(crate) const CLUSTERS_ARGS: [&str; 3] = ["within_s", "latency_s", "min_size"];
+
+impl TableFunctionImpl for RegisterFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let (name, names): (&str, &[&'static str]) =
+            if self.clusters { ("clusters", &CLUSTERS_ARGS) } else { ("hotspots", &HOTSPOTS_ARGS) };
+        let err = |msg: String| DataFusionError::Plan(format!("{name}: {msg}"));
+        let engine_err = |e: crate::Error| match e.kind() {
+            crate::ErrorKind::Usage | crate::ErrorKind::NotFound => err(e.to_string()),
+            _ => DataFusionError::External(Box::new(e)).context(name),
+        };
+        let exprs = args.exprs();
+        if exprs.len() > names.len() {
+            return Err(err(format!("expected at most ({}), got {} argument(s)", names.join(", "), exprs.len())));
+        }
+        let mut values = Vec::with_capacity(exprs.len());
+        for (e, n) in exprs.iter().zip(names) {
+            let v = constant(e).ok_or_else(|| err(format!("argument {n} must be a constant, got {e}")))?;
+            values.push((*n, v));
+        }
+        let count = |n: &str, v: &ScalarValue| -> DfResult<usize> {
+            let i = integer(n, v).map_err(err)?;
+            usize::try_from(i).map_err(|_| err(format!("argument {n} must be ≥ 0, got {i}")))
+        };
+        let batch = if self.clusters {
+            let mut req = crate::trace::ClusterRequest::default();
+            let mut min_size = 2;
+            for (n, v) in values.iter().filter(|(_, v)| !v.is_null()) {
+                match *n {
+                    "within_s" => req.within = duration(n, v).map_err(err)?,
+                    "latency_s" => req.latency = duration(n, v).map_err(err)?,
+                    _ => min_size = count(n, v)?,
+                }
+            }
+            self.snapshot.clusters(&req).and_then(|c| c.to_record_batch(min_size)).map_err(engine_err)?
+        } else {
+            let mut req = crate::trace::HotspotRequest::default();
+            for (n, v) in values.iter().filter(|(_, v)| !v.is_null()) {
+                match *n {
+                    "from" => req.rules.from = Some(time(n, v).map_err(err)?),
+                    "to" => req.rules.to = Some(time(n, v).map_err(err)?),
+                    "min_cases" => req.min_cases = count(n, v)?,
+                    _ => req.within = duration(n, v).map_err(err)?,
+                }
+            }
+            self.snapshot.hotspots(&req).and_then(|h| h.to_record_batch()).map_err(engine_err)?
         };
         Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
     }

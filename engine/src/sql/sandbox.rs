@@ -21,7 +21,8 @@ use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
 
 /// The table functions a session has: DataFusion's generators and truyvet's trace functions.
 /// Any other default table function of a future DataFusion is left out on purpose.
-pub(crate) const TABLE_FUNCTIONS: [&str; 4] = ["generate_series", "range", "f1_contacts", "exposures"];
+pub(crate) const TABLE_FUNCTIONS: [&str; 6] =
+    ["generate_series", "range", "f1_contacts", "exposures", "hotspots", "clusters"];
 
 /// What the sandbox allows, for messages.
 const ALLOWED: &str = "SELECT/WITH queries, EXPLAIN [ANALYZE], DESCRIBE and SHOW only";

@@ -12,7 +12,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::functions::{ARGS, TraceFunction};
+use super::functions::{ARGS, CLUSTERS_ARGS, HOTSPOTS_ARGS, RegisterFunction, TraceFunction};
 use super::{run_aggregate, sandbox, script, tables};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA};
@@ -146,6 +146,10 @@ impl Session {
             let f = TraceFunction { snapshot: snapshot.clone(), details };
             functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
         }
+        for (name, clusters) in [("hotspots", false), ("clusters", true)] {
+            let f = RegisterFunction { snapshot: snapshot.clone(), clusters };
+            functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
+        }
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
@@ -215,6 +219,13 @@ impl Session {
         for (name, schema) in [("f1_contacts", F1_SCHEMA.clone()), ("exposures", EXPOSURES_SCHEMA.clone())] {
             out.push(TableInfo { name: name.into(), kind: "table function", schema, signature: Some(signature(name)) });
         }
+        for (name, schema, args) in [
+            ("hotspots", crate::trace::HOTSPOTS_SCHEMA.clone(), &HOTSPOTS_ARGS[..]),
+            ("clusters", crate::trace::CLUSTERS_SCHEMA.clone(), &CLUSTERS_ARGS[..]),
+        ] {
+            let signature = Some(format!("{name}([{}])", args.join(", ")));
+            out.push(TableInfo { name: name.into(), kind: "table function", schema, signature });
+        }
         out
     }
 
@@ -266,7 +277,8 @@ fn message(e: &DataFusionError) -> String {
     }
     if (m.contains("table '") || m.contains("table function '")) && m.contains("' not found") {
         return format!(
-            "{m}; tables: checkins, venues, cases, persons; table functions: f1_contacts(...), exposures(...)"
+            "{m}; tables: checkins, venues, cases, persons; table functions: f1_contacts(...), exposures(...), \
+             hotspots(...), clusters(...)"
         );
     }
     m

@@ -24,6 +24,7 @@ mod hotspots;
 pub mod interval;
 mod rank;
 mod request;
+mod status;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Vi
 pub use self::clusters::{CLUSTERS_SCHEMA, Cluster, ClusterRequest, Clusters, LINKS_SCHEMA, Link, LinkKind};
 pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};
 pub use self::request::{ExposureRule, TraceRequest};
+pub use self::status::{Status, StatusExposure, StatusIndex};
 use crate::error::{Error, Result};
 use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
 use crate::pseudonym::Key;

@@ -139,3 +139,29 @@ fn chains_and_colocation_make_one_cluster() {
     let (links, _) = engine(&store, &ClusterRequest { latency: 3 * 3600, ..ClusterRequest::default() });
     assert!(links.iter().any(|l| l.2 == "f2"), "{links:?}");
 }
+
+/// `hotspots()` and `clusters()` in SQL say what the library says.
+#[test]
+fn sql_table_functions_match_the_library() {
+    let f = StoreFixture::new()
+        .visit("A", "MARKET", "08:00", Some("09:00"))
+        .visit("B", "MARKET", "08:30", Some("09:30"))
+        .visit("X", "MARKET", "08:30", Some("09:00"));
+    let (_d, store) = f.build();
+    let w = (at("2021-08-01", "00:00"), at("2021-08-02", "00:00"));
+    let cases: Vec<TestCase> = ["A", "B"].iter().map(|p| (format!("BN-{p}"), p.to_string(), w.0, w.1)).collect();
+    let store = register(&store, &cases);
+    let session = truyvet::sql::Session::new(&store.snapshot()).unwrap();
+    let text = |sql: &str| {
+        let (_, b) = session.query(sql).unwrap();
+        arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string()
+    };
+    let h = text("SELECT venue_id, cases, case_ids, exposed FROM hotspots()");
+    assert!(h.contains("| MARKET   | 2     | BN-A,BN-B | 1       |"), "{h}");
+    assert!(text("SELECT count(*) AS n FROM hotspots(NULL, NULL, 3)").contains("| 0 |"));
+    let c = text("SELECT cluster, cases, case_ids FROM clusters()");
+    assert!(c.contains("| 1       | 2     | BN-A,BN-B |"), "{c}");
+    assert!(text("SELECT count(*) AS n FROM clusters(NULL, NULL, 1)").contains("| 1 |"));
+    let bad = session.query("SELECT * FROM hotspots(1, 2, 3, 4, 5)").unwrap_err().to_string();
+    assert!(bad.contains("hotspots: expected at most"), "{bad}");
+}

@@ -11,4 +11,5 @@ mod ingest;
 mod pseudonym;
 mod purge;
 mod sql;
+mod status;
 mod trace;

@@ -367,7 +367,16 @@ fn tables_have_their_documented_columns() {
     let names: Vec<String> = s.tables().iter().map(|t| format!("{}:{}", t.name, t.kind)).collect();
     assert_eq!(
         names,
-        ["checkins:table", "venues:table", "persons:view", "f1_contacts:table function", "exposures:table function"]
+        [
+            "checkins:table",
+            "venues:table",
+            "cases:table",
+            "persons:view",
+            "f1_contacts:table function",
+            "exposures:table function",
+            "hotspots:table function",
+            "clusters:table function"
+        ]
     );
     // information_schema and DESCRIBE work (read-only).
     assert!(query(&s, "SHOW TABLES").iter().any(|r| r.contains("checkins")));
