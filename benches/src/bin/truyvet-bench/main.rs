@@ -10,6 +10,7 @@
 //! The product binary carries none of this: the benchmark drives it from outside, as a user
 //! would, and reads each child's peak memory from the kernel.
 
+mod register;
 mod report;
 mod sql;
 
@@ -76,6 +77,11 @@ struct Args {
     /// under its own name.
     #[arg(long)]
     compact: bool,
+    /// Also register this many cases (seeded) in the store and measure the tracing team's day:
+    /// merged call list, hotspots, clusters, person status, and `trace --hops 2|3` processes.
+    /// The register stays in the cached store (importing the same cases again adds nothing).
+    #[arg(long, value_name = "N")]
+    register: Option<usize>,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -215,6 +221,9 @@ fn run(args: Args) -> Result<()> {
 
     if !args.no_sql {
         sql::figures(&snap, &f0s, args.compare, &mut report)?;
+    }
+    if let Some(n) = args.register {
+        report.register = Some(register::figures(&relay, &bin, &store_dir, &f0s, n, args.seed, args.processes)?);
     }
 
     report.print_summary();

@@ -30,6 +30,7 @@ pub struct Report {
     pub process_peak_rss_bytes: u64,
     pub sql: Vec<SqlFigure>,
     pub compare: Option<Compare>,
+    pub register: Option<super::register::RegisterFigures>,
 }
 
 /// The ingest child process (cached beside the store, so a rerun reports the first ingest).
@@ -169,6 +170,41 @@ impl Report {
                     "SQL {:.1} ms vs engine {:.2} ms median: {:.0}× (n={}, identical F1 lists: {})",
                     c.sql_median_ms, c.engine_median_ms, c.ratio, c.f0s, c.results_equal
                 ),
+            ]);
+        }
+        if let Some(g) = &r.register {
+            t.add_row(["cases registered".into(), format!("{} (import {:.2} s)", g.cases, g.import_seconds)]);
+            t.add_row([
+                "call list (all cases, hop 1)".into(),
+                format!(
+                    "{:.2} s, {:.0} cases/s, {} persons to call, +{} RSS",
+                    g.call_list_seconds,
+                    g.call_list_cases_per_s,
+                    g.call_list_persons,
+                    mib(g.call_list_rss_delta_bytes)
+                ),
+            ]);
+            t.add_row(["hotspots".into(), format!("{:.2} s, {} venues", g.hotspots_seconds, g.hotspots)]);
+            t.add_row([
+                "clusters".into(),
+                format!("{:.2} s, {} clusters of 2+, {} links", g.clusters_seconds, g.clusters, g.cluster_links),
+            ]);
+            t.add_row([
+                "status --person".into(),
+                format!("index {:.2} s once; then {}", g.status_index_seconds, pct(&g.status)),
+            ]);
+            t.add_row([
+                "`trace --hops 2` process".into(),
+                format!(
+                    "{}, p50 {} contacts, peak RSS {}",
+                    pct(&g.hops2_process),
+                    g.hops2_contacts_p50,
+                    mib(g.hops2_peak_rss_bytes)
+                ),
+            ]);
+            t.add_row([
+                "`trace --hops 3 --max-per-hop 1000`".into(),
+                format!("{}, peak RSS {}", pct(&g.hops3_process), mib(g.hops3_peak_rss_bytes)),
             ]);
         }
         println!("{t}");
