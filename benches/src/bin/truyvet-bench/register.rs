@@ -113,7 +113,7 @@ pub fn figures(
     fig.status = Percentiles::of(&lat);
     drop(index);
 
-    let mut run = |extra: &[&str], f0: &str| -> Result<(std::time::Duration, u64, usize)> {
+    let run = |extra: &[&str], f0: &str| -> Result<(std::time::Duration, u64, usize)> {
         let mut a: Vec<OsString> = ["trace", "--format", "csv", "--store"].map(OsString::from).into();
         a.extend([store_dir.into(), "--f0".into(), f0.into()]);
         a.extend(extra.iter().map(OsString::from));
