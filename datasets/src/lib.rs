@@ -23,6 +23,8 @@
 //! weekend, factories and schools on Sunday.
 //!
 //! # Output
+//! - `cases.csv`: a sample cases register (`case_id,person_id,confirmed_at,onset_at,
+//!   sampled_at,isolated_at`) for `truyvet cases import`;
 //! - `venues.csv`: `venue_id,name,category,province,district,lat,lon`, one row per venue;
 //!   ids like `QR-HNI-BD-000123`, Vietnamese names quoted by the CSV rules when needed.
 //! - `checkins/<YYYY-MM-DD>-s<NNN>.<csv|csv.gz|parquet>`: one file per day and block of
@@ -58,6 +60,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cases;
 mod category;
 mod csv_out;
 mod day;
@@ -160,6 +163,8 @@ pub struct GenSummary {
     pub files: Vec<PathBuf>,
     /// The venues file.
     pub venues_file: PathBuf,
+    /// A sample cases register (`cases.csv`) for `truyvet cases import`.
+    pub cases_file: PathBuf,
     /// Bytes written, all files included.
     pub bytes: u64,
 }
@@ -193,6 +198,8 @@ pub fn generate(cfg: &GenConfig, out_dir: &Path, progress: &(dyn Fn(u64) + Sync)
     let venues_file = out_dir.join("venues.csv");
     venues.write_csv(cfg.seed, &venues_file)?;
     let pop = persons::Population::new(cfg.seed, cfg.people, &venues);
+    let cases_file = out_dir.join("cases.csv");
+    cases::write(cfg, &pop, &cases_file)?;
     let plan = shard::Plan::new(cfg);
     let shards = plan.shards(cfg.days);
     let one = |&s: &(u32, u64)| shard::run(cfg, &plan, &pop, &venues, &checkins, s, progress);
@@ -208,9 +215,12 @@ pub fn generate(cfg: &GenConfig, out_dir: &Path, progress: &(dyn Fn(u64) + Sync)
     Ok(GenSummary {
         rows: outputs.iter().map(|o| o.rows).sum(),
         dirty_rows: outputs.iter().map(|o| o.dirty).sum(),
-        bytes: outputs.iter().map(|o| o.bytes).sum::<u64>() + std::fs::metadata(&venues_file)?.len(),
+        bytes: outputs.iter().map(|o| o.bytes).sum::<u64>()
+            + std::fs::metadata(&venues_file)?.len()
+            + std::fs::metadata(&cases_file)?.len(),
         files: outputs.into_iter().map(|o| o.path).collect(),
         venues_file,
+        cases_file,
     })
 }
 

@@ -25,6 +25,8 @@ pub(crate) mod stream {
     pub const PERSON_ID: u64 = 6;
     /// Key of the venue-number scramble.
     pub const VENUE_ID: u64 = 7;
+    /// The sample cases register.
+    pub const CASES: u64 = 8;
 }
 
 /// SplitMix64 finaliser: a cheap, well-mixed bijection of `u64`.

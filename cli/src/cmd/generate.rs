@@ -113,5 +113,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         s.rows as f64 / secs / 1e6
     );
     println!("venues file: {}", s.venues_file.display());
+    println!("sample cases register: {} (truyvet cases import --tz +07:00 ...)", s.cases_file.display());
     Ok(ExitCode::SUCCESS)
 }

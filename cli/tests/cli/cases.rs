@@ -101,3 +101,24 @@ fn bad_case_input_says_where_and_why_and_changes_nothing() {
     let hops = truyvet().args(["trace", "--store", s, "--f0", "0901000001", "--hops", "4"]).output().unwrap();
     assert_eq!(hops.status.code(), Some(2));
 }
+
+/// `gen` writes a sample register that imports cleanly into the store of its own data, and the
+/// README's two-hop trace of BN-1000 runs on it.
+#[test]
+fn the_generated_register_imports_and_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, store) = (dir.path().join("data"), dir.path().join("store"));
+    let (d, s) = (data.to_str().unwrap(), store.to_str().unwrap());
+    run_ok(&["gen", "--out", d, "--scale", "10k", "--format", "csv", "--seed", "3"]);
+    run_ok(&["ingest", "--store", s, "--tz", "+07:00", &format!("{d}/checkins")]);
+    let out = run_ok(&["cases", "import", "--store", s, "--max-reject-ratio", "0", &format!("{d}/cases.csv")]);
+    assert!(out.contains("added 5, updated 0, unchanged 0, rejected 0"), "{out}");
+    let chain = run_ok(&["trace", "--store", s, "--case", "BN-1000", "--hops", "2", "--format", "csv"]);
+    assert!(chain.starts_with("hop,rank,person_id,"), "{chain}");
+    let calls = run_ok(&["trace", "--store", s, "--case", "BN-1000", "--case", "BN-1001", "--format", "csv"]);
+    assert!(calls.starts_with("rank,hop,person_id,cases,case_ids,"), "{calls}");
+    for cmd in [&["hotspots", "--store", s][..], &["clusters", "--store", s, "--min-size", "1"][..]] {
+        let out = truyvet().args(cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
