@@ -1,6 +1,7 @@
 //! `--register N`: the tracing team's day on the store: N registered cases (seeded), imported
 //! with the product binary; their merged call list, hotspots, clusters and person status in
-//! this process; and whole `truyvet trace --hops 2` / `--hops 3 --max-per-hop 1000` processes.
+//! this process; and whole `truyvet trace --case ID --hops 2` / `--hops 3 --max-per-hop 1000`
+//! processes (each case with its own window).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -113,9 +114,10 @@ pub fn figures(
     fig.status = Percentiles::of(&lat);
     drop(index);
 
-    let run = |extra: &[&str], f0: &str| -> Result<(std::time::Duration, u64, usize)> {
+    // Registered cases, each traced with its own infectious window (4 days), as a team does.
+    let run = |extra: &[&str], case: &str| -> Result<(std::time::Duration, u64, usize)> {
         let mut a: Vec<OsString> = ["trace", "--format", "csv", "--store"].map(OsString::from).into();
-        a.extend([store_dir.into(), "--f0".into(), f0.into()]);
+        a.extend([store_dir.into(), "--case".into(), case.into()]);
         a.extend(extra.iter().map(OsString::from));
         let out = child::run(relay, bin, &a)?;
         if !out.status.success() {
@@ -124,8 +126,9 @@ pub fn figures(
         Ok((out.elapsed, out.peak_rss_bytes, out.stdout.iter().filter(|&&b| b == b'\n').count().saturating_sub(1)))
     };
     let (mut t2, mut t3, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
-    for f0 in f0s.iter().take(processes) {
-        eprintln!("register: trace --hops 2 / --hops 3 --max-per-hop 1000 for {f0}");
+    for case in cases.iter().take(processes) {
+        let f0 = case.case_id.as_str();
+        eprintln!("register: trace --case {f0} --hops 2 / --hops 3 --max-per-hop 1000");
         let (d, rss, n) = run(&["--hops", "2"], f0)?;
         t2.push(d);
         sizes.push(n);

@@ -194,7 +194,7 @@ impl Report {
                 format!("index {:.2} s once; then {}", g.status_index_seconds, pct(&g.status)),
             ]);
             t.add_row([
-                "`trace --hops 2` process".into(),
+                "`trace --case --hops 2` process".into(),
                 format!(
                     "{}, p50 {} contacts, peak RSS {}",
                     pct(&g.hops2_process),
@@ -203,7 +203,7 @@ impl Report {
                 ),
             ]);
             t.add_row([
-                "`trace --hops 3 --max-per-hop 1000`".into(),
+                "`trace --case --hops 3 --max-per-hop 1000`".into(),
                 format!("{}, peak RSS {}", pct(&g.hops3_process), mib(g.hops3_peak_rss_bytes)),
             ]);
         }
