@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use truyvet::cases::{self, CasesImport, CasesReport};
 use truyvet::pseudonym::Key;
-use truyvet::time::parse_duration;
 use truyvet::{Store, Tz};
 
 use super::StoreArg;
@@ -41,7 +40,7 @@ struct ChangeArgs {
     #[arg(long, default_value = "UTC", value_parser = super::ingest::parse_tz)]
     tz: Tz,
     /// Infectious window starts this long before onset (else sampling, else confirmation).
-    #[arg(long, default_value = "2d", value_parser = duration)]
+    #[arg(long, default_value = "2d", value_parser = super::duration)]
     lookback: i64,
     /// The key of a pseudonymised store: person ids become pseudonyms, notes are sealed.
     #[arg(long, value_name = "KEYFILE")]
@@ -109,10 +108,6 @@ struct RemoveArgs {
     /// Case ids to remove.
     #[arg(required = true, value_name = "ID")]
     case_ids: Vec<String>,
-}
-
-fn duration(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn importer(a: &ChangeArgs) -> Result<CasesImport> {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use truyvet::Store;
-use truyvet::time::parse_duration;
 use truyvet::trace::ClusterRequest;
 
 use super::StoreArg;
@@ -23,36 +22,22 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_name = "N")]
     min_size: usize,
     /// Longest time between two cases' stays at one venue for a colocated link.
-    #[arg(long, default_value = "3d", value_parser = duration)]
+    #[arg(long, default_value = "3d", value_parser = super::duration)]
     within: i64,
     /// Delay after an F1's first exposure before it passes it on (f2 links).
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     latency: Option<i64>,
     /// Derive the cases' windows with this lookback instead of the stored one.
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     lookback: Option<i64>,
-    /// How long a presence lingers after the person leaves.
-    #[arg(long, value_parser = duration)]
-    linger: Option<i64>,
-    /// Stay assumed when a check-out is missing.
-    #[arg(long, value_parser = duration)]
-    dwell: Option<i64>,
-    /// Longest stay credited to one check-in.
-    #[arg(long, value_parser = duration)]
-    max_visit: Option<i64>,
-    /// Least exposure for a link.
-    #[arg(long, value_parser = duration)]
-    min_overlap: Option<i64>,
+    #[command(flatten)]
+    rules: super::RulesArgs,
     /// Output format (default: table on a terminal, CSV otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Write to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-}
-
-fn duration(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -63,16 +48,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ..Default::default()
     };
     let r = &mut req.rules;
-    for (slot, v) in [
-        (&mut r.linger, a.linger),
-        (&mut r.dwell, a.dwell),
-        (&mut r.max_visit, a.max_visit),
-        (&mut r.min_overlap, a.min_overlap),
-    ] {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    }
+    a.rules.apply(r);
     let snap = Store::open(&a.store.store)?.snapshot();
     if snap.cases()?.is_empty() {
         eprintln!("note: the cases register is empty (`truyvet cases import` fills it); no cluster");

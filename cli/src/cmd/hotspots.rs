@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use truyvet::time::{parse_duration, parse_time_arg};
+use truyvet::time::parse_time_arg;
 use truyvet::trace::HotspotRequest;
 use truyvet::{Store, Tz};
 
@@ -28,23 +28,13 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_name = "N")]
     min_cases: usize,
     /// Longest time between the cases' stays (90m, 3d, seconds).
-    #[arg(long, default_value = "3d", value_parser = duration)]
+    #[arg(long, default_value = "3d", value_parser = super::duration)]
     within: i64,
     /// Derive the cases' windows with this lookback instead of the stored one.
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     lookback: Option<i64>,
-    /// How long a case's presence lingers after it leaves (for the exposed count).
-    #[arg(long, value_parser = duration)]
-    linger: Option<i64>,
-    /// Stay assumed when a check-out is missing.
-    #[arg(long, value_parser = duration)]
-    dwell: Option<i64>,
-    /// Longest stay credited to one check-in.
-    #[arg(long, value_parser = duration)]
-    max_visit: Option<i64>,
-    /// Least exposure for a person to count as exposed.
-    #[arg(long, value_parser = duration)]
-    min_overlap: Option<i64>,
+    #[command(flatten)]
+    rules: super::RulesArgs,
     /// Show only the top N venues.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -56,26 +46,13 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-fn duration(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| e.to_string())
-}
-
 pub fn run(a: Args) -> Result<ExitCode> {
     let mut req =
         HotspotRequest { min_cases: a.min_cases, within: a.within, lookback: a.lookback, ..Default::default() };
     let r = &mut req.rules;
     r.from = a.from.as_deref().map(|t| parse_time_arg("--from", t, a.tz)).transpose()?;
     r.to = a.to.as_deref().map(|t| parse_time_arg("--to", t, a.tz)).transpose()?;
-    for (slot, v) in [
-        (&mut r.linger, a.linger),
-        (&mut r.dwell, a.dwell),
-        (&mut r.max_visit, a.max_visit),
-        (&mut r.min_overlap, a.min_overlap),
-    ] {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    }
+    a.rules.apply(r);
     let snap = Store::open(&a.store.store)?.snapshot();
     if snap.cases()?.is_empty() {
         eprintln!("note: the cases register is empty (`truyvet cases import` fills it); no hotspot");

@@ -83,6 +83,44 @@ pub struct StoreArg {
     pub store: PathBuf,
 }
 
+/// The exposure rules every tracing command takes (unset: [`truyvet::TraceRequest::default`]).
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// How long a presence lingers after the person leaves (90s, 15m, 1h30m, seconds).
+    #[arg(long, value_parser = duration)]
+    pub linger: Option<i64>,
+    /// Stay assumed when a check-out is missing.
+    #[arg(long, value_parser = duration)]
+    pub dwell: Option<i64>,
+    /// Longest stay credited to one check-in.
+    #[arg(long, value_parser = duration)]
+    pub max_visit: Option<i64>,
+    /// Least exposure for a contact to count.
+    #[arg(long, value_parser = duration)]
+    pub min_overlap: Option<i64>,
+}
+
+impl RulesArgs {
+    /// Set the rules given on `req`.
+    pub fn apply(&self, req: &mut truyvet::TraceRequest) {
+        for (slot, v) in [
+            (&mut req.linger, self.linger),
+            (&mut req.dwell, self.dwell),
+            (&mut req.max_visit, self.max_visit),
+            (&mut req.min_overlap, self.min_overlap),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+    }
+}
+
+/// A duration argument (`90s`, `15m`, `1h30m`, `3d`, seconds).
+pub fn duration(s: &str) -> Result<i64, String> {
+    truyvet::time::parse_duration(s).map_err(|e| e.to_string())
+}
+
 /// A mistake in how the command was called that clap cannot see (exit 2).
 #[derive(Debug)]
 pub struct UsageError(pub String);

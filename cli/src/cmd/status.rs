@@ -11,7 +11,6 @@ use arrow::datatypes::{DataType, Field, Schema};
 use truyvet::Store;
 use truyvet::model::timestamp_type;
 use truyvet::pseudonym::Key;
-use truyvet::time::parse_duration;
 use truyvet::trace::{ChainRequest, StatusExposure};
 
 use super::StoreArg;
@@ -28,20 +27,10 @@ pub struct Args {
     #[arg(long, value_name = "KEYFILE")]
     key: Option<PathBuf>,
     /// Delay after an F1's first exposure before it passes it on.
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     latency: Option<i64>,
-    /// How long a presence lingers after the person leaves.
-    #[arg(long, value_parser = duration)]
-    linger: Option<i64>,
-    /// Stay assumed when a check-out is missing.
-    #[arg(long, value_parser = duration)]
-    dwell: Option<i64>,
-    /// Longest stay credited to one check-in.
-    #[arg(long, value_parser = duration)]
-    max_visit: Option<i64>,
-    /// Least exposure to count.
-    #[arg(long, value_parser = duration)]
-    min_overlap: Option<i64>,
+    #[command(flatten)]
+    rules: super::RulesArgs,
     /// Output format of the exposure rows (default: table on a terminal, CSV otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -50,23 +39,10 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-fn duration(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| e.to_string())
-}
-
 pub fn run(a: Args) -> Result<ExitCode> {
     let mut rules = ChainRequest::new(truyvet::TraceRequest::default(), 2).latency(a.latency.unwrap_or(0));
     let r = &mut rules.trace;
-    for (slot, v) in [
-        (&mut r.linger, a.linger),
-        (&mut r.dwell, a.dwell),
-        (&mut r.max_visit, a.max_visit),
-        (&mut r.min_overlap, a.min_overlap),
-    ] {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    }
+    a.rules.apply(r);
     let key = a.key.as_deref().map(Key::read).transpose()?;
     let snap = Store::open(&a.store.store)?.snapshot();
     if let Some(key) = &key {

@@ -10,8 +10,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use truyvet::Case;
 use truyvet::cases::CasesImport;
 use truyvet::pseudonym::Key;
+use truyvet::time::parse_time_arg;
 use truyvet::time::{DAY, parse_day};
-use truyvet::time::{parse_duration, parse_time_arg};
 use truyvet::trace::{CasesRequest, ChainRequest};
 
 use super::usage;
@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long)]
     per_case: bool,
     /// Derive the cases' windows with this lookback instead of the stored one.
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     lookback: Option<i64>,
     /// Start of the infectious window (RFC 3339, or naive read in --tz, or Unix seconds).
     #[arg(long, value_name = "TIME")]
@@ -56,18 +56,8 @@ pub struct Args {
     /// Offset for naive --from/--to.
     #[arg(long, default_value = "UTC", value_parser = super::ingest::parse_tz)]
     tz: Tz,
-    /// How long the F0's presence lingers after it leaves (90s, 15m, 1h30m, seconds).
-    #[arg(long, value_parser = duration)]
-    linger: Option<i64>,
-    /// Stay assumed when a check-out is missing.
-    #[arg(long, value_parser = duration)]
-    dwell: Option<i64>,
-    /// Longest stay credited to one check-in.
-    #[arg(long, value_parser = duration)]
-    max_visit: Option<i64>,
-    /// Least exposure for a contact to count.
-    #[arg(long, value_parser = duration)]
-    min_overlap: Option<i64>,
+    #[command(flatten)]
+    rules: super::RulesArgs,
     /// Show only the top N contacts.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -89,15 +79,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     hops: u8,
     /// Delay after a contact's first exposure before it can pass it on (hops ≥ 2).
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = super::duration)]
     latency: Option<i64>,
     /// Follow only the top N contacts of each hop to the next (the output says when this cut).
     #[arg(long, value_name = "N")]
     max_per_hop: Option<usize>,
-}
-
-fn duration(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Who is traced: the F0's id as the trace takes it (a clear id with --key), or `None` for a
@@ -126,18 +112,7 @@ fn request(a: &Args, mut req: TraceRequest) -> Result<TraceRequest> {
     if let Some(t) = &a.to {
         req.to = Some(parse_time_arg("--to", t, a.tz)?);
     }
-    if let Some(v) = a.linger {
-        req.linger = v;
-    }
-    if let Some(v) = a.dwell {
-        req.dwell = v;
-    }
-    if let Some(v) = a.max_visit {
-        req.max_visit = v;
-    }
-    if let Some(v) = a.min_overlap {
-        req.min_overlap = v;
-    }
+    a.rules.apply(&mut req);
     req.limit = a.limit;
     Ok(req)
 }
