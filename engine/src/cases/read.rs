@@ -13,7 +13,7 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::ingest::source::{FileKind, open_text};
+use crate::ingest::source::{FileKind, header_names, open_text};
 
 /// The columns of a case file, in the documented order; the first two are required.
 pub const COLUMNS: [&str; 7] =
@@ -85,15 +85,7 @@ fn read_csv(path: &Path, kind: FileKind) -> Result<Vec<CaseRow>> {
     if !csv.read_byte_record(&mut rec).map_err(csv_err)? {
         return Err(Error::bad_input(path, format!("empty file: expected a header row {}", COLUMNS.join(","))));
     }
-    let names: Vec<String> = rec
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let h = if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h };
-            String::from_utf8_lossy(h).trim().to_ascii_lowercase()
-        })
-        .collect();
-    let idx = header_index(path, &names)?;
+    let idx = header_index(path, &header_names(&rec))?;
     let width = rec.len();
     let mut rows = Vec::new();
     while csv.read_byte_record(&mut rec).map_err(csv_err)? {

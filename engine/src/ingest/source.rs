@@ -145,15 +145,21 @@ pub(crate) fn open_text(path: &Path, kind: FileKind, counter: Arc<AtomicU64>) ->
     })
 }
 
-fn header_index(path: &Path, header: &csv::ByteRecord) -> Result<[Option<usize>; 4]> {
-    let names: Vec<String> = header
+/// The column names of a CSV header as compared: a leading byte-order mark dropped, trimmed,
+/// lower case.
+pub(crate) fn header_names(header: &csv::ByteRecord) -> Vec<String> {
+    header
         .iter()
         .enumerate()
         .map(|(i, h)| {
             let h = if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h };
             String::from_utf8_lossy(h).trim().to_ascii_lowercase()
         })
-        .collect();
+        .collect()
+}
+
+fn header_index(path: &Path, header: &csv::ByteRecord) -> Result<[Option<usize>; 4]> {
+    let names = header_names(header);
     let mut idx = [None; 4];
     for (slot, name) in idx.iter_mut().zip(col::INPUT) {
         *slot = names.iter().position(|h| h == name);

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use truyvet::trace::{CasesRequest, ChainRequest};
 use truyvet::{Case, Store, TraceRequest};
 
-use crate::chain::{Intervals, T0, reference_with_intervals, row_strategy};
+use crate::chain::{Intervals, reference_with_intervals, row_strategy};
 use crate::fixture::{Row, StoreFixture, at};
 
 /// One call: (hop, person, case ids, exposure, episodes, venues, first, last).
@@ -107,19 +107,9 @@ fn engine(store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
         .collect()
 }
 
+/// The hotspot tests' random registers, as cases.
 fn cases_strategy() -> impl Strategy<Value = Vec<Case>> {
-    proptest::collection::vec((0u8..8, 0i64..1440, 60i64..(2 * 1440)), 1..4).prop_map(|v| {
-        let mut seen = Vec::new();
-        v.into_iter()
-            .filter(|(p, _, _)| {
-                let fresh = !seen.contains(p);
-                seen.push(*p);
-                fresh
-            })
-            .enumerate()
-            .map(|(i, (p, from, len))| case(&format!("C{i}"), &format!("P{p}"), T0 + from * 60, T0 + (from + len) * 60))
-            .collect()
-    })
+    crate::hotspots::cases_strategy().prop_map(|v| v.iter().map(|(id, p, from, to)| case(id, p, *from, *to)).collect())
 }
 
 fn rules_strategy() -> impl Strategy<Value = ChainRequest> {
