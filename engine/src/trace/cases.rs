@@ -125,20 +125,29 @@ impl Snapshot {
                 self.chain_of(&r, person, &excluded, key).map(Some)
             })
             .collect::<Result<_>>()?;
-        let calls = merge(&chains, req.chain.trace.limit)?;
+        let calls = merge(self, &chains, req.chain.trace.limit, key.is_some())?;
         Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls })
     }
 }
 
 /// Rules 3 and 4 of the module docs.
-fn merge(chains: &[Option<ChainResult>], limit: Option<usize>) -> Result<Vec<Call>> {
+/// `reidentified`: the chains' contacts carry clear ids, which the dictionary does not hold.
+fn merge(
+    snapshot: &Snapshot,
+    chains: &[Option<ChainResult>],
+    limit: Option<usize>,
+    reidentified: bool,
+) -> Result<Vec<Call>> {
     // (person, hop, case, venue, start, end) of every exposure interval of every listing.
-    let mut all: Vec<(PersonKey, u8, u32, VenueKey, Seconds, Seconds)> = Vec::new();
+    let total = chains.iter().flatten().flat_map(|c| &c.hops).map(|h| h.result.exposures.len()).sum();
+    let mut all: Vec<(PersonKey, u8, u32, VenueKey, Seconds, Seconds)> = Vec::with_capacity(total);
     let mut ids: std::collections::HashMap<PersonKey, &str> = std::collections::HashMap::new();
     for (i, chain) in chains.iter().enumerate() {
         for hop in chain.iter().flat_map(|c| &c.hops) {
-            for c in &hop.result.contacts {
-                ids.entry(c.person).or_insert(&c.person_id);
+            if reidentified {
+                for c in &hop.result.contacts {
+                    ids.entry(c.person).or_insert(&c.person_id);
+                }
             }
             all.extend(hop.result.exposures.iter().map(|e| (e.person, hop.hop, i as u32, e.venue, e.start, e.end)));
         }
@@ -165,7 +174,12 @@ fn merge(chains: &[Option<ChainResult>], limit: Option<usize>) -> Result<Vec<Cal
             first = first.min(ivs[0].0);
             last = last.max(ivs[ivs.len() - 1].1);
         }
-        let person_id = ids.get(&person).ok_or_else(|| Error::Internal("an exposure without its contact".into()))?;
+        let person_id = match reidentified {
+            true => {
+                ids.get(&person).copied().ok_or_else(|| Error::Internal("an exposure without its contact".into()))?
+            }
+            false => snapshot.person_id(person)?,
+        };
         calls.push(Call {
             rank: 0,
             person,
