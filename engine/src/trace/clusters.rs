@@ -197,7 +197,11 @@ impl Snapshot {
                 }
             }
         }
-        let is_f1: std::collections::HashSet<(u32, u32)> = links.iter().map(|l| (l.from, l.to)).collect();
+        // For each case B, the cases A it is an F1 of (those pairs get no f2 link).
+        let mut f1_into: Vec<Vec<u32>> = vec![Vec::new(); cases.len()];
+        for l in &links {
+            f1_into[l.to as usize].push(l.from);
+        }
         // F2: per case B, rows at B's venues during its stays.
         let rules = &req.rules;
         let lo = windows.iter().map(|w| w.0).min().unwrap_or(0).saturating_sub(rules.max_visit);
@@ -214,7 +218,7 @@ impl Snapshot {
         let f2: Vec<Vec<Link>> = all_stays
             .par_iter()
             .enumerate()
-            .map(|(b, stays)| self.f2_links(b as u32, stays, &keys, &windows, &f1_of, &is_f1, req))
+            .map(|(b, stays)| self.f2_links(b as u32, stays, &keys, &windows, &f1_of, &f1_into[b], req))
             .collect::<Result<_>>()?;
         links.extend(f2.into_iter().flatten());
         // Co-location.
@@ -266,11 +270,17 @@ impl Snapshot {
         keys: &[Option<PersonKey>],
         windows: &[(Seconds, Seconds)],
         f1_of: &HashMap<PersonKey, Vec<(u32, Seconds)>>,
-        is_f1: &std::collections::HashSet<(u32, u32)>,
+        f1_of_b: &[u32],
         req: &ClusterRequest,
     ) -> Result<Vec<Link>> {
         let r = &req.rules;
         let me = keys[b as usize];
+        // Sources whose rows cannot make an f2 link into b: b itself, and the cases b is an F1 of.
+        let mut skip = vec![false; keys.len()];
+        skip[b as usize] = true;
+        for &a in f1_of_b {
+            skip[a as usize] = true;
+        }
         // (a, venue, start, end, via)
         let mut got: Vec<(u32, VenueKey, Seconds, Seconds, PersonKey)> = Vec::new();
         for s in stays {
@@ -286,7 +296,7 @@ impl Snapshot {
                     let Some(sources) = f1_of.get(&x) else { continue };
                     let (xa, xb) = r.stay(idx.check_in(row), idx.check_out(row));
                     for &(a, first_contact) in sources {
-                        if a == b || is_f1.contains(&(a, b)) {
+                        if skip[a as usize] {
                             continue;
                         }
                         let (from, to) = (first_contact.saturating_add(req.latency), windows[a as usize].1);
