@@ -30,15 +30,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt8Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use roaring::RoaringBitmap;
 
 use super::exposure::{self, Piece, SourceStay};
 use super::request::TraceRequest;
-use super::{TraceResult, rank, ts};
+use super::{TraceResult, rank};
 use crate::error::{Error, Result};
-use crate::model::{PersonKey, Seconds, VenueKey, col, timestamp_type};
+use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
 use crate::pseudonym::Key;
 use crate::store::Snapshot;
 
@@ -150,22 +150,22 @@ pub struct ChainResult {
     pub hops: Vec<Hop>,
 }
 
-/// Columns of a chain's list: the F1 columns after `hop`, then `via_person_id` and
+/// Columns of a chain's list: `hop`, the columns of [`F1_SCHEMA`], then `via_person_id` and
 /// `via_venue_id`.
 pub static CHAIN_SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("hop", DataType::UInt8, false),
-        Field::new("rank", DataType::UInt32, false),
-        Field::new(col::PERSON_ID, DataType::Utf8, false),
-        Field::new("exposure_seconds", DataType::Int64, false),
-        Field::new("episodes", DataType::UInt32, false),
-        Field::new("venues", DataType::UInt32, false),
-        Field::new("first_contact", timestamp_type(), false),
-        Field::new("last_contact", timestamp_type(), false),
-        Field::new("via_person_id", DataType::Utf8, true),
-        Field::new("via_venue_id", DataType::Utf8, true),
-    ]))
+    Arc::new(with_hop(
+        &F1_SCHEMA,
+        [Field::new("via_person_id", DataType::Utf8, true), Field::new("via_venue_id", DataType::Utf8, true)],
+    ))
 });
+
+/// `hop`, then `inner`'s fields, then `after`.
+fn with_hop(inner: &Schema, after: impl IntoIterator<Item = Field>) -> Schema {
+    let mut fields = vec![Field::new("hop", DataType::UInt8, false)];
+    fields.extend(inner.fields().iter().map(|f| f.as_ref().clone()));
+    fields.extend(after);
+    Schema::new(fields)
+}
 
 impl Snapshot {
     /// Follow an F0 for `req.hops` hops (see the module docs). With `key` (a pseudonymised
@@ -344,47 +344,41 @@ impl ChainResult {
         self.len() == 0
     }
 
-    /// One list, hop by hop, ranked within each hop; columns as [`CHAIN_SCHEMA`].
+    /// One list, hop by hop, ranked within each hop; columns as [`CHAIN_SCHEMA`]: each hop's
+    /// [`TraceResult::to_record_batch`] between its `hop` and `via` columns.
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
-        let all = || self.hops.iter().flat_map(|h| h.result.contacts.iter().map(move |c| (h, c)));
-        let vias = || self.hops.iter().flat_map(|h| h.via.iter());
-        let snap = self.hops.first().map(|h| h.result.snapshot());
-        let venue_ids: Vec<Option<&str>> = vias()
-            .map(|v| match (v, snap) {
-                (Some(v), Some(s)) => s.venue_id(v.venue).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<_>>()?;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt8Array::from_iter_values(all().map(|(h, _)| h.hop))),
-            Arc::new(UInt32Array::from_iter_values(all().map(|(_, c)| c.rank))),
-            Arc::new(all().map(|(_, c)| Some(c.person_id.as_str())).collect::<StringArray>()),
-            Arc::new(Int64Array::from_iter_values(all().map(|(_, c)| c.exposure_seconds))),
-            Arc::new(UInt32Array::from_iter_values(all().map(|(_, c)| c.episodes))),
-            Arc::new(UInt32Array::from_iter_values(all().map(|(_, c)| c.venues))),
-            ts(all().map(|(_, c)| c.first_contact)),
-            ts(all().map(|(_, c)| c.last_contact)),
-            Arc::new(vias().map(|v| v.as_ref().map(|v| v.person_id.as_str())).collect::<StringArray>()),
-            Arc::new(StringArray::from(venue_ids)),
-        ];
         let schema = Arc::new(CHAIN_SCHEMA.as_ref().clone().with_metadata(self.notes_metadata()));
-        Ok(RecordBatch::try_new(schema, columns).expect("columns match CHAIN_SCHEMA"))
+        self.per_hop(&schema, |h| {
+            let snap = h.result.snapshot();
+            let venue_ids: Vec<Option<&str>> =
+                h.via.iter().map(|v| v.as_ref().map(|v| snap.venue_id(v.venue)).transpose()).collect::<Result<_>>()?;
+            let mut columns = h.result.to_record_batch().columns().to_vec();
+            columns.push(Arc::new(
+                h.via.iter().map(|v| v.as_ref().map(|v| v.person_id.as_str())).collect::<StringArray>(),
+            ));
+            columns.push(Arc::new(StringArray::from(venue_ids)));
+            Ok(columns)
+        })
     }
 
     /// The exposure intervals of every hop's contacts: `hop`, then the columns of
     /// [`TraceResult::exposures_record_batch`].
     pub fn exposures_record_batch(&self) -> Result<RecordBatch> {
-        let mut fields = vec![Field::new("hop", DataType::UInt8, false)];
-        fields.extend(crate::model::EXPOSURES_SCHEMA.fields().iter().map(|f| f.as_ref().clone()));
-        let schema = Arc::new(Schema::new(fields).with_metadata(self.notes_metadata()));
+        let schema = Arc::new(with_hop(&EXPOSURES_SCHEMA, []).with_metadata(self.notes_metadata()));
+        self.per_hop(&schema, |h| Ok(h.result.exposures_record_batch()?.columns().to_vec()))
+    }
+
+    /// One batch of `schema`: per hop, its `hop` column before the columns `hop_columns` gives.
+    fn per_hop(&self, schema: &SchemaRef, hop_columns: impl Fn(&Hop) -> Result<Vec<ArrayRef>>) -> Result<RecordBatch> {
         let mut batches = Vec::with_capacity(self.hops.len());
         for h in &self.hops {
-            let e = h.result.exposures_record_batch()?;
-            let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt8Array::from(vec![h.hop; e.num_rows()]))];
-            columns.extend(e.columns().iter().cloned());
-            batches.push(RecordBatch::try_new(schema.clone(), columns).expect("hop and exposure columns"));
+            let rest = hop_columns(h)?;
+            let rows = rest.first().map_or(0, |c| c.len());
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt8Array::from(vec![h.hop; rows]))];
+            columns.extend(rest);
+            batches.push(RecordBatch::try_new(schema.clone(), columns).expect("hop, then the hop's columns"));
         }
-        arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::Internal(e.to_string()))
+        arrow::compute::concat_batches(schema, &batches).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// What a reader of the list must know: each hop that a cap cut, as `hop N: kept K of L
