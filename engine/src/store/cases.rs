@@ -118,6 +118,11 @@ impl Snapshot {
         Ok(cases.binary_search_by(|c| c.case_id.as_str().cmp(case_id)).ok().map(|i| &cases[i]))
     }
 
+    /// The person key of each of `cases` (`None`: no check-in in this snapshot), in order.
+    pub(crate) fn person_keys_of(&self, cases: &[Case]) -> Result<Vec<Option<crate::model::PersonKey>>> {
+        cases.iter().map(|c| self.person_key(&c.person_id)).collect()
+    }
+
     /// The register as Arrow (columns as [`CASES_SCHEMA`]).
     pub fn cases_record_batch(&self) -> Result<RecordBatch> {
         Ok(to_record_batch(self.cases()?))

@@ -105,16 +105,14 @@ impl Snapshot {
         if let Some(key) = key {
             self.check_key(key)?;
         }
-        let mut excluded = RoaringBitmap::new();
-        for c in self.cases()?.iter().chain(cases) {
-            if let Some(p) = self.person_key(&c.person_id)? {
-                excluded.insert(p);
-            }
-        }
+        let keys = self.person_keys_of(cases)?;
+        let excluded: RoaringBitmap =
+            self.person_keys_of(self.cases()?)?.into_iter().chain(keys.iter().copied()).flatten().collect();
         let chains: Vec<Option<ChainResult>> = cases
             .par_iter()
-            .map(|case| {
-                let Some(person) = self.person_key(&case.person_id)? else { return Ok(None) };
+            .zip(&keys)
+            .map(|(case, key_of_case)| {
+                let Some(person) = *key_of_case else { return Ok(None) };
                 let (from, to) = req.lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
                 let mut r = req.chain.clone();
                 r.trace.f0 = case.person_id.clone();

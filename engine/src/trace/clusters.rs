@@ -158,8 +158,7 @@ impl Snapshot {
             });
         }
         let cases = self.cases()?;
-        let keys: Vec<Option<PersonKey>> =
-            cases.iter().map(|c| self.person_key(&c.person_id)).collect::<Result<_>>()?;
+        let keys = self.person_keys_of(cases)?;
         let windows: Vec<(Seconds, Seconds)> =
             cases.iter().map(|c| req.lookback.map_or((c.window_from, c.window_to), |l| c.window(l))).collect();
         let case_of: HashMap<PersonKey, Vec<u32>> = keys.iter().enumerate().fold(HashMap::new(), |mut m, (i, k)| {

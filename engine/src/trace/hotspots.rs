@@ -110,18 +110,15 @@ impl Snapshot {
             });
         }
         let cases = self.cases()?;
-        let mut registered = RoaringBitmap::new();
-        for c in cases {
-            if let Some(p) = self.person_key(&c.person_id)? {
-                registered.insert(p);
-            }
-        }
+        let keys = self.person_keys_of(cases)?;
+        let registered: RoaringBitmap = keys.iter().flatten().copied().collect();
         // Rule 1: every case's clipped stays (no linger: presence, not exposure).
         let per_case: Vec<Vec<SourceStay>> = cases
             .par_iter()
+            .zip(&keys)
             .enumerate()
-            .map(|(i, c)| {
-                let Some(p) = self.person_key(&c.person_id)? else { return Ok(Vec::new()) };
+            .map(|(i, (c, k))| {
+                let Some(p) = *k else { return Ok(Vec::new()) };
                 let (from, to) = req.lookback.map_or((c.window_from, c.window_to), |l| c.window(l));
                 let mut r = req.rules.clone().linger(0).parallel(false);
                 r.to = Some(req.rules.to.map_or(to, |t| t.min(to)));

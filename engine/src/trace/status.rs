@@ -91,8 +91,7 @@ impl Snapshot {
         req.trace.parallel = false;
         req.trace.check()?;
         let cases = self.cases()?.to_vec();
-        let keys: Vec<Option<PersonKey>> =
-            cases.iter().map(|c| self.person_key(&c.person_id)).collect::<Result<_>>()?;
+        let keys = self.person_keys_of(&cases)?;
         let mut case_of: HashMap<PersonKey, Vec<u32>> = HashMap::new();
         let mut excluded = RoaringBitmap::new();
         for (i, k) in keys.iter().enumerate() {
