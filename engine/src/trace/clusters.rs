@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::chain::ChainRequest;
-use super::exposure::{self, SourceStay, day_range};
+use super::exposure::{self, SourceStay};
 use super::interval::merge_sorted;
 use super::request::TraceRequest;
 use super::ts;
@@ -281,36 +281,8 @@ impl Snapshot {
             skip[a as usize] = true;
         }
         // (a, venue, start, end, via)
-        let mut got: Vec<(u32, VenueKey, Seconds, Seconds, PersonKey)> = Vec::new();
-        for s in stays {
-            let (first, last) = day_range(r, s.start.saturating_sub(r.linger), s.end);
-            for part in self.parts_of_days(first, last) {
-                let idx = &part.index;
-                let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(r.max_visit + r.linger), s.end)?;
-                for row in rows {
-                    let x = idx.person(row);
-                    if Some(x) == me {
-                        continue;
-                    }
-                    let Some(sources) = f1_of.get(&x) else { continue };
-                    let (xa, xb) = r.stay(idx.check_in(row), idx.check_out(row));
-                    for &(a, first_contact) in sources {
-                        if skip[a as usize] {
-                            continue;
-                        }
-                        let (from, to) = (first_contact.saturating_add(req.latency), windows[a as usize].1);
-                        let (cs, ce) = (xa.max(from), xb.min(to));
-                        if cs >= ce {
-                            continue;
-                        }
-                        let (ps, pe) = (cs.max(s.start), ce.saturating_add(r.linger).min(s.end));
-                        if ps < pe {
-                            got.push((a, s.venue, ps, pe, x));
-                        }
-                    }
-                }
-            }
-        }
+        let ends: Vec<Seconds> = windows.iter().map(|w| w.1).collect();
+        let mut got = exposure::f1_contributions(self, stays, me, f1_of, &ends, req.latency, r, |a| skip[a as usize])?;
         got.sort_unstable();
         let mut out = Vec::new();
         let mut ivs: Vec<(Seconds, Seconds)> = Vec::new();

@@ -180,3 +180,48 @@ pub(crate) fn pieces(
     }
     Ok((all, examined))
 }
+
+/// One F1's contribution to a person's second-hop exposure: `(case, venue, start, end, F1)`.
+pub(crate) type Contribution = (u32, VenueKey, Seconds, Seconds, PersonKey);
+
+/// Second-hop exposure of one person, read backwards from its own `stays` (unclipped, no
+/// linger): every row at their venues during them whose person X (not `me`) is an F1 of some
+/// case (`f1_of`: X → (case, first contact)) contributes X's stay clipped to `[first contact +
+/// latency, the case's window end)`, extended by linger, met with the stay. Returns `(case,
+/// venue, start, end, X)` for every case `skip` lets through, unsorted.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn f1_contributions(
+    snapshot: &Snapshot,
+    stays: &[SourceStay],
+    me: Option<PersonKey>,
+    f1_of: &std::collections::HashMap<PersonKey, Vec<(u32, Seconds)>>,
+    window_ends: &[Seconds],
+    latency: Seconds,
+    req: &TraceRequest,
+    skip: impl Fn(u32) -> bool,
+) -> Result<Vec<Contribution>> {
+    let mut out = Vec::new();
+    for s in stays {
+        let (first, last) = day_range(req, s.start.saturating_sub(req.linger), s.end);
+        for part in snapshot.parts_of_days(first, last) {
+            let idx = &part.index;
+            let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(req.max_visit + req.linger), s.end)?;
+            for row in rows {
+                let x = idx.person(row);
+                let Some(sources) = f1_of.get(&x).filter(|_| Some(x) != me) else { continue };
+                let (xa, xb) = req.stay(idx.check_in(row), idx.check_out(row));
+                for &(case, first_contact) in sources.iter().filter(|c| !skip(c.0)) {
+                    let (cs, ce) = (xa.max(first_contact.saturating_add(latency)), xb.min(window_ends[case as usize]));
+                    if cs >= ce {
+                        continue;
+                    }
+                    let (a, b) = (cs.max(s.start), ce.saturating_add(req.linger).min(s.end));
+                    if a < b {
+                        out.push((case, s.venue, a, b, x));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

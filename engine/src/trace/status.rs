@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use roaring::RoaringBitmap;
 
 use super::chain::ChainRequest;
-use super::exposure::{self, SourceStay, day_range};
+use super::exposure::{self, SourceStay};
 use super::interval::merge_sorted;
 use crate::error::Result;
 use crate::model::{Case, PersonKey, Seconds, VenueKey};
@@ -182,31 +182,11 @@ impl StatusIndex {
         let hop1 = self.reached(got);
         let at_hop1: Vec<u32> = hop1.iter().map(|e| e.0).collect();
         // Hop 2: the rows at its venues during its stays, against the cases' F1s.
-        let mut got = Vec::new();
-        for s in &mine {
-            let (first, last) = day_range(r, s.start.saturating_sub(r.linger), s.end);
-            for part in snap.parts_of_days(first, last) {
-                let idx = &part.index;
-                for row in idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(longest), s.end)? {
-                    let x = idx.person(row);
-                    let Some(sources) = self.f1_of.get(&x).filter(|_| x != p) else { continue };
-                    let (xa, xb) = r.stay(idx.check_in(row), idx.check_out(row));
-                    for &(case, first_contact) in sources.iter().filter(|s| !at_hop1.contains(&s.0)) {
-                        let (cs, ce) = (
-                            xa.max(first_contact.saturating_add(self.req.latency)),
-                            xb.min(self.windows[case as usize].1),
-                        );
-                        if cs >= ce {
-                            continue;
-                        }
-                        let (a, b) = (cs.max(s.start), ce.saturating_add(r.linger).min(s.end));
-                        if a < b {
-                            got.push((case, s.venue, a, b, Some(x)));
-                        }
-                    }
-                }
-            }
-        }
+        let ends: Vec<Seconds> = self.windows.iter().map(|w| w.1).collect();
+        let got = exposure::f1_contributions(snap, &mine, Some(p), &self.f1_of, &ends, self.req.latency, r, |c| {
+            at_hop1.contains(&c)
+        })?;
+        let got = got.into_iter().map(|(case, venue, a, b, x)| (case, venue, a, b, Some(x))).collect();
         let hop2 = self.reached(got);
         let lowest = if !hop1.is_empty() { &hop1 } else { &hop2 };
         if lowest.is_empty() {
