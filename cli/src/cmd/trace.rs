@@ -219,7 +219,7 @@ fn run_cases(args: &Args, details_cmd: bool, snap: &Snapshot, key: Option<&Key>)
     if let Some(l) = args.latency {
         chain = chain.latency(l);
     }
-    let req = CasesRequest { chain, lookback: args.lookback };
+    let req = CasesRequest { chain, lookback: args.lookback, per_case: args.per_case };
     let t0 = std::time::Instant::now();
     let list = snap.trace_cases(&cases, &req, key)?;
     for n in list.notes() {

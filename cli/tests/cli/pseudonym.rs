@@ -50,6 +50,19 @@ fn a_team_traces_by_clear_id_with_the_key_and_by_pseudonym_without() {
         let got = run_ok(&[cmd, "--store", s(&pseud), "--key", s(&key), "--f0", &f0, "--format", "csv"]);
         assert_eq!(got, want, "{cmd}");
     }
+    // A day's cases, registered pseudonymised: with the key, the merged and the per-case lists
+    // (caps and ties decided by clear id) are the clear store's.
+    let cases = data.join("cases.csv");
+    run_ok(&["cases", "import", "--store", s(&clear), s(&cases)]);
+    run_ok(&["cases", "import", "--store", s(&pseud), "--pseudonymise", s(&key), s(&cases)]);
+    for per_case in [false, true] {
+        let mut args = vec!["trace", "--cases", s(&cases), "--hops", "2", "--max-per-hop", "3", "--format", "csv"];
+        args.extend(per_case.then_some("--per-case"));
+        let want = run_ok(&[&args[..], &["--store", s(&clear)]].concat());
+        let got = run_ok(&[&args[..], &["--store", s(&pseud), "--key", s(&key)]].concat());
+        assert!(want.lines().count() > 10, "{want}");
+        assert_eq!(got, want, "per case: {per_case}");
+    }
     // Without the key: the clear id is unknown, the pseudonym traces, contacts are pseudonyms.
     fails(&["trace", "--store", s(&pseud), "--f0", &f0], 2, "pseudonymised: give the F0's pseudonym, or --key");
     let pseudonym = run_ok(&["key", "pseudonym", "--key", s(&key), &f0]);

@@ -41,6 +41,16 @@ pub struct CasesRequest {
     pub chain: ChainRequest,
     /// Re-derive every case's window with this lookback instead of its stored one.
     pub lookback: Option<Seconds>,
+    /// Keep each case's own ranked chain ([`CallList::chains`]); without it only the merged
+    /// list is built, which skips ranking each case's lists and looking up their ids.
+    pub per_case: bool,
+}
+
+impl CasesRequest {
+    /// Cases traced under `chain`'s rules with their own windows, merged only.
+    pub fn new(chain: ChainRequest) -> CasesRequest {
+        CasesRequest { chain, lookback: None, per_case: false }
+    }
 }
 
 /// One person to call: a contact of one or more cases.
@@ -75,10 +85,12 @@ pub struct CallList {
     pub request: CasesRequest,
     /// The cases traced, in request order.
     pub cases: Vec<Case>,
-    /// Each case's chain (`None`: its person has no check-in in the store).
+    /// With [`CasesRequest::per_case`], each case's chain (`None`: its person has no check-in
+    /// in the store); empty otherwise.
     pub chains: Vec<Option<ChainResult>>,
     /// The merged, ranked list.
     pub calls: Vec<Call>,
+    notes: Vec<String>,
 }
 
 /// Columns of a merged call list.
@@ -120,68 +132,67 @@ impl Snapshot {
                 r.trace.to = req.chain.trace.to.or(Some(to));
                 r.trace.limit = None;
                 r.trace.parallel = false;
-                self.chain_of(&r, person, &excluded, key).map(Some)
+                self.chain_of(&r, person, &excluded, key, req.per_case).map(Some)
             })
             .collect::<Result<_>>()?;
-        let calls = merge(self, &chains, req.chain.trace.limit, key.is_some())?;
-        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls })
+        let calls = merge(self, &chains, req.chain.trace.limit, key)?;
+        let mut notes = Vec::new();
+        for (case, chain) in cases.iter().zip(&chains) {
+            match chain {
+                None => notes.push(format!("case {}: its person has no check-in in the store", case.case_id)),
+                Some(c) => notes.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
+            }
+        }
+        let chains = if req.per_case { chains } else { Vec::new() };
+        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls, notes })
     }
 }
 
-/// Rules 3 and 4 of the module docs.
-/// `reidentified`: the chains' contacts carry clear ids, which the dictionary does not hold.
+/// Rules 3 and 4 of the module docs; with `key`, ids are clear and ties go by them.
+///
+/// The exposure intervals of every listing go into one list, sorted by person with a stable
+/// sort: each unranked hop comes in person order, so the sort merges runs, and a person's
+/// intervals stay in case, then hop order. The persons are merged in parallel.
 fn merge(
     snapshot: &Snapshot,
     chains: &[Option<ChainResult>],
     limit: Option<usize>,
-    reidentified: bool,
+    key: Option<&Key>,
 ) -> Result<Vec<Call>> {
     // (person, hop, case, venue, start, end) of every exposure interval of every listing.
     let total = chains.iter().flatten().flat_map(|c| &c.hops).map(|h| h.result.exposures.len()).sum();
     let mut all: Vec<(PersonKey, u8, u32, VenueKey, Seconds, Seconds)> = Vec::with_capacity(total);
-    let mut ids: std::collections::HashMap<PersonKey, &str> = std::collections::HashMap::new();
     for (i, chain) in chains.iter().enumerate() {
         for hop in chain.iter().flat_map(|c| &c.hops) {
-            if reidentified {
-                for c in &hop.result.contacts {
-                    ids.entry(c.person).or_insert(&c.person_id);
-                }
-            }
             all.extend(hop.result.exposures.iter().map(|e| (e.person, hop.hop, i as u32, e.venue, e.start, e.end)));
         }
     }
-    all.par_sort_unstable();
-    let mut calls: Vec<Call> = Vec::new();
-    let mut ivs: Vec<(Seconds, Seconds)> = Vec::new();
-    for run in all.chunk_by(|a, b| a.0 == b.0) {
-        let (person, hop) = (run[0].0, run[0].1);
+    all.sort_by_key(|x| x.0);
+    type Scratch = (Vec<(VenueKey, Seconds, Seconds)>, Vec<(Seconds, Seconds)>);
+    let one = |(lowest, ivs): &mut Scratch, run: &[(PersonKey, u8, u32, VenueKey, Seconds, Seconds)]| -> Result<Call> {
+        let (person, hop) = (run[0].0, run.iter().map(|x| x.1).min().unwrap_or(0));
         let mut cases: Vec<u32> = run.iter().map(|x| x.2).collect();
-        cases.sort_unstable();
         cases.dedup();
-        let mut lowest: Vec<(VenueKey, Seconds, Seconds)> =
-            run.iter().take_while(|x| x.1 == hop).map(|x| (x.3, x.4, x.5)).collect();
+        lowest.clear();
+        lowest.extend(run.iter().filter(|x| x.1 == hop).map(|x| (x.3, x.4, x.5)));
         lowest.sort_unstable();
         let (mut exposure, mut episodes, mut venues, mut first, mut last) = (0, 0u32, 0u32, Seconds::MAX, Seconds::MIN);
         for by_venue in lowest.chunk_by(|a, b| a.0 == b.0) {
             ivs.clear();
             ivs.extend(by_venue.iter().map(|x| (x.1, x.2)));
-            merge_sorted(&mut ivs);
+            merge_sorted(ivs);
             venues += 1;
             episodes += ivs.len() as u32;
             exposure += ivs.iter().map(|(s, e)| e - s).sum::<Seconds>();
             first = first.min(ivs[0].0);
             last = last.max(ivs[ivs.len() - 1].1);
         }
-        let person_id = match reidentified {
-            true => {
-                ids.get(&person).copied().ok_or_else(|| Error::Internal("an exposure without its contact".into()))?
-            }
-            false => snapshot.person_id(person)?,
-        };
-        calls.push(Call {
+        // With a key the clear ids are filled in below, for all calls at once.
+        let person_id = if key.is_some() { String::new() } else { snapshot.person_id(person)?.to_string() };
+        Ok(Call {
             rank: 0,
             person,
-            person_id: person_id.to_string(),
+            person_id,
             hop,
             cases,
             exposure_seconds: exposure,
@@ -189,7 +200,15 @@ fn merge(
             venues,
             first_contact: first,
             last_contact: last,
-        });
+        })
+    };
+    let mut calls: Vec<Call> =
+        all.par_chunk_by(|a, b| a.0 == b.0).map_init(Scratch::default, one).collect::<Result<_>>()?;
+    if let Some(key) = key {
+        let persons: Vec<PersonKey> = calls.iter().map(|c| c.person).collect();
+        for (c, id) in calls.iter_mut().zip(snapshot.clear_ids(key, &persons)?) {
+            c.person_id = id;
+        }
     }
     calls.par_sort_unstable_by(|a, b| {
         a.hop
@@ -231,8 +250,16 @@ impl CallList {
     }
 
     /// Each case's own list (each hop cut by the request's `limit`), one after the other:
-    /// `case_id`, then the columns of [`ChainResult::to_record_batch`].
+    /// `case_id`, then the columns of [`ChainResult::to_record_batch`]. Needs
+    /// [`CasesRequest::per_case`].
     pub fn per_case_record_batch(&self) -> Result<RecordBatch> {
+        if !self.request.per_case && !self.cases.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "per-case lists",
+                value: "a merged-only call list".into(),
+                hint: "trace with CasesRequest::per_case set".into(),
+            });
+        }
         let mut fields = vec![Field::new("case_id", DataType::Utf8, false)];
         fields.extend(super::CHAIN_SCHEMA.fields().iter().map(|f| f.as_ref().clone()));
         let schema = Arc::new(Schema::new(fields));
@@ -256,14 +283,7 @@ impl CallList {
     }
 
     /// Notes a reader must see: cases without check-ins, hops a cap cut.
-    pub fn notes(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (case, chain) in self.cases.iter().zip(&self.chains) {
-            match chain {
-                None => out.push(format!("case {}: its person has no check-in in the store", case.case_id)),
-                Some(c) => out.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
-            }
-        }
-        out
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 }

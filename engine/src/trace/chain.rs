@@ -186,17 +186,20 @@ impl Snapshot {
                 excluded.insert(p);
             }
         }
-        self.chain_of(req, f0, &excluded, key)
+        self.chain_of(req, f0, &excluded, key, true)
     }
 
     /// [`Snapshot::trace_chain`] of the person `f0`, never listing `excluded` (the request's
-    /// F0 id and `exclude` are not looked at).
+    /// F0 id and `exclude` are not looked at). Unless `ranked`, only each hop's contacts and
+    /// exposures are wanted (they are merged elsewhere): a hop whose order decides nothing (no
+    /// cap picks sources from it) is left unranked, without ids or `via`.
     pub(crate) fn chain_of(
         &self,
         req: &ChainRequest,
         f0: PersonKey,
         excluded: &RoaringBitmap,
         key: Option<&Key>,
+        ranked: bool,
     ) -> Result<ChainResult> {
         req.check()?;
         let mut hop_req = req.trace.clone();
@@ -210,8 +213,9 @@ impl Snapshot {
             let (stays, visits) = exposure::source_stays(self, &sources, &hop_req)?;
             let u = exposure::union(&stays);
             let (pieces, rows_examined) = exposure::pieces(self, &|p| listed.contains(p), &u, &hop_req)?;
-            let (contacts, exposures) = rank::rank(self, &pieces, hop_req.min_overlap, None)?;
-            let mut via = if hop == 1 {
+            let ordered = ranked || (hop < req.hops && req.max_per_hop.is_some());
+            let (contacts, exposures) = rank::rank(self, &pieces, hop_req.min_overlap, None, ordered)?;
+            let mut via = if hop == 1 || !ranked {
                 HashMap::new()
             } else {
                 via(&pieces, &contacts, &stays, &sources, &source_ids, hop_req.max_visit + hop_req.linger)
@@ -225,10 +229,12 @@ impl Snapshot {
                 exposures,
                 snapshot: self.clone(),
             };
-            if let Some(key) = key {
+            if let Some(key) = key.filter(|_| ordered) {
                 result.reidentify(key)?;
             }
-            listed.extend(result.contacts.iter().map(|c| c.person));
+            if hop < req.hops {
+                listed.extend(result.contacts.iter().map(|c| c.person));
+            }
             let n = result.contacts.len();
             let keep = if hop < req.hops { req.max_per_hop.map_or(n, |m| m.min(n)) } else { 0 };
             sources = result.contacts[..keep]

@@ -28,10 +28,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
-use roaring::RoaringBitmap;
 
-use super::chain::ChainRequest;
-use super::exposure::{self, SourceStay};
+use super::exposure::{self, F1First, F1Of, SourceStay};
 use super::interval::merge_sorted;
 use super::request::TraceRequest;
 use super::ts;
@@ -169,33 +167,37 @@ impl Snapshot {
         });
         let mut links: Vec<Link> = Vec::new();
         // F1 of every case, cases listed.
-        let f1s: Vec<Vec<(PersonKey, Seconds, VenueKey)>> = keys
+        let f1s: Vec<Vec<F1First>> = keys
             .par_iter()
             .zip(&windows)
             .map(|(k, &(from, to))| {
                 let Some(k) = *k else { return Ok(Vec::new()) };
-                let mut r = ChainRequest::new(req.rules.clone().window(Some(from), Some(to)).parallel(false), 1);
-                r.trace.limit = None;
-                let chain = self.chain_of(&r, k, &RoaringBitmap::new(), None)?;
-                let hop = &chain.hops[0].result;
-                Ok(hop
-                    .contacts
-                    .iter()
-                    .map(|c| (c.person, c.first_contact, hop.venues_of(c.rank).first().map_or(0, |v| v.0)))
-                    .collect())
+                exposure::f1_firsts(
+                    self,
+                    k,
+                    &|_| false,
+                    &req.rules.clone().window(Some(from), Some(to)).parallel(false),
+                )
             })
             .collect::<Result<_>>()?;
-        let mut f1_of: HashMap<PersonKey, Vec<(u32, Seconds)>> = HashMap::new();
         for (a, list) in f1s.iter().enumerate() {
-            for &(x, first, venue) in list {
-                f1_of.entry(x).or_default().push((a as u32, first));
-                for &b in case_of.get(&x).into_iter().flatten() {
+            for f in list {
+                for &b in case_of.get(&f.person).into_iter().flatten() {
                     if b != a as u32 {
-                        links.push(Link { from: a as u32, to: b, kind: LinkKind::F1, venue, at: first, via: None });
+                        links.push(Link {
+                            from: a as u32,
+                            to: b,
+                            kind: LinkKind::F1,
+                            venue: f.top_venue,
+                            at: f.first_contact,
+                            via: None,
+                        });
                     }
                 }
             }
         }
+        let f1_of = F1Of::new(self.person_count() as usize, &f1s);
+        drop(f1s);
         // For each case B, the cases A it is an F1 of (those pairs get no f2 link).
         let mut f1_into: Vec<Vec<u32>> = vec![Vec::new(); cases.len()];
         for l in &links {
@@ -268,7 +270,7 @@ impl Snapshot {
         stays: &[SourceStay],
         keys: &[Option<PersonKey>],
         windows: &[(Seconds, Seconds)],
-        f1_of: &HashMap<PersonKey, Vec<(u32, Seconds)>>,
+        f1_of: &F1Of,
         f1_of_b: &[u32],
         req: &ClusterRequest,
     ) -> Result<Vec<Link>> {

@@ -181,36 +181,140 @@ pub(crate) fn pieces(
     Ok((all, examined))
 }
 
+/// One F1 of a case, as the register-wide passes need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct F1First {
+    pub person: PersonKey,
+    /// Start of its earliest exposure.
+    pub first_contact: Seconds,
+    /// The venue of its largest exposure (ties: lowest venue key), as
+    /// [`TraceResult::venues_of`](super::TraceResult::venues_of) orders them.
+    pub top_venue: VenueKey,
+}
+
+/// Hop 1 of `f0` under `req` (its window), persons `skip` names left out: every F1 with its
+/// first contact and top venue, by person key. The same contacts as a trace, without ranking
+/// or looking up ids.
+pub(crate) fn f1_firsts(
+    snapshot: &Snapshot,
+    f0: PersonKey,
+    skip: &(impl Fn(PersonKey) -> bool + Sync),
+    req: &TraceRequest,
+) -> Result<Vec<F1First>> {
+    let (u0, _) = f0_union(snapshot, f0, req)?;
+    let (pieces, _) = pieces(snapshot, &|p| p == f0 || skip(p), &u0, req)?;
+    let mut out = Vec::new();
+    let mut ivs: Vec<Interval> = Vec::new();
+    for person_run in pieces.chunk_by(|a, b| a.person == b.person) {
+        let (mut total, mut first, mut top) = (0, Seconds::MAX, (0, 0));
+        for venue_run in person_run.chunk_by(|a, b| a.venue == b.venue) {
+            ivs.clear();
+            ivs.extend(venue_run.iter().map(|p| (p.start, p.end)));
+            merge_sorted(&mut ivs);
+            let here: Seconds = ivs.iter().map(|(s, e)| e - s).sum();
+            total += here;
+            first = first.min(ivs[0].0);
+            // Venue runs ascend, so a strict comparison keeps the lowest key on ties.
+            if here > top.0 {
+                top = (here, venue_run[0].venue);
+            }
+        }
+        if total >= req.min_overlap.max(1) {
+            out.push(F1First { person: person_run[0].person, first_contact: first, top_venue: top.1 });
+        }
+    }
+    Ok(out)
+}
+
+/// Person → the cases it is an F1 of, each with its first contact: a CSR over the person keys,
+/// so the second-hop read-back looks a row's person up by two array reads, not a hash.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct F1Of {
+    offsets: Vec<u32>,
+    entries: Vec<(u32, Seconds)>,
+}
+
+impl F1Of {
+    /// From each case's F1s (`lists[case]`); a person's entries ascend by case. Memory: 4 bytes
+    /// per person of the dictionary plus 16 per (F1, case).
+    pub(crate) fn new(persons: usize, lists: &[Vec<F1First>]) -> F1Of {
+        let mut offsets = vec![0u32; persons + 1];
+        for f in lists.iter().flatten() {
+            offsets[f.person as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut fill: Vec<u32> = offsets[..persons].to_vec();
+        let mut entries = vec![(0, 0); lists.iter().map(Vec::len).sum()];
+        for (case, list) in lists.iter().enumerate() {
+            for f in list {
+                let at = &mut fill[f.person as usize];
+                entries[*at as usize] = (case as u32, f.first_contact);
+                *at += 1;
+            }
+        }
+        F1Of { offsets, entries }
+    }
+
+    /// Where `person`'s entries lie in `entries`: the cases it is an F1 of, with its first
+    /// contact, ascending by case (empty for a key beyond the dictionary).
+    fn range(&self, person: PersonKey) -> (u32, u32) {
+        match self.offsets.get(person as usize..person as usize + 2) {
+            Some(&[lo, hi]) => (lo, hi),
+            _ => (0, 0),
+        }
+    }
+}
+
 /// One F1's contribution to a person's second-hop exposure: `(case, venue, start, end, F1)`.
 pub(crate) type Contribution = (u32, VenueKey, Seconds, Seconds, PersonKey);
 
 /// Second-hop exposure of one person, read backwards from its own `stays` (unclipped, no
 /// linger): every row at their venues during them whose person X (not `me`) is an F1 of some
-/// case (`f1_of`: X → (case, first contact)) contributes X's stay clipped to `[first contact +
-/// latency, the case's window end)`, extended by linger, met with the stay. Returns `(case,
-/// venue, start, end, X)` for every case `skip` lets through, unsorted.
+/// case (`f1_of`) contributes X's stay clipped to `[first contact + latency, the case's window
+/// end)`, extended by linger, met with the stay. Returns `(case, venue, start, end, X)` for
+/// every case `skip` lets through, unsorted.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn f1_contributions(
     snapshot: &Snapshot,
     stays: &[SourceStay],
     me: Option<PersonKey>,
-    f1_of: &std::collections::HashMap<PersonKey, Vec<(u32, Seconds)>>,
+    f1_of: &F1Of,
     window_ends: &[Seconds],
     latency: Seconds,
     req: &TraceRequest,
     skip: impl Fn(u32) -> bool,
 ) -> Result<Vec<Contribution>> {
     let mut out = Vec::new();
+    // Rows that may contribute, with their F1 entries: gathered before they are walked, so the
+    // lookups, which miss the cache, overlap instead of waiting on each other.
+    let mut hits: Vec<(u32, u32, u32)> = Vec::new();
     for s in stays {
         let (first, last) = day_range(req, s.start.saturating_sub(req.linger), s.end);
         for part in snapshot.parts_of_days(first, last) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(req.max_visit + req.linger), s.end)?;
+            hits.clear();
             for row in rows {
+                // Most rows of the look-back ended, linger included, before the stay began:
+                // they contribute nothing, whoever they are.
+                let (_, xb) = req.stay(idx.check_in(row), idx.check_out(row));
+                if xb.saturating_add(req.linger) <= s.start {
+                    continue;
+                }
                 let x = idx.person(row);
-                let Some(sources) = f1_of.get(&x).filter(|_| Some(x) != me) else { continue };
+                if Some(x) != me {
+                    let (lo, hi) = f1_of.range(x);
+                    if lo < hi {
+                        hits.push((row, lo, hi));
+                    }
+                }
+            }
+            for &(row, lo, hi) in &hits {
                 let (xa, xb) = req.stay(idx.check_in(row), idx.check_out(row));
-                for &(case, first_contact) in sources.iter().filter(|c| !skip(c.0)) {
+                let x = idx.person(row);
+                for &(case, first_contact) in f1_of.entries[lo as usize..hi as usize].iter().filter(|c| !skip(c.0)) {
                     let (cs, ce) = (xa.max(first_contact.saturating_add(latency)), xb.min(window_ends[case as usize]));
                     if cs >= ce {
                         continue;

@@ -105,7 +105,7 @@ impl Snapshot {
         let f0 = self.person_key(&req.f0)?.ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
         let (u0, f0_visits) = exposure::f0_union(self, f0, req)?;
         let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &u0, req)?;
-        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit)?;
+        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit, true)?;
         Ok(TraceResult {
             request: req.clone(),
             f0_visits,

@@ -30,6 +30,8 @@ struct Candidate<'s> {
 }
 
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
+/// Without `ids`, no id is looked up and `person_id` stays empty, for lists whose order no one
+/// reads: unlimited, they stay in person key order; limited, ties go by person key.
 ///
 /// Episodes of all persons go to one flat list, so the allocations per trace are a handful, not
 /// a few per contact: with large F1 lists the allocator otherwise dominates, and contends when
@@ -39,6 +41,7 @@ pub(crate) fn rank(
     pieces: &[Piece],
     min_overlap: i64,
     limit: Option<usize>,
+    ids: bool,
 ) -> Result<(Vec<Contact>, Vec<Exposure>)> {
     let mut flat: Vec<(VenueKey, Interval)> = Vec::new();
     let mut scratch: Vec<Interval> = Vec::new();
@@ -61,7 +64,7 @@ pub(crate) fn rank(
         }
         candidates.push(Candidate {
             person: person_run[0].person,
-            id: snapshot.person_id(person_run[0].person)?,
+            id: if ids { snapshot.person_id(person_run[0].person)? } else { "" },
             exposure,
             episodes: start..flat.len(),
             venues,
@@ -74,8 +77,11 @@ pub(crate) fn rank(
             .cmp(&a.exposure)
             .then(b.episodes.len().cmp(&a.episodes.len()))
             .then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
+            .then(a.person.cmp(&b.person))
     };
     match limit {
+        // Unordered: the person order the pieces came in (and the merge of lists relies on).
+        None if !ids => {}
         Some(n) if n < candidates.len() => {
             // Only the first n need ordering among themselves.
             candidates.select_nth_unstable_by(n, order);

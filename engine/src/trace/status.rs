@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use roaring::RoaringBitmap;
 
 use super::chain::ChainRequest;
-use super::exposure::{self, SourceStay};
+use super::exposure::{self, F1First, F1Of, SourceStay};
 use super::interval::merge_sorted;
 use crate::error::Result;
 use crate::model::{Case, PersonKey, Seconds, VenueKey};
@@ -77,7 +77,7 @@ pub struct StatusIndex {
     /// Every case's clipped, extended stays, by venue then start (`source` = case).
     stays: Vec<SourceStay>,
     /// Every case's F1s (cases excluded): person → (case, first contact).
-    f1_of: HashMap<PersonKey, Vec<(u32, Seconds)>>,
+    f1_of: F1Of,
     windows: Vec<(Seconds, Seconds)>,
 }
 
@@ -102,7 +102,7 @@ impl Snapshot {
         }
         let windows: Vec<(Seconds, Seconds)> = cases.iter().map(|c| (c.window_from, c.window_to)).collect();
         // Per case: its stays, and its F1s with their first contacts.
-        type Indexed = (Vec<SourceStay>, Vec<(PersonKey, Seconds)>);
+        type Indexed = (Vec<SourceStay>, Vec<F1First>);
         let per_case: Vec<Indexed> = keys
             .par_iter()
             .zip(&windows)
@@ -115,20 +115,14 @@ impl Snapshot {
                 for s in &mut stays {
                     s.source = i as u32;
                 }
-                let chain = self.chain_of(&r, k, &excluded, None)?;
-                let f1 = chain.hops[0].result.contacts.iter().map(|c| (c.person, c.first_contact)).collect();
+                let f1 = exposure::f1_firsts(self, k, &|p| excluded.contains(p), &r.trace)?;
                 Ok((stays, f1))
             })
             .collect::<Result<_>>()?;
-        let mut stays = Vec::new();
-        let mut f1_of: HashMap<PersonKey, Vec<(u32, Seconds)>> = HashMap::new();
-        for (i, (s, f1)) in per_case.into_iter().enumerate() {
-            stays.extend(s);
-            for (p, first) in f1 {
-                f1_of.entry(p).or_default().push((i as u32, first));
-            }
-        }
+        let (stays, f1s): (Vec<_>, Vec<_>) = per_case.into_iter().unzip();
+        let mut stays: Vec<SourceStay> = stays.into_iter().flatten().collect();
         stays.sort_unstable();
+        let f1_of = F1Of::new(self.person_count() as usize, &f1s);
         Ok(StatusIndex { req, snapshot: self.clone(), cases, case_of, stays, f1_of, windows })
     }
 }

@@ -91,11 +91,29 @@ fn reference(rows: &[Row], store: &Store, cases: &[Case], rules: &ChainRequest) 
     out
 }
 
+/// The merged list; checks on the way that asking for the per-case lists changes nothing in it
+/// and that each case's list is what `trace_chain` says for the case.
 fn engine(store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
-    let list =
-        store.snapshot().trace_cases(cases, &CasesRequest { chain: rules.clone(), lookback: None }, None).unwrap();
+    let snap = store.snapshot();
+    let list = snap.trace_cases(cases, &CasesRequest::new(rules.clone()), None).unwrap();
     let batch = list.to_record_batch();
     assert_eq!(batch.num_rows(), list.calls.len());
+    assert!(list.chains.is_empty());
+    let each = CasesRequest { per_case: true, ..CasesRequest::new(rules.clone()) };
+    let with_chains = snap.trace_cases(cases, &each, None).unwrap();
+    assert_eq!(with_chains.calls, list.calls);
+    let mut exclude: Vec<String> = snap.cases().unwrap().iter().map(|c| c.person_id.clone()).collect();
+    exclude.extend(cases.iter().map(|c| c.person_id.clone()));
+    for (case, chain) in cases.iter().zip(&with_chains.chains) {
+        let mut one = rules.clone();
+        one.trace.f0 = case.person_id.clone();
+        one.trace = one.trace.window(Some(case.window_from), Some(case.window_to)).limit(None);
+        one.exclude = exclude.clone();
+        match snap.trace_chain(&one, None) {
+            Ok(want) => assert_eq!(chain.as_ref().unwrap().to_record_batch().unwrap(), want.to_record_batch().unwrap()),
+            Err(_) => assert!(chain.is_none(), "{}", case.case_id),
+        }
+    }
     list.calls
         .iter()
         .enumerate()
@@ -172,9 +190,7 @@ fn registered_cases_are_never_called_and_an_empty_day_is_empty() {
     let day = (at("2021-08-01", "00:00"), at("2021-08-02", "00:00"));
     let rules = ChainRequest::new(TraceRequest::default(), 2);
     let snap = store.snapshot();
-    assert!(
-        snap.trace_cases(&[], &CasesRequest { chain: rules.clone(), lookback: None }, None).unwrap().calls.is_empty()
-    );
+    assert!(snap.trace_cases(&[], &CasesRequest::new(rules.clone()), None).unwrap().calls.is_empty());
     let cases = [case("BN1", "A", day.0, day.1)];
     assert_eq!(engine(&store, &cases, &rules).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["REG", "X"]);
     let file = dir.path().join("reg.csv");

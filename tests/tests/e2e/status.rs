@@ -12,7 +12,7 @@ use crate::hotspots::{cases_strategy, register};
 fn compare(store: &Store, rules: &ChainRequest) {
     let snap = store.snapshot();
     let index = snap.status_index(rules).unwrap();
-    let mut req = CasesRequest { chain: rules.clone(), lookback: None };
+    let mut req = CasesRequest::new(rules.clone());
     req.chain.hops = 2;
     req.chain.max_per_hop = None;
     let list = snap.trace_cases(snap.cases().unwrap(), &req, None).unwrap();

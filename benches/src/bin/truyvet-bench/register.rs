@@ -84,7 +84,7 @@ pub fn figures(
     eprintln!("register: call list, hotspots, clusters, status ...");
     let rss0 = truyvet_benches::current_rss().unwrap_or(0);
     let t = Instant::now();
-    let req = CasesRequest { chain: ChainRequest::new(TraceRequest::default(), 1), lookback: None };
+    let req = CasesRequest::new(ChainRequest::new(TraceRequest::default(), 1));
     let list = snap.trace_cases(&cases, &req, None)?;
     fig.call_list_seconds = t.elapsed().as_secs_f64();
     fig.call_list_cases_per_s = cases.len() as f64 / fig.call_list_seconds;
