@@ -15,8 +15,11 @@
 //!    then person id. The request's `limit` cuts the merged list.
 //!
 //! # Performance
-//! Cases run in parallel on the rayon pool, each chain single-threaded; memory holds every
-//! case's result until the merge (the merge is one sort of all exposure intervals).
+//! Cases run in parallel on the rayon pool, each chain single-threaded. Unless
+//! [`CasesRequest::per_case`] asks for each case's own list, a hop is ranked (ids looked up,
+//! `via` found) only when a cap picks its sources; the others stay in person key order, so the
+//! merge is one stable sort that merges runs, then a parallel pass per person. Memory: every
+//! case's contacts and exposure intervals until the merge.
 
 use std::sync::Arc;
 

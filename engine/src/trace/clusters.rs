@@ -16,11 +16,14 @@
 //! (desc), then earliest link. Its venues and time span are those of its links.
 //!
 //! # Algorithm
-//! One F1 trace per case (parallel), which gives the `f1` links and, per person, the cases it
-//! is an F1 of and when. Then per case B, the rows at B's venues during B's stays: each row of
-//! an F1 X of some case A contributes its clipped, extended stay; per (A, B) the contributions
-//! are unioned per venue (`f2`). Co-location compares the cases' clipped stays per venue.
-//! Cost: one trace per case plus a venue lookup per case stay; memory: the F1 lists' persons.
+//! Hop 1 of every case (parallel), as (F1, first contact, top venue) without ranking: the `f1`
+//! links, and per person the cases it is an F1 of (a CSR over the person keys). Then per case
+//! B, the rows at B's venues during B's stays: a row whose stay ended before B's began is
+//! skipped unlooked; each row of an F1 X of some case A contributes X's clipped, extended stay;
+//! per (A, B) the contributions are unioned per venue (`f2`). Co-location compares the cases'
+//! clipped stays per venue.
+//! Cost: one hop-1 join per case plus a venue lookup per case stay; memory: 4 bytes per person
+//! of the store plus the F1 lists.
 
 use std::collections::HashMap;
 use std::sync::Arc;

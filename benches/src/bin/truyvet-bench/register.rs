@@ -1,7 +1,7 @@
 //! `--register N`: the tracing team's day on the store: N registered cases (seeded), imported
-//! with the product binary; their merged call list, hotspots, clusters and person status in
-//! this process; and whole `truyvet trace --case ID --hops 2` / `--hops 3 --max-per-hop 1000`
-//! processes (each case with its own window).
+//! with the product binary; their merged call list, hotspots and clusters (medians of three
+//! runs) and person status in this process; and whole `truyvet trace --case ID --hops 2` /
+//! `--hops 3 --max-per-hop 1000` processes (each case with its own window).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -14,7 +14,24 @@ use truyvet::trace::{CasesRequest, ChainRequest, ClusterRequest, HotspotRequest}
 use truyvet::{Store, TraceRequest};
 use truyvet_benches::{Percentiles, child};
 
-/// What `--register` measured.
+/// Runs of the call list, hotspots and clusters; their figures are medians.
+const REPEATS: usize = 3;
+
+/// The median seconds of `n` runs of `f`, and the last run's answer.
+fn median_of<T>(n: usize, mut f: impl FnMut() -> truyvet::Result<T>) -> Result<(f64, T)> {
+    let mut times = Vec::with_capacity(n);
+    let mut last = None;
+    for _ in 0..n {
+        drop(last.take());
+        let t = Instant::now();
+        last = Some(f()?);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[n / 2], last.expect("n ≥ 1 runs")))
+}
+
+/// What `--register` measured (call list, hotspots and clusters: medians of three runs).
 #[derive(Debug, Serialize, Default)]
 pub struct RegisterFigures {
     pub cases: usize,
@@ -83,21 +100,19 @@ pub fn figures(
 
     eprintln!("register: call list, hotspots, clusters, status ...");
     let rss0 = truyvet_benches::current_rss().unwrap_or(0);
-    let t = Instant::now();
     let req = CasesRequest::new(ChainRequest::new(TraceRequest::default(), 1));
-    let list = snap.trace_cases(&cases, &req, None)?;
-    fig.call_list_seconds = t.elapsed().as_secs_f64();
-    fig.call_list_cases_per_s = cases.len() as f64 / fig.call_list_seconds;
+    let (seconds, list) = median_of(REPEATS, || snap.trace_cases(&cases, &req, None))?;
+    fig.call_list_seconds = seconds;
+    fig.call_list_cases_per_s = cases.len() as f64 / seconds;
     fig.call_list_persons = list.calls.len();
     fig.call_list_rss_delta_bytes = truyvet_benches::current_rss().unwrap_or(0).saturating_sub(rss0);
     drop(list);
 
-    let t = Instant::now();
-    fig.hotspots = snap.hotspots(&HotspotRequest::default())?.hotspots.len();
-    fig.hotspots_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let c = snap.clusters(&ClusterRequest::default())?;
-    fig.clusters_seconds = t.elapsed().as_secs_f64();
+    let (seconds, hotspots) = median_of(REPEATS, || snap.hotspots(&HotspotRequest::default()))?;
+    fig.hotspots_seconds = seconds;
+    fig.hotspots = hotspots.hotspots.len();
+    let (seconds, c) = median_of(REPEATS, || snap.clusters(&ClusterRequest::default()))?;
+    fig.clusters_seconds = seconds;
     fig.clusters = c.clusters.iter().filter(|c| c.cases.len() > 1).count();
     fig.cluster_links = c.links.len();
     drop(c);
