@@ -4,14 +4,13 @@
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::cmd::usage;
 use anyhow::{Context, Result};
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampSecondType};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use truyvet::encode::{self, Encoding};
 
 /// How a report (ingest, stats, gen: one document, not rows) is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,26 +52,6 @@ impl Format {
     }
 }
 
-/// Replace timestamp columns by RFC 3339 UTC strings.
-pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
-        if let DataType::Timestamp(_, _) = field.data_type() {
-            let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None))?;
-            let secs = secs.as_primitive::<TimestampSecondType>();
-            let text: StringArray =
-                (0..secs.len()).map(|i| secs.is_valid(i).then(|| truyvet::time::format_utc(secs.value(i)))).collect();
-            fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
-            columns.push(Arc::new(text));
-        } else {
-            fields.push(field.as_ref().clone());
-            columns.push(col.clone());
-        }
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
 fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     Ok(match output {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -82,75 +61,43 @@ fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     })
 }
 
-/// Write batches in `format`.
+/// Write batches in `format` (CSV, JSON and Parquet through [`truyvet::encode`]).
 pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: Format, output: Option<&Path>) -> Result<()> {
-    match format {
+    let encoding = match format {
+        Format::Table => {
+            let mut out = sink(output)?;
+            writeln!(out, "{}", table(schema, batches)?)?;
+            return Ok(out.flush()?);
+        }
         Format::Parquet => {
             if output.is_none() && std::io::stdout().is_terminal() {
                 usage!("--format parquet writes binary data: give --output FILE or redirect stdout");
             }
-            let mut w = parquet::arrow::ArrowWriter::try_new(sink(output)?, schema.clone(), None)?;
-            for b in batches {
-                w.write(b)?;
-            }
-            w.into_inner()?.flush()?;
+            Encoding::Parquet
         }
-        Format::Csv => {
-            let failed = std::rc::Rc::new(std::cell::Cell::new(None));
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(Remember { inner: sink(output)?, failed: failed.clone() });
-            let written = (|| -> Result<()> {
-                if batches.is_empty() {
-                    w.write(&times_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
-                }
-                for b in batches {
-                    w.write(&times_as_text(b)?)?;
-                }
-                Ok(())
-            })();
-            if let Some(kind) = failed.get() {
-                // arrow's CSV writer reports I/O errors as text; the kind (a closed pipe) matters.
-                // (Dropping the writer, not `into_inner`, which panics when its flush fails.)
-                return Err(std::io::Error::from(kind).into());
-            }
-            written?;
-            w.into_inner().flush()?;
-        }
-        Format::Json => {
-            let mut out = sink(output)?;
-            // The writer opens the array on its first row, or in `finish` when there is none, so
-            // an empty result is `[]` like any other.
-            let mut w = arrow::json::ArrayWriter::new(&mut out);
-            for b in batches {
-                w.write(&times_as_text(b)?)?;
-            }
-            w.finish()?;
-            drop(w);
-            out.write_all(b"\n")?;
-            out.flush()?;
-        }
-        Format::Table => {
-            let mut out = sink(output)?;
-            writeln!(out, "{}", table(schema, batches)?)?;
-            out.flush()?;
-        }
+        Format::Csv => Encoding::Csv,
+        Format::Json => Encoding::Json,
+    };
+    let failed = std::sync::Arc::new(std::sync::OnceLock::new());
+    let written = encode::write(Remember { inner: sink(output)?, failed: failed.clone() }, schema, batches, encoding);
+    if let Some(&kind) = failed.get() {
+        // Encoders may report I/O errors as text; the kind (a closed pipe) matters.
+        return Err(std::io::Error::from(kind).into());
     }
+    written?.flush()?;
     Ok(())
 }
 
 /// A writer that remembers the kind of its first I/O error where its owner can see it.
 struct Remember<W> {
     inner: W,
-    failed: std::rc::Rc<std::cell::Cell<Option<std::io::ErrorKind>>>,
+    failed: std::sync::Arc<std::sync::OnceLock<std::io::ErrorKind>>,
 }
 
 impl<W: Write> Write for Remember<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.inner.write(buf).inspect_err(|e| {
-            if self.failed.get().is_none() {
-                self.failed.set(Some(e.kind()));
-            }
+            let _ = self.failed.set(e.kind());
         })
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -166,7 +113,7 @@ pub fn table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table:
     t.set_header(schema.fields().iter().map(|f| f.name().as_str()));
     let opts = FormatOptions::default().with_null("");
     for b in batches {
-        let b = times_as_text(b)?;
+        let b = encode::times_as_text(b)?;
         let fmts =
             b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {

@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod cases;
+pub mod encode;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;

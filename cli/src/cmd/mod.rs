@@ -11,6 +11,7 @@ mod key;
 mod purge;
 mod rejects;
 mod retention;
+mod serve;
 #[cfg(feature = "sql")]
 mod sql;
 mod stats;
@@ -73,6 +74,8 @@ enum Command {
     /// Run SQL over a store (DataFusion); an interactive prompt without a query.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
+    /// Serve the tracers' web page and the JSON/Arrow API over a store (loopback only).
+    Serve(serve::Args),
 }
 
 /// A store directory argument shared by subcommands.
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hotspots(a) => hotspots::run(a),
         Command::Clusters(a) => clusters::run(a),
         Command::Status(a) => status::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

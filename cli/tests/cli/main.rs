@@ -7,6 +7,7 @@ mod cases;
 mod crash;
 mod output;
 mod pseudonym;
+mod serve;
 #[cfg(feature = "sql")]
 mod sql;
 mod store;

@@ -102,6 +102,16 @@ impl Store {
         self.snapshot = Snapshot::load(&self.dir)?;
         Ok(())
     }
+
+    /// Re-read the live version only if a commit replaced the one held (one small file read
+    /// when nothing changed); whether it did. Snapshots taken before stay as they were.
+    pub fn refresh(&mut self) -> Result<bool> {
+        if txn::current_name(&self.dir)? == layout::manifest(self.snapshot.manifest().version) {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
+    }
 }
 
 /// One check-in part of a snapshot: its manifest entry and its mapped trace index.

@@ -91,15 +91,19 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Read `CURRENT` and the manifest it names.
 pub(crate) fn read_current(dir: &Path) -> Result<Manifest> {
+    Manifest::read(&dir.join(current_name(dir)?))
+}
+
+/// The live manifest's path relative to the store, as `CURRENT` names it.
+pub(crate) fn current_name(dir: &Path) -> Result<String> {
     let current = dir.join(CURRENT);
-    let name = match fs::read_to_string(&current) {
-        Ok(name) => name,
+    match fs::read_to_string(&current) {
+        Ok(name) => Ok(name.trim().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::store(dir, "not a truyvet store (no CURRENT file); `truyvet ingest` creates one"));
+            Err(Error::store(dir, "not a truyvet store (no CURRENT file); `truyvet ingest` creates one"))
         }
-        Err(e) => return Err(Error::io(&current)(e)),
-    };
-    Manifest::read(&dir.join(name.trim()))
+        Err(e) => Err(Error::io(&current)(e)),
+    }
 }
 
 /// Refuse a directory that holds anything but a store's own entries (before creating a store

@@ -10,6 +10,7 @@ mod hotspots;
 mod ingest;
 mod pseudonym;
 mod purge;
+mod serve;
 mod sql;
 mod status;
 mod trace;

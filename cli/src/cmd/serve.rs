@@ -1,0 +1,37 @@
+//! `truyvet serve`: the web page and the API over one store, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::StoreArg;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Address to listen on for HTTP (loopback only: there are no accounts yet).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Longest a request may run before it is answered with an error.
+    #[arg(long, value_parser = super::duration, default_value = "60s")]
+    time_limit: i64,
+    /// Append one JSON line per request (time, client, request, status, duration) to FILE.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    truyvet_server::check_bind(&a.http).map_err(|e| super::UsageError(e.to_string()))?;
+    let config = truyvet_server::Config {
+        store: a.store.store,
+        http: a.http,
+        time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
+        audit: a.audit,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(truyvet_server::serve(config, truyvet_server::stop_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}

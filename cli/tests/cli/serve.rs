@@ -1,0 +1,54 @@
+//! `truyvet serve` as an operator runs it: it says where it listens, answers, and stops
+//! cleanly on SIGTERM; without accounts it refuses a non-loopback address.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
+use super::{run_ok, truyvet};
+
+#[test]
+fn serve_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, store) = (dir.path().join("data"), dir.path().join("store"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    run_ok(&["gen", "--out", &s(&data), "--people", "2000", "--venues", "80", "--days", "2"]);
+    run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
+    let audit = dir.path().join("audit.jsonl");
+    let mut child = truyvet()
+        .args(["serve", "--store", &s(&store), "--http", "127.0.0.1:0", "--audit", &s(&audit)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("no accounts"), "{first}");
+    let addr = first.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    write!(conn, "GET /api/v1/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let stats: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&run_ok(&["stats", "--store", &s(&store), "--format", "json"])).unwrap();
+    assert_eq!(stats["rows"], want["rows"]);
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+    assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn without_accounts_serve_refuses_a_public_address() {
+    let out = truyvet().args(["serve", "--store", "nowhere", "--http", "0.0.0.0:0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+}

@@ -1,0 +1,321 @@
+//! `/api/v1`: the JSON / Arrow API for dashboards. Every endpoint reads one snapshot, runs on
+//! the blocking pool under the time limit, and answers rows in the encoding asked for (see
+//! [`crate::respond`]); the parameters are the CLI's, with the same defaults and errors.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use truyvet::Snapshot;
+use truyvet::TraceRequest;
+use truyvet::model::Seconds;
+use truyvet::time::{Tz, parse_duration, parse_time_arg};
+use truyvet::trace::{ChainRequest, ClusterRequest, HotspotRequest};
+
+use crate::live::Live;
+use crate::respond::{self, ApiError, Rows};
+
+/// Query parameters, checked against the names an endpoint takes.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// `pairs` as given; a name outside `known` (or given twice) is a usage error naming the
+    /// ones that are.
+    pub fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Params, ApiError> {
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            if !known.contains(&k.as_str()) && k != "format" {
+                return Err(ApiError::Usage(format!(
+                    "unknown parameter {k:?}: this endpoint takes {}",
+                    known.join(", ")
+                )));
+            }
+            if map.insert(k.clone(), v).is_some() {
+                return Err(ApiError::Usage(format!("parameter {k:?} given twice")));
+            }
+        }
+        Ok(Params(map))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| v.trim().parse().map_err(|_| ApiError::Usage(format!("{name}={v:?} is not a whole number ≥ 0"))))
+            .transpose()
+    }
+
+    fn duration(&self, name: &str) -> Result<Option<Seconds>, ApiError> {
+        Ok(self.get(name).map(parse_duration).transpose()?)
+    }
+
+    fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name).ok_or_else(|| ApiError::Usage(format!("parameter {name:?} is required")))
+    }
+}
+
+/// Names every rules-taking endpoint accepts.
+const RULES: [&str; 7] = ["from", "to", "tz", "linger", "dwell", "max_visit", "min_overlap"];
+
+/// The exposure rules and window of a request (F0 unset).
+fn rules(p: &Params) -> Result<TraceRequest, ApiError> {
+    let tz = p.get("tz").map(Tz::parse).transpose()?.unwrap_or(Tz::UTC);
+    let mut r = TraceRequest {
+        from: p.get("from").map(|v| parse_time_arg("from", v, tz)).transpose()?,
+        to: p.get("to").map(|v| parse_time_arg("to", v, tz)).transpose()?,
+        ..TraceRequest::default()
+    };
+    for (name, field) in [
+        ("linger", &mut r.linger),
+        ("dwell", &mut r.dwell),
+        ("max_visit", &mut r.max_visit),
+        ("min_overlap", &mut r.min_overlap),
+    ] {
+        if let Some(v) = p.duration(name)? {
+            *field = v;
+        }
+    }
+    Ok(r)
+}
+
+/// Run `f` on the live snapshot on the blocking pool, under the time limit. A request past the
+/// limit is answered with an error; its work runs to its end in the background (the engine's
+/// joins do not stop midway), so the limit protects clients, not the machine.
+pub async fn blocking<T: Send + 'static>(
+    live: &Arc<Live>,
+    f: impl FnOnce(&Live, Snapshot) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let l = live.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let snap = l.snapshot()?;
+        f(&l, snap)
+    });
+    match tokio::time::timeout(live.time_limit, task).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Err(ApiError::Internal(format!("the request failed: {e}"))),
+        Err(_) => Err(ApiError::Timeout(live.time_limit)),
+    }
+}
+
+type Q = Query<Vec<(String, String)>>;
+
+/// Answer rows computed by `f` from the parameters.
+async fn answer(
+    live: Arc<Live>,
+    q: Vec<(String, String)>,
+    headers: HeaderMap,
+    known: &[&str],
+    f: impl FnOnce(&Live, Snapshot, Params) -> Result<Rows, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, known)?;
+    let encoding = respond::negotiate(p.get("format"), &headers)?;
+    let rows = blocking(&live, move |l, snap| f(l, snap, p)).await?;
+    respond::rows(rows, encoding)
+}
+
+/// `f0` (or `case`), rules, hops: the request a trace or exposures call describes.
+pub(crate) fn trace_request(snap: &Snapshot, p: &Params) -> Result<ChainRequest, ApiError> {
+    let mut r = rules(p)?;
+    match (p.get("f0"), p.get("case")) {
+        (Some(f0), None) => r.f0 = f0.trim().to_string(),
+        (None, Some(id)) => {
+            let case =
+                snap.case(id)?.ok_or_else(|| truyvet::Error::NotFound { what: "case", id: id.to_string() })?.clone();
+            let lookback = p.duration("lookback")?;
+            let window = TraceRequest::for_case(&case, lookback);
+            r.f0 = window.f0;
+            r.from = r.from.or(window.from);
+            r.to = r.to.or(window.to);
+        }
+        _ => return Err(ApiError::Usage("give exactly one of f0 and case".into())),
+    }
+    r.limit = p.number("limit")?;
+    let hops = p.number::<u8>("hops")?.unwrap_or(1);
+    let mut chain = ChainRequest::new(r, hops).max_per_hop(p.number("max_per_hop")?);
+    if let Some(l) = p.duration("latency")? {
+        chain = chain.latency(l);
+    }
+    Ok(chain)
+}
+
+const TRACE: [&str; 14] = [
+    "f0",
+    "case",
+    "lookback",
+    "limit",
+    "hops",
+    "latency",
+    "max_per_hop",
+    "from",
+    "to",
+    "tz",
+    "linger",
+    "dwell",
+    "max_visit",
+    "min_overlap",
+];
+
+/// `GET /api/v1/trace`: the ranked F1 list (with `hops`, the chain).
+pub async fn trace(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    answer(live, q, headers, &TRACE, |_, snap, p| {
+        let req = trace_request(&snap, &p)?;
+        if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
+            let chain = snap.trace_chain(&req, None)?;
+            Ok(Rows { notes: chain.notes(), ..Rows::one(chain.to_record_batch()?) })
+        } else {
+            Ok(Rows::one(snap.trace(&req.trace)?.to_record_batch()))
+        }
+    })
+    .await
+}
+
+/// `GET /api/v1/exposures`: every exposure interval behind the list.
+pub async fn exposures(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    answer(live, q, headers, &TRACE, |_, snap, p| {
+        let req = trace_request(&snap, &p)?;
+        if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
+            let chain = snap.trace_chain(&req, None)?;
+            Ok(Rows { notes: chain.notes(), ..Rows::one(chain.exposures_record_batch()?) })
+        } else {
+            Ok(Rows::one(snap.trace(&req.trace)?.exposures_record_batch()?))
+        }
+    })
+    .await
+}
+
+/// `GET /api/v1/itinerary?person=`: a person's own stays.
+pub async fn itinerary(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    let known = [&["person"][..], &RULES[..]].concat();
+    answer(live, q, headers, &known, |_, snap, p| {
+        let id = p.required("person")?;
+        let person =
+            snap.person_key(id)?.ok_or_else(|| truyvet::Error::NotFound { what: "person", id: id.to_string() })?;
+        Ok(Rows::one(snap.itinerary(person, &rules(&p)?)?))
+    })
+    .await
+}
+
+/// `GET /api/v1/venues/{id}/occupancy?from=&to=[&bucket=1h]`.
+pub async fn occupancy(
+    State(live): State<Arc<Live>>,
+    Path(venue): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let known = [&["bucket"][..], &RULES[..]].concat();
+    answer(live, q, headers, &known, move |_, snap, p| {
+        let key = snap.venue_key(&venue)?.ok_or(truyvet::Error::NotFound { what: "venue", id: venue })?;
+        let bucket = p.duration("bucket")?.unwrap_or(3600);
+        Ok(Rows::one(snap.occupancy(key, &rules(&p)?, bucket)?))
+    })
+    .await
+}
+
+/// `GET /api/v1/cases`: the register.
+pub async fn cases(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    answer(live, q, headers, &[], |_, snap, _| Ok(Rows::one(snap.cases_record_batch()?))).await
+}
+
+/// `GET /api/v1/hotspots[?from&to&min_cases&within]`.
+pub async fn hotspots(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    let known = [&["min_cases", "within", "lookback"][..], &RULES[..]].concat();
+    answer(live, q, headers, &known, |_, snap, p| {
+        let mut req = HotspotRequest { rules: rules(&p)?, ..HotspotRequest::default() };
+        req.min_cases = p.number("min_cases")?.unwrap_or(req.min_cases);
+        req.within = p.duration("within")?.unwrap_or(req.within);
+        req.lookback = p.duration("lookback")?;
+        Ok(Rows::one(snap.hotspots(&req)?.to_record_batch()?))
+    })
+    .await
+}
+
+/// `GET /api/v1/clusters[?links=true&min_size&within&latency]`.
+pub async fn clusters(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    let known = [&["links", "min_size", "within", "latency", "lookback"][..], &RULES[..]].concat();
+    answer(live, q, headers, &known, |_, snap, p| {
+        let mut req = ClusterRequest { rules: rules(&p)?, ..ClusterRequest::default() };
+        req.within = p.duration("within")?.unwrap_or(req.within);
+        req.latency = p.duration("latency")?.unwrap_or(req.latency);
+        req.lookback = p.duration("lookback")?;
+        let c = snap.clusters(&req)?;
+        let links = match p.get("links") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => return Err(ApiError::Usage(format!("links={v:?}: use true or false"))),
+        };
+        Ok(Rows::one(if links {
+            c.links_record_batch()?
+        } else {
+            c.to_record_batch(p.number("min_size")?.unwrap_or(2))?
+        }))
+    })
+    .await
+}
+
+/// `GET /api/v1/status?person=`: the PC-COVID card question, from the status index of the
+/// live snapshot (built on first use, then one person's rows per query).
+pub async fn status(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Response, ApiError> {
+    let p = Params::new(q, &["person"])?;
+    let body = blocking(&live, move |l, snap| {
+        let id = p.required("person")?.to_string();
+        let index = l.status_index(&snap)?;
+        let s = index.status(&id)?;
+        let case_ids = |v: &[u32]| v.iter().map(|&i| index.cases[i as usize].case_id.clone()).collect::<Vec<_>>();
+        let exposures = s
+            .exposures
+            .iter()
+            .map(|e| {
+                Ok(serde_json::json!({
+                    "hop": e.hop,
+                    "case_id": index.cases[e.case as usize].case_id,
+                    "venue_id": snap.venue_id(e.venue)?,
+                    "start": truyvet::time::format_utc(e.start),
+                    "end": truyvet::time::format_utc(e.end),
+                    "via_person_id": e.via.map(|v| snap.person_id(v)).transpose()?,
+                }))
+            })
+            .collect::<truyvet::Result<Vec<_>>>()?;
+        Ok(serde_json::json!({
+            "person_id": s.person_id,
+            "known": s.known,
+            "is_case": case_ids(&s.is_case),
+            "hop": s.hop,
+            "cases": case_ids(&s.cases),
+            "exposure_seconds": s.exposure_seconds,
+            "exposures": exposures,
+            "store_version": snap.manifest().version,
+        }))
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /api/v1/stats`: the store's figures and check-ins per day.
+pub async fn stats(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Response, ApiError> {
+    Params::new(q, &[])?;
+    let body = blocking(&live, |_, snap| {
+        let stats = snap.stats()?;
+        let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
+        for part in snap.parts() {
+            *per_day.entry(part.info.day).or_default() += part.info.rows;
+        }
+        let days: Vec<_> = per_day
+            .into_iter()
+            .map(|(d, rows)| serde_json::json!({ "day": truyvet::time::day_name(d), "check_ins": rows }))
+            .collect();
+        let mut body = serde_json::to_value(stats).map_err(|e| ApiError::Internal(e.to_string()))?;
+        body["check_ins_per_day"] = serde_json::Value::Array(days);
+        Ok(body)
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+}

@@ -1,0 +1,148 @@
+//! `truyvet serve`: one process over one store, for the tracers' web page and for dashboards
+//! (`/api/v1`, JSON or Arrow).
+//!
+//! - Every request reads one snapshot: a commit by `truyvet ingest` (another process) is seen
+//!   by the next request, never by one already running ([`live::Live::snapshot`]).
+//! - Engine work runs on tokio's blocking pool under a time limit; the answer's encoding
+//!   follows `Accept` or `format=` ([`respond`]).
+//! - Without accounts the server is its owner's: it binds loopback only ([`check_bind`]).
+//! - Each request is logged (method, path and query, status, duration, client, store version)
+//!   to the audit log when one is given.
+//!
+//! The flow is one-way: this crate calls the `truyvet` library and renders; it holds no
+//! tracing logic of its own.
+
+mod api;
+pub mod live;
+mod page;
+pub mod respond;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+
+pub use self::live::Live;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The store.
+    pub store: PathBuf,
+    /// Where to listen for HTTP.
+    pub http: SocketAddr,
+    /// Longest a request may run.
+    pub time_limit: Duration,
+    /// Append a JSON line per request here.
+    pub audit: Option<PathBuf>,
+}
+
+/// Refuse an address other than loopback: without accounts, anyone who can connect acts as
+/// the store's owner.
+pub fn check_bind(addr: &SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "{addr} is not a loopback address: without accounts the server acts as the store's owner for anyone who connects, so it only listens on 127.0.0.1 or ::1"
+        );
+    }
+    Ok(())
+}
+
+/// The routes, over `live`.
+pub fn router(live: Arc<Live>) -> Router {
+    Router::new()
+        .route("/", get(page::overview))
+        .route("/trace", get(page::trace))
+        .route("/api/v1/trace", get(api::trace))
+        .route("/api/v1/exposures", get(api::exposures))
+        .route("/api/v1/itinerary", get(api::itinerary))
+        .route("/api/v1/venues/{id}/occupancy", get(api::occupancy))
+        .route("/api/v1/cases", get(api::cases))
+        .route("/api/v1/status", get(api::status))
+        .route("/api/v1/hotspots", get(api::hotspots))
+        .route("/api/v1/clusters", get(api::clusters))
+        .route("/api/v1/stats", get(api::stats))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .layer(middleware::from_fn_with_state(live.clone(), audit))
+        .with_state(live)
+}
+
+/// Log every request (and its outcome) to the audit log and at `info`.
+async fn audit(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
+    let t = Instant::now();
+    let method = request.method().to_string();
+    let target = request.uri().to_string();
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(%method, %target, status, ms, "request");
+    live.audit(&serde_json::json!({
+        "at": truyvet::time::format_utc(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)),
+        "user": "local-owner",
+        "client": client,
+        "method": method,
+        "target": target,
+        "status": status,
+        "ms": (ms * 10.0).round() / 10.0,
+    }));
+    response
+}
+
+/// Serve until `shutdown` completes; requests in flight finish first.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    check_bind(&config.http)?;
+    let live = Arc::new(Live::open(&config.store, config.audit.as_ref(), config.time_limit)?);
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http))?;
+    eprintln!(
+        "truyvet serve: http://{}/ over {} (no accounts: every client acts as the store's owner, so loopback only)",
+        listener.local_addr()?,
+        config.store.display()
+    );
+    serve_on(listener, live, shutdown).await?;
+    eprintln!("truyvet serve: stopped");
+    Ok(())
+}
+
+/// Serve `live` on a bound `listener` (an embedding program or a test picks the port).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    live: Arc<Live>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    check_bind(&listener.local_addr()?)?;
+    axum::serve(listener, router(live).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

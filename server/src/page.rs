@@ -1,0 +1,227 @@
+//! The tracers' web page: server-rendered HTML, no script, no external asset; labels in
+//! Vietnamese (`?lang=vi`, the default) or English (`?lang=en`).
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use truyvet::encode;
+
+use crate::api::{Params, blocking};
+use crate::live::Live;
+use crate::respond::ApiError;
+
+/// A label in both languages.
+fn t(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
+    if vi { vi_text } else { en_text }
+}
+
+/// HTML-escape text.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(vi: bool, title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · truyvet</title>\
+         <style>body{{font:15px system-ui,sans-serif;margin:1.5em;max-width:72em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}\
+         th{{background:#f3f3f3}}nav a{{margin-right:1em}}.err{{color:#a00}}form label{{margin-right:1em}}</style></head><body>\
+         <nav><a href=\"/?lang={l}\">{}</a><a href=\"/trace?lang={l}\">{}</a><a href=\"/api/v1/openapi.json\">API</a> · <a href=\"?lang=vi\">VI</a> <a href=\"?lang=en\">EN</a></nav>\
+         <h1>{}</h1>{}</body></html>",
+        if vi { "vi" } else { "en" },
+        esc(title),
+        t(vi, "Tổng quan", "Overview"),
+        t(vi, "Truy vết", "Trace"),
+        esc(title),
+        body,
+        l = if vi { "vi" } else { "en" },
+    ))
+}
+
+fn lang(p: &Params) -> bool {
+    p.get("lang") != Some("en")
+}
+
+/// Rows of a batch as an HTML table (timestamps as RFC 3339 text).
+fn table(batch: &RecordBatch) -> Result<String, ApiError> {
+    let b = encode::times_as_text(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut out = String::from("<table><tr>");
+    for f in b.schema().fields() {
+        let _ = write!(out, "<th>{}</th>", esc(f.name()));
+    }
+    out.push_str("</tr>");
+    let opts = arrow::util::display::FormatOptions::default().with_null("");
+    let fmts = b
+        .columns()
+        .iter()
+        .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    for r in 0..b.num_rows() {
+        out.push_str("<tr>");
+        for f in &fmts {
+            let _ = write!(out, "<td>{}</td>", esc(&f.value(r).to_string()));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    Ok(out)
+}
+
+/// `GET /`: the store overview.
+pub async fn overview(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    let p = match Params::new(q, &["lang"]) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let vi = lang(&p);
+    let body = blocking(&live, move |_, snap| {
+        let s = snap.stats()?;
+        let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
+        for part in snap.parts() {
+            *per_day.entry(part.info.day).or_default() += part.info.rows;
+        }
+        let mut html = String::from("<table>");
+        for (label, value) in [
+            (t(vi, "Lượt quét (check-in)", "Check-ins"), s.rows.to_string()),
+            (t(vi, "Người", "Persons"), s.persons.to_string()),
+            (t(vi, "Địa điểm", "Venues"), s.venues.to_string()),
+            (t(vi, "Ngày", "Days"), format!("{} ({} – {})", s.days, s.first_day.unwrap_or_default(), s.last_day.unwrap_or_default())),
+            (t(vi, "Dòng bị loại", "Rejected rows"), s.rejected.to_string()),
+            (t(vi, "Ca bệnh đã đăng ký", "Registered cases"), snap.cases()?.len().to_string()),
+            (t(vi, "Phiên bản kho", "Store version"), s.version.to_string()),
+        ] {
+            let _ = write!(html, "<tr><th>{}</th><td>{}</td></tr>", label, esc(&value));
+        }
+        html.push_str("</table>");
+        let _ = write!(html, "<h2>{}</h2>", t(vi, "Lượt quét theo ngày", "Check-ins per day"));
+        let max = per_day.values().copied().max().unwrap_or(1).max(1) as f64;
+        let (w, h, bar) = (per_day.len().max(1) * 40 + 40, 200, 30);
+        let _ = write!(html, "<svg width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"check-ins per day\">", h + 40);
+        for (i, (day, rows)) in per_day.iter().enumerate() {
+            let bh = (*rows as f64 / max * h as f64).round() as usize;
+            let x = 20 + i * 40;
+            let _ = write!(
+                html,
+                "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{bh}\" fill=\"#4a7\"><title>{}: {rows}</title></rect>\
+                 <text x=\"{}\" y=\"{}\" font-size=\"9\" text-anchor=\"middle\">{}</text>",
+                h - bh,
+                truyvet::time::day_name(*day),
+                x + bar / 2,
+                h + 14,
+                &truyvet::time::day_name(*day)[5..],
+            );
+        }
+        html.push_str("</svg>");
+        Ok(html)
+    })
+    .await;
+    match body {
+        Ok(html) => page(vi, t(vi, "Tổng quan kho dữ liệu", "Store overview"), &html).into_response(),
+        Err(e) => page(vi, "truyvet", &format!("<p class=\"err\">{}</p>", esc(&format!("{e:?}")))).into_response(),
+    }
+}
+
+/// `GET /trace`: the form, and with `f0` or `case` the ranked list, the F0's itinerary and a
+/// CSV download.
+pub async fn trace(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    let known = ["lang", "f0", "case", "from", "to", "linger", "min_overlap", "hops"];
+    let p = match Params::new(q.clone(), &known) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let vi = lang(&p);
+    let value = |k: &str| esc(p.get(k).unwrap_or_default());
+    let mut html = format!(
+        "<form method=\"get\" action=\"/trace\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <label>F0 <input name=\"f0\" value=\"{}\"></label><label>{} <input name=\"case\" value=\"{}\"></label>\
+         <label>{} <input name=\"from\" value=\"{}\" placeholder=\"2021-08-01T00:00:00+07:00\"></label>\
+         <label>{} <input name=\"to\" value=\"{}\"></label><label>linger <input name=\"linger\" size=\"5\" value=\"{}\" placeholder=\"15m\"></label>\
+         <label>min overlap <input name=\"min_overlap\" size=\"5\" value=\"{}\"></label><label>hops <input name=\"hops\" size=\"2\" value=\"{}\"></label>\
+         <button>{}</button></form>",
+        if vi { "vi" } else { "en" },
+        value("f0"),
+        t(vi, "hoặc ca bệnh", "or case"),
+        value("case"),
+        t(vi, "từ", "from"),
+        value("from"),
+        t(vi, "đến", "to"),
+        value("to"),
+        value("linger"),
+        value("min_overlap"),
+        value("hops"),
+        t(vi, "Truy vết", "Trace"),
+    );
+    if p.get("f0").is_some() || p.get("case").is_some() {
+        let api: Vec<(String, String)> = q.into_iter().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
+        let query: String = api.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+        let result = blocking(&live, move |_, snap| {
+            let p = Params::new(api, &known)?;
+            let req = crate::api::trace_request(&snap, &p)?;
+            let (list, f0) = if req.hops > 1 {
+                (snap.trace_chain(&req, None)?.to_record_batch()?, req.trace.f0.clone())
+            } else {
+                (snap.trace(&req.trace)?.to_record_batch(), req.trace.f0.clone())
+            };
+            let key =
+                snap.person_key(&f0)?.ok_or_else(|| truyvet::Error::NotFound { what: "person", id: f0.clone() })?;
+            let itinerary = snap.itinerary(key, &req.trace)?;
+            Ok((list, itinerary))
+        })
+        .await;
+        match result {
+            Ok((list, itinerary)) => {
+                let shown = list.slice(0, list.num_rows().min(500));
+                let _ = write!(
+                    html,
+                    "<p>{} {} · <a href=\"/api/v1/trace?{query}&amp;format=csv\">{}</a></p>",
+                    list.num_rows(),
+                    t(vi, "người tiếp xúc", "contacts"),
+                    t(vi, "Tải CSV cho tổng đài", "Download CSV for the call centre"),
+                );
+                html.push_str(&table(&shown).unwrap_or_default());
+                if shown.num_rows() < list.num_rows() {
+                    let _ = write!(
+                        html,
+                        "<p>{}</p>",
+                        t(vi, "(500 người đầu; tải CSV để xem tất cả)", "(first 500; download the CSV for all)")
+                    );
+                }
+                let _ = write!(html, "<h2>{}</h2>", t(vi, "Lịch trình của F0", "The F0's itinerary"));
+                html.push_str(&table(&itinerary).unwrap_or_default());
+            }
+            Err(e) => {
+                let msg = match &e {
+                    ApiError::Engine(e) => e.to_string(),
+                    other => format!("{other:?}"),
+                };
+                let _ = write!(html, "<p class=\"err\">{}</p>", esc(&msg));
+                return (e.status(), page(vi, t(vi, "Truy vết F1", "Trace F1"), &html)).into_response();
+            }
+        }
+    }
+    page(vi, t(vi, "Truy vết F1", "Trace F1"), &html).into_response()
+}
+
+/// Percent-encode a query component.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}

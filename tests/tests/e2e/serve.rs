@@ -1,0 +1,266 @@
+//! `truyvet serve` over HTTP: every answer is the library's, in every encoding; errors carry
+//! the CLI's classes; a commit by another writer is seen by the next request; the audit log
+//! has a line per request; the pages render; shutdown is graceful.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use truyvet::encode::{self, Encoding};
+use truyvet::trace::ChainRequest;
+use truyvet::{Ingest, Store, TraceRequest};
+use truyvet_server::Live;
+
+use crate::fixture::StoreFixture;
+
+/// A server on a free loopback port, stopped on drop.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(store: &std::path::Path, audit: &std::path::Path, time_limit: Duration) -> Server {
+        let live = Arc::new(Live::open(store, Some(&audit.to_path_buf()), time_limit).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                truyvet_server::serve_on(listener, live, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Server { addr: rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// `GET target` with `accept`: status, headers (lower-case names), body.
+    fn get(&self, target: &str, accept: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        write!(s, "GET {target} HTTP/1.1\r\nHost: test\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+        let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+        let mut lines = head.lines();
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, raw[split + 4..].to_vec())
+    }
+
+    fn json(&self, target: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self.get(target, "application/json");
+        (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{target}: {e}: {body:?}")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn bytes(batch: &RecordBatch, e: Encoding) -> Vec<u8> {
+    encode::write(Vec::new(), &batch.schema(), std::slice::from_ref(batch), e).unwrap()
+}
+
+fn fixture() -> StoreFixture {
+    StoreFixture::new()
+        .visit("F0", "MARKET", "08:00", Some("10:00"))
+        .visit("F0", "CAFE", "12:00", None)
+        .visit("A", "MARKET", "09:00", Some("11:00"))
+        .visit("B", "MARKET", "07:30", None)
+        .visit("B", "OFFICE", "13:00", Some("17:00"))
+        .visit("C", "CAFE", "12:30", Some("12:40"))
+        .visit("D", "OFFICE", "14:00", Some("15:00"))
+}
+
+#[test]
+fn the_api_answers_what_the_library_answers_in_every_encoding() {
+    let (dir, store) = fixture().build();
+    let audit = dir.path().join("audit.jsonl");
+    let server = Server::start(store.dir(), &audit, Duration::from_secs(30));
+    let snap = store.snapshot();
+    let want = snap.trace(&TraceRequest::new("F0")).unwrap().to_record_batch();
+    assert!(want.num_rows() >= 3);
+
+    // JSON by default and by Accept, CSV and Parquet by format=, Arrow IPC by Accept.
+    let (status, headers, body) = server.get("/api/v1/trace?f0=F0", "*/*");
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"), "{headers:?}");
+    assert_eq!(body, bytes(&want, Encoding::Json));
+    assert_eq!(server.get("/api/v1/trace?f0=F0&format=csv", "*/*").2, bytes(&want, Encoding::Csv));
+    let arrow = server.get("/api/v1/trace?f0=F0", "application/vnd.apache.arrow.stream").2;
+    let got: Vec<RecordBatch> =
+        arrow::ipc::reader::StreamReader::try_new(&arrow[..], None).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, std::slice::from_ref(&want));
+    let parquet = dir.path().join("answer.parquet");
+    std::fs::write(&parquet, server.get("/api/v1/trace?f0=F0&format=parquet", "*/*").2).unwrap();
+    let got: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(std::fs::File::open(&parquet).unwrap(), 1024)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(arrow::compute::concat_batches(&want.schema(), &got).unwrap(), want);
+
+    // Rules, hops and the exposure intervals, as the library computes them.
+    let req = TraceRequest::new("F0").linger(900).min_overlap(600);
+    let want = snap.trace(&req).unwrap();
+    assert_eq!(
+        server.get("/api/v1/trace?f0=F0&linger=15m&min_overlap=10m", "*/*").2,
+        bytes(&want.to_record_batch(), Encoding::Json)
+    );
+    assert_eq!(
+        server.get("/api/v1/exposures?f0=F0&linger=15m&min_overlap=10m", "*/*").2,
+        bytes(&want.exposures_record_batch().unwrap(), Encoding::Json)
+    );
+    let chain = snap.trace_chain(&ChainRequest::new(TraceRequest::new("F0"), 2), None).unwrap();
+    assert!(chain.hops.len() == 2, "the fixture has an F2 (D, through B)");
+    assert_eq!(
+        server.get("/api/v1/trace?f0=F0&hops=2", "*/*").2,
+        bytes(&chain.to_record_batch().unwrap(), Encoding::Json)
+    );
+
+    // Itinerary and occupancy.
+    let (_, it) = server.json("/api/v1/itinerary?person=F0");
+    let it = it.as_array().unwrap();
+    assert_eq!(it.len(), 2);
+    assert_eq!((it[0]["venue_id"].as_str(), it[0]["imputed_end"].as_bool()), (Some("MARKET"), Some(false)));
+    assert_eq!((it[1]["venue_id"].as_str(), it[1]["stay_end"].as_str()), (Some("CAFE"), Some("2021-08-01T13:00:00Z")));
+    let (status, occ) =
+        server.json("/api/v1/venues/MARKET/occupancy?from=2021-08-01T06:00:00Z&to=2021-08-01T12:00:00Z&bucket=2h");
+    assert_eq!(status, 200);
+    // 06–08: B checks in (07:30, no check-out: until 08:30); 08–10: F0 and A check in, B is
+    // still there; 10–12: A until 11:00.
+    let counts: Vec<(u64, u64)> = occ
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["check_ins"].as_u64().unwrap(), b["persons_present"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [(1, 1), (2, 3), (0, 1)]);
+
+    // Stats and the OpenAPI document.
+    let (_, stats) = server.json("/api/v1/stats");
+    assert_eq!(stats["rows"].as_u64(), Some(7));
+    assert_eq!(stats["check_ins_per_day"][0]["check_ins"].as_u64(), Some(7));
+    let (_, doc) = server.json("/api/v1/openapi.json");
+    for path in
+        ["/api/v1/trace", "/api/v1/exposures", "/api/v1/itinerary", "/api/v1/venues/{id}/occupancy", "/api/v1/stats"]
+    {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+}
+
+#[test]
+fn errors_are_json_with_the_clis_classes() {
+    let (dir, store) = fixture().build();
+    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(30));
+    for (target, status, class, says) in [
+        ("/api/v1/trace?f0=NOBODY", 404, "not_found", "NOBODY"),
+        ("/api/v1/trace?f0=F0&linger=soon", 400, "usage", "soon"),
+        ("/api/v1/trace?f0=F0&lingr=15m", 400, "usage", "lingr"),
+        ("/api/v1/trace?f0=F0&hops=7", 400, "usage", "hops"),
+        ("/api/v1/trace", 400, "usage", "f0"),
+        ("/api/v1/trace?case=BN-1", 404, "not_found", "BN-1"),
+        ("/api/v1/itinerary", 400, "usage", "person"),
+        ("/api/v1/venues/NOWHERE/occupancy?from=2021-08-01&to=2021-08-02", 404, "not_found", "NOWHERE"),
+        ("/api/v1/venues/MARKET/occupancy?from=2021-08-01T00:00:00Z", 400, "usage", "from and to"),
+        ("/api/v1/trace?f0=F0&format=xlsx", 400, "usage", "xlsx"),
+    ] {
+        let (got, body) = server.json(target);
+        assert_eq!(got, status, "{target}: {body}");
+        assert_eq!(body["error"]["class"], class, "{target}: {body}");
+        assert_eq!(body["error"]["exit_code"], 2, "{target}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{target}: {body}");
+    }
+    let (status, _, body) = server.get("/api/v1/trace?f0=F0", "image/png");
+    assert_eq!(status, 406, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn a_commit_is_seen_by_the_next_request_and_every_request_is_audited() {
+    let (dir, store) = fixture().build();
+    let audit = dir.path().join("audit.jsonl");
+    let server = Server::start(store.dir(), &audit, Duration::from_secs(30));
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|c| c["person_id"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, before) = server.json("/api/v1/trace?f0=F0");
+    assert!(!ids(&before).contains(&"LATE".to_string()));
+    let more = dir.path().join("late.csv");
+    std::fs::write(
+        &more,
+        "person_id,venue_id,check_in,check_out\nLATE,MARKET,2021-08-01T09:30:00Z,2021-08-01T09:50:00Z\n",
+    )
+    .unwrap();
+    Ingest::new(store.dir()).run(&[more]).unwrap();
+    let (_, after) = server.json("/api/v1/trace?f0=F0");
+    assert!(ids(&after).contains(&"LATE".to_string()), "{after}");
+    let want = Store::open(store.dir()).unwrap().snapshot().trace(&TraceRequest::new("F0")).unwrap().to_record_batch();
+    assert_eq!(server.get("/api/v1/trace?f0=F0", "*/*").2, bytes(&want, Encoding::Json));
+    let (_, stats) = server.json("/api/v1/stats");
+    assert_eq!(stats["rows"].as_u64(), Some(8));
+    server.get("/api/v1/trace?f0=NOBODY", "*/*");
+    drop(server);
+
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["target"], "/api/v1/trace?f0=F0");
+    assert_eq!(lines[0]["method"], "GET");
+    assert!(lines[0]["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(lines[4]["status"], 404);
+}
+
+#[test]
+fn the_pages_render_in_both_languages() {
+    let (dir, store) = fixture().build();
+    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(30));
+    let page = |t: &str| {
+        let (status, _, body) = server.get(t, "text/html");
+        (status, String::from_utf8(body).unwrap())
+    };
+    let (status, overview) = page("/");
+    assert_eq!(status, 200);
+    assert!(
+        overview.contains("Tổng quan") && overview.contains("<svg") && overview.contains("2021-08-01: 7"),
+        "{overview}"
+    );
+    let (_, en) = page("/?lang=en");
+    assert!(en.contains("Check-ins per day"), "{en}");
+    let (status, traced) = page("/trace?lang=en&f0=F0&linger=&hops=");
+    assert_eq!(status, 200, "{traced}");
+    for want in
+        ["<td>A</td>", "<td>B</td>", "<td>C</td>", "Download CSV", "/api/v1/trace?f0=F0&amp;format=csv", "itinerary"]
+    {
+        assert!(traced.contains(want), "{want} in {traced}");
+    }
+    let (status, missing) = page("/trace?f0=%3Cscript%3E");
+    assert_eq!(status, 404);
+    assert!(missing.contains("&lt;script&gt;") && !missing.contains("<script>"), "{missing}");
+}
+
+#[test]
+fn without_accounts_only_loopback_is_served() {
+    assert!(truyvet_server::check_bind(&"127.0.0.1:8080".parse().unwrap()).is_ok());
+    assert!(truyvet_server::check_bind(&"[::1]:8080".parse().unwrap()).is_ok());
+    let err = truyvet_server::check_bind(&"0.0.0.0:8080".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
