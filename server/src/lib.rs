@@ -5,17 +5,21 @@
 //!   by the next request, never by one already running ([`live::Live::snapshot`]).
 //! - Engine work runs on tokio's blocking pool under a time limit; the answer's encoding
 //!   follows `Accept` or `format=` ([`respond`]).
-//! - Without accounts the server is its owner's: it binds loopback only ([`check_bind`]).
-//! - Each request is logged (method, path and query, status, duration, client, store version)
-//!   to the audit log when one is given.
+//! - Without accounts the server is its owner's: it binds loopback only ([`check_bind`]). With
+//!   `--users` ([`accounts`]) every request signs in: HTTP Basic for programs, a session
+//!   cookie from the sign-in page for people.
+//! - Each request is logged (time, user, client, method, target, status, duration) to the audit
+//!   log when one is given, failed sign-ins included.
 //!
 //! The flow is one-way: this crate calls the `truyvet` library and renders; it holds no
 //! tracing logic of its own.
 
+pub mod accounts;
 mod api;
 pub mod live;
 mod page;
 pub mod respond;
+mod signin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +30,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use self::live::Live;
 
@@ -41,6 +45,8 @@ pub struct Config {
     pub time_limit: Duration,
     /// Append a JSON line per request here.
     pub audit: Option<PathBuf>,
+    /// Accounts (`users.toml`); without them, loopback only.
+    pub users: Option<PathBuf>,
 }
 
 /// Refuse an address other than loopback: without accounts, anyone who can connect acts as
@@ -69,44 +75,66 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/api/v1/clusters", get(api::clusters))
         .route("/api/v1/stats", get(api::stats))
         .route("/api/v1/openapi.json", get(api::openapi))
-        .layer(middleware::from_fn_with_state(live.clone(), audit))
+        .route("/login", get(signin::form).post(signin::login))
+        .route("/logout", post(signin::logout))
+        .layer(middleware::from_fn_with_state(live.clone(), gate))
         .with_state(live)
 }
 
-/// Log every request (and its outcome) to the audit log and at `info`.
-async fn audit(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
+/// Sign the request in (when there are accounts), run it, and log it to the audit log and at
+/// `info`.
+async fn gate(State(live): State<Arc<Live>>, mut request: Request, next: Next) -> Response {
     let t = Instant::now();
     let method = request.method().to_string();
     let target = request.uri().to_string();
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let user = match signin::user_of(&live, &request) {
+        Ok(user) => Some(user),
+        Err(refusal) => match request.uri().path() {
+            "/login" | "/logout" => None,
+            path => {
+                let response = refusal.respond(path, &target);
+                log(&live, None, client, &method, &target, response.status().as_u16(), t);
+                return response;
+            }
+        },
+    };
+    if let Some(u) = &user {
+        request.extensions_mut().insert(signin::User(u.clone()));
+    }
     let response = next.run(request).await;
-    let status = response.status().as_u16();
+    log(&live, user.as_deref(), client, &method, &target, response.status().as_u16(), t);
+    response
+}
+
+fn log(live: &Live, user: Option<&str>, client: Option<String>, method: &str, target: &str, status: u16, t: Instant) {
     let ms = t.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(%method, %target, status, ms, "request");
+    tracing::info!(%method, %target, status, ms, user, "request");
     live.audit(&serde_json::json!({
         "at": truyvet::time::format_utc(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)),
-        "user": "local-owner",
+        "user": user,
         "client": client,
         "method": method,
         "target": target,
         "status": status,
         "ms": (ms * 10.0).round() / 10.0,
     }));
-    response
 }
 
 /// Serve until `shutdown` completes; requests in flight finish first.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    check_bind(&config.http)?;
-    let live = Arc::new(Live::open(&config.store, config.audit.as_ref(), config.time_limit)?);
+    if config.users.is_none() {
+        check_bind(&config.http)?;
+    }
+    let live = Arc::new(Live::open(&config.store, config.audit.as_ref(), config.time_limit, config.users.as_ref())?);
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http))?;
-    eprintln!(
-        "truyvet serve: http://{}/ over {} (no accounts: every client acts as the store's owner, so loopback only)",
-        listener.local_addr()?,
-        config.store.display()
-    );
+    let who = match &config.users {
+        None => "no accounts: every client acts as the store's owner, so loopback only".to_string(),
+        Some(p) => format!("accounts from {}: every client signs in", p.display()),
+    };
+    eprintln!("truyvet serve: http://{}/ over {} ({who})", listener.local_addr()?, config.store.display());
     serve_on(listener, live, shutdown).await?;
     eprintln!("truyvet serve: stopped");
     Ok(())
@@ -118,7 +146,9 @@ pub async fn serve_on(
     live: Arc<Live>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    check_bind(&listener.local_addr()?)?;
+    if live.users.is_none() {
+        check_bind(&listener.local_addr()?)?;
+    }
     axum::serve(listener, router(live).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -10,6 +10,11 @@ use std::time::Duration;
 use truyvet::trace::{ChainRequest, StatusIndex};
 use truyvet::{Snapshot, Store};
 
+use crate::accounts::Users;
+
+/// How long a page session lasts.
+pub const SESSION: Duration = Duration::from_secs(12 * 3600);
+
 /// Shared by every request.
 pub struct Live {
     store: Mutex<Store>,
@@ -18,11 +23,21 @@ pub struct Live {
     audit: Option<Mutex<File>>,
     /// Longest a request may run.
     pub time_limit: Duration,
+    /// The accounts (`None`: the store's owner alone, on loopback).
+    pub users: Option<Users>,
+    /// Page sessions: token → (user, expiry).
+    sessions: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
 
 impl Live {
-    /// Open the store at `dir`; append audit lines to `audit` when given.
-    pub fn open(dir: &Path, audit: Option<&PathBuf>, time_limit: Duration) -> anyhow::Result<Live> {
+    /// Open the store at `dir`; append audit lines to `audit` when given; sign clients in
+    /// against `users` when given.
+    pub fn open(
+        dir: &Path,
+        audit: Option<&PathBuf>,
+        time_limit: Duration,
+        users: Option<&PathBuf>,
+    ) -> anyhow::Result<Live> {
         let store = Store::open(dir)?;
         let audit = audit
             .map(|p| {
@@ -34,7 +49,15 @@ impl Live {
             })
             .transpose()?
             .map(Mutex::new);
-        Ok(Live { store: Mutex::new(store), status: Mutex::new(None), audit, time_limit })
+        let users = users.map(|p| Users::read(p)).transpose()?;
+        Ok(Live {
+            store: Mutex::new(store),
+            status: Mutex::new(None),
+            audit,
+            time_limit,
+            users,
+            sessions: Mutex::new(Default::default()),
+        })
     }
 
     /// The live snapshot: the one held, or the new one if a commit replaced it since. A
@@ -59,6 +82,29 @@ impl Live {
         let index = Arc::new(snap.status_index(&ChainRequest::new(truyvet::TraceRequest::default(), 2))?);
         *held = Some((version, index.clone()));
         Ok(index)
+    }
+
+    /// A new page session for `user`: its token.
+    pub fn open_session(&self, user: &str) -> anyhow::Result<String> {
+        let mut token = [0u8; 32];
+        getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("no randomness for a session: {e}"))?;
+        let token = hex::encode(token);
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        sessions.retain(|_, (_, until)| *until > now);
+        sessions.insert(token.clone(), (user.to_string(), now + SESSION));
+        Ok(token)
+    }
+
+    /// The user of a live session token.
+    pub fn session_user(&self, token: &str) -> Option<String> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(token).filter(|(_, until)| *until > std::time::Instant::now()).map(|(u, _)| u.clone())
+    }
+
+    /// End a session.
+    pub fn close_session(&self, token: &str) {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
     }
 
     /// Append one line to the audit log (when there is one); a failure to write it is logged,

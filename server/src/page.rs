@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use truyvet::encode;
@@ -12,6 +13,7 @@ use truyvet::encode;
 use crate::api::{Params, blocking};
 use crate::live::Live;
 use crate::respond::ApiError;
+use crate::signin::User;
 
 /// A label in both languages.
 fn t(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
@@ -19,7 +21,7 @@ fn t(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
 }
 
 /// HTML-escape text.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -34,12 +36,20 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn page(vi: bool, title: &str, body: &str) -> Html<String> {
+fn page(vi: bool, user: &Option<Extension<User>>, title: &str, body: &str) -> Html<String> {
+    let who = match user {
+        Some(Extension(User(name))) if name != "local-owner" => format!(
+            " · {} <form method=\"post\" action=\"/logout\" style=\"display:inline\"><button>{}</button></form>",
+            esc(name),
+            t(vi, "Đăng xuất", "Sign out")
+        ),
+        _ => String::new(),
+    };
     Html(format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · truyvet</title>\
          <style>body{{font:15px system-ui,sans-serif;margin:1.5em;max-width:72em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}\
          th{{background:#f3f3f3}}nav a{{margin-right:1em}}.err{{color:#a00}}form label{{margin-right:1em}}</style></head><body>\
-         <nav><a href=\"/?lang={l}\">{}</a><a href=\"/trace?lang={l}\">{}</a><a href=\"/api/v1/openapi.json\">API</a> · <a href=\"?lang=vi\">VI</a> <a href=\"?lang=en\">EN</a></nav>\
+         <nav><a href=\"/?lang={l}\">{}</a><a href=\"/trace?lang={l}\">{}</a><a href=\"/api/v1/openapi.json\">API</a> · <a href=\"?lang=vi\">VI</a> <a href=\"?lang=en\">EN</a>{who}</nav>\
          <h1>{}</h1>{}</body></html>",
         if vi { "vi" } else { "en" },
         esc(title),
@@ -82,7 +92,11 @@ fn table(batch: &RecordBatch) -> Result<String, ApiError> {
 }
 
 /// `GET /`: the store overview.
-pub async fn overview(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+pub async fn overview(
+    State(live): State<Arc<Live>>,
+    user: Option<Extension<User>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
     let p = match Params::new(q, &["lang"]) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -130,14 +144,20 @@ pub async fn overview(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String
     })
     .await;
     match body {
-        Ok(html) => page(vi, t(vi, "Tổng quan kho dữ liệu", "Store overview"), &html).into_response(),
-        Err(e) => page(vi, "truyvet", &format!("<p class=\"err\">{}</p>", esc(&format!("{e:?}")))).into_response(),
+        Ok(html) => page(vi, &user, t(vi, "Tổng quan kho dữ liệu", "Store overview"), &html).into_response(),
+        Err(e) => {
+            page(vi, &user, "truyvet", &format!("<p class=\"err\">{}</p>", esc(&format!("{e:?}")))).into_response()
+        }
     }
 }
 
 /// `GET /trace`: the form, and with `f0` or `case` the ranked list, the F0's itinerary and a
 /// CSV download.
-pub async fn trace(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+pub async fn trace(
+    State(live): State<Arc<Live>>,
+    user: Option<Extension<User>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
     let known = ["lang", "f0", "case", "from", "to", "linger", "min_overlap", "hops"];
     let p = match Params::new(q.clone(), &known) {
         Ok(p) => p,
@@ -209,15 +229,15 @@ pub async fn trace(State(live): State<Arc<Live>>, Query(q): Query<Vec<(String, S
                     other => format!("{other:?}"),
                 };
                 let _ = write!(html, "<p class=\"err\">{}</p>", esc(&msg));
-                return (e.status(), page(vi, t(vi, "Truy vết F1", "Trace F1"), &html)).into_response();
+                return (e.status(), page(vi, &user, t(vi, "Truy vết F1", "Trace F1"), &html)).into_response();
             }
         }
     }
-    page(vi, t(vi, "Truy vết F1", "Trace F1"), &html).into_response()
+    page(vi, &user, t(vi, "Truy vết F1", "Trace F1"), &html).into_response()
 }
 
 /// Percent-encode a query component.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

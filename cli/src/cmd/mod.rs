@@ -17,6 +17,7 @@ mod sql;
 mod stats;
 mod status;
 mod trace;
+mod users;
 mod verify;
 
 use std::path::PathBuf;
@@ -74,8 +75,10 @@ enum Command {
     /// Run SQL over a store (DataFusion); an interactive prompt without a query.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
-    /// Serve the tracers' web page and the JSON/Arrow API over a store (loopback only).
+    /// Serve the tracers' web page and the JSON/Arrow API over a store.
     Serve(serve::Args),
+    /// The accounts of `serve --users`: add, remove, list.
+    Users(users::Args),
 }
 
 /// A store directory argument shared by subcommands.
@@ -161,6 +164,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clusters(a) => clusters::run(a),
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Users(a) => users::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -12,9 +12,12 @@ use super::StoreArg;
 pub struct Args {
     #[command(flatten)]
     store: StoreArg,
-    /// Address to listen on for HTTP (loopback only: there are no accounts yet).
+    /// Address to listen on for HTTP (without --users, loopback only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
+    /// Accounts (`truyvet users add`): every client signs in, and any address may be served.
+    #[arg(long, value_name = "USERS_TOML")]
+    users: Option<PathBuf>,
     /// Longest a request may run before it is answered with an error.
     #[arg(long, value_parser = super::duration, default_value = "60s")]
     time_limit: i64,
@@ -24,12 +27,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    truyvet_server::check_bind(&a.http).map_err(|e| super::UsageError(e.to_string()))?;
+    if a.users.is_none() {
+        truyvet_server::check_bind(&a.http).map_err(|e| super::UsageError(e.to_string()))?;
+    }
     let config = truyvet_server::Config {
         store: a.store.store,
         http: a.http,
         time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
         audit: a.audit,
+        users: a.users,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(truyvet_server::serve(config, truyvet_server::stop_signal()))?;

@@ -52,3 +52,46 @@ fn without_accounts_serve_refuses_a_public_address() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("loopback"), "{err}");
 }
+
+#[test]
+fn with_users_serve_listens_anywhere_and_asks_everyone_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, store, users) = (dir.path().join("data"), dir.path().join("store"), dir.path().join("users.toml"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    run_ok(&["gen", "--out", &s(&data), "--people", "500", "--venues", "40", "--days", "1"]);
+    run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
+    let mut add = truyvet()
+        .args(["users", "add", "--file", &s(&users), "--name", "lan"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    assert_eq!(run_ok(&["users", "list", "--file", &s(&users)]), "lan\n");
+    assert!(!std::fs::read_to_string(&users).unwrap().contains("correct horse"));
+
+    let mut child = truyvet()
+        .args(["serve", "--store", &s(&store), "--http", "0.0.0.0:0", "--users", &s(&users)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("every client signs in"), "{first}");
+    let port =
+        first.split("http://").nth(1).unwrap().split('/').next().unwrap().rsplit(':').next().unwrap().to_string();
+    let get = |auth: &str| {
+        let mut conn = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        write!(conn, "GET /api/v1/stats HTTP/1.1\r\nHost: t\r\n{auth}Connection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(get("").starts_with("HTTP/1.1 401"));
+    // "lan:correct horse battery" in base64.
+    assert!(get("Authorization: Basic bGFuOmNvcnJlY3QgaG9yc2UgYmF0dGVyeQ==\r\n").starts_with("HTTP/1.1 200"));
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -15,6 +15,13 @@ use truyvet_server::Live;
 
 use crate::fixture::StoreFixture;
 
+/// Status, headers (lower-case names), body.
+type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn header<'r>(r: &'r Response, name: &str) -> Option<&'r str> {
+    r.1.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
 /// A server on a free loopback port, stopped on drop.
 struct Server {
     addr: SocketAddr,
@@ -24,7 +31,16 @@ struct Server {
 
 impl Server {
     fn start(store: &std::path::Path, audit: &std::path::Path, time_limit: Duration) -> Server {
-        let live = Arc::new(Live::open(store, Some(&audit.to_path_buf()), time_limit).unwrap());
+        Server::with_users(store, audit, time_limit, None)
+    }
+
+    fn with_users(
+        store: &std::path::Path,
+        audit: &std::path::Path,
+        time_limit: Duration,
+        users: Option<&std::path::PathBuf>,
+    ) -> Server {
+        let live = Arc::new(Live::open(store, Some(&audit.to_path_buf()), time_limit, users).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -44,8 +60,23 @@ impl Server {
 
     /// `GET target` with `accept`: status, headers (lower-case names), body.
     fn get(&self, target: &str, accept: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.request("GET", target, &[("Accept", accept)], "")
+    }
+
+    /// `method target` with `headers` and a form `body`.
+    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Response {
         let mut s = TcpStream::connect(self.addr).unwrap();
-        write!(s, "GET {target} HTTP/1.1\r\nHost: test\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        write!(s, "{head}\r\n{body}").unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
@@ -263,4 +294,71 @@ fn without_accounts_only_loopback_is_served() {
     assert!(truyvet_server::check_bind(&"[::1]:8080".parse().unwrap()).is_ok());
     let err = truyvet_server::check_bind(&"0.0.0.0:8080".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+#[test]
+fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
+    let (dir, store) = fixture().build();
+    let users = dir.path().join("users.toml");
+    truyvet_server::accounts::add(&users, "lan", "mật khẩu dài", false).unwrap();
+    truyvet_server::accounts::add(&users, "minh", "another-long-one", false).unwrap();
+    let dup = truyvet_server::accounts::add(&users, "lan", "whatever-long", false).unwrap_err();
+    assert!(dup.to_string().contains("exists"), "{dup}");
+    let short = truyvet_server::accounts::add(&users, "hoa", "short", false).unwrap_err();
+    assert!(short.to_string().contains("8 characters"), "{short}");
+    assert_eq!(truyvet_server::accounts::names(&users).unwrap(), ["lan", "minh"]);
+    let audit = dir.path().join("audit.jsonl");
+    let server = Server::with_users(store.dir(), &audit, Duration::from_secs(30), Some(&users));
+    let basic = |user_pass: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
+    };
+
+    // Programs: HTTP Basic.
+    let r = server.request("GET", "/api/v1/stats", &[], "");
+    assert_eq!(r.0, 401);
+    assert!(header(&r, "www-authenticate").unwrap().starts_with("Basic"));
+    let body: serde_json::Value = serde_json::from_slice(&r.2).unwrap();
+    assert_eq!(body["error"]["class"], "unauthorized");
+    assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &basic("lan:wrong"))], "").0, 401);
+    assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &basic("nobody:mật khẩu dài"))], "").0, 401);
+    let ok = server.request("GET", "/api/v1/stats", &[("Authorization", &basic("lan:mật khẩu dài"))], "");
+    assert_eq!(ok.0, 200, "{}", String::from_utf8_lossy(&ok.2));
+
+    // People: the sign-in page, a session cookie, sign out.
+    let r = server.request("GET", "/trace?f0=F0", &[], "");
+    assert_eq!(r.0, 303);
+    assert_eq!(header(&r, "location"), Some("/login?next=%2Ftrace%3Ff0%3DF0"));
+    assert_eq!(server.request("GET", "/login?next=%2F", &[], "").0, 200);
+    let wrong = server.request("POST", "/login", &[], "name=minh&password=nope&next=%2F");
+    assert_eq!(wrong.0, 401);
+    let signed = server.request("POST", "/login", &[], "name=minh&password=another-long-one&next=%2Ftrace%3Ff0%3DF0");
+    assert_eq!(signed.0, 303, "{}", String::from_utf8_lossy(&signed.2));
+    assert_eq!(header(&signed, "location"), Some("/trace?f0=F0"));
+    let cookie = header(&signed, "set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert!(header(&signed, "set-cookie").unwrap().contains("HttpOnly"));
+    let page = server.request("GET", "/trace?f0=F0&lang=en", &[("Cookie", &cookie)], "");
+    let html = String::from_utf8(page.2).unwrap();
+    assert_eq!(page.0, 200);
+    assert!(html.contains("<td>A</td>") && html.contains("minh") && html.contains("Sign out"), "{html}");
+    // An outside `next` is not followed.
+    let away = server.request("POST", "/login", &[], "name=minh&password=another-long-one&next=%2F%2Fevil.example");
+    assert_eq!(header(&away, "location"), Some("/"));
+    assert_eq!(server.request("POST", "/logout", &[("Cookie", &cookie)], "").0, 303);
+    assert_eq!(server.request("GET", "/", &[("Cookie", &cookie)], "").0, 303);
+    drop(server);
+
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let by = |status: u64| lines.iter().filter(|l| l["status"] == status).count();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(by(401), 4);
+    assert_eq!(lines[3]["user"], "lan");
+    assert!(lines[0]["user"].is_null());
+    assert!(lines.iter().any(|l| l["user"] == "minh" && l["target"] == "/trace?f0=F0&lang=en"));
+
+    // A damaged users file is refused with the file and the user.
+    std::fs::write(&users, "[[user]]\nname = \"x\"\nscram = \"md5$1\"\n").unwrap();
+    let err = Live::open(store.dir(), None, Duration::from_secs(1), Some(&users)).err().unwrap();
+    assert!(err.to_string().contains("users.toml") && err.to_string().contains("\"x\""), "{err}");
 }
