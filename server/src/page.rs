@@ -65,12 +65,20 @@ fn lang(p: &Params) -> bool {
     p.get("lang") != Some("en")
 }
 
-/// Rows of a batch as an HTML table (timestamps as RFC 3339 text).
+/// Rows of a batch as an HTML table (timestamps as RFC 3339 text), with an optional last
+/// column of ready HTML per row.
 fn table(batch: &RecordBatch) -> Result<String, ApiError> {
+    table_with(batch, None)
+}
+
+fn table_with(batch: &RecordBatch, extra: Option<(&str, &[String])>) -> Result<String, ApiError> {
     let b = encode::times_as_text(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut out = String::from("<table><tr>");
     for f in b.schema().fields() {
         let _ = write!(out, "<th>{}</th>", esc(f.name()));
+    }
+    if let Some((name, _)) = extra {
+        let _ = write!(out, "<th>{}</th>", esc(name));
     }
     out.push_str("</tr>");
     let opts = arrow::util::display::FormatOptions::default().with_null("");
@@ -84,6 +92,9 @@ fn table(batch: &RecordBatch) -> Result<String, ApiError> {
         out.push_str("<tr>");
         for f in &fmts {
             let _ = write!(out, "<td>{}</td>", esc(&f.value(r).to_string()));
+        }
+        if let Some(cell) = extra.and_then(|(_, cells)| cells.get(r)) {
+            let _ = write!(out, "<td>{cell}</td>");
         }
         out.push_str("</tr>");
     }
@@ -167,7 +178,7 @@ pub async fn trace(
     let value = |k: &str| esc(p.get(k).unwrap_or_default());
     let mut html = format!(
         "<form method=\"get\" action=\"/trace\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
-         <label>F0 <input name=\"f0\" value=\"{}\"></label><label>{} <input name=\"case\" value=\"{}\"></label>\
+         <label>F0 <input name=\"f0\" value=\"{}\"></label><label>{} <input name=\"case\" list=\"cases\" value=\"{}\"></label>\
          <label>{} <input name=\"from\" value=\"{}\" placeholder=\"2021-08-01T00:00:00+07:00\"></label>\
          <label>{} <input name=\"to\" value=\"{}\"></label><label>linger <input name=\"linger\" size=\"5\" value=\"{}\" placeholder=\"15m\"></label>\
          <label>min overlap <input name=\"min_overlap\" size=\"5\" value=\"{}\"></label><label>hops <input name=\"hops\" size=\"2\" value=\"{}\"></label>\
@@ -185,26 +196,37 @@ pub async fn trace(
         value("hops"),
         t(vi, "Truy vết", "Trace"),
     );
+    // Registered cases to pick from (the first 2,000).
+    let ids = blocking(&live, |_, snap| Ok(snap.cases()?.iter().take(2000).map(|c| c.case_id.clone()).collect()));
+    if let Ok(ids) = ids.await {
+        let ids: Vec<String> = ids;
+        html.push_str("<datalist id=\"cases\">");
+        for id in ids {
+            let _ = write!(html, "<option value=\"{}\">", esc(&id));
+        }
+        html.push_str("</datalist>");
+    }
     if p.get("f0").is_some() || p.get("case").is_some() {
         let api: Vec<(String, String)> = q.into_iter().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
         let query: String = api.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
         let result = blocking(&live, move |_, snap| {
             let p = Params::new(api, &known)?;
             let req = crate::api::trace_request(&snap, &p)?;
-            let (list, f0) = if req.hops > 1 {
-                (snap.trace_chain(&req, None)?.to_record_batch()?, req.trace.f0.clone())
-            } else {
-                (snap.trace(&req.trace)?.to_record_batch(), req.trace.f0.clone())
-            };
+            let f0 = req.trace.f0.clone();
             let key =
                 snap.person_key(&f0)?.ok_or_else(|| truyvet::Error::NotFound { what: "person", id: f0.clone() })?;
             let itinerary = snap.itinerary(key, &req.trace)?;
-            Ok((list, itinerary))
+            if req.hops > 1 {
+                return Ok((snap.trace_chain(&req, None)?.to_record_batch()?, itinerary, Vec::new()));
+            }
+            let result = snap.trace(&req.trace)?;
+            let drawn = timelines(&snap, &result, &itinerary, SHOWN)?;
+            Ok((result.to_record_batch(), itinerary, drawn))
         })
         .await;
         match result {
-            Ok((list, itinerary)) => {
-                let shown = list.slice(0, list.num_rows().min(500));
+            Ok((list, itinerary, drawn)) => {
+                let shown = list.slice(0, list.num_rows().min(SHOWN));
                 let _ = write!(
                     html,
                     "<p>{} {} · <a href=\"/api/v1/trace?{query}&amp;format=csv\">{}</a></p>",
@@ -212,7 +234,8 @@ pub async fn trace(
                     t(vi, "người tiếp xúc", "contacts"),
                     t(vi, "Tải CSV cho tổng đài", "Download CSV for the call centre"),
                 );
-                html.push_str(&table(&shown).unwrap_or_default());
+                let timeline = t(vi, "dòng thời gian (xám: F0, đỏ: tiếp xúc)", "timeline (grey: F0, red: exposure)");
+                html.push_str(&table_with(&shown, Some((timeline, &drawn))).unwrap_or_default());
                 if shown.num_rows() < list.num_rows() {
                     let _ = write!(
                         html,
@@ -234,6 +257,57 @@ pub async fn trace(
         }
     }
     page(vi, &user, t(vi, "Truy vết F1", "Trace F1"), &html).into_response()
+}
+
+/// Contacts shown (and drawn) on the page; the CSV has them all.
+const SHOWN: usize = 500;
+
+/// Per contact (the first `n` by rank): an SVG over the F0's itinerary span, the F0's stays at
+/// the contact's venues in grey and the exposure intervals in red.
+fn timelines(
+    snap: &truyvet::Snapshot,
+    result: &truyvet::TraceResult,
+    itinerary: &RecordBatch,
+    n: usize,
+) -> truyvet::Result<Vec<String>> {
+    use arrow::array::{AsArray, TimestampSecondArray};
+    let venues = itinerary.column(0).as_string::<i32>();
+    let starts = itinerary.column(1).as_any().downcast_ref::<TimestampSecondArray>().expect("check_in is seconds");
+    let ends = itinerary.column(2).as_any().downcast_ref::<TimestampSecondArray>().expect("stay_end is seconds");
+    let lo = starts.values().iter().copied().min().unwrap_or(0);
+    let hi = ends.values().iter().copied().max().unwrap_or(0).saturating_add(result.request.linger);
+    let (width, height) = (300.0, 14.0);
+    let x = |t: i64| ((t - lo) as f64 / (hi - lo).max(1) as f64 * width).clamp(0.0, width);
+    let mut out = Vec::new();
+    for c in result.contacts.iter().take(n) {
+        let mine: Vec<&truyvet::Exposure> = result.exposures.iter().filter(|e| e.rank == c.rank).collect();
+        let mut svg = format!("<svg width=\"{width}\" height=\"{height}\" role=\"img\">");
+        for i in 0..itinerary.num_rows() {
+            let here = mine.iter().any(|e| snap.venue_id(e.venue).is_ok_and(|v| v == venues.value(i)));
+            if here {
+                let (a, b) = (x(starts.value(i)), x(ends.value(i)));
+                let _ = write!(
+                    svg,
+                    "<rect x=\"{a:.1}\" y=\"0\" width=\"{:.1}\" height=\"6\" fill=\"#bbb\"/>",
+                    (b - a).max(1.0)
+                );
+            }
+        }
+        for e in &mine {
+            let (a, b) = (x(e.start), x(e.end));
+            let _ = write!(
+                svg,
+                "<rect x=\"{a:.1}\" y=\"7\" width=\"{:.1}\" height=\"6\" fill=\"#c33\"><title>{} {} – {}</title></rect>",
+                (b - a).max(1.0),
+                esc(snap.venue_id(e.venue)?),
+                truyvet::time::format_utc(e.start),
+                truyvet::time::format_utc(e.end)
+            );
+        }
+        svg.push_str("</svg>");
+        out.push(svg);
+    }
+    Ok(out)
 }
 
 /// Percent-encode a query component.

@@ -7,6 +7,7 @@ mod cases;
 mod crash;
 mod output;
 mod pseudonym;
+#[cfg(unix)]
 mod serve;
 #[cfg(feature = "sql")]
 mod sql;

@@ -7,6 +7,13 @@ use std::process::Stdio;
 
 use super::{run_ok, truyvet};
 
+/// Ask `child` to stop as an init system does.
+fn sigterm(child: &std::process::Child) {
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not yet waited for.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+}
+
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,8 +42,7 @@ fn serve_answers_and_stops_on_sigterm() {
         serde_json::from_str(&run_ok(&["stats", "--store", &s(&store), "--format", "json"])).unwrap();
     assert_eq!(stats["rows"], want["rows"]);
 
-    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
+    sigterm(&child);
     let status = child.wait().unwrap();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
@@ -92,6 +98,6 @@ fn with_users_serve_listens_anywhere_and_asks_everyone_to_sign_in() {
     assert!(get("").starts_with("HTTP/1.1 401"));
     // "lan:correct horse battery" in base64.
     assert!(get("Authorization: Basic bGFuOmNvcnJlY3QgaG9yc2UgYmF0dGVyeQ==\r\n").starts_with("HTTP/1.1 200"));
-    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    sigterm(&child);
     assert!(child.wait().unwrap().success());
 }

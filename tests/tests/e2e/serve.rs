@@ -283,6 +283,18 @@ fn the_pages_render_in_both_languages() {
     {
         assert!(traced.contains(want), "{want} in {traced}");
     }
+    // Each contact's timeline: the F0's stays at its venues (grey) and its exposure (red); C
+    // met the F0 at the café 12:30–12:40.
+    assert!(traced.contains("<svg") && traced.contains("CAFE 2021-08-01T12:30:00Z – 2021-08-01T12:40:00Z"), "{traced}");
+    // A registered case can be picked.
+    let file = dir.path().join("cases.csv");
+    std::fs::write(&file, "case_id,person_id,confirmed_at\nBN-7,F0,2021-08-02T00:00:00Z\n").unwrap();
+    truyvet::CasesImport::new(store.dir()).import(&[file]).unwrap();
+    let (_, form) = page("/trace");
+    assert!(form.contains("<option value=\"BN-7\">"), "{form}");
+    let (status, by_case) = page("/trace?case=BN-7&lang=en");
+    assert_eq!(status, 200);
+    assert!(by_case.contains("<td>A</td>"), "{by_case}");
     let (status, missing) = page("/trace?f0=%3Cscript%3E");
     assert_eq!(status, 404);
     assert!(missing.contains("&lt;script&gt;") && !missing.contains("<script>"), "{missing}");
