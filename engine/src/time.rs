@@ -1,4 +1,5 @@
-//! Timestamps, time zones and durations: the one place where text becomes seconds.
+//! Timestamps, time zones, durations (and byte sizes): the one place where text becomes seconds
+//! (or bytes).
 //!
 //! Every stage (ingest, trace arguments, SQL parameters, CLI) parses through here, so the accepted
 //! formats are the same everywhere:
@@ -178,6 +179,37 @@ fn parse_datetime(t: &[u8], tz: Tz) -> Result<i64, &'static str> {
     };
     let days = i64::from(date.num_days_from_ce()) - 719_163;
     Ok(days * DAY + i64::from(hour * 3600 + minute * 60 + second) - offset)
+}
+
+/// Parse a size such as `512MiB`, `2GiB`, `1.5G` or `1000000` (bytes; K, M, G, T are binary
+/// multiples with or without `iB`).
+///
+/// ```
+/// assert_eq!(truyvet::time::parse_bytes("2GiB")?, 2 << 30);
+/// assert_eq!(truyvet::time::parse_bytes("512m")?, 512 << 20);
+/// assert!(truyvet::time::parse_bytes("lots").is_err());
+/// # Ok::<(), truyvet::Error>(())
+/// ```
+pub fn parse_bytes(text: &str) -> Result<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => 0,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if scale > 0 && n.is_finite() && n > 0.0 => Ok((n * scale as f64) as usize),
+        _ => Err(Error::InvalidArgument {
+            what: "size",
+            value: text.to_string(),
+            hint: "a positive number of bytes, optionally with K, M, G or T (binary: 2GiB, 512M)".into(),
+        }),
+    }
 }
 
 /// Format Unix seconds as RFC 3339 UTC (`2021-08-01T01:15:00Z`).

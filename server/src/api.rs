@@ -319,3 +319,57 @@ pub async fn stats(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Respons
 pub async fn openapi() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
 }
+
+/// Run one read-only statement (the `truyvet sql` sandbox, tables and table functions) under
+/// the time and memory limits.
+async fn sql(
+    live: Arc<Live>,
+    statement: String,
+    format: Option<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let encoding = respond::negotiate(format.as_deref(), &headers)?;
+    if statement.trim().is_empty() {
+        return Err(ApiError::Usage("no SQL statement: give it as the body of a POST, or as q=".into()));
+    }
+    #[cfg(feature = "sql")]
+    {
+        let limit = live.time_limit;
+        // The session cancels the statement at the time limit itself; this outer limit is a
+        // second guard, a little later.
+        let l = live.clone();
+        let task = tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
+            let snap = l.snapshot()?;
+            let (schema, batches) = l.sql_session(&snap)?.query(&statement)?;
+            Ok(Rows { schema, batches, notes: Vec::new() })
+        });
+        let rows = match tokio::time::timeout(limit + std::time::Duration::from_secs(5), task).await {
+            Ok(Ok(rows)) => rows?,
+            Ok(Err(e)) => return Err(ApiError::Internal(format!("the statement failed: {e}"))),
+            Err(_) => return Err(ApiError::Timeout(limit)),
+        };
+        respond::rows(rows, encoding)
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        let _ = (live, encoding);
+        Err(ApiError::Usage("this truyvet was built without SQL (the `sql` feature)".into()))
+    }
+}
+
+/// `GET /api/v1/sql?q=SELECT ...`.
+pub async fn sql_get(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+    let p = Params::new(q, &["q"])?;
+    sql(live, p.required("q")?.to_string(), p.get("format").map(str::to_string), headers).await
+}
+
+/// `POST /api/v1/sql` with the statement as the body.
+pub async fn sql_post(
+    State(live): State<Arc<Live>>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &[])?;
+    sql(live, body, p.get("format").map(str::to_string), headers).await
+}

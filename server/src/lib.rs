@@ -47,6 +47,8 @@ pub struct Config {
     pub audit: Option<PathBuf>,
     /// Accounts (`users.toml`); without them, loopback only.
     pub users: Option<PathBuf>,
+    /// Most bytes a SQL statement may hold.
+    pub memory_limit: Option<usize>,
 }
 
 /// Refuse an address other than loopback: without accounts, anyone who can connect acts as
@@ -75,6 +77,7 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/api/v1/clusters", get(api::clusters))
         .route("/api/v1/stats", get(api::stats))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/sql", get(api::sql_get).post(api::sql_post))
         .route("/login", get(signin::form).post(signin::login))
         .route("/logout", post(signin::logout))
         .layer(middleware::from_fn_with_state(live.clone(), gate))
@@ -126,7 +129,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     if config.users.is_none() {
         check_bind(&config.http)?;
     }
-    let live = Arc::new(Live::open(&config.store, config.audit.as_ref(), config.time_limit, config.users.as_ref())?);
+    let live = Arc::new(Live::open(&config)?);
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http))?;

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +22,11 @@ pub struct Live {
     audit: Option<Mutex<File>>,
     /// Longest a request may run.
     pub time_limit: Duration,
+    /// Most bytes a SQL statement may hold.
+    pub memory_limit: Option<usize>,
+    /// The SQL session of one snapshot version.
+    #[cfg(feature = "sql")]
+    sql: Mutex<Option<(u64, Arc<truyvet::sql::Session>)>>,
     /// The accounts (`None`: the store's owner alone, on loopback).
     pub users: Option<Users>,
     /// Page sessions: token → (user, expiry).
@@ -30,16 +34,12 @@ pub struct Live {
 }
 
 impl Live {
-    /// Open the store at `dir`; append audit lines to `audit` when given; sign clients in
-    /// against `users` when given.
-    pub fn open(
-        dir: &Path,
-        audit: Option<&PathBuf>,
-        time_limit: Duration,
-        users: Option<&PathBuf>,
-    ) -> anyhow::Result<Live> {
-        let store = Store::open(dir)?;
-        let audit = audit
+    /// Open `config`'s store, audit log and accounts.
+    pub fn open(config: &crate::Config) -> anyhow::Result<Live> {
+        let store = Store::open(&config.store)?;
+        let audit = config
+            .audit
+            .as_ref()
             .map(|p| {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -49,12 +49,15 @@ impl Live {
             })
             .transpose()?
             .map(Mutex::new);
-        let users = users.map(|p| Users::read(p)).transpose()?;
+        let users = config.users.as_deref().map(Users::read).transpose()?;
         Ok(Live {
             store: Mutex::new(store),
             status: Mutex::new(None),
+            #[cfg(feature = "sql")]
+            sql: Mutex::new(None),
             audit,
-            time_limit,
+            time_limit: config.time_limit,
+            memory_limit: config.memory_limit,
             users,
             sessions: Mutex::new(Default::default()),
         })
@@ -82,6 +85,24 @@ impl Live {
         let index = Arc::new(snap.status_index(&ChainRequest::new(truyvet::TraceRequest::default(), 2))?);
         *held = Some((version, index.clone()));
         Ok(index)
+    }
+
+    /// The SQL session of `snap` (read-only; statements under the time and memory limits),
+    /// opened on first use per version.
+    #[cfg(feature = "sql")]
+    pub fn sql_session(&self, snap: &Snapshot) -> truyvet::Result<Arc<truyvet::sql::Session>> {
+        let version = snap.manifest().version;
+        let mut held = self.sql.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((v, session)) = held.as_ref()
+            && *v == version
+        {
+            return Ok(session.clone());
+        }
+        let options =
+            truyvet::sql::SessionOptions::default().time_limit(Some(self.time_limit)).memory_limit(self.memory_limit);
+        let session = Arc::new(truyvet::sql::Session::with_options(snap, options)?);
+        *held = Some((version, session.clone()));
+        Ok(session)
     }
 
     /// A new page session for `user`: its token.
@@ -114,6 +135,17 @@ impl Live {
         let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = writeln!(f, "{line}") {
             tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+}
+
+impl Drop for Live {
+    /// The SQL session owns a tokio runtime, which must not be dropped on an async thread (the
+    /// server's own runtime drops `Live` there at shutdown): it is dropped on a thread of its own.
+    fn drop(&mut self) {
+        #[cfg(feature = "sql")]
+        if let Some(held) = self.sql.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = std::thread::spawn(move || drop(held)).join();
         }
     }
 }

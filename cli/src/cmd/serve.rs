@@ -21,6 +21,9 @@ pub struct Args {
     /// Longest a request may run before it is answered with an error.
     #[arg(long, value_parser = super::duration, default_value = "60s")]
     time_limit: i64,
+    /// Most memory one SQL statement may hold (e.g. 2GiB); beyond it the statement fails.
+    #[arg(long, value_parser = bytes)]
+    memory_limit: Option<usize>,
     /// Append one JSON line per request (time, client, request, status, duration) to FILE.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
@@ -36,8 +39,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
         time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
         audit: a.audit,
         users: a.users,
+        memory_limit: a.memory_limit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(truyvet_server::serve(config, truyvet_server::stop_signal()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn bytes(text: &str) -> Result<usize, String> {
+    truyvet::time::parse_bytes(text).map_err(|e| e.to_string())
 }

@@ -9,8 +9,10 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableFunction;
 use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
 
 use super::functions::{ARGS, CLUSTERS_ARGS, HOTSPOTS_ARGS, RegisterFunction, TraceFunction};
 use super::{run_aggregate, sandbox, script, tables};
@@ -38,6 +40,12 @@ pub struct SessionOptions {
     /// every row (see `run_aggregate` in the module docs of `truyvet::sql`). `GROUP BY
     /// venue_id` profits, since parts are sorted by venue. Results never depend on it.
     pub run_aggregation: bool,
+    /// Most bytes a statement may hold: DataFusion's memory pool for its operators (sorts,
+    /// aggregations, joins spill or fail beyond it) and, separately, the result collected.
+    /// Beyond either, the statement fails (environment, exit 4) and nothing else is affected.
+    pub memory_limit: Option<usize>,
+    /// Longest a statement may run; then it is cancelled (environment, exit 4).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl Default for SessionOptions {
@@ -46,6 +54,8 @@ impl Default for SessionOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pushdown_filters: true,
             run_aggregation: true,
+            memory_limit: None,
+            time_limit: None,
         }
     }
 }
@@ -66,6 +76,18 @@ impl SessionOptions {
     /// Set [`SessionOptions::run_aggregation`].
     pub fn run_aggregation(mut self, on: bool) -> Self {
         self.run_aggregation = on;
+        self
+    }
+
+    /// Set [`SessionOptions::memory_limit`].
+    pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Set [`SessionOptions::time_limit`].
+    pub fn time_limit(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.time_limit = limit;
         self
     }
 }
@@ -106,6 +128,15 @@ pub struct TableInfo {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+/// A statement stopped by a limit of its session.
+fn over_limit(statement: &str, why: String) -> Error {
+    Error::Sql {
+        message: format!("statement stopped: {why}"),
+        statement: statement.to_string(),
+        kind: ErrorKind::Environment,
     }
 }
 
@@ -150,8 +181,15 @@ impl Session {
             let f = RegisterFunction { snapshot: snapshot.clone(), clusters };
             functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
         }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = options.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let runtime =
+            runtime.build_arc().map_err(|e| Error::Internal(format!("cannot set up the SQL memory pool: {e}")))?;
         let mut state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             // No table factories: `CREATE EXTERNAL TABLE` has nothing to create even if it got
             // past the sandbox. URL tables stay off (the DataFusion default).
@@ -181,7 +219,7 @@ impl Session {
             |message: String| Error::Sql { message, statement: statement.to_string(), kind: ErrorKind::Usage };
         let fail =
             |e: DataFusionError| Error::Sql { message: message(&e), statement: statement.to_string(), kind: kind(&e) };
-        self.rt.block_on(async {
+        let run = async {
             let state = self.ctx.state();
             let dialect = state.config().options().sql_parser.dialect;
             let parsed = state.sql_to_statement(statement, &dialect).map_err(fail)?;
@@ -190,8 +228,29 @@ impl Session {
             sandbox::options().verify_plan(&plan).map_err(fail)?;
             let df = self.ctx.execute_logical_plan(plan).await.map_err(fail)?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(fail)?;
+            let mut stream = df.execute_stream().await.map_err(fail)?;
+            let (mut batches, mut held) = (Vec::new(), 0usize);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(fail)?;
+                held += batch.get_array_memory_size();
+                if let Some(limit) = self.options.memory_limit.filter(|&l| held > l) {
+                    return Err(over_limit(statement, format!("its result passed the memory limit of {limit} bytes")));
+                }
+                batches.push(batch);
+            }
             Ok((schema, batches))
+        };
+        self.rt.block_on(async {
+            match self.options.time_limit {
+                // Dropping the statement's future cancels its streams and the tasks they spawned.
+                Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                    Err(over_limit(
+                        statement,
+                        format!("it ran longer than the time limit of {:.1} s and was cancelled", limit.as_secs_f64()),
+                    ))
+                }),
+                None => run.await,
+            }
         })
     }
 

@@ -15,6 +15,22 @@ use truyvet_server::Live;
 
 use crate::fixture::StoreFixture;
 
+fn config(
+    store: &std::path::Path,
+    audit: &std::path::Path,
+    time_limit: Duration,
+    users: Option<&std::path::PathBuf>,
+) -> truyvet_server::Config {
+    truyvet_server::Config {
+        store: store.to_path_buf(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        time_limit,
+        audit: Some(audit.to_path_buf()),
+        users: users.cloned(),
+        memory_limit: Some(64 << 20),
+    }
+}
+
 /// Status, headers (lower-case names), body.
 type Response = (u16, Vec<(String, String)>, Vec<u8>);
 
@@ -40,7 +56,7 @@ impl Server {
         time_limit: Duration,
         users: Option<&std::path::PathBuf>,
     ) -> Server {
-        let live = Arc::new(Live::open(store, Some(&audit.to_path_buf()), time_limit, users).unwrap());
+        let live = Arc::new(Live::open(&config(store, audit, time_limit, users)).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -371,6 +387,40 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
 
     // A damaged users file is refused with the file and the user.
     std::fs::write(&users, "[[user]]\nname = \"x\"\nscram = \"md5$1\"\n").unwrap();
-    let err = Live::open(store.dir(), None, Duration::from_secs(1), Some(&users)).err().unwrap();
+    let err = Live::open(&config(store.dir(), &audit, Duration::from_secs(1), Some(&users))).err().unwrap();
     assert!(err.to_string().contains("users.toml") && err.to_string().contains("\"x\""), "{err}");
+}
+
+#[test]
+fn sql_runs_read_only_under_time_and_memory_limits_and_the_server_stays_up() {
+    let (dir, store) = fixture().build();
+    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(2));
+    let want = truyvet::sql::Session::new(&store.snapshot())
+        .unwrap()
+        .query("SELECT venue_id, count(*) AS n FROM checkins GROUP BY venue_id ORDER BY venue_id")
+        .unwrap();
+    let got = server.request(
+        "POST",
+        "/api/v1/sql?format=csv",
+        &[],
+        "SELECT venue_id, count(*) AS n FROM checkins GROUP BY venue_id ORDER BY venue_id",
+    );
+    assert_eq!(got.0, 200, "{}", String::from_utf8_lossy(&got.2));
+    assert_eq!(got.2, encode::write(Vec::new(), &want.0, &want.1, Encoding::Csv).unwrap());
+    let (status, rows) = server.json("/api/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20f1_contacts('F0')");
+    assert_eq!((status, rows[0]["n"].as_u64()), (200, Some(3)));
+    // Writes are refused as in `truyvet sql`.
+    let (status, body) = server.json("/api/v1/sql?q=CREATE%20TABLE%20t%20AS%20SELECT%201");
+    assert_eq!((status, body["error"]["class"].as_str()), (400, Some("usage")), "{body}");
+    // A runaway statement is cancelled at the time limit; one whose result outgrows the memory
+    // limit fails; the server answers the next request.
+    let t = std::time::Instant::now();
+    let (status, body) = server.json("/api/v1/sql?q=SELECT%20sum(value)%20FROM%20generate_series(1,%20100000000000)");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("time limit"), "{body}");
+    assert!(t.elapsed() < Duration::from_secs(20), "cancelled promptly: {:?}", t.elapsed());
+    let (status, body) = server.json("/api/v1/sql?q=SELECT%20*%20FROM%20generate_series(1,%2020000000)");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("memory limit"), "{body}");
+    assert_eq!(server.json("/api/v1/stats").0, 200);
 }
