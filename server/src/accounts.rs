@@ -4,9 +4,14 @@
 //! stored; checking one costs one PBKDF2 (4,096 rounds), so a verified credential is
 //! remembered by its SHA-256 for the life of the process.
 //!
+//! Each user has a role: `tracer` (traces, exposures, itineraries, occupancy, cases, status,
+//! hotspots, clusters, the trace page), `epidemiologist` (also SQL) or `admin` (also the store's
+//! figures and overview).
+//!
 //! ```toml
 //! [[user]]
 //! name = "lan"
+//! role = "tracer"
 //! scram = "SCRAM-SHA-256$4096:...$...:..."
 //! ```
 
@@ -36,7 +41,36 @@ struct UsersFile {
 #[serde(deny_unknown_fields)]
 struct Entry {
     name: String,
+    role: Role,
     scram: String,
+}
+
+/// What a user may do; each role may do everything the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Traces, exposures, itineraries, occupancy, cases, status, hotspots, clusters.
+    Tracer,
+    /// And SQL.
+    Epidemiologist,
+    /// And the store's figures.
+    Admin,
+}
+
+impl Role {
+    /// Its name in users.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Tracer => "tracer",
+            Role::Epidemiologist => "epidemiologist",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role of a name in users.toml.
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Tracer, Role::Epidemiologist, Role::Admin].into_iter().find(|r| r.name() == text)
+    }
 }
 
 /// A SCRAM-SHA-256 verifier.
@@ -119,7 +153,7 @@ impl Verifier {
 /// The accounts of a running server.
 #[derive(Debug)]
 pub struct Users {
-    by_name: HashMap<String, Verifier>,
+    by_name: HashMap<String, (Role, Verifier)>,
     /// SHA-256 of `name \0 password` of credentials already verified.
     verified: Mutex<HashSet<[u8; 32]>>,
 }
@@ -137,7 +171,7 @@ impl Users {
         for e in file.users {
             let v = Verifier::parse(&e.scram)
                 .map_err(|why| anyhow::anyhow!("{}: user {:?}: {why}", path.display(), e.name))?;
-            if by_name.insert(e.name.clone(), v).is_some() {
+            if by_name.insert(e.name.clone(), (e.role, v)).is_some() {
                 bail!("{}: user {:?} is listed twice", path.display(), e.name);
             }
         }
@@ -147,9 +181,9 @@ impl Users {
         Ok(Users { by_name, verified: Mutex::new(HashSet::new()) })
     }
 
-    /// Whether `name` signs in with `password`.
-    pub fn verify(&self, name: &str, password: &str) -> bool {
-        let Some(v) = self.by_name.get(name) else { return false };
+    /// The role of `name` if it signs in with `password`.
+    pub fn verify(&self, name: &str, password: &str) -> Option<Role> {
+        let (role, v) = self.by_name.get(name)?;
         let mut h = Sha256::new();
         h.update(name.as_bytes());
         h.update([0]);
@@ -157,24 +191,29 @@ impl Users {
         let fingerprint: [u8; 32] = h.finalize().into();
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.contains(&fingerprint) {
-            return true;
+            return Some(*role);
         }
-        let ok = v.check(password);
-        if ok {
-            verified.insert(fingerprint);
+        if !v.check(password) {
+            return None;
         }
-        ok
+        verified.insert(fingerprint);
+        Some(*role)
+    }
+
+    /// The role of `name` (a session's user).
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.by_name.get(name).map(|(r, _)| *r)
     }
 
     /// The verifier of `name`, for protocols that run SCRAM themselves.
     pub fn verifier(&self, name: &str) -> Option<&Verifier> {
-        self.by_name.get(name)
+        self.by_name.get(name).map(|(_, v)| v)
     }
 }
 
-/// Add `name` with `password` to the users file at `path` (created if missing); an existing
-/// name is refused unless `replace`.
-pub fn add(path: &PathBuf, name: &str, password: &str, replace: bool) -> Result<()> {
+/// Add `name` with `role` and `password` to the users file at `path` (created if missing); an
+/// existing name is refused unless `replace`.
+pub fn add(path: &PathBuf, name: &str, role: Role, password: &str, replace: bool) -> Result<()> {
     if name.is_empty() || name.chars().any(|c| c.is_control() || c == ':') {
         bail!("user name {name:?}: give a name without ':' or control characters");
     }
@@ -182,7 +221,7 @@ pub fn add(path: &PathBuf, name: &str, password: &str, replace: bool) -> Result<
         bail!("the password of {name:?} is shorter than 8 characters");
     }
     let mut file = if path.exists() { read_file(path)? } else { UsersFile::default() };
-    let entry = Entry { name: name.to_string(), scram: Verifier::generate(password)?.encode() };
+    let entry = Entry { name: name.to_string(), role, scram: Verifier::generate(password)?.encode() };
     match file.users.iter_mut().find(|e| e.name == name) {
         Some(e) if replace => *e = entry,
         Some(_) => bail!("{}: user {name:?} exists (use --replace to set a new password)", path.display()),
@@ -202,9 +241,9 @@ pub fn remove(path: &PathBuf, name: &str) -> Result<()> {
     write_file(path, &file)
 }
 
-/// The names in the users file at `path`.
-pub fn names(path: &Path) -> Result<Vec<String>> {
-    Ok(read_file(path)?.users.into_iter().map(|e| e.name).collect())
+/// The names and roles in the users file at `path`.
+pub fn names(path: &Path) -> Result<Vec<(String, Role)>> {
+    Ok(read_file(path)?.users.into_iter().map(|e| (e.name, e.role)).collect())
 }
 
 fn write_file(path: &PathBuf, file: &UsersFile) -> Result<()> {

@@ -90,8 +90,9 @@ async fn gate(State(live): State<Arc<Live>>, mut request: Request, next: Next) -
     let t = Instant::now();
     let method = request.method().to_string();
     let target = request.uri().to_string();
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-    let user = match signin::user_of(&live, &request) {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = peer.map(|c| c.to_string());
+    let user = match signin::user_of(&live, &request, peer.map(|p| p.ip())) {
         Ok(user) => Some(user),
         Err(refusal) => match request.uri().path() {
             "/login" | "/logout" => None,
@@ -102,17 +103,21 @@ async fn gate(State(live): State<Arc<Live>>, mut request: Request, next: Next) -
             }
         },
     };
-    if let Some(u) = &user {
-        request.extensions_mut().insert(signin::User(u.clone()));
+    let name = user.as_ref().map(|u| u.0.clone());
+    if let Some(u) = user {
+        request.extensions_mut().insert(u);
     }
     let response = next.run(request).await;
-    log(&live, user.as_deref(), client, &method, &target, response.status().as_u16(), t);
+    log(&live, name.as_deref(), client, &method, &target, response.status().as_u16(), t);
     response
 }
 
 fn log(live: &Live, user: Option<&str>, client: Option<String>, method: &str, target: &str, status: u16, t: Instant) {
     let ms = t.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(%method, %target, status, ms, user, "request");
+    // The server's own log names the path only: queries carry person ids, which belong in the
+    // audit log alone.
+    let path = target.split('?').next().unwrap_or_default();
+    tracing::info!(%method, path, status, ms, "request");
     live.audit(&serde_json::json!({
         "at": truyvet::time::format_utc(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)),
         "user": user,

@@ -31,6 +31,8 @@ pub struct Live {
     pub users: Option<Users>,
     /// Page sessions: token → (user, expiry).
     sessions: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+    /// Failed sign-ins per client address: (count, start of the minute counted).
+    failures: Mutex<std::collections::HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
 }
 
 impl Live {
@@ -60,6 +62,7 @@ impl Live {
             memory_limit: config.memory_limit,
             users,
             sessions: Mutex::new(Default::default()),
+            failures: Mutex::new(Default::default()),
         })
     }
 
@@ -121,6 +124,22 @@ impl Live {
     pub fn session_user(&self, token: &str) -> Option<String> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.get(token).filter(|(_, until)| *until > std::time::Instant::now()).map(|(u, _)| u.clone())
+    }
+
+    /// Failed sign-ins from `client` in the current minute.
+    pub fn failures(&self, client: std::net::IpAddr) -> u32 {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.get(&client).filter(|(_, since)| since.elapsed() < Duration::from_secs(60)).map_or(0, |f| f.0)
+    }
+
+    /// Count a failed sign-in from `client`.
+    pub fn failed(&self, client: std::net::IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = failures.entry(client).or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= Duration::from_secs(60) {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
     }
 
     /// End a session.

@@ -38,7 +38,7 @@ pub(crate) fn esc(s: &str) -> String {
 
 fn page(vi: bool, user: &Option<Extension<User>>, title: &str, body: &str) -> Html<String> {
     let who = match user {
-        Some(Extension(User(name))) if name != "local-owner" => format!(
+        Some(Extension(User(name, _))) if name != "local-owner" => format!(
             " · {} <form method=\"post\" action=\"/logout\" style=\"display:inline\"><button>{}</button></form>",
             esc(name),
             t(vi, "Đăng xuất", "Sign out")

@@ -4,17 +4,23 @@
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{Query, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::accounts::Role;
 use crate::live::{Live, SESSION};
 
-/// The signed-in user, for handlers that want it.
+/// The signed-in user and role, for handlers that want them.
 #[derive(Debug, Clone)]
-pub struct User(pub String);
+pub struct User(pub String, pub Role);
+
+/// Failed sign-ins from one client address within a minute before it must wait.
+pub const MAX_FAILURES: u32 = 5;
 
 const COOKIE: &str = "truyvet_session";
 
@@ -25,27 +31,47 @@ pub enum Refusal {
     Missing,
     /// Its credentials are wrong.
     Wrong,
+    /// Its address failed to sign in too often in the last minute.
+    TooMany,
+    /// Its user's role does not allow it.
+    Forbidden(Role),
 }
 
 impl Refusal {
-    /// API clients get 401 with a Basic challenge; people get the sign-in page.
+    /// API clients get a JSON error (401 with a Basic challenge when they must sign in);
+    /// people get the sign-in page, or the trace page instead of an overview they may not see.
     pub fn respond(&self, path: &str, target: &str) -> Response {
-        if path.starts_with("/api/") {
-            let message = match self {
-                Refusal::Missing => {
-                    "sign in: this server has accounts (HTTP Basic, or the session of the sign-in page)"
-                }
-                Refusal::Wrong => "wrong user name or password",
-            };
-            let body = serde_json::json!({ "error": { "class": "unauthorized", "message": message, "exit_code": 2 } });
-            let mut r = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        let (status, class, message) = match self {
+            Refusal::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "sign in: this server has accounts (HTTP Basic, or the session of the sign-in page)".to_string(),
+            ),
+            Refusal::Wrong => (StatusCode::UNAUTHORIZED, "unauthorized", "wrong user name or password".to_string()),
+            Refusal::TooMany => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("more than {MAX_FAILURES} failed sign-ins from this address in a minute: wait"),
+            ),
+            Refusal::Forbidden(need) => {
+                (StatusCode::FORBIDDEN, "forbidden", format!("this needs the role {} or above", need.name()))
+            }
+        };
+        if path == "/" && matches!(self, Refusal::Forbidden(_)) {
+            return Redirect::to("/trace").into_response();
+        }
+        if status == StatusCode::UNAUTHORIZED && !path.starts_with("/api/") {
+            return Redirect::to(&format!("/login?next={}", crate::page::enc(target))).into_response();
+        }
+        let body = serde_json::json!({ "error": { "class": class, "message": message, "exit_code": 2 } });
+        let mut r = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"truyvet\", charset=\"UTF-8\""),
             );
-            return r;
         }
-        Redirect::to(&format!("/login?next={}", crate::page::enc(target))).into_response()
+        r
     }
 }
 
@@ -60,19 +86,51 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-/// Who sent `request`.
-pub fn user_of(live: &Live, request: &Request) -> Result<String, Refusal> {
-    let Some(users) = &live.users else { return Ok("local-owner".into()) };
-    let headers = request.headers();
-    if let Some(user) = cookie(headers, COOKIE).and_then(|t| live.session_user(t)) {
-        return Ok(user);
+/// The role a path needs.
+pub fn needs(path: &str) -> Role {
+    match path {
+        "/api/v1/sql" => Role::Epidemiologist,
+        "/" | "/api/v1/stats" => Role::Admin,
+        _ => Role::Tracer,
     }
-    let Some(auth) = headers.get(header::AUTHORIZATION) else { return Err(Refusal::Missing) };
-    let basic = auth.to_str().ok().and_then(|v| v.strip_prefix("Basic ")).ok_or(Refusal::Wrong)?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(basic.trim()).map_err(|_| Refusal::Wrong)?;
-    let text = String::from_utf8(decoded).map_err(|_| Refusal::Wrong)?;
-    let (name, password) = text.split_once(':').ok_or(Refusal::Wrong)?;
-    if users.verify(name, password) { Ok(name.to_string()) } else { Err(Refusal::Wrong) }
+}
+
+/// Who sent `request` from `client`, and whether their role allows it.
+pub fn user_of(live: &Live, request: &Request, client: Option<IpAddr>) -> Result<User, Refusal> {
+    let Some(users) = &live.users else { return Ok(User("local-owner".into(), Role::Admin)) };
+    let headers = request.headers();
+    let user = match cookie(headers, COOKIE).and_then(|t| live.session_user(t)) {
+        Some(name) => User(name.clone(), users.role(&name).ok_or(Refusal::Missing)?),
+        None => {
+            let Some(auth) = headers.get(header::AUTHORIZATION) else { return Err(Refusal::Missing) };
+            if client.is_some_and(|c| live.failures(c) >= MAX_FAILURES) {
+                return Err(Refusal::TooMany);
+            }
+            let (name, password) = basic(auth).ok_or(Refusal::Wrong)?;
+            match users.verify(&name, &password) {
+                Some(role) => User(name, role),
+                None => {
+                    if let Some(c) = client {
+                        live.failed(c);
+                    }
+                    return Err(Refusal::Wrong);
+                }
+            }
+        }
+    };
+    let need = needs(request.uri().path());
+    if user.1 < need {
+        return Err(Refusal::Forbidden(need));
+    }
+    Ok(user)
+}
+
+/// `Basic base64(name:password)`.
+fn basic(auth: &HeaderValue) -> Option<(String, String)> {
+    let b64 = auth.to_str().ok()?.strip_prefix("Basic ")?;
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_string(), password.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,18 +176,26 @@ pub async fn form(State(live): State<Arc<Live>>, Query(q): Query<Next>) -> Respo
 }
 
 /// `POST /login`: a session cookie and back to where the user was going.
-pub async fn login(State(live): State<Arc<Live>>, Form(f): Form<Login>) -> Response {
+pub async fn login(
+    State(live): State<Arc<Live>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(f): Form<Login>,
+) -> Response {
     let next = local(f.next.as_deref()).to_string();
     if live.users.is_none() {
         return Redirect::to(&next).into_response();
     }
+    if live.failures(client.ip()) >= MAX_FAILURES {
+        return Refusal::TooMany.respond("/login", "/login");
+    }
     let (name, password) = (f.name.clone(), f.password.clone());
     let l = live.clone();
     // PBKDF2 is CPU work: off the async threads.
-    let ok = tokio::task::spawn_blocking(move || l.users.as_ref().is_some_and(|u| u.verify(&name, &password)))
+    let ok = tokio::task::spawn_blocking(move || l.users.as_ref().and_then(|u| u.verify(&name, &password)).is_some())
         .await
         .unwrap_or(false);
     if !ok {
+        live.failed(client.ip());
         let mut r = form_page(&next, Some("Sai tên đăng nhập hoặc mật khẩu / wrong user name or password"), true)
             .into_response();
         *r.status_mut() = StatusCode::UNAUTHORIZED;

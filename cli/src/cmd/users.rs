@@ -24,7 +24,11 @@ enum Command {
         /// The user's name.
         #[arg(long)]
         name: String,
-        /// Set a new password for an existing user.
+        /// tracer (traces, status, hotspots, clusters), epidemiologist (and SQL) or admin (and
+        /// the store's figures).
+        #[arg(long, default_value = "tracer", value_parser = role)]
+        role: accounts::Role,
+        /// Set a new password (and role) for an existing user.
         #[arg(long)]
         replace: bool,
     },
@@ -44,25 +48,29 @@ enum Command {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     match a.command {
-        Command::Add { file, name, replace } => {
+        Command::Add { file, name, role, replace } => {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']);
             if password.is_empty() {
                 bail!(super::UsageError("give the password as the first line of stdin".into()));
             }
-            accounts::add(&file, &name, password, replace).map_err(|e| super::UsageError(e.to_string()))?;
-            eprintln!("{}: {name} can sign in", file.display());
+            accounts::add(&file, &name, role, password, replace).map_err(|e| super::UsageError(e.to_string()))?;
+            eprintln!("{}: {name} can sign in as {}", file.display(), role.name());
         }
         Command::Remove { file, name } => {
             accounts::remove(&file, &name).map_err(|e| super::UsageError(e.to_string()))?;
             eprintln!("{}: {name} removed", file.display());
         }
         Command::List { file } => {
-            for n in accounts::names(&file).map_err(|e| super::UsageError(e.to_string()))? {
-                println!("{n}");
+            for (n, role) in accounts::names(&file).map_err(|e| super::UsageError(e.to_string()))? {
+                println!("{n},{}", role.name());
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn role(text: &str) -> Result<accounts::Role, String> {
+    accounts::Role::parse(text).ok_or_else(|| format!("{text:?}: use tracer, epidemiologist or admin"))
 }

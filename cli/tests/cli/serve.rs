@@ -67,14 +67,14 @@ fn with_users_serve_listens_anywhere_and_asks_everyone_to_sign_in() {
     run_ok(&["gen", "--out", &s(&data), "--people", "500", "--venues", "40", "--days", "1"]);
     run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
     let mut add = truyvet()
-        .args(["users", "add", "--file", &s(&users), "--name", "lan"])
+        .args(["users", "add", "--file", &s(&users), "--name", "lan", "--role", "admin"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     add.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
     assert!(add.wait().unwrap().success());
-    assert_eq!(run_ok(&["users", "list", "--file", &s(&users)]), "lan\n");
+    assert_eq!(run_ok(&["users", "list", "--file", &s(&users)]), "lan,admin\n");
     assert!(!std::fs::read_to_string(&users).unwrap().contains("correct horse"));
 
     let mut child = truyvet()

@@ -328,13 +328,16 @@ fn without_accounts_only_loopback_is_served() {
 fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     let (dir, store) = fixture().build();
     let users = dir.path().join("users.toml");
-    truyvet_server::accounts::add(&users, "lan", "mật khẩu dài", false).unwrap();
-    truyvet_server::accounts::add(&users, "minh", "another-long-one", false).unwrap();
-    let dup = truyvet_server::accounts::add(&users, "lan", "whatever-long", false).unwrap_err();
+    use truyvet_server::accounts::{self, Role};
+    accounts::add(&users, "lan", Role::Admin, "mật khẩu dài", false).unwrap();
+    accounts::add(&users, "minh", Role::Tracer, "another-long-one", false).unwrap();
+    accounts::add(&users, "hoa", Role::Epidemiologist, "epi-long-password", false).unwrap();
+    let dup = accounts::add(&users, "lan", Role::Tracer, "whatever-long", false).unwrap_err();
     assert!(dup.to_string().contains("exists"), "{dup}");
-    let short = truyvet_server::accounts::add(&users, "hoa", "short", false).unwrap_err();
+    let short = accounts::add(&users, "tam", Role::Tracer, "short", false).unwrap_err();
     assert!(short.to_string().contains("8 characters"), "{short}");
-    assert_eq!(truyvet_server::accounts::names(&users).unwrap(), ["lan", "minh"]);
+    let names: Vec<(String, Role)> = accounts::names(&users).unwrap();
+    assert_eq!(names[1], ("minh".to_string(), Role::Tracer));
     let audit = dir.path().join("audit.jsonl");
     let server = Server::with_users(store.dir(), &audit, Duration::from_secs(30), Some(&users));
     let basic = |user_pass: &str| {
@@ -352,6 +355,18 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &basic("nobody:mật khẩu dài"))], "").0, 401);
     let ok = server.request("GET", "/api/v1/stats", &[("Authorization", &basic("lan:mật khẩu dài"))], "");
     assert_eq!(ok.0, 200, "{}", String::from_utf8_lossy(&ok.2));
+
+    // Roles: a tracer traces but runs no SQL and sees no store figures; an epidemiologist runs
+    // SQL; the admin sees everything.
+    let as_minh = basic("minh:another-long-one");
+    let as_hoa = basic("hoa:epi-long-password");
+    assert_eq!(server.request("GET", "/api/v1/trace?f0=F0", &[("Authorization", &as_minh)], "").0, 200);
+    let r = server.request("GET", "/api/v1/sql?q=SELECT%201", &[("Authorization", &as_minh)], "");
+    assert_eq!(r.0, 403);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.2).unwrap()["error"]["class"], "forbidden");
+    assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &as_minh)], "").0, 403);
+    assert_eq!(server.request("GET", "/api/v1/sql?q=SELECT%201", &[("Authorization", &as_hoa)], "").0, 200);
+    assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &as_hoa)], "").0, 403);
 
     // People: the sign-in page, a session cookie, sign out.
     let r = server.request("GET", "/trace?f0=F0", &[], "");
@@ -372,21 +387,33 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     // An outside `next` is not followed.
     let away = server.request("POST", "/login", &[], "name=minh&password=another-long-one&next=%2F%2Fevil.example");
     assert_eq!(header(&away, "location"), Some("/"));
+    // The overview is the admin's; a tracer is sent to the trace page.
+    let r = server.request("GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!((r.0, header(&r, "location")), (303, Some("/trace")));
     assert_eq!(server.request("POST", "/logout", &[("Cookie", &cookie)], "").0, 303);
-    assert_eq!(server.request("GET", "/", &[("Cookie", &cookie)], "").0, 303);
+    let r = server.request("GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!((r.0, header(&r, "location")), (303, Some("/login?next=%2F")));
+    // Five failed sign-ins in a minute (three above, two here) make the address wait, right
+    // password or not.
+    for _ in 0..2 {
+        assert_eq!(server.request("GET", "/api/v1/trace?f0=F0", &[("Authorization", &basic("lan:guess"))], "").0, 401);
+    }
+    let r = server.request("GET", "/api/v1/stats", &[("Authorization", &basic("lan:mật khẩu dài"))], "");
+    assert_eq!(r.0, 429, "{}", String::from_utf8_lossy(&r.2));
+    assert_eq!(server.request("POST", "/login", &[], "name=lan&password=m%E1%BA%ADt").0, 429);
     drop(server);
 
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let by = |status: u64| lines.iter().filter(|l| l["status"] == status).count();
-    assert_eq!(lines.len(), 12);
-    assert_eq!(by(401), 4);
+    assert_eq!(lines.len(), 22);
+    assert_eq!((by(401), by(403), by(429)), (6, 3, 2));
     assert_eq!(lines[3]["user"], "lan");
     assert!(lines[0]["user"].is_null());
     assert!(lines.iter().any(|l| l["user"] == "minh" && l["target"] == "/trace?f0=F0&lang=en"));
 
     // A damaged users file is refused with the file and the user.
-    std::fs::write(&users, "[[user]]\nname = \"x\"\nscram = \"md5$1\"\n").unwrap();
+    std::fs::write(&users, "[[user]]\nname = \"x\"\nrole = \"tracer\"\nscram = \"md5$1\"\n").unwrap();
     let err = Live::open(&config(store.dir(), &audit, Duration::from_secs(1), Some(&users))).err().unwrap();
     assert!(err.to_string().contains("users.toml") && err.to_string().contains("\"x\""), "{err}");
 }
