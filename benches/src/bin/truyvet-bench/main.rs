@@ -10,6 +10,7 @@
 //! The product binary carries none of this: the benchmark drives it from outside, as a user
 //! would, and reads each child's peak memory from the kernel.
 
+mod load;
 mod register;
 mod report;
 mod sql;
@@ -82,6 +83,10 @@ struct Args {
     /// The register stays in the cached store (importing the same cases again adds nothing).
     #[arg(long, value_name = "N")]
     register: Option<usize>,
+    /// Also run `truyvet serve` over a copy of the store with 64 clients on loopback (traces,
+    /// status, SQL) for SECONDS while ingests commit; per endpoint: requests, errors, p50/p99.
+    #[arg(long, value_name = "SECONDS")]
+    serve_load: Option<u64>,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -224,6 +229,16 @@ fn run(args: Args) -> Result<()> {
     }
     if let Some(n) = args.register {
         report.register = Some(register::figures(&relay, &bin, &store_dir, &f0s, n, args.seed, args.processes)?);
+    }
+    if let Some(seconds) = args.serve_load {
+        let load = load::figures(&bin, &store_dir, &f0s, seconds, args.seed)?;
+        for (name, e) in &load.endpoints {
+            eprintln!(
+                "load: {name:>6}: {} requests, {} errors, p50 {:.1} ms, p99 {:.1} ms",
+                e.requests, e.errors, e.latency.p50_ms, e.latency.p99_ms
+            );
+        }
+        report.load = Some(load);
     }
 
     report.print_summary();

@@ -31,6 +31,7 @@ pub struct Report {
     pub sql: Vec<SqlFigure>,
     pub compare: Option<Compare>,
     pub register: Option<super::register::RegisterFigures>,
+    pub load: Option<super::load::LoadFigures>,
 }
 
 /// The ingest child process (cached beside the store, so a rerun reports the first ingest).
