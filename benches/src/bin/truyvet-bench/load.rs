@@ -61,7 +61,14 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
         .spawn()
         .context("starting truyvet serve")?;
     let mut first = String::new();
-    BufReader::new(server.stderr.take().expect("piped")).read_line(&mut first)?;
+    let mut err = BufReader::new(server.stderr.take().expect("piped"));
+    err.read_line(&mut first)?;
+    // The rest of the server's stderr, kept for the report of a failure.
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
     let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).context("no address")?.to_string();
     eprintln!("load: {CLIENTS} clients for {seconds} s against http://{addr}/ ...");
 
@@ -114,8 +121,9 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
     // SAFETY: kill(2) on the pid of the server this run spawned and has not waited for.
     unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
     let stopped = server.wait()?;
+    let said = rest.join().unwrap_or_default();
     if !stopped.success() {
-        bail!("truyvet serve did not stop cleanly: {stopped}");
+        bail!("truyvet serve did not stop cleanly: {stopped}: {said}");
     }
     let _ = std::fs::remove_dir_all(&work);
     let samples = Arc::try_unwrap(samples).map_err(|_| anyhow::anyhow!("clients still hold samples"))?;
