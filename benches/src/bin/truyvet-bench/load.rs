@@ -16,6 +16,9 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use truyvet_benches::Percentiles;
 
+/// Per endpoint: latencies and errors.
+type Samples = BTreeMap<&'static str, (Vec<Duration>, usize)>;
+
 /// Concurrent clients.
 pub const CLIENTS: usize = 64;
 
@@ -72,7 +75,7 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
     let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).context("no address")?.to_string();
     eprintln!("load: {CLIENTS} clients for {seconds} s against http://{addr}/ ...");
 
-    let samples: Arc<Mutex<BTreeMap<&'static str, (Vec<Duration>, usize)>>> = Default::default();
+    let samples: Arc<Mutex<Samples>> = Default::default();
     let until = Instant::now() + Duration::from_secs(seconds);
     let f0s = Arc::new(f0s.to_vec());
     let clients: Vec<_> = (0..CLIENTS)
