@@ -159,32 +159,28 @@ const TRACE: [&str; 14] = [
     "min_overlap",
 ];
 
+/// The list (`details`: the exposure intervals) a trace request asks for: a chain when it has
+/// hops, a cap or a latency, else the plain F1 trace.
+fn traced(snap: &Snapshot, p: &Params, details: bool) -> Result<Rows, ApiError> {
+    let req = trace_request(snap, p)?;
+    if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
+        let chain = snap.trace_chain(&req, None)?;
+        let batch = if details { chain.exposures_record_batch()? } else { chain.to_record_batch()? };
+        Ok(Rows { notes: chain.notes(), ..Rows::one(batch) })
+    } else {
+        let result = snap.trace(&req.trace)?;
+        Ok(Rows::one(if details { result.exposures_record_batch()? } else { result.to_record_batch() }))
+    }
+}
+
 /// `GET /api/v1/trace`: the ranked F1 list (with `hops`, the chain).
 pub async fn trace(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
-    answer(live, q, headers, &TRACE, |_, snap, p| {
-        let req = trace_request(&snap, &p)?;
-        if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
-            let chain = snap.trace_chain(&req, None)?;
-            Ok(Rows { notes: chain.notes(), ..Rows::one(chain.to_record_batch()?) })
-        } else {
-            Ok(Rows::one(snap.trace(&req.trace)?.to_record_batch()))
-        }
-    })
-    .await
+    answer(live, q, headers, &TRACE, |_, snap, p| traced(&snap, &p, false)).await
 }
 
 /// `GET /api/v1/exposures`: every exposure interval behind the list.
 pub async fn exposures(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
-    answer(live, q, headers, &TRACE, |_, snap, p| {
-        let req = trace_request(&snap, &p)?;
-        if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
-            let chain = snap.trace_chain(&req, None)?;
-            Ok(Rows { notes: chain.notes(), ..Rows::one(chain.exposures_record_batch()?) })
-        } else {
-            Ok(Rows::one(snap.trace(&req.trace)?.exposures_record_batch()?))
-        }
-    })
-    .await
+    answer(live, q, headers, &TRACE, |_, snap, p| traced(&snap, &p, true)).await
 }
 
 /// `GET /api/v1/itinerary?person=`: a person's own stays.
@@ -294,16 +290,21 @@ pub async fn status(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Respon
     Ok(axum::Json(body).into_response())
 }
 
+/// Stored check-ins per day, from the manifest's parts (nothing is read).
+pub(crate) fn check_ins_per_day(snap: &Snapshot) -> std::collections::BTreeMap<i64, u64> {
+    let mut per_day = std::collections::BTreeMap::new();
+    for part in snap.parts() {
+        *per_day.entry(part.info.day).or_default() += part.info.rows;
+    }
+    per_day
+}
+
 /// `GET /api/v1/stats`: the store's figures and check-ins per day.
 pub async fn stats(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Response, ApiError> {
     Params::new(q, &[])?;
     let body = blocking(&live, |_, snap| {
         let stats = snap.stats()?;
-        let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
-        for part in snap.parts() {
-            *per_day.entry(part.info.day).or_default() += part.info.rows;
-        }
-        let days: Vec<_> = per_day
+        let days: Vec<_> = check_ins_per_day(&snap)
             .into_iter()
             .map(|(d, rows)| serde_json::json!({ "day": truyvet::time::day_name(d), "check_ins": rows }))
             .collect();

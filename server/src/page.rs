@@ -115,10 +115,7 @@ pub async fn overview(
     let vi = lang(&p);
     let body = blocking(&live, move |_, snap| {
         let s = snap.stats()?;
-        let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
-        for part in snap.parts() {
-            *per_day.entry(part.info.day).or_default() += part.info.rows;
-        }
+        let per_day = crate::api::check_ins_per_day(&snap);
         let mut html = String::from("<table>");
         for (label, value) in [
             (t(vi, "Lượt quét (check-in)", "Check-ins"), s.rows.to_string()),

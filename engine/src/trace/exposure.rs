@@ -257,12 +257,12 @@ impl F1Of {
         F1Of { offsets, entries }
     }
 
-    /// Where `person`'s entries lie in `entries`: the cases it is an F1 of, with its first
-    /// contact, ascending by case (empty for a key beyond the dictionary).
-    fn range(&self, person: PersonKey) -> (u32, u32) {
+    /// The cases `person` is an F1 of, with its first contact, ascending by case (empty for a
+    /// key beyond the dictionary).
+    fn get(&self, person: PersonKey) -> &[(u32, Seconds)] {
         match self.offsets.get(person as usize..person as usize + 2) {
-            Some(&[lo, hi]) => (lo, hi),
-            _ => (0, 0),
+            Some(&[lo, hi]) => &self.entries[lo as usize..hi as usize],
+            _ => &[],
         }
     }
 }
@@ -287,34 +287,23 @@ pub(crate) fn f1_contributions(
     skip: impl Fn(u32) -> bool,
 ) -> Result<Vec<Contribution>> {
     let mut out = Vec::new();
-    // Rows that may contribute, with their F1 entries: gathered before they are walked, so the
-    // lookups, which miss the cache, overlap instead of waiting on each other.
-    let mut hits: Vec<(u32, u32, u32)> = Vec::new();
     for s in stays {
         let (first, last) = day_range(req, s.start.saturating_sub(req.linger), s.end);
         for part in snapshot.parts_of_days(first, last) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(req.max_visit + req.linger), s.end)?;
-            hits.clear();
             for row in rows {
+                let (xa, xb) = req.stay(idx.check_in(row), idx.check_out(row));
                 // Most rows of the look-back ended, linger included, before the stay began:
                 // they contribute nothing, whoever they are.
-                let (_, xb) = req.stay(idx.check_in(row), idx.check_out(row));
                 if xb.saturating_add(req.linger) <= s.start {
                     continue;
                 }
                 let x = idx.person(row);
-                if Some(x) != me {
-                    let (lo, hi) = f1_of.range(x);
-                    if lo < hi {
-                        hits.push((row, lo, hi));
-                    }
+                if Some(x) == me {
+                    continue;
                 }
-            }
-            for &(row, lo, hi) in &hits {
-                let (xa, xb) = req.stay(idx.check_in(row), idx.check_out(row));
-                let x = idx.person(row);
-                for &(case, first_contact) in f1_of.entries[lo as usize..hi as usize].iter().filter(|c| !skip(c.0)) {
+                for &(case, first_contact) in f1_of.get(x).iter().filter(|c| !skip(c.0)) {
                     let (cs, ce) = (xa.max(first_contact.saturating_add(latency)), xb.min(window_ends[case as usize]));
                     if cs >= ce {
                         continue;
