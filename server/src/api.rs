@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +15,10 @@ use truyvet::model::Seconds;
 use truyvet::time::{Tz, parse_duration, parse_time_arg};
 use truyvet::trace::{ChainRequest, ClusterRequest, HotspotRequest};
 
+use crate::accounts::Role;
 use crate::live::Live;
 use crate::respond::{self, ApiError, Rows};
+use crate::signin::User;
 
 /// Query parameters, checked against the names an endpoint takes.
 pub struct Params(HashMap<String, String>);
@@ -325,6 +328,20 @@ pub async fn openapi() -> Response {
 /// the time and memory limits.
 async fn sql(
     live: Arc<Live>,
+    user: Option<User>,
+    statement: String,
+    format: Option<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let detail = respond::Statement(statement.clone());
+    let mut response = sql_rows(live, user, statement, format, headers).await.into_response();
+    response.extensions_mut().insert(detail);
+    Ok(response)
+}
+
+async fn sql_rows(
+    live: Arc<Live>,
+    user: Option<User>,
     statement: String,
     format: Option<String>,
     headers: HeaderMap,
@@ -341,7 +358,8 @@ async fn sql(
         let l = live.clone();
         let task = tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
             let snap = l.snapshot()?;
-            let (schema, batches) = l.sql_session(&snap)?.query(&statement)?;
+            let admin = user.is_some_and(|u| u.1 == Role::Admin);
+            let (schema, batches) = l.sql_session(&snap, admin)?.query(&statement)?;
             Ok(Rows { schema, batches, notes: Vec::new() })
         });
         let rows = match tokio::time::timeout(limit + std::time::Duration::from_secs(5), task).await {
@@ -353,24 +371,30 @@ async fn sql(
     }
     #[cfg(not(feature = "sql"))]
     {
-        let _ = (live, encoding);
+        let _ = (live, user, encoding);
         Err(ApiError::Usage("this truyvet was built without SQL (the `sql` feature)".into()))
     }
 }
 
 /// `GET /api/v1/sql?q=SELECT ...`.
-pub async fn sql_get(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn sql_get(
+    State(live): State<Arc<Live>>,
+    user: Option<Extension<User>>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let p = Params::new(q, &["q"])?;
-    sql(live, p.required("q")?.to_string(), p.get("format").map(str::to_string), headers).await
+    sql(live, user.map(|u| u.0), p.required("q")?.to_string(), p.get("format").map(str::to_string), headers).await
 }
 
 /// `POST /api/v1/sql` with the statement as the body.
 pub async fn sql_post(
     State(live): State<Arc<Live>>,
+    user: Option<Extension<User>>,
     Query(q): Q,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q, &[])?;
-    sql(live, body, p.get("format").map(str::to_string), headers).await
+    sql(live, user.map(|u| u.0), body, p.get("format").map(str::to_string), headers).await
 }

@@ -8,8 +8,9 @@
 //! - Without accounts the server is its owner's: it binds loopback only ([`check_bind`]). With
 //!   `--users` ([`accounts`]) every request signs in: HTTP Basic for programs, a session
 //!   cookie from the sign-in page for people.
-//! - Each request is logged (time, user, client, method, target, status, duration) to the audit
-//!   log when one is given, failed sign-ins included.
+//! - Each request is recorded in the store's audit log ([`truyvet::store::audit`]: who, when,
+//!   from where, what with its parameters, outcome, rows returned, duration), failed sign-ins
+//!   included, before its answer is sent.
 //!
 //! The flow is one-way: this crate calls the `truyvet` library and renders; it holds no
 //! tracing logic of its own.
@@ -31,6 +32,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use truyvet::store::audit::AuditRecord;
 
 pub use self::live::Live;
 
@@ -43,8 +45,6 @@ pub struct Config {
     pub http: SocketAddr,
     /// Longest a request may run.
     pub time_limit: Duration,
-    /// Append a JSON line per request here.
-    pub audit: Option<PathBuf>,
     /// Accounts (`users.toml`); without them, loopback only.
     pub users: Option<PathBuf>,
     /// Most bytes a SQL statement may hold.
@@ -98,7 +98,8 @@ async fn gate(State(live): State<Arc<Live>>, mut request: Request, next: Next) -
             "/login" | "/logout" => None,
             path => {
                 let response = refusal.respond(path, &target);
-                log(&live, None, client, &method, &target, response.status().as_u16(), t);
+                let r = record(None, client, &method, &target, &response, true, t);
+                live.audit(&r).await;
                 return response;
             }
         },
@@ -108,25 +109,55 @@ async fn gate(State(live): State<Arc<Live>>, mut request: Request, next: Next) -
         request.extensions_mut().insert(u);
     }
     let response = next.run(request).await;
-    log(&live, name.as_deref(), client, &method, &target, response.status().as_u16(), t);
+    let r = record(name.as_deref(), client, &method, &target, &response, false, t);
+    live.audit(&r).await;
     response
 }
 
-fn log(live: &Live, user: Option<&str>, client: Option<String>, method: &str, target: &str, status: u16, t: Instant) {
+/// The request's audit record; it is also logged at `info`, without its parameters.
+fn record(
+    user: Option<&str>,
+    client: Option<String>,
+    method: &str,
+    target: &str,
+    response: &Response,
+    refused: bool,
+    t: Instant,
+) -> AuditRecord {
     let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status();
     // The server's own log names the path only: queries carry person ids, which belong in the
     // audit log alone.
     let path = target.split('?').next().unwrap_or_default();
-    tracing::info!(%method, path, status, ms, "request");
-    live.audit(&serde_json::json!({
-        "at": truyvet::time::format_utc(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)),
-        "user": user,
-        "client": client,
-        "method": method,
-        "target": target,
-        "status": status,
-        "ms": (ms * 10.0).round() / 10.0,
-    }));
+    tracing::info!(%method, path, status = status.as_u16(), ms, "request");
+    let x = response.extensions();
+    let outcome = match status.as_u16() {
+        _ if refused => "refused",
+        s if s < 400 => "ok",
+        401 | 403 | 429 => "refused",
+        _ => "failed",
+    };
+    let detail = match x.get::<respond::Statement>() {
+        Some(s) => format!("{target} {}", s.0),
+        None => target.to_string(),
+    };
+    let error = x.get::<respond::Failure>().map(|f| f.0.clone()).or_else(|| match outcome {
+        "refused" => status.canonical_reason().map(str::to_string),
+        _ => None,
+    });
+    AuditRecord {
+        at: AuditRecord::now(),
+        via: "http".into(),
+        user: user.map(str::to_string).or_else(|| x.get::<signin::Attempted>().map(|a| a.0.clone())),
+        client,
+        action: format!("{method} {path}"),
+        detail,
+        outcome: outcome.into(),
+        code: status.as_u16().to_string(),
+        rows: x.get::<respond::Returned>().map(|r| r.0),
+        ms: (ms * 10.0).round() / 10.0,
+        error,
+    }
 }
 
 /// Serve until `shutdown` completes; requests in flight finish first.

@@ -1,11 +1,10 @@
 //! The store as the server holds it: the live snapshot, refreshed when a commit replaces it,
 //! the status index built once per snapshot, and the audit log.
 
-use std::fs::File;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use truyvet::store::audit::{AuditLog, AuditRecord};
 use truyvet::trace::{ChainRequest, StatusIndex};
 use truyvet::{Snapshot, Store};
 
@@ -19,7 +18,7 @@ pub struct Live {
     store: Mutex<Store>,
     /// The status index of one snapshot version, under the default rules.
     status: Mutex<Option<(u64, Arc<StatusIndex>)>>,
-    audit: Option<Mutex<File>>,
+    audit: AuditLog,
     /// Longest a request may run.
     pub time_limit: Duration,
     /// Most bytes a SQL statement may hold.
@@ -27,6 +26,9 @@ pub struct Live {
     /// The SQL session of one snapshot version.
     #[cfg(feature = "sql")]
     sql: Mutex<Option<(u64, Arc<truyvet::sql::Session>)>>,
+    /// The same with the `audit` table, for admins.
+    #[cfg(feature = "sql")]
+    sql_admin: Mutex<Option<(u64, Arc<truyvet::sql::Session>)>>,
     /// The accounts (`None`: the store's owner alone, on loopback).
     pub users: Option<Users>,
     /// Page sessions: token → (user, expiry).
@@ -39,24 +41,16 @@ impl Live {
     /// Open `config`'s store, audit log and accounts.
     pub fn open(config: &crate::Config) -> anyhow::Result<Live> {
         let store = Store::open(&config.store)?;
-        let audit = config
-            .audit
-            .as_ref()
-            .map(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| anyhow::anyhow!("cannot open the audit log {}: {e}", p.display()))
-            })
-            .transpose()?
-            .map(Mutex::new);
+        let audit = AuditLog::open(&config.store)
+            .map_err(|e| anyhow::anyhow!("cannot open the audit log in {}: {e}", config.store.display()))?;
         let users = config.users.as_deref().map(Users::read).transpose()?;
         Ok(Live {
             store: Mutex::new(store),
             status: Mutex::new(None),
             #[cfg(feature = "sql")]
             sql: Mutex::new(None),
+            #[cfg(feature = "sql")]
+            sql_admin: Mutex::new(None),
             audit,
             time_limit: config.time_limit,
             memory_limit: config.memory_limit,
@@ -91,18 +85,20 @@ impl Live {
     }
 
     /// The SQL session of `snap` (read-only; statements under the time and memory limits),
-    /// opened on first use per version.
+    /// opened on first use per version. Admins' sessions also have the `audit` table.
     #[cfg(feature = "sql")]
-    pub fn sql_session(&self, snap: &Snapshot) -> truyvet::Result<Arc<truyvet::sql::Session>> {
+    pub fn sql_session(&self, snap: &Snapshot, admin: bool) -> truyvet::Result<Arc<truyvet::sql::Session>> {
         let version = snap.manifest().version;
-        let mut held = self.sql.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = if admin { &self.sql_admin } else { &self.sql }.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((v, session)) = held.as_ref()
             && *v == version
         {
             return Ok(session.clone());
         }
-        let options =
-            truyvet::sql::SessionOptions::default().time_limit(Some(self.time_limit)).memory_limit(self.memory_limit);
+        let options = truyvet::sql::SessionOptions::default()
+            .time_limit(Some(self.time_limit))
+            .memory_limit(self.memory_limit)
+            .audit(admin);
         let session = Arc::new(truyvet::sql::Session::with_options(snap, options)?);
         *held = Some((version, session.clone()));
         Ok(session)
@@ -147,14 +143,18 @@ impl Live {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
     }
 
-    /// Append one line to the audit log (when there is one); a failure to write it is logged,
-    /// not returned: the answer has been computed, the log is the operator's to fix.
-    pub fn audit(&self, line: &serde_json::Value) {
-        let Some(file) = &self.audit else { return };
-        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = writeln!(f, "{line}") {
-            tracing::error!("cannot write the audit log: {e}");
-        }
+    /// Append `record` to the store's audit log and wait until it is on disk. A failure to
+    /// write is logged (by the writer), not returned: the answer has been computed, the log
+    /// is the operator's to fix.
+    pub async fn audit(&self, record: &AuditRecord) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit.append(
+            record,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        let _ = rx.await;
     }
 }
 
@@ -163,8 +163,10 @@ impl Drop for Live {
     /// server's own runtime drops `Live` there at shutdown): it is dropped on a thread of its own.
     fn drop(&mut self) {
         #[cfg(feature = "sql")]
-        if let Some(held) = self.sql.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = std::thread::spawn(move || drop(held)).join();
+        for held in [&mut self.sql, &mut self.sql_admin] {
+            if let Some(held) = held.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = std::thread::spawn(move || drop(held)).join();
+            }
         }
     }
 }

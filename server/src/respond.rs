@@ -22,6 +22,19 @@ impl Rows {
     }
 }
 
+/// Rows an answer carried, for the audit log (a response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct Returned(pub u64);
+
+/// The SQL statement a request ran, for the audit log (a response extension): a POST's body
+/// is not in its target.
+#[derive(Debug, Clone)]
+pub struct Statement(pub String);
+
+/// Why a request failed, for the audit log (a response extension).
+#[derive(Debug, Clone)]
+pub struct Failure(pub String);
+
 /// An error answer: `{"error": {"class", "message", "exit_code"}}`.
 #[derive(Debug)]
 pub enum ApiError {
@@ -83,9 +96,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, class, exit_code) = self.parts();
-        let body =
-            serde_json::json!({ "error": { "class": class, "message": self.message(), "exit_code": exit_code } });
-        (status, axum::Json(body)).into_response()
+        let message = self.message();
+        let body = serde_json::json!({ "error": { "class": class, "message": message, "exit_code": exit_code } });
+        let mut r = (status, axum::Json(body)).into_response();
+        r.extensions_mut().insert(Failure(message));
+        r
     }
 }
 
@@ -117,6 +132,8 @@ pub fn rows(rows: Rows, encoding: Encoding) -> Result<Response, ApiError> {
     let body = encode::write(Vec::new(), &rows.schema, &rows.batches, encoding)
         .map_err(|e| ApiError::Internal(format!("encoding the answer: {e}")))?;
     let mut response = (StatusCode::OK, body).into_response();
+    let returned = rows.batches.iter().map(|b| b.num_rows() as u64).sum();
+    response.extensions_mut().insert(Returned(returned));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(encoding.media_type()));
     if !rows.notes.is_empty() {

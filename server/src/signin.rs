@@ -29,8 +29,8 @@ const COOKIE: &str = "truyvet_session";
 pub enum Refusal {
     /// It carried no credentials.
     Missing,
-    /// Its credentials are wrong.
-    Wrong,
+    /// Its credentials are wrong (the user name tried, when there was one).
+    Wrong(Option<String>),
     /// Its address failed to sign in too often in the last minute.
     TooMany,
     /// Its user's role does not allow it.
@@ -47,7 +47,7 @@ impl Refusal {
                 "unauthorized",
                 "sign in: this server has accounts (HTTP Basic, or the session of the sign-in page)".to_string(),
             ),
-            Refusal::Wrong => (StatusCode::UNAUTHORIZED, "unauthorized", "wrong user name or password".to_string()),
+            Refusal::Wrong(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "wrong user name or password".to_string()),
             Refusal::TooMany => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -57,14 +57,18 @@ impl Refusal {
                 (StatusCode::FORBIDDEN, "forbidden", format!("this needs the role {} or above", need.name()))
             }
         };
-        if path == "/" && matches!(self, Refusal::Forbidden(_)) {
-            return Redirect::to("/trace").into_response();
+        let mut r = if path == "/" && matches!(self, Refusal::Forbidden(_)) {
+            Redirect::to("/trace").into_response()
+        } else if status == StatusCode::UNAUTHORIZED && !path.starts_with("/api/") {
+            Redirect::to(&format!("/login?next={}", crate::page::enc(target))).into_response()
+        } else {
+            let body = serde_json::json!({ "error": { "class": class, "message": &message, "exit_code": 2 } });
+            (status, axum::Json(body)).into_response()
+        };
+        r.extensions_mut().insert(crate::respond::Failure(message));
+        if let Refusal::Wrong(Some(name)) = self {
+            r.extensions_mut().insert(Attempted(name.clone()));
         }
-        if status == StatusCode::UNAUTHORIZED && !path.starts_with("/api/") {
-            return Redirect::to(&format!("/login?next={}", crate::page::enc(target))).into_response();
-        }
-        let body = serde_json::json!({ "error": { "class": class, "message": message, "exit_code": 2 } });
-        let mut r = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -74,6 +78,10 @@ impl Refusal {
         r
     }
 }
+
+/// The user name a failed sign-in tried, for the audit log (a response extension).
+#[derive(Debug, Clone)]
+pub struct Attempted(pub String);
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -106,14 +114,14 @@ pub fn user_of(live: &Live, request: &Request, client: Option<IpAddr>) -> Result
             if client.is_some_and(|c| live.failures(c) >= MAX_FAILURES) {
                 return Err(Refusal::TooMany);
             }
-            let (name, password) = basic(auth).ok_or(Refusal::Wrong)?;
+            let (name, password) = basic(auth).ok_or(Refusal::Wrong(None))?;
             match users.verify(&name, &password) {
                 Some(role) => User(name, role),
                 None => {
                     if let Some(c) = client {
                         live.failed(c);
                     }
-                    return Err(Refusal::Wrong);
+                    return Err(Refusal::Wrong(Some(name)));
                 }
             }
         }
@@ -199,6 +207,8 @@ pub async fn login(
         let mut r = form_page(&next, Some("Sai tên đăng nhập hoặc mật khẩu / wrong user name or password"), true)
             .into_response();
         *r.status_mut() = StatusCode::UNAUTHORIZED;
+        r.extensions_mut().insert(crate::respond::Failure("wrong user name or password".into()));
+        r.extensions_mut().insert(Attempted(f.name));
         return r;
     }
     match live.open_session(&f.name) {

@@ -1,5 +1,6 @@
 //! Subcommands: one file each.
 
+mod audit;
 mod cases;
 mod clusters;
 mod compact;
@@ -79,6 +80,8 @@ enum Command {
     Serve(serve::Args),
     /// The accounts of `serve --users`: add, remove, list.
     Users(users::Args),
+    /// The store's audit log: every request the server answered, who, when, what, outcome.
+    Audit(audit::Args),
 }
 
 /// A store directory argument shared by subcommands.
@@ -165,6 +168,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Users(a) => users::run(a),
+        Command::Audit(a) => audit::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

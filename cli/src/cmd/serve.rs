@@ -24,9 +24,6 @@ pub struct Args {
     /// Most memory one SQL statement may hold (e.g. 2GiB); beyond it the statement fails.
     #[arg(long, value_parser = bytes)]
     memory_limit: Option<usize>,
-    /// Append one JSON line per request (time, client, request, status, duration) to FILE.
-    #[arg(long, value_name = "FILE")]
-    audit: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -37,7 +34,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
         store: a.store.store,
         http: a.http,
         time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
-        audit: a.audit,
         users: a.users,
         memory_limit: a.memory_limit,
     };

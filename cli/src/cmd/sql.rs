@@ -60,7 +60,8 @@ fn param(s: &str) -> Result<(String, String), String> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let store = Store::open(&args.store.store)?;
-    let mut options = SessionOptions::default();
+    // Whoever can read the store's directory can read its audit log: here it is a table too.
+    let mut options = SessionOptions::default().audit(true);
     if let Some(n) = args.threads {
         options = options.threads(n);
     }

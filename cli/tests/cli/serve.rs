@@ -21,9 +21,8 @@ fn serve_answers_and_stops_on_sigterm() {
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     run_ok(&["gen", "--out", &s(&data), "--people", "2000", "--venues", "80", "--days", "2"]);
     run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
-    let audit = dir.path().join("audit.jsonl");
     let mut child = truyvet()
-        .args(["serve", "--store", &s(&store), "--http", "127.0.0.1:0", "--audit", &s(&audit)])
+        .args(["serve", "--store", &s(&store), "--http", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -48,7 +47,21 @@ fn serve_answers_and_stops_on_sigterm() {
     stderr.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status}: {rest}");
     assert!(rest.contains("stopped"), "{rest}");
-    assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 1);
+    // The request is in the store's audit log, as `truyvet audit` shows it.
+    let audit = run_ok(&["audit", "--store", &s(&store), "--format", "csv"]);
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert!(lines[0].starts_with("at,via,user,client,action,detail,outcome,code,rows"), "{audit}");
+    assert!(
+        lines[1].contains(",http,local-owner,127.0.0.1:")
+            && lines[1].contains("GET /api/v1/stats,/api/v1/stats,ok,200,"),
+        "{audit}"
+    );
+    assert_eq!(run_ok(&["audit", "--store", &s(&store), "--outcome", "failed", "--format", "csv"]).lines().count(), 1);
+    assert_eq!(
+        run_ok(&["audit", "--store", &s(&store), "--since", "2999-01-01", "--format", "csv"]).lines().count(),
+        1
+    );
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Longest a statement may run; then it is cancelled (environment, exit 4).
     pub time_limit: Option<std::time::Duration>,
+    /// Register the `audit` table (the store's audit log, read at each query). Off by
+    /// default: a server opens it only for its admins.
+    pub audit: bool,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +59,7 @@ impl Default for SessionOptions {
             run_aggregation: true,
             memory_limit: None,
             time_limit: None,
+            audit: false,
         }
     }
 }
@@ -82,6 +86,12 @@ impl SessionOptions {
     /// Set [`SessionOptions::memory_limit`].
     pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// Set [`SessionOptions::audit`].
+    pub fn audit(mut self, audit: bool) -> Self {
+        self.audit = audit;
         self
     }
 
@@ -201,6 +211,9 @@ impl Session {
         let state = state.build();
         let ctx = SessionContext::new_with_state(state);
         tables::register(&ctx, snapshot)?;
+        if options.audit {
+            tables::register_audit(&ctx, snapshot.dir())?;
+        }
         rt.block_on(async { ctx.sql(tables::PERSONS_VIEW).await?.collect().await })
             .map_err(|e| Error::Internal(format!("creating the persons view: {e}")))?;
         Ok(Session { ctx, rt, options })
@@ -269,7 +282,9 @@ impl Session {
     /// Tables, views and table functions with their columns (`\d`), in that order.
     pub fn tables(&self) -> Vec<TableInfo> {
         let mut out = Vec::new();
-        for (name, kind) in [("checkins", "table"), ("venues", "table"), ("cases", "table"), ("persons", "view")] {
+        for (name, kind) in
+            [("checkins", "table"), ("venues", "table"), ("cases", "table"), ("audit", "table"), ("persons", "view")]
+        {
             if let Ok(t) = self.rt.block_on(self.ctx.table_provider(name)) {
                 out.push(TableInfo { name: name.into(), kind, schema: t.schema(), signature: None });
             }

@@ -41,6 +41,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::error::Result as DfResult;
@@ -55,7 +56,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::model::{CASES_SCHEMA, CHECKINS_SCHEMA, VENUES_SCHEMA, col};
-use crate::store::{Snapshot, layout};
+use crate::store::{Snapshot, audit, layout};
 
 /// SQL of the `persons` view.
 pub(crate) const PERSONS_VIEW: &str = "CREATE VIEW persons AS \
@@ -101,6 +102,59 @@ pub(crate) fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<()> 
     ctx.register_table("cases", Arc::new(ParquetTable { schema: view_types(&CASES_SCHEMA), files: cases }))
         .map_err(df)?;
     Ok(())
+}
+
+/// Register `audit`: the store's audit log, read whole at each scan (it is small beside the
+/// check-ins, and it grows between commits, so no snapshot holds it). Damaged lines are left
+/// out here; `truyvet audit` names them.
+pub(crate) fn register_audit(ctx: &SessionContext, dir: &Path) -> Result<()> {
+    ctx.register_table("audit", Arc::new(AuditTable { dir: dir.to_path_buf() }))
+        .map_err(|e| Error::Internal(format!("registering the audit table: {e}")))?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct AuditTable {
+    dir: std::path::PathBuf,
+}
+
+impl TableProvider for AuditTable {
+    fn schema(&self) -> SchemaRef {
+        audit::AUDIT_SCHEMA.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn scan<'a, 'b, 'c, 'd, 't>(
+        &'a self,
+        _state: &'b dyn DfSession,
+        projection: Option<&'c Vec<usize>>,
+        _filters: &'d [Expr],
+        _limit: Option<usize>,
+    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
+    where
+        'a: 't,
+        'b: 't,
+        'c: 't,
+        'd: 't,
+        Self: 't,
+    {
+        let dir = self.dir.clone();
+        let projection = projection.cloned();
+        Box::pin(async move {
+            let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
+            let (records, bad) = audit::read(&dir).map_err(external)?;
+            if !bad.is_empty() {
+                tracing::warn!(lines = bad.len(), "the audit log has damaged lines; `truyvet audit` names them");
+            }
+            let batch = audit::to_batch(&records).map_err(external)?;
+            let exec: Arc<dyn ExecutionPlan> =
+                MemorySourceConfig::try_new_exec(&[vec![batch]], audit::AUDIT_SCHEMA.clone(), projection)?;
+            Ok(exec)
+        })
+    }
 }
 
 /// `schema` with its `Utf8` columns as `Utf8View`: the Parquet reader then hands out views into

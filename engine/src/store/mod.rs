@@ -5,6 +5,7 @@
 //! cheap-to-clone, `Send + Sync` view that later commits never change. This module must not
 //! import `ingest`, `trace` or `sql`: data flows into it and out of it, never back.
 
+pub mod audit;
 pub(crate) mod bytes;
 pub mod cases;
 mod compact;

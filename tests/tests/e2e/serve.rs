@@ -15,17 +15,11 @@ use truyvet_server::Live;
 
 use crate::fixture::StoreFixture;
 
-fn config(
-    store: &std::path::Path,
-    audit: &std::path::Path,
-    time_limit: Duration,
-    users: Option<&std::path::PathBuf>,
-) -> truyvet_server::Config {
+fn config(store: &std::path::Path, time_limit: Duration, users: Option<&std::path::PathBuf>) -> truyvet_server::Config {
     truyvet_server::Config {
         store: store.to_path_buf(),
         http: "127.0.0.1:0".parse().unwrap(),
         time_limit,
-        audit: Some(audit.to_path_buf()),
         users: users.cloned(),
         memory_limit: Some(64 << 20),
     }
@@ -46,17 +40,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(store: &std::path::Path, audit: &std::path::Path, time_limit: Duration) -> Server {
-        Server::with_users(store, audit, time_limit, None)
+    fn start(store: &std::path::Path, time_limit: Duration) -> Server {
+        Server::with_users(store, time_limit, None)
     }
 
-    fn with_users(
-        store: &std::path::Path,
-        audit: &std::path::Path,
-        time_limit: Duration,
-        users: Option<&std::path::PathBuf>,
-    ) -> Server {
-        let live = Arc::new(Live::open(&config(store, audit, time_limit, users)).unwrap());
+    fn with_users(store: &std::path::Path, time_limit: Duration, users: Option<&std::path::PathBuf>) -> Server {
+        let live = Arc::new(Live::open(&config(store, time_limit, users)).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -141,8 +130,7 @@ fn fixture() -> StoreFixture {
 #[test]
 fn the_api_answers_what_the_library_answers_in_every_encoding() {
     let (dir, store) = fixture().build();
-    let audit = dir.path().join("audit.jsonl");
-    let server = Server::start(store.dir(), &audit, Duration::from_secs(30));
+    let server = Server::start(store.dir(), Duration::from_secs(30));
     let snap = store.snapshot();
     let want = snap.trace(&TraceRequest::new("F0")).unwrap().to_record_batch();
     assert!(want.num_rows() >= 3);
@@ -217,8 +205,8 @@ fn the_api_answers_what_the_library_answers_in_every_encoding() {
 
 #[test]
 fn errors_are_json_with_the_clis_classes() {
-    let (dir, store) = fixture().build();
-    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(30));
+    let (_dir, store) = fixture().build();
+    let server = Server::start(store.dir(), Duration::from_secs(30));
     for (target, status, class, says) in [
         ("/api/v1/trace?f0=NOBODY", 404, "not_found", "NOBODY"),
         ("/api/v1/trace?f0=F0&linger=soon", 400, "usage", "soon"),
@@ -244,8 +232,7 @@ fn errors_are_json_with_the_clis_classes() {
 #[test]
 fn a_commit_is_seen_by_the_next_request_and_every_request_is_audited() {
     let (dir, store) = fixture().build();
-    let audit = dir.path().join("audit.jsonl");
-    let server = Server::start(store.dir(), &audit, Duration::from_secs(30));
+    let server = Server::start(store.dir(), Duration::from_secs(30));
     let ids = |v: &serde_json::Value| -> Vec<String> {
         v.as_array().unwrap().iter().map(|c| c["person_id"].as_str().unwrap().to_string()).collect()
     };
@@ -267,19 +254,22 @@ fn a_commit_is_seen_by_the_next_request_and_every_request_is_audited() {
     server.get("/api/v1/trace?f0=NOBODY", "*/*");
     drop(server);
 
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (lines, bad) = truyvet::store::audit::read(store.dir()).unwrap();
+    assert!(bad.is_empty());
     assert_eq!(lines.len(), 5);
-    assert_eq!(lines[0]["target"], "/api/v1/trace?f0=F0");
-    assert_eq!(lines[0]["method"], "GET");
-    assert!(lines[0]["client"].as_str().unwrap().starts_with("127.0.0.1:"));
-    assert_eq!(lines[4]["status"], 404);
+    assert_eq!((lines[0].action.as_str(), lines[0].detail.as_str()), ("GET /api/v1/trace", "/api/v1/trace?f0=F0"));
+    assert_eq!((lines[0].via.as_str(), lines[0].outcome.as_str()), ("http", "ok"));
+    assert_eq!(lines[0].rows, Some(ids(&before).len() as u64));
+    assert_eq!(lines[0].user.as_deref(), Some("local-owner"));
+    assert!(lines[0].client.as_deref().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!((lines[4].code.as_str(), lines[4].outcome.as_str(), lines[4].rows), ("404", "failed", None));
+    assert!(lines[4].error.as_deref().unwrap().contains("NOBODY"), "{:?}", lines[4]);
 }
 
 #[test]
 fn the_pages_render_in_both_languages() {
     let (dir, store) = fixture().build();
-    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(30));
+    let server = Server::start(store.dir(), Duration::from_secs(30));
     let page = |t: &str| {
         let (status, _, body) = server.get(t, "text/html");
         (status, String::from_utf8(body).unwrap())
@@ -338,8 +328,7 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     assert!(short.to_string().contains("8 characters"), "{short}");
     let names: Vec<(String, Role)> = accounts::names(&users).unwrap();
     assert_eq!(names[1], ("minh".to_string(), Role::Tracer));
-    let audit = dir.path().join("audit.jsonl");
-    let server = Server::with_users(store.dir(), &audit, Duration::from_secs(30), Some(&users));
+    let server = Server::with_users(store.dir(), Duration::from_secs(30), Some(&users));
     let basic = |user_pass: &str| {
         use base64::Engine as _;
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
@@ -367,6 +356,17 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &as_minh)], "").0, 403);
     assert_eq!(server.request("GET", "/api/v1/sql?q=SELECT%201", &[("Authorization", &as_hoa)], "").0, 200);
     assert_eq!(server.request("GET", "/api/v1/stats", &[("Authorization", &as_hoa)], "").0, 403);
+    // The audit log is a table for admins only.
+    let q = "/api/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20audit%20WHERE%20outcome%3D%27refused%27";
+    let r = server.request("GET", q, &[("Authorization", &as_hoa)], "");
+    assert_eq!(r.0, 400, "{}", String::from_utf8_lossy(&r.2));
+    assert!(String::from_utf8_lossy(&r.2).contains("audit"));
+    let r = server.request("GET", q, &[("Authorization", &basic("lan:mật khẩu dài"))], "");
+    assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    // Every request so far is in it, this one excepted: 401 ×3, 403 ×3 and hoa's refused
+    // statement answered 400 (failed, not refused).
+    let n: serde_json::Value = serde_json::from_slice(&r.2).unwrap();
+    assert_eq!(n[0]["n"], 6, "{n}");
 
     // People: the sign-in page, a session cookie, sign out.
     let r = server.request("GET", "/trace?f0=F0", &[], "");
@@ -403,25 +403,27 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     assert_eq!(server.request("POST", "/login", &[], "name=lan&password=m%E1%BA%ADt").0, 429);
     drop(server);
 
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let by = |status: u64| lines.iter().filter(|l| l["status"] == status).count();
-    assert_eq!(lines.len(), 22);
-    assert_eq!((by(401), by(403), by(429)), (6, 3, 2));
-    assert_eq!(lines[3]["user"], "lan");
-    assert!(lines[0]["user"].is_null());
-    assert!(lines.iter().any(|l| l["user"] == "minh" && l["target"] == "/trace?f0=F0&lang=en"));
+    let (lines, _) = truyvet::store::audit::read(store.dir()).unwrap();
+    let by = |code: &str| lines.iter().filter(|l| l.code == code).count();
+    assert_eq!(lines.len(), 24);
+    assert_eq!((by("401"), by("403"), by("429")), (6, 3, 2));
+    assert_eq!(lines.iter().filter(|l| l.outcome == "refused").count(), 6 + 3 + 2 + 3, "{lines:#?}");
+    assert_eq!(lines[3].user.as_deref(), Some("lan"));
+    assert!(lines[0].user.is_none());
+    assert!(lines.iter().any(|l| l.user.as_deref() == Some("minh") && l.detail == "/trace?f0=F0&lang=en"));
+    // A wrong password is recorded with the name it tried.
+    assert!(lines.iter().any(|l| l.code == "401" && l.user.as_deref() == Some("lan")));
 
     // A damaged users file is refused with the file and the user.
     std::fs::write(&users, "[[user]]\nname = \"x\"\nrole = \"tracer\"\nscram = \"md5$1\"\n").unwrap();
-    let err = Live::open(&config(store.dir(), &audit, Duration::from_secs(1), Some(&users))).err().unwrap();
+    let err = Live::open(&config(store.dir(), Duration::from_secs(1), Some(&users))).err().unwrap();
     assert!(err.to_string().contains("users.toml") && err.to_string().contains("\"x\""), "{err}");
 }
 
 #[test]
 fn sql_runs_read_only_under_time_and_memory_limits_and_the_server_stays_up() {
-    let (dir, store) = fixture().build();
-    let server = Server::start(store.dir(), &dir.path().join("audit.jsonl"), Duration::from_secs(2));
+    let (_dir, store) = fixture().build();
+    let server = Server::start(store.dir(), Duration::from_secs(2));
     let want = truyvet::sql::Session::new(&store.snapshot())
         .unwrap()
         .query("SELECT venue_id, count(*) AS n FROM checkins GROUP BY venue_id ORDER BY venue_id")
