@@ -13,6 +13,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in truyvet.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A trace ran past its [`TraceRequest::deadline`](crate::TraceRequest::deadline) and
+    /// was stopped.
+    #[error("stopped: the trace ran past its time limit")]
+    TimeLimit,
     /// An input file cannot be read as check-in logs (missing column, wrong type, corrupt).
     #[error("{path}: {reason}")]
     BadInput {
@@ -126,7 +130,7 @@ impl Error {
             Error::Sql { kind, .. } => *kind,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::BadInput { .. } | Error::TooManyRejects { .. } => ErrorKind::Data,
-            Error::Store { .. } | Error::Locked(_) | Error::Io { .. } => ErrorKind::Environment,
+            Error::Store { .. } | Error::Locked(_) | Error::Io { .. } | Error::TimeLimit => ErrorKind::Environment,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

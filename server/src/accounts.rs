@@ -150,6 +150,76 @@ impl Verifier {
     }
 }
 
+/// A SCRAM-SHA-256 exchange after the server's first message (RFC 5802 §3): what the proof
+/// is checked against. Channel binding is not offered (no TLS), so the client's GS2 header
+/// must be `n,,` or `y,,`.
+#[derive(Debug, Clone)]
+pub struct ScramExchange {
+    auth_prefix: String,
+    gs2: String,
+    nonce: String,
+    stored_key: [u8; 32],
+    server_key: [u8; 32],
+}
+
+impl Verifier {
+    /// Answer `client_first` (`n,,n=...,r=<client nonce>`) with the server-first message,
+    /// appending `server_nonce` (printable, no comma) to the client's nonce.
+    pub fn scram_first(
+        &self,
+        client_first: &str,
+        server_nonce: &str,
+    ) -> std::result::Result<(ScramExchange, String), String> {
+        let (gs2, bare) = match client_first.split_once(',').and_then(|(cb, rest)| Some((cb, rest.split_once(',')?))) {
+            Some((cb @ ("n" | "y"), ("", bare))) => (format!("{cb},,"), bare),
+            Some(("n" | "y", _)) => return Err("SCRAM authorization identities are not supported".into()),
+            Some(_) => return Err("channel binding is not supported (no TLS): use SCRAM-SHA-256".into()),
+            None => return Err("malformed SCRAM client-first message".into()),
+        };
+        let client_nonce = bare
+            .split(',')
+            .find_map(|a| a.strip_prefix("r="))
+            .filter(|n| !n.is_empty())
+            .ok_or("SCRAM client-first message without a nonce")?;
+        let nonce = format!("{client_nonce}{server_nonce}");
+        let server_first = format!("r={nonce},s={},i={}", B64.encode(&self.salt), self.iterations);
+        let exchange = ScramExchange {
+            auth_prefix: format!("{bare},{server_first}"),
+            gs2,
+            nonce,
+            stored_key: self.stored_key,
+            server_key: self.server_key,
+        };
+        Ok((exchange, server_first))
+    }
+}
+
+impl ScramExchange {
+    /// Check `client_final` (`c=...,r=...,p=<proof>`): the server-final message (`v=...`)
+    /// when the proof is right.
+    pub fn finish(&self, client_final: &str) -> std::result::Result<String, String> {
+        let (without_proof, proof) =
+            client_final.rsplit_once(",p=").ok_or("SCRAM client-final message without a proof")?;
+        let mut attrs = without_proof.split(',');
+        if attrs.next() != Some(&format!("c={}", B64.encode(&self.gs2))) {
+            return Err("SCRAM channel binding does not match".into());
+        }
+        if attrs.next() != Some(&format!("r={}", self.nonce)) {
+            return Err("SCRAM nonce does not match".into());
+        }
+        let proof: [u8; 32] =
+            B64.decode(proof).ok().and_then(|p| p.try_into().ok()).ok_or("SCRAM proof is not 32 bytes of base64")?;
+        let auth = format!("{},{without_proof}", self.auth_prefix);
+        let signature = hmac(&self.stored_key, auth.as_bytes());
+        let client_key: Vec<u8> = proof.iter().zip(signature).map(|(p, s)| p ^ s).collect();
+        let stored: [u8; 32] = Sha256::digest(&client_key).into();
+        if !bool::from(stored.ct_eq(&self.stored_key)) {
+            return Err("wrong password".into());
+        }
+        Ok(format!("v={}", B64.encode(hmac(&self.server_key, auth.as_bytes()))))
+    }
+}
+
 /// The accounts of a running server.
 #[derive(Debug)]
 pub struct Users {
@@ -276,5 +346,17 @@ mod tests {
         assert!(v.check("pencil"));
         assert!(!v.check("pencil "));
         assert!(Verifier::parse("md5$abc").is_err());
+
+        // The whole exchange, as a server: RFC 7677's messages, verbatim.
+        let (exchange, server_first) =
+            v.scram_first("n,,n=user,r=rOprNGfwEbeRWgbNEkqO", "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0").unwrap();
+        assert_eq!(server_first, format!("r={nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+        let client_final = format!("c=biws,r={nonce},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+        assert_eq!(exchange.finish(&client_final).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        // Another password's proof, a changed nonce, and channel binding are refused.
+        let wrong = format!("c=biws,r={nonce},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVE=");
+        assert_eq!(exchange.finish(&wrong).unwrap_err(), "wrong password");
+        assert!(exchange.finish("c=biws,r=other,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=").is_err());
+        assert!(v.scram_first("p=tls-server-end-point,,n=,r=abc", "x").is_err());
     }
 }

@@ -20,8 +20,9 @@ use crate::live::Live;
 use crate::respond::{self, ApiError, Rows};
 use crate::signin::User;
 
-/// Query parameters, checked against the names an endpoint takes.
-pub struct Params(HashMap<String, String>);
+/// Query parameters, checked against the names an endpoint takes, and the instant by which
+/// the request's traces must stop.
+pub struct Params(HashMap<String, String>, Option<std::time::Instant>);
 
 impl Params {
     /// `pairs` as given; a name outside `known` (or given twice) is a usage error naming the
@@ -39,7 +40,13 @@ impl Params {
                 return Err(ApiError::Usage(format!("parameter {k:?} given twice")));
             }
         }
-        Ok(Params(map))
+        Ok(Params(map, None))
+    }
+
+    /// Traces of these parameters stop `limit` from now ([`TraceRequest::deadline`]).
+    pub fn within(mut self, limit: std::time::Duration) -> Params {
+        self.1 = Some(std::time::Instant::now() + limit);
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -70,6 +77,7 @@ fn rules(p: &Params) -> Result<TraceRequest, ApiError> {
     let mut r = TraceRequest {
         from: p.get("from").map(|v| parse_time_arg("from", v, tz)).transpose()?,
         to: p.get("to").map(|v| parse_time_arg("to", v, tz)).transpose()?,
+        deadline: p.1,
         ..TraceRequest::default()
     };
     for (name, field) in [
@@ -86,8 +94,8 @@ fn rules(p: &Params) -> Result<TraceRequest, ApiError> {
 }
 
 /// Run `f` on the live snapshot on the blocking pool, under the time limit. A request past the
-/// limit is answered with an error; its work runs to its end in the background (the engine's
-/// joins do not stop midway), so the limit protects clients, not the machine.
+/// limit is answered with an error; a trace's join stops at its deadline too
+/// ([`Params::within`]), other work runs to its end in the background.
 pub async fn blocking<T: Send + 'static>(
     live: &Arc<Live>,
     f: impl FnOnce(&Live, Snapshot) -> Result<T, ApiError> + Send + 'static,
@@ -114,7 +122,7 @@ async fn answer(
     known: &[&str],
     f: impl FnOnce(&Live, Snapshot, Params) -> Result<Rows, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let p = Params::new(q, known)?;
+    let p = Params::new(q, known)?.within(live.time_limit);
     let encoding = respond::negotiate(p.get("format"), &headers)?;
     let rows = blocking(&live, move |l, snap| f(l, snap, p)).await?;
     respond::rows(rows, encoding)
@@ -335,6 +343,11 @@ async fn sql(
 ) -> Result<Response, ApiError> {
     let detail = respond::Statement(statement.clone());
     let mut response = sql_rows(live, user, statement, format, headers).await.into_response();
+    // The sandbox's refusals (writes, DDL, COPY) all begin so: the audit log calls them
+    // refused, not failed.
+    if response.extensions().get::<respond::Failure>().is_some_and(|f| f.0.contains("refused: ")) {
+        response.extensions_mut().insert(respond::Refused);
+    }
     response.extensions_mut().insert(detail);
     Ok(response)
 }

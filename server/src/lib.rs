@@ -19,6 +19,8 @@ pub mod accounts;
 mod api;
 pub mod live;
 mod page;
+#[cfg(feature = "pg")]
+pub mod pg;
 pub mod respond;
 mod signin;
 
@@ -43,6 +45,8 @@ pub struct Config {
     pub store: PathBuf,
     /// Where to listen for HTTP.
     pub http: SocketAddr,
+    /// Where to listen for Postgres wire, if at all (the `pg` feature).
+    pub pg: Option<SocketAddr>,
     /// Longest a request may run.
     pub time_limit: Duration,
     /// Accounts (`users.toml`); without them, loopback only.
@@ -132,7 +136,7 @@ fn record(
     tracing::info!(%method, path, status = status.as_u16(), ms, "request");
     let x = response.extensions();
     let outcome = match status.as_u16() {
-        _ if refused => "refused",
+        _ if refused || x.get::<respond::Refused>().is_some() => "refused",
         s if s < 400 => "ok",
         401 | 403 | 429 => "refused",
         _ => "failed",
@@ -164,6 +168,13 @@ fn record(
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     if config.users.is_none() {
         check_bind(&config.http)?;
+        if let Some(pg) = &config.pg {
+            check_bind(pg)?;
+        }
+    }
+    #[cfg(not(feature = "pg"))]
+    if config.pg.is_some() {
+        anyhow::bail!("this truyvet was built without Postgres wire (the `pg` feature): --pg is not available");
     }
     let live = Arc::new(Live::open(&config)?);
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -174,7 +185,34 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         Some(p) => format!("accounts from {}: every client signs in", p.display()),
     };
     eprintln!("truyvet serve: http://{}/ over {} ({who})", listener.local_addr()?, config.store.display());
-    serve_on(listener, live, shutdown).await?;
+    // One shutdown for both protocols.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    #[cfg(feature = "pg")]
+    let pg = match config.pg {
+        Some(addr) => {
+            let pg = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            eprintln!("truyvet serve: postgres://{}/ (psql, DBeaver, Metabase: read-only SQL)", pg.local_addr()?);
+            Some(tokio::spawn(pg::serve_on(pg, live.clone(), when_stopped())))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    serve_on(listener, live, when_stopped()).await?;
+    #[cfg(feature = "pg")]
+    if let Some(pg) = pg {
+        pg.await??;
+    }
     eprintln!("truyvet serve: stopped");
     Ok(())
 }

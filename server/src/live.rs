@@ -10,7 +10,7 @@ use truyvet::{Snapshot, Store};
 
 use crate::accounts::Users;
 
-/// How long a page session lasts.
+/// How long a page session lasts by default.
 pub const SESSION: Duration = Duration::from_secs(12 * 3600);
 
 /// Shared by every request.
@@ -31,6 +31,8 @@ pub struct Live {
     sql_admin: Mutex<Option<(u64, Arc<truyvet::sql::Session>)>>,
     /// The accounts (`None`: the store's owner alone, on loopback).
     pub users: Option<Users>,
+    /// How long a page session lasts ([`SESSION`] unless changed before serving).
+    pub session_lifetime: Duration,
     /// Page sessions: token → (user, expiry).
     sessions: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
     /// Failed sign-ins per client address: (count, start of the minute counted).
@@ -55,6 +57,7 @@ impl Live {
             time_limit: config.time_limit,
             memory_limit: config.memory_limit,
             users,
+            session_lifetime: SESSION,
             sessions: Mutex::new(Default::default()),
             failures: Mutex::new(Default::default()),
         })
@@ -112,7 +115,7 @@ impl Live {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::Instant::now();
         sessions.retain(|_, (_, until)| *until > now);
-        sessions.insert(token.clone(), (user.to_string(), now + SESSION));
+        sessions.insert(token.clone(), (user.to_string(), now + self.session_lifetime));
         Ok(token)
     }
 
@@ -141,6 +144,12 @@ impl Live {
     /// End a session.
     pub fn close_session(&self, token: &str) {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
+    }
+
+    /// Append `record` to the store's audit log without waiting for the disk (for records made
+    /// where nothing can wait, such as a row stream's end).
+    pub fn audit_nowait(&self, record: &AuditRecord) {
+        self.audit.append(record, None);
     }
 
     /// Append `record` to the store's audit log and wait until it is on disk. A failure to

@@ -206,8 +206,9 @@ pub async fn trace(
     if p.get("f0").is_some() || p.get("case").is_some() {
         let api: Vec<(String, String)> = q.into_iter().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
         let query: String = api.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+        let limit = live.time_limit;
         let result = blocking(&live, move |_, snap| {
-            let p = Params::new(api, &known)?;
+            let p = Params::new(api, &known)?.within(limit);
             let req = crate::api::trace_request(&snap, &p)?;
             let f0 = req.trace.f0.clone();
             let key =

@@ -31,6 +31,11 @@ pub struct Returned(pub u64);
 #[derive(Debug, Clone)]
 pub struct Statement(pub String);
 
+/// The request asked for something not allowed (a write over SQL), for the audit log (a
+/// response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
 /// Why a request failed, for the audit log (a response extension).
 #[derive(Debug, Clone)]
 pub struct Failure(pub String);

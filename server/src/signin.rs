@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::accounts::Role;
-use crate::live::{Live, SESSION};
+use crate::live::Live;
 
 /// The signed-in user and role, for handlers that want them.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ impl Refusal {
     }
 }
 
-/// The user name a failed sign-in tried, for the audit log (a response extension).
+/// The user name a sign-in was for, for the audit log (a response extension).
 #[derive(Debug, Clone)]
 pub struct Attempted(pub String);
 
@@ -214,7 +214,11 @@ pub async fn login(
     match live.open_session(&f.name) {
         Ok(token) => {
             let mut r = Redirect::to(&next).into_response();
-            let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION.as_secs());
+            r.extensions_mut().insert(Attempted(f.name.clone()));
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                live.session_lifetime.as_secs().max(1)
+            );
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }

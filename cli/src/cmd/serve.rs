@@ -15,6 +15,10 @@ pub struct Args {
     /// Address to listen on for HTTP (without --users, loopback only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
+    /// Also listen for Postgres wire here (psql, DBeaver, Metabase; read-only SQL), e.g.
+    /// 127.0.0.1:5433.
+    #[arg(long, value_name = "ADDR")]
+    pg: Option<SocketAddr>,
     /// Accounts (`truyvet users add`): every client signs in, and any address may be served.
     #[arg(long, value_name = "USERS_TOML")]
     users: Option<PathBuf>,
@@ -28,11 +32,14 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     if a.users.is_none() {
-        truyvet_server::check_bind(&a.http).map_err(|e| super::UsageError(e.to_string()))?;
+        for addr in std::iter::once(&a.http).chain(&a.pg) {
+            truyvet_server::check_bind(addr).map_err(|e| super::UsageError(e.to_string()))?;
+        }
     }
     let config = truyvet_server::Config {
         store: a.store.store,
         http: a.http,
+        pg: a.pg,
         time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
         users: a.users,
         memory_limit: a.memory_limit,

@@ -3,6 +3,8 @@
 //! stale `truyvet` left in target/. The library's own end-to-end tests are in tests/.
 
 mod basics;
+#[cfg(unix)]
+mod browser;
 mod cases;
 mod crash;
 mod output;

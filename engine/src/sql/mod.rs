@@ -60,5 +60,6 @@ mod script;
 mod session;
 mod tables;
 
+pub use self::sandbox::check_statement;
 pub use self::script::{bind_params, is_complete, parse_param, split_statements};
 pub use self::session::{Session, SessionOptions, StatementResult, TableInfo};

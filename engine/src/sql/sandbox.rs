@@ -44,6 +44,12 @@ pub(crate) fn check(statement: &DfStatement, text: &str) -> Result<(), String> {
     }
 }
 
+/// Refuse a parsed SQL statement that is not read-only, as [`check`] does: for front ends
+/// that parse themselves (Postgres wire). `text` names what was refused.
+pub fn check_statement(statement: &Statement, text: &str) -> Result<(), String> {
+    check_sql(statement, text)
+}
+
 fn check_sql(statement: &Statement, text: &str) -> Result<(), String> {
     match statement {
         Statement::Query(q) => match q.body.as_ref() {

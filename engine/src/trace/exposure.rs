@@ -72,6 +72,7 @@ pub(crate) fn source_stays(
 ) -> Result<(Vec<SourceStay>, usize)> {
     let to = req.to.unwrap_or(Seconds::MAX / 4);
     let one = |(i, &(person, from)): (usize, &(PersonKey, Seconds))| -> Result<(Vec<SourceStay>, usize)> {
+        req.check_deadline()?;
         let mut out = Vec::new();
         let mut visits = 0;
         if from >= to {
@@ -138,6 +139,7 @@ pub(crate) fn pieces(
         })
         .collect();
     let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> Result<(Vec<Piece>, u64)> {
+        req.check_deadline()?;
         let idx = &part.index;
         let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
         let examined = rows.len() as u64;

@@ -47,6 +47,10 @@ pub struct TraceRequest {
     pub rule: ExposureRule,
     /// Use rayon inside this trace. Results never depend on it.
     pub parallel: bool,
+    /// Stop with [`Error::TimeLimit`](crate::Error::TimeLimit) once this instant has passed
+    /// (checked before each venue-and-part task of the join, so a trace stops within one
+    /// task's time). `None`: no limit.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for TraceRequest {
@@ -62,11 +66,27 @@ impl Default for TraceRequest {
             limit: None,
             rule: ExposureRule::IntervalOverlap,
             parallel: true,
+            deadline: None,
         }
     }
 }
 
 impl TraceRequest {
+    /// Fail with [`Error::TimeLimit`](crate::Error::TimeLimit) if [`TraceRequest::deadline`]
+    /// has passed.
+    pub fn check_deadline(&self) -> crate::Result<()> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(crate::Error::TimeLimit),
+            _ => Ok(()),
+        }
+    }
+
+    /// Set [`TraceRequest::deadline`].
+    pub fn deadline(mut self, at: Option<std::time::Instant>) -> Self {
+        self.deadline = at;
+        self
+    }
+
     /// A request for `f0` with the default parameters.
     pub fn new(f0: impl Into<String>) -> TraceRequest {
         TraceRequest { f0: f0.into(), ..TraceRequest::default() }

@@ -8,6 +8,7 @@ mod compact;
 mod fixture;
 mod hotspots;
 mod ingest;
+mod pg;
 mod pseudonym;
 mod purge;
 mod serve;

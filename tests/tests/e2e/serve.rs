@@ -19,6 +19,7 @@ fn config(store: &std::path::Path, time_limit: Duration, users: Option<&std::pat
     truyvet_server::Config {
         store: store.to_path_buf(),
         http: "127.0.0.1:0".parse().unwrap(),
+        pg: None,
         time_limit,
         users: users.cloned(),
         memory_limit: Some(64 << 20),
@@ -45,7 +46,11 @@ impl Server {
     }
 
     fn with_users(store: &std::path::Path, time_limit: Duration, users: Option<&std::path::PathBuf>) -> Server {
-        let live = Arc::new(Live::open(&config(store, time_limit, users)).unwrap());
+        Server::on(Live::open(&config(store, time_limit, users)).unwrap())
+    }
+
+    fn on(live: Live) -> Server {
+        let live = Arc::new(live);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -438,9 +443,11 @@ fn sql_runs_read_only_under_time_and_memory_limits_and_the_server_stays_up() {
     assert_eq!(got.2, encode::write(Vec::new(), &want.0, &want.1, Encoding::Csv).unwrap());
     let (status, rows) = server.json("/api/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20f1_contacts('F0')");
     assert_eq!((status, rows[0]["n"].as_u64()), (200, Some(3)));
-    // Writes are refused as in `truyvet sql`.
+    // Writes are refused as in `truyvet sql`, and audited as refused.
     let (status, body) = server.json("/api/v1/sql?q=CREATE%20TABLE%20t%20AS%20SELECT%201");
     assert_eq!((status, body["error"]["class"].as_str()), (400, Some("usage")), "{body}");
+    let r = server.request("POST", "/api/v1/sql", &[], "INSERT INTO checkins (person_id) VALUES ('X')");
+    assert_eq!(r.0, 400, "{}", String::from_utf8_lossy(&r.2));
     // A runaway statement is cancelled at the time limit; one whose result outgrows the memory
     // limit fails; the server answers the next request.
     let t = std::time::Instant::now();
@@ -452,4 +459,48 @@ fn sql_runs_read_only_under_time_and_memory_limits_and_the_server_stays_up() {
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("memory limit"), "{body}");
     assert_eq!(server.json("/api/v1/stats").0, 200);
+    drop(server);
+    let (records, _) = truyvet::store::audit::read(store.dir()).unwrap();
+    let refused: Vec<_> = records.iter().filter(|r| r.outcome == "refused").collect();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert!(refused[0].detail.contains("CREATE%20TABLE"));
+    assert!(refused[1].detail.ends_with("INSERT INTO checkins (person_id) VALUES ('X')"), "{:?}", refused[1]);
+    assert!(refused[1].error.as_deref().unwrap().contains("not allowed"));
+    let cancelled = records.iter().find(|r| r.detail.contains("100000000000")).unwrap();
+    assert_eq!((cancelled.outcome.as_str(), cancelled.code.as_str()), ("failed", "503"));
+}
+
+#[test]
+fn an_expired_page_session_signs_in_again_and_is_audited() {
+    let (dir, store) = fixture().build();
+    let users = dir.path().join("users.toml");
+    truyvet_server::accounts::add(&users, "minh", truyvet_server::accounts::Role::Tracer, "another-long-one", false)
+        .unwrap();
+    let mut live = Live::open(&config(store.dir(), Duration::from_secs(30), Some(&users))).unwrap();
+    live.session_lifetime = Duration::from_secs(1);
+    let server = Server::on(live);
+    let signed = server.request("POST", "/login", &[], "name=minh&password=another-long-one&next=%2Ftrace");
+    assert_eq!(signed.0, 303);
+    assert!(header(&signed, "set-cookie").unwrap().contains("Max-Age=1"));
+    let cookie = header(&signed, "set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(server.request("GET", "/api/v1/trace?f0=F0", &[("Cookie", &cookie)], "").0, 200);
+    std::thread::sleep(Duration::from_millis(1200));
+    // The browser would have dropped the cookie; a client that keeps it is not signed in.
+    let r = server.request("GET", "/api/v1/trace?f0=F0", &[("Cookie", &cookie)], "");
+    assert_eq!(r.0, 401);
+    let r = server.request("GET", "/trace?f0=F0", &[("Cookie", &cookie)], "");
+    assert_eq!((r.0, header(&r, "location")), (303, Some("/login?next=%2Ftrace%3Ff0%3DF0")));
+    drop(server);
+    let (records, _) = truyvet::store::audit::read(store.dir()).unwrap();
+    let outcomes: Vec<(&str, &str)> = records.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("POST /login", "ok"),
+            ("GET /api/v1/trace", "ok"),
+            ("GET /api/v1/trace", "refused"),
+            ("GET /trace", "refused")
+        ]
+    );
+    assert!(records[..2].iter().all(|r| r.user.as_deref() == Some("minh")), "{records:#?}");
 }

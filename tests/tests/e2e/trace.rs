@@ -317,3 +317,25 @@ fn traces_from_many_threads_agree() {
         }
     });
 }
+
+#[test]
+fn a_trace_past_its_deadline_stops_with_a_time_limit_error() {
+    let (_dir, store) = StoreFixture::new()
+        .visit("F0", "V", "08:00", Some("09:00"))
+        .visit("A", "V", "08:30", None)
+        .visit("F0", "W", "10:00", Some("11:00"))
+        .visit("B", "W", "10:30", None)
+        .build();
+    let snap = store.snapshot();
+    let req = TraceRequest::new("F0");
+    let past = req.clone().deadline(Some(std::time::Instant::now()));
+    let err = snap.trace(&past).unwrap_err();
+    assert!(matches!(err, Error::TimeLimit), "{err}");
+    assert_eq!(err.kind(), truyvet::ErrorKind::Environment);
+    let chained = truyvet::trace::ChainRequest::new(past, 2);
+    assert!(matches!(snap.trace_chain(&chained, None), Err(Error::TimeLimit)));
+    // A deadline not yet reached changes nothing.
+    let later = req.clone().deadline(Some(std::time::Instant::now() + std::time::Duration::from_secs(3600)));
+    assert_eq!(engine(&store, &later), engine(&store, &req));
+    assert_eq!(engine(&store, &req).len(), 2);
+}
