@@ -4,7 +4,6 @@
 //! statement is cancelled at the time limit and the server goes on.
 
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::Duration;
 
 use truyvet::store::audit;
@@ -12,12 +11,12 @@ use truyvet_server::Live;
 use truyvet_server::accounts::{self, Role};
 
 use crate::fixture::StoreFixture;
+use crate::serve::Running;
 
 /// A Postgres-wire server on a free loopback port, stopped on drop.
 struct PgServer {
     port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: Running,
 }
 
 impl PgServer {
@@ -30,22 +29,10 @@ impl PgServer {
             users: Some(users.to_path_buf()),
             memory_limit: Some(256 << 20),
         };
-        let live = Arc::new(Live::open(&config).unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                truyvet_server::pg::serve_on(listener, live, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
+        let running = Running::start(Live::open(&config).unwrap(), |l, live, stop| {
+            Box::pin(truyvet_server::pg::serve_on(l, live, stop))
         });
-        PgServer { port: rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+        PgServer { port: running.addr.port(), _running: running }
     }
 
     /// `psql` as `user` with `password`, unaligned, tuples only, comma-separated, one command.
@@ -72,17 +59,6 @@ impl PgServer {
         let out = self.psql(user, password, sql);
         assert!(!out.status.success(), "{sql} was not refused: {}", String::from_utf8_lossy(&out.stdout));
         String::from_utf8_lossy(&out.stderr).to_string()
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
     }
 }
 

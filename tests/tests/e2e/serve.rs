@@ -33,11 +33,56 @@ fn header<'r>(r: &'r Response, name: &str) -> Option<&'r str> {
     r.1.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// A server on a free loopback port, stopped on drop.
-struct Server {
-    addr: SocketAddr,
+/// A protocol served from `live` on a free loopback port by a runtime of its own; stopped (and
+/// waited for) on drop.
+pub(crate) struct Running {
+    pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// `serve_on(listener, live, shutdown)`, as the HTTP and Postgres-wire servers take it.
+type ServeOn = fn(
+    tokio::net::TcpListener,
+    Arc<Live>,
+    futures::future::BoxFuture<'static, ()>,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
+
+impl Running {
+    pub fn start(live: Live, serve_on: ServeOn) -> Running {
+        let live = Arc::new(live);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let shutdown = Box::pin(async {
+                    let _ = stopped.await;
+                });
+                serve_on(listener, live, shutdown).await.unwrap();
+            });
+        });
+        Running { addr: rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// An HTTP server.
+struct Server {
+    addr: SocketAddr,
+    _running: Running,
 }
 
 impl Server {
@@ -50,22 +95,8 @@ impl Server {
     }
 
     fn on(live: Live) -> Server {
-        let live = Arc::new(live);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                truyvet_server::serve_on(listener, live, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Server { addr: rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+        let running = Running::start(live, |l, live, stop| Box::pin(truyvet_server::serve_on(l, live, stop)));
+        Server { addr: running.addr, _running: running }
     }
 
     /// `GET target` with `accept`: status, headers (lower-case names), body.
@@ -103,17 +134,6 @@ impl Server {
     fn json(&self, target: &str) -> (u16, serde_json::Value) {
         let (status, _, body) = self.get(target, "application/json");
         (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{target}: {e}: {body:?}")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
     }
 }
 
