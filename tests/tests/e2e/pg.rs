@@ -158,3 +158,43 @@ fn psql_signs_in_with_scram_runs_read_only_sql_and_every_statement_is_audited() 
     let cancelled = pg.iter().find(|r| r.detail.contains("generate_series")).unwrap();
     assert_eq!((cancelled.outcome.as_str(), cancelled.code.as_str()), ("failed", "57014"));
 }
+
+/// The extended protocol (Parse/Bind/Execute, what JDBC, DBeaver and Metabase use), driven by
+/// Python's psycopg 3: bound parameters, a refusal with SQLSTATE 25006, the catalogue.
+#[test]
+fn the_extended_protocol_binds_parameters_and_refuses_writes() {
+    let (dir, store) = StoreFixture::new()
+        .visit("F0", "MARKET", "08:00", Some("10:00"))
+        .visit("A", "MARKET", "09:00", Some("11:00"))
+        .visit("C", "CAFE", "12:30", Some("12:40"))
+        .build();
+    let users = dir.path().join("users.toml");
+    accounts::add(&users, "hoa", Role::Epidemiologist, "epi-long-password", false).unwrap();
+    let server = PgServer::start(store.dir(), &users, Duration::from_secs(10));
+    let script = r#"
+import sys, psycopg
+with psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} user=hoa password=epi-long-password dbname=truyvet") as c:
+    cur = c.cursor()
+    cur.execute("SELECT venue_id, count(*) AS n FROM checkins WHERE venue_id = %s GROUP BY venue_id", ("MARKET",))
+    print("bound", cur.fetchall())
+    cur.execute("SELECT person_id FROM checkins WHERE check_in >= %s ORDER BY person_id", ("2021-08-01T08:30:00Z",))
+    print("times", [r[0] for r in cur.fetchall()])
+    try:
+        cur.execute("INSERT INTO checkins (person_id) VALUES (%s)", ("X",))
+        print("inserted")
+    except psycopg.Error as e:
+        print("refused", e.sqlstate)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .output()
+        .expect("python3 with psycopg 3 (.ci/run installs it with pip)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["bound [('MARKET', 2)]", "times ['A', 'C']", "refused 25006"]);
+    drop(server);
+    let (records, _) = audit::read(store.dir()).unwrap();
+    let bound = records.iter().find(|r| r.detail.contains("venue_id = $1")).unwrap();
+    assert_eq!((bound.outcome.as_str(), bound.rows), ("ok", Some(1)));
+    assert!(records.iter().any(|r| r.detail.starts_with("INSERT") && r.outcome == "refused"));
+}
