@@ -98,13 +98,19 @@ impl Live {
         {
             return Ok(session.clone());
         }
-        let options = truyvet::sql::SessionOptions::default()
-            .time_limit(Some(self.time_limit))
-            .memory_limit(self.memory_limit)
-            .audit(admin);
-        let session = Arc::new(truyvet::sql::Session::with_options(snap, options)?);
+        let session = Arc::new(truyvet::sql::Session::with_options(snap, self.sql_options(admin))?);
         *held = Some((version, session.clone()));
         Ok(session)
+    }
+
+    /// How the server's SQL sessions run, over HTTP and Postgres wire alike: under its time and
+    /// memory limits, with the `audit` table for admins.
+    #[cfg(feature = "sql")]
+    pub fn sql_options(&self, admin: bool) -> truyvet::sql::SessionOptions {
+        truyvet::sql::SessionOptions::default()
+            .time_limit(Some(self.time_limit))
+            .memory_limit(self.memory_limit)
+            .audit(admin)
     }
 
     /// A new page session for `user`: its token.

@@ -77,6 +77,11 @@ const READ_ONLY: &str = "25006";
 /// SQLSTATE of a statement cancelled at the time limit.
 const CANCELED: &str = "57014";
 
+/// Why a statement was cancelled at the time limit `limit`.
+fn over_time(limit: Duration) -> String {
+    format!("canceling statement: it ran longer than the server's time limit of {:.1} s", limit.as_secs_f64())
+}
+
 /// Serve Postgres wire on `listener` until `shutdown` completes.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
@@ -162,11 +167,7 @@ impl Shared {
         {
             return Ok(s.clone());
         }
-        let options = truyvet::sql::SessionOptions::default()
-            .time_limit(Some(self.live.time_limit))
-            .memory_limit(self.live.memory_limit)
-            .audit(admin);
-        let session = truyvet::sql::Session::with_options(&snap, options)?;
+        let session = truyvet::sql::Session::with_options(&snap, self.live.sql_options(admin))?;
         let ctx = Arc::new(session.context().clone());
         setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider)
             .map_err(|e| truyvet::Error::Internal(format!("setting up pg_catalog: {e}")))?;
@@ -282,10 +283,7 @@ impl Stream for Watched {
             return Poll::Ready(None);
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            let message = format!(
-                "canceling statement: it ran longer than the server's time limit of {:.1} s",
-                this.limit.as_secs_f64()
-            );
+            let message = over_time(this.limit);
             this.finish(Some((CANCELED, message.clone())));
             return Poll::Ready(Some(Err(user_error(CANCELED, message))));
         }
@@ -448,15 +446,7 @@ impl Service {
     /// Run `run` under the time limit (planning; the rows get theirs in [`Watched`]).
     async fn limited<T>(&self, run: impl Future<Output = PgWireResult<T>>) -> PgWireResult<T> {
         let limit = self.shared.live.time_limit;
-        tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-            Err(user_error(
-                CANCELED,
-                format!(
-                    "canceling statement: it ran longer than the server's time limit of {:.1} s",
-                    limit.as_secs_f64()
-                ),
-            ))
-        })
+        tokio::time::timeout(limit, run).await.unwrap_or_else(|_| Err(user_error(CANCELED, over_time(limit))))
     }
 }
 

@@ -3,7 +3,6 @@
 //! ranked list and a timeline, and downloads the CSV, which must equal
 //! `truyvet trace --format csv`. A screenshot of each page is kept (see [`shots`]).
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +11,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use super::{run_ok, truyvet};
+use super::run_ok;
+use super::serve::{add_user, serve};
 
 /// Where the screenshots go: `$TRUYVET_SCREENSHOTS`, else `screenshots/` in cargo's
 /// temporary directory for tests.
@@ -102,24 +102,10 @@ fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
     let column = want_csv.lines().next().unwrap().split(',').position(|c| c == "person_id").unwrap();
     let want_first = want_csv.lines().nth(1).expect("the F0 has contacts").split(',').nth(column).unwrap().to_string();
 
-    let mut add = truyvet()
-        .args(["users", "add", "--file", &s(&users), "--name", "lan", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"correct horse battery\n").unwrap();
-    assert!(add.wait().unwrap().success());
-
-    let mut server = truyvet()
-        .args(["serve", "--store", &s(&store), "--http", "127.0.0.1:0", "--users", &s(&users)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    add_user(&users, "lan", "admin", "correct horse battery");
+    let (server, _stderr, _, addr) = serve(&["--store", &s(&store), "--http", "127.0.0.1:0", "--users", &s(&users)]);
     let _server = Killed(server);
-    let base = format!("http://{}", first.split("http://").nth(1).unwrap().split('/').next().unwrap());
+    let base = format!("http://{addr}");
     let (_driver, driver_port) = chromedriver();
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

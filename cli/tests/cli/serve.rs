@@ -14,6 +14,30 @@ fn sigterm(child: &std::process::Child) {
     assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
 }
 
+/// `truyvet users add` with `password` on stdin, as an operator types it.
+pub(crate) fn add_user(users: &std::path::Path, name: &str, role: &str, password: &str) {
+    let file = users.to_str().unwrap();
+    let mut add = truyvet()
+        .args(["users", "add", "--file", file, "--name", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+/// `truyvet serve args`: the child, its stderr after the first line, that first line, and the
+/// address it listens on for HTTP (`host:port`).
+pub(crate) fn serve(args: &[&str]) -> (std::process::Child, BufReader<std::process::ChildStderr>, String, String) {
+    let mut child = truyvet().arg("serve").args(args).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = first.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+    (child, stderr, first, addr)
+}
+
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,16 +45,8 @@ fn serve_answers_and_stops_on_sigterm() {
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     run_ok(&["gen", "--out", &s(&data), "--people", "2000", "--venues", "80", "--days", "2"]);
     run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
-    let mut child = truyvet()
-        .args(["serve", "--store", &s(&store), "--http", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
+    let (mut child, mut stderr, first, addr) = serve(&["--store", &s(&store), "--http", "127.0.0.1:0"]);
     assert!(first.contains("no accounts"), "{first}");
-    let addr = first.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
     let mut conn = TcpStream::connect(&addr).unwrap();
     write!(conn, "GET /api/v1/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
@@ -79,28 +95,14 @@ fn with_users_serve_listens_anywhere_and_asks_everyone_to_sign_in() {
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     run_ok(&["gen", "--out", &s(&data), "--people", "500", "--venues", "40", "--days", "1"]);
     run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
-    let mut add = truyvet()
-        .args(["users", "add", "--file", &s(&users), "--name", "lan", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(&users, "lan", "admin", "correct horse battery");
     assert_eq!(run_ok(&["users", "list", "--file", &s(&users)]), "lan,admin\n");
     assert!(!std::fs::read_to_string(&users).unwrap().contains("correct horse"));
 
-    let mut child = truyvet()
-        .args(["serve", "--store", &s(&store), "--http", "0.0.0.0:0", "--users", &s(&users)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
+    let (mut child, _stderr, first, addr) =
+        serve(&["--store", &s(&store), "--http", "0.0.0.0:0", "--users", &s(&users)]);
     assert!(first.contains("every client signs in"), "{first}");
-    let port =
-        first.split("http://").nth(1).unwrap().split('/').next().unwrap().rsplit(':').next().unwrap().to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
     let get = |auth: &str| {
         let mut conn = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
         write!(conn, "GET /api/v1/stats HTTP/1.1\r\nHost: t\r\n{auth}Connection: close\r\n\r\n").unwrap();
