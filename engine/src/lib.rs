@@ -53,6 +53,7 @@ pub mod fuzz;
 pub mod ingest;
 pub mod model;
 pub mod pseudonym;
+pub mod report;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod store;

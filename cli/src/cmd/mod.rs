@@ -11,6 +11,7 @@ mod ingest;
 mod key;
 mod purge;
 mod rejects;
+mod report;
 mod retention;
 mod serve;
 #[cfg(feature = "sql")]
@@ -80,6 +81,9 @@ enum Command {
     Serve(serve::Args),
     /// The accounts of `serve --users`: add, remove, list.
     Users(users::Args),
+    /// Reports for a province: `report daily` (QR adoption, cases and contacts, hotspots, data
+    /// quality), as HTML, Markdown or JSON.
+    Report(report::Args),
     /// The store's audit log: every request the server answered, who, when, what, outcome.
     Audit(audit::Args),
 }
@@ -169,6 +173,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => serve::run(a),
         Command::Users(a) => users::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Report(a) => report::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

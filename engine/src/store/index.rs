@@ -451,6 +451,27 @@ impl PartIndex {
         Ok(found)
     }
 
+    /// Each venue's rows whose check-in lies in `[lo, hi)`, checked, in stored order (venue
+    /// groups without such rows are left out): two binary searches per venue.
+    pub(crate) fn groups_checked_in(&self, lo: Seconds, hi: Seconds) -> Result<Vec<(VenueKey, Range<u32>)>> {
+        self.groups()?;
+        self.ensure(self.check_in.bytes_of(0..self.rows))?;
+        let mut out = Vec::new();
+        for g in 0..self.group_venue.len() {
+            let (start, end) = (self.group_start.get(&self.map, g), self.group_start.get(&self.map, g + 1));
+            let n = (end - start) as usize;
+            let first = partition_point(n, |i| self.check_in(start + i as u32) < lo);
+            let last = first + partition_point(n - first, |i| self.check_in(start + (first + i) as u32) < hi);
+            if last > first {
+                out.push((self.group_venue.get(&self.map, g), start + first as u32..start + last as u32));
+            }
+        }
+        if let (Some(a), Some(b)) = (out.first(), out.last()) {
+            self.ensure_rows(a.1.start..b.1.end)?;
+        }
+        Ok(out)
+    }
+
     /// Every row as a visit, in stored order, checked (compaction reads parts back this way).
     pub(crate) fn visits(&self) -> Result<Vec<Visit>> {
         self.groups()?;

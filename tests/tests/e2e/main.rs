@@ -11,6 +11,7 @@ mod ingest;
 mod pg;
 mod pseudonym;
 mod purge;
+mod report;
 mod serve;
 mod sql;
 mod status;

@@ -189,7 +189,11 @@ fn canned_queries_answer_their_questions() {
 
 #[test]
 fn every_canned_query_is_documented_and_runs() {
-    let (_dir, _store, snap) = fixture_store();
+    let (_dir, store, _) = fixture_store();
+    // A registered case, for the queries over `cases`.
+    let case = [Some("F0A"), Some("2021-08-02T12:00:00Z"), None, None, None, Some("BN-1"), None];
+    truyvet::CasesImport::new(&store).add(case.map(|f| f.map(String::from))).unwrap();
+    let snap = Store::open(&store).unwrap().snapshot();
     let s = session(&snap);
     let mut n = 0;
     for entry in std::fs::read_dir(queries_dir()).unwrap() {
@@ -213,6 +217,8 @@ fn every_canned_query_is_documented_and_runs() {
             ("dwell_s", "3600"),
             ("max_visit_s", "43200"),
             ("min_overlap_s", "0"),
+            ("baseline_from", "2021-07-25"),
+            ("baseline_days", "7"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
