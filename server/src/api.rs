@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use truyvet::Snapshot;
 use truyvet::TraceRequest;
 use truyvet::model::Seconds;
-use truyvet::time::{Tz, parse_duration, parse_time_arg};
+use truyvet::report::ReportRequest;
+use truyvet::time::{Tz, parse_day, parse_duration, parse_time_arg};
 use truyvet::trace::{ChainRequest, ClusterRequest, HotspotRequest};
 
 use crate::accounts::Role;
@@ -410,4 +411,44 @@ pub async fn sql_post(
 ) -> Result<Response, ApiError> {
     let p = Params::new(q, &[])?;
     sql(live, user.map(|u| u.0), body, p.get("format").map(str::to_string), headers).await
+}
+
+/// Parameters of the daily report (`/api/v1/report/daily`, `/report`).
+pub(crate) const REPORT: [&str; 6] = ["date", "from", "to", "tz", "baseline", "hops"];
+
+/// The report asked for: `date=DAY`, or `from=DAY&to=DAY`, or by default the last day with
+/// data; local days of `tz` (UTC by default).
+pub(crate) fn report_request(p: &Params, snap: &Snapshot) -> Result<ReportRequest, ApiError> {
+    let tz = p.get("tz").map(Tz::parse).transpose()?.unwrap_or(Tz::UTC);
+    let day = |name: &'static str| p.get(name).filter(|v| !v.is_empty()).map(|v| parse_day(name, v)).transpose();
+    let (from, to) = match (day("date")?, day("from")?, day("to")?) {
+        (Some(d), None, None) => (d, d),
+        (None, Some(f), Some(t)) => (f, t),
+        (None, None, None) => {
+            let last = snap.manifest().parts.iter().map(|x| x.day).max().unwrap_or_else(truyvet::time::today);
+            (last, last)
+        }
+        _ => return Err(ApiError::Usage("give date=DAY, or from=DAY and to=DAY".into())),
+    };
+    let mut req = ReportRequest::daily(from, tz);
+    req.to = to;
+    req.baseline_days = p.number("baseline")?.unwrap_or(req.baseline_days);
+    req.hops = p.number("hops")?.unwrap_or(req.hops);
+    if !(1..=truyvet::trace::MAX_HOPS).contains(&req.hops) {
+        return Err(ApiError::Usage(format!("hops={}: use 1 to {}", req.hops, truyvet::trace::MAX_HOPS)));
+    }
+    req.rules.deadline = p.1;
+    Ok(req)
+}
+
+/// `GET /api/v1/report/daily[?date=DAY | from=DAY&to=DAY][&tz&baseline&hops]`: the numbers of
+/// the daily report (`truyvet report daily --format json`).
+pub async fn report(State(live): State<Arc<Live>>, Query(q): Q) -> Result<Response, ApiError> {
+    let p = Params::new(q, &REPORT)?.within(live.time_limit);
+    let body = blocking(&live, move |_, snap| {
+        let r = snap.daily_report(&report_request(&p, &snap)?)?;
+        serde_json::to_value(r).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
 }

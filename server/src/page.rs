@@ -9,6 +9,7 @@ use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use truyvet::encode;
+use truyvet::report::render::{self, Lang};
 
 use crate::api::{Params, blocking};
 use crate::live::Live;
@@ -22,18 +23,7 @@ fn t(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
 
 /// HTML-escape text.
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    truyvet::report::render::escape_html(s)
 }
 
 fn page(vi: bool, user: &Option<Extension<User>>, title: &str, body: &str) -> Html<String> {
@@ -49,12 +39,13 @@ fn page(vi: bool, user: &Option<Extension<User>>, title: &str, body: &str) -> Ht
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · truyvet</title>\
          <style>body{{font:15px system-ui,sans-serif;margin:1.5em;max-width:72em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}\
          th{{background:#f3f3f3}}nav a{{margin-right:1em}}.err{{color:#a00}}form label{{margin-right:1em}}</style></head><body>\
-         <nav><a href=\"/?lang={l}\">{}</a><a href=\"/trace?lang={l}\">{}</a><a href=\"/api/v1/openapi.json\">API</a> · <a href=\"?lang=vi\">VI</a> <a href=\"?lang=en\">EN</a>{who}</nav>\
+         <nav><a href=\"/?lang={l}\">{}</a><a href=\"/trace?lang={l}\">{}</a><a href=\"/report?lang={l}\">{}</a><a href=\"/api/v1/openapi.json\">API</a> · <a href=\"?lang=vi\">VI</a> <a href=\"?lang=en\">EN</a>{who}</nav>\
          <h1>{}</h1>{}</body></html>",
         if vi { "vi" } else { "en" },
         esc(title),
         t(vi, "Tổng quan", "Overview"),
         t(vi, "Truy vết", "Trace"),
+        t(vi, "Báo cáo ngày", "Daily report"),
         esc(title),
         body,
         l = if vi { "vi" } else { "en" },
@@ -245,11 +236,7 @@ pub async fn trace(
                 html.push_str(&table(&itinerary).unwrap_or_default());
             }
             Err(e) => {
-                let msg = match &e {
-                    ApiError::Engine(e) => e.to_string(),
-                    other => format!("{other:?}"),
-                };
-                let _ = write!(html, "<p class=\"err\">{}</p>", esc(&msg));
+                let _ = write!(html, "<p class=\"err\">{}</p>", esc(&e.message()));
                 return (e.status(), page(vi, &user, t(vi, "Truy vết F1", "Trace F1"), &html)).into_response();
             }
         }
@@ -316,4 +303,46 @@ pub(crate) fn enc(s: &str) -> String {
             b => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `GET /report`: the daily report (`truyvet report daily`) of a day, the last day with data
+/// by default, with a form to pick another.
+pub async fn report(
+    State(live): State<Arc<Live>>,
+    user: Option<Extension<User>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let known = [&["lang"][..], &crate::api::REPORT[..]].concat();
+    let p = match Params::new(q, &known) {
+        Ok(p) => p.within(live.time_limit),
+        Err(e) => return e.into_response(),
+    };
+    let vi = lang(&p);
+    let value = |k: &str| esc(p.get(k).unwrap_or_default());
+    let form = format!(
+        "<form method=\"get\" action=\"/report\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <label>{} <input name=\"date\" value=\"{}\" placeholder=\"2021-08-10\" size=\"10\"></label>\
+         <label>{} <input name=\"tz\" value=\"{}\" placeholder=\"+07:00\" size=\"6\"></label><button>{}</button></form>",
+        if vi { "vi" } else { "en" },
+        t(vi, "Ngày", "Day"),
+        value("date"),
+        t(vi, "Múi giờ", "Time zone"),
+        value("tz"),
+        t(vi, "Xem báo cáo", "Show report"),
+    );
+    let lang_of = if vi { Lang::Vi } else { Lang::En };
+    let body = blocking(&live, move |_, snap| {
+        let r = snap.daily_report(&crate::api::report_request(&p, &snap)?)?;
+        Ok((render::title(&r, lang_of), render::html_fragment(&r, lang_of)?))
+    })
+    .await;
+    match body {
+        Ok((title, html)) => {
+            page(vi, &user, &title, &format!("{form}<style>{}</style>{html}", render::CONTENT_STYLE)).into_response()
+        }
+        Err(e) => {
+            let html = format!("{form}<p class=\"err\">{}</p>", esc(&e.message()));
+            (e.status(), page(vi, &user, t(vi, "Báo cáo ngày", "Daily report"), &html)).into_response()
+        }
+    }
 }

@@ -79,7 +79,8 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    /// The message a client is shown.
+    pub(crate) fn message(&self) -> String {
         match self {
             ApiError::Engine(e) => e.to_string(),
             ApiError::Usage(m) | ApiError::NotAcceptable(m) | ApiError::Internal(m) => m.clone(),

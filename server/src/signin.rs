@@ -97,7 +97,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The role a path needs.
 pub fn needs(path: &str) -> Role {
     match path {
-        "/api/v1/sql" => Role::Epidemiologist,
+        "/api/v1/sql" | "/report" | "/api/v1/report/daily" => Role::Epidemiologist,
         "/" | "/api/v1/stats" => Role::Admin,
         _ => Role::Tracer,
     }

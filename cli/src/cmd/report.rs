@@ -85,7 +85,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let snap = Store::open(&a.store.store)?.snapshot();
     let report = snap.daily_report(&req)?;
     for n in &report.notes {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", render::note(n, Lang::En));
     }
     match format.as_str() {
         "json" => emit(a.output.as_deref(), &(serde_json::to_string_pretty(&report)? + "\n"))?,

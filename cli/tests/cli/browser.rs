@@ -81,13 +81,26 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(shots().join(name), png).unwrap();
 }
 
+/// The text of every element matching `css`.
+async fn texts(c: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
 #[test]
 fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let (data, store, users) = (dir.path().join("data"), dir.path().join("store"), dir.path().join("users.toml"));
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     run_ok(&["gen", "--out", &s(&data), "--people", "2000", "--venues", "60", "--days", "2", "--seed", "7"]);
-    run_ok(&["ingest", "--store", &s(&store), &s(&data.join("checkins"))]);
+    run_ok(&["ingest", "--store", &s(&store), "--venues", &s(&data.join("venues.csv")), &s(&data.join("checkins"))]);
+    run_ok(&["cases", "import", "--store", &s(&store), &s(&data.join("cases.csv"))]);
+    // The daily report of the last day as one HTML file, opened from disk below.
+    let report_file = dir.path().join("report.html");
+    run_ok(&["report", "daily", "--store", &s(&store), "--date", "2021-08-02", "--lang", "vi", "-o", &s(&report_file)]);
     // The F0: whoever has the most F1s among a few busy persons, so the list is long.
     let busy = run_ok(&[
         "sql",
@@ -146,6 +159,18 @@ fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
         c.goto(&format!("{base}/?lang=en")).await.unwrap();
         assert!(!c.find_all(Locator::Css("svg")).await.unwrap().is_empty());
         shot(&c, "overview.png").await;
+
+        // The daily report page: its three sections and charts.
+        c.goto(&format!("{base}/report?date=2021-08-02")).await.unwrap();
+        let h2: Vec<String> = texts(&c, "h2").await;
+        assert_eq!(h2, ["Tóm tắt", "1. Sử dụng mã QR", "2. Ca bệnh và tiếp xúc", "3. Chất lượng dữ liệu"]);
+        assert_eq!(c.find_all(Locator::Css("figure svg")).await.unwrap().len(), 3);
+        shot(&c, "report.png").await;
+        // The self-contained file `truyvet report daily` wrote: the same sections, no server.
+        c.goto(&format!("file://{}", report_file.display())).await.unwrap();
+        assert_eq!(texts(&c, "h2").await, h2);
+        assert!(!c.find_all(Locator::Css("figure svg rect")).await.unwrap().is_empty());
+        shot(&c, "report-file.png").await;
         c.close().await.unwrap();
     });
 }

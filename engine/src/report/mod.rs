@@ -110,8 +110,57 @@ pub struct DailyReport {
     pub cases: CasesSection,
     /// Data quality.
     pub quality: Quality,
-    /// Plain-language remarks (an empty day, no register, ...).
-    pub notes: Vec<String>,
+    /// What a reader must know to read the figures (an empty day, no register, ...).
+    pub notes: Vec<Note>,
+}
+
+/// A remark on the report's figures; as JSON, `{"note": "before_data", "day": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// The store holds no check-ins.
+    NoData,
+    /// The period ends before the store's first (UTC) day.
+    BeforeData {
+        /// The store's first day.
+        day: String,
+    },
+    /// The period starts after the store's last (UTC) day.
+    AfterData {
+        /// The store's last day.
+        day: String,
+    },
+    /// No check-in in the period, inside the store's days.
+    NoCheckins,
+    /// No venues register: every venue is `(unknown)`, silent venues cannot be named.
+    NoVenueRegister,
+    /// The cases register is empty.
+    NoCaseRegister,
+    /// No case confirmed in the period.
+    NoNewCase,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::NoData => f.write_str("the store holds no check-ins"),
+            Note::BeforeData { day } => {
+                write!(f, "the period is before any data: the store's first (UTC) day is {day}")
+            }
+            Note::AfterData { day } => {
+                write!(f, "the period is after the last data: the store's last (UTC) day is {day}")
+            }
+            Note::NoCheckins => f.write_str("no check-ins in the period"),
+            Note::NoVenueRegister => f.write_str(
+                "the store has no venues register: every venue counts under (unknown) and silent venues cannot be \
+                 named (load one with `truyvet ingest --venues`)",
+            ),
+            Note::NoCaseRegister => {
+                f.write_str("the cases register is empty: no cases, contacts, hotspots or clusters to report")
+            }
+            Note::NoNewCase => f.write_str("no case was confirmed in the period"),
+        }
+    }
 }
 
 /// The period reported on.
@@ -485,27 +534,19 @@ impl Snapshot {
 
         let data_days = span.map(|(a, b)| (day_name(a), day_name(b)));
         match span {
-            None => notes.push("the store holds no check-ins".to_string()),
-            Some((a, _)) if end <= a * DAY => {
-                notes.push(format!("the period is before any data: the store's first (UTC) day is {}", day_name(a)))
-            }
-            Some((_, b)) if start >= (b + 1) * DAY => {
-                notes.push(format!("the period is after the last data: the store's last (UTC) day is {}", day_name(b)))
-            }
-            _ if totals.checkins == 0 => notes.push("no check-ins in the period".to_string()),
+            None => notes.push(Note::NoData),
+            Some((a, _)) if end <= a * DAY => notes.push(Note::BeforeData { day: day_name(a) }),
+            Some((_, b)) if start >= (b + 1) * DAY => notes.push(Note::AfterData { day: day_name(b) }),
+            _ if totals.checkins == 0 => notes.push(Note::NoCheckins),
             _ => {}
         }
         if !venue_register {
-            notes.push(
-                "the store has no venues register: every venue counts under (unknown) and silent venues cannot be named \
-                 (load one with `truyvet ingest --venues`)"
-                    .to_string(),
-            );
+            notes.push(Note::NoVenueRegister);
         }
         if self.cases()?.is_empty() {
-            notes.push("the cases register is empty: no cases, contacts, hotspots or clusters to report".to_string());
+            notes.push(Note::NoCaseRegister);
         } else if cases.new_cases.is_empty() {
-            notes.push("no case was confirmed in the period".to_string());
+            notes.push(Note::NoNewCase);
         }
 
         let mut districts: Vec<GroupRow> = districts.into_values().collect();

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::{DailyReport, GroupRow};
+use super::{DailyReport, GroupRow, Note};
 use crate::error::{Error, Result};
 
 /// The language of labels and numbers.
@@ -179,8 +179,8 @@ pub fn charts(r: &DailyReport, lang: Lang) -> Result<Vec<Chart>> {
     ])
 }
 
-/// HTML-escape.
-fn esc(s: &str) -> String {
+/// HTML-escape text (for attribute values too).
+pub fn escape_html(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -213,13 +213,13 @@ impl Table {
     fn html(&self, out: &mut String) {
         out.push_str("<table><thead><tr>");
         for h in &self.head {
-            let _ = write!(out, "<th>{}</th>", esc(h));
+            let _ = write!(out, "<th>{}</th>", escape_html(h));
         }
         out.push_str("</tr></thead><tbody>");
         for r in &self.rows {
             out.push_str("<tr>");
             for (c, num) in r {
-                let _ = write!(out, "<td{}>{}</td>", if *num { " class=n" } else { "" }, esc(c));
+                let _ = write!(out, "<td{}>{}</td>", if *num { " class=n" } else { "" }, escape_html(c));
             }
             out.push_str("</tr>");
         }
@@ -270,14 +270,20 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         r.period.tz,
         l.t("so với", "compared with"),
         match lang {
-            Lang::Vi => format!("{} ngày trước từ {}", r.period.baseline_days, r.period.baseline_from),
-            Lang::En => format!("the {} days before, from {}", r.period.baseline_days, r.period.baseline_from),
+            Lang::Vi => format!(
+                "{} ngày trước từ {} ({} ngày có dữ liệu)",
+                r.period.baseline_days, r.period.baseline_from, r.period.baseline_days_with_data
+            ),
+            Lang::En => format!(
+                "the {} days before, from {} ({} with data)",
+                r.period.baseline_days, r.period.baseline_from, r.period.baseline_days_with_data
+            ),
         },
         l.t("phiên bản kho", "store version"),
         r.store_version
     )));
     for n in &r.notes {
-        b.push(Block::P(format!("{} {n}", l.t("Lưu ý:", "Note:"))));
+        b.push(Block::P(format!("{} {}", l.t("Lưu ý:", "Note:"), note(n, lang))));
     }
 
     // Summary.
@@ -556,11 +562,26 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
     b
 }
 
+/// A note in the report's language.
+pub fn note(n: &Note, lang: Lang) -> String {
+    match (lang, n) {
+        (Lang::En, n) => n.to_string(),
+        (Lang::Vi, Note::NoData) => "kho chưa có lượt quét nào".into(),
+        (Lang::Vi, Note::BeforeData { day }) => format!("kỳ báo cáo trước mọi dữ liệu: ngày đầu (UTC) của kho là {day}"),
+        (Lang::Vi, Note::AfterData { day }) => format!("kỳ báo cáo sau dữ liệu cuối: ngày cuối (UTC) của kho là {day}"),
+        (Lang::Vi, Note::NoCheckins) => "không có lượt quét nào trong kỳ".into(),
+        (Lang::Vi, Note::NoVenueRegister) => "kho chưa có danh mục địa điểm: mọi địa điểm tính vào (unknown), không thể nêu tên địa điểm không ai quét (nạp bằng `truyvet ingest --venues`)".into(),
+        (Lang::Vi, Note::NoCaseRegister) => "danh sách ca bệnh trống: không có ca, tiếp xúc, điểm nóng hay chùm ca để báo cáo".into(),
+        (Lang::Vi, Note::NoNewCase) => "không có ca bệnh nào được xác nhận trong kỳ".into(),
+    }
+}
+
 fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
-fn title(r: &DailyReport, lang: Lang) -> String {
+/// The report's title ("Daily report 2021-08-10").
+pub fn title(r: &DailyReport, lang: Lang) -> String {
     let l = Labels { lang };
     if r.period.from == r.period.to {
         format!("{} {}", l.t("Báo cáo ngày", "Daily report"), r.period.from)
@@ -569,33 +590,39 @@ fn title(r: &DailyReport, lang: Lang) -> String {
     }
 }
 
-const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:1000px;margin:1.5em auto;padding:0 1em;color:#1a202c}\
-h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:2px solid #c53030}h3{margin-top:1.2em}\
+/// Style of the report's tables, headings and charts (for a page that embeds
+/// [`html_fragment`]).
+pub const CONTENT_STYLE: &str = "h2{margin-top:1.6em;border-bottom:2px solid #c53030}h3{margin-top:1.2em}\
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #cbd5e0;padding:3px 8px;text-align:left}\
 th{background:#edf2f7}td.n{text-align:right;font-variant-numeric:tabular-nums}figure{margin:0}svg{max-width:100%;height:auto}";
 
+const PAGE_STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:1000px;margin:1.5em auto;padding:0 1em;color:#1a202c}h1{font-size:1.6em}";
+
 /// The report as one self-contained HTML document.
 pub fn html(r: &DailyReport, lang: Lang) -> Result<String> {
+    let title = escape_html(&title(r, lang));
+    Ok(format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{PAGE_STYLE}{CONTENT_STYLE}</style></head><body>\n<h1>{title}</h1>\n{}</body></html>\n",
+        lang.pick("vi", "en"),
+        html_fragment(r, lang)?
+    ))
+}
+
+/// The report's sections as HTML to put inside a page's body (headings from `h2`, charts as
+/// inline SVG); style them with [`CONTENT_STYLE`].
+pub fn html_fragment(r: &DailyReport, lang: Lang) -> Result<String> {
     let charts = charts(r, lang)?;
     let mut out = String::new();
-    let title = title(r, lang);
-    let _ = write!(
-        out,
-        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
-        lang.pick("vi", "en"),
-        esc(&title),
-        esc(&title)
-    );
     for block in blocks(r, lang) {
         match block {
             Block::H2(s) => {
-                let _ = writeln!(out, "<h2>{}</h2>", esc(&s));
+                let _ = writeln!(out, "<h2>{}</h2>", escape_html(&s));
             }
             Block::H3(s) => {
-                let _ = writeln!(out, "<h3>{}</h3>", esc(&s));
+                let _ = writeln!(out, "<h3>{}</h3>", escape_html(&s));
             }
             Block::P(s) => {
-                let _ = writeln!(out, "<p>{}</p>", esc(&s));
+                let _ = writeln!(out, "<p>{}</p>", escape_html(&s));
             }
             Block::Table(t) => t.html(&mut out),
             Block::Chart(i) => {
@@ -606,7 +633,6 @@ pub fn html(r: &DailyReport, lang: Lang) -> Result<String> {
             }
         }
     }
-    out.push_str("</body></html>\n");
     Ok(out)
 }
 
@@ -653,6 +679,6 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 }

@@ -220,10 +220,27 @@ fn the_api_answers_what_the_library_answers_in_every_encoding() {
     let (_, stats) = server.json("/api/v1/stats");
     assert_eq!(stats["rows"].as_u64(), Some(7));
     assert_eq!(stats["check_ins_per_day"][0]["check_ins"].as_u64(), Some(7));
+    // The daily report: the library's, by default of the last day with data.
+    let day = truyvet::time::parse_day("day", "2021-08-01").unwrap();
+    let tz = truyvet::Tz::parse("+07:00").unwrap();
+    let want =
+        serde_json::to_value(snap.daily_report(&truyvet::report::ReportRequest::daily(day, tz)).unwrap()).unwrap();
+    let (status, report) = server.json("/api/v1/report/daily?date=2021-08-01&tz=%2B07:00");
+    assert_eq!((status, &report), (200, &want));
+    let (_, by_default) = server.json("/api/v1/report/daily");
+    assert_eq!(
+        (by_default["period"]["from"].as_str(), by_default["totals"]["checkins"].as_u64()),
+        (Some("2021-08-01"), Some(7))
+    );
     let (_, doc) = server.json("/api/v1/openapi.json");
-    for path in
-        ["/api/v1/trace", "/api/v1/exposures", "/api/v1/itinerary", "/api/v1/venues/{id}/occupancy", "/api/v1/stats"]
-    {
+    for path in [
+        "/api/v1/trace",
+        "/api/v1/exposures",
+        "/api/v1/itinerary",
+        "/api/v1/venues/{id}/occupancy",
+        "/api/v1/stats",
+        "/api/v1/report/daily",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
 }
@@ -243,6 +260,10 @@ fn errors_are_json_with_the_clis_classes() {
         ("/api/v1/venues/NOWHERE/occupancy?from=2021-08-01&to=2021-08-02", 404, "not_found", "NOWHERE"),
         ("/api/v1/venues/MARKET/occupancy?from=2021-08-01T00:00:00Z", 400, "usage", "from and to"),
         ("/api/v1/trace?f0=F0&format=xlsx", 400, "usage", "xlsx"),
+        ("/api/v1/report/daily?date=2021-08-32", 400, "usage", "2021-08-32"),
+        ("/api/v1/report/daily?date=2021-08-01&from=2021-08-01", 400, "usage", "date=DAY"),
+        ("/api/v1/report/daily?hops=9", 400, "usage", "hops"),
+        ("/api/v1/report/daily?tz=Mars", 400, "usage", "Mars"),
     ] {
         let (got, body) = server.json(target);
         assert_eq!(got, status, "{target}: {body}");
@@ -326,6 +347,23 @@ fn the_pages_render_in_both_languages() {
     let (status, by_case) = page("/trace?case=BN-7&lang=en");
     assert_eq!(status, 200);
     assert!(by_case.contains("<td>A</td>"), "{by_case}");
+    // The daily report, with its charts, in both languages.
+    let (status, report) = page("/report?date=2021-08-02");
+    assert_eq!(status, 200, "{report}");
+    for want in [
+        "Báo cáo ngày 2021-08-02",
+        "1. Sử dụng mã QR",
+        "BN-7",
+        "kho chưa có danh mục địa điểm",
+        "<figure id=\"checkins-by-day\"><svg",
+    ] {
+        assert!(report.contains(want), "{want} in {report}");
+    }
+    let (_, report) = page("/report?lang=en&date=2021-08-01");
+    assert!(report.contains("3. Data quality"), "{report}");
+    let (status, bad) = page("/report?date=someday");
+    assert_eq!(status, 400);
+    assert!(bad.contains("someday") && bad.contains("<form"), "{bad}");
     let (status, missing) = page("/trace?f0=%3Cscript%3E");
     assert_eq!(status, 404);
     assert!(missing.contains("&lt;script&gt;") && !missing.contains("<script>"), "{missing}");
@@ -392,6 +430,9 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
     // statement answered 400 (failed, not refused).
     let n: serde_json::Value = serde_json::from_slice(&r.2).unwrap();
     assert_eq!(n[0]["n"], 6, "{n}");
+    // The daily report is for epidemiologists and admins.
+    assert_eq!(server.request("GET", "/api/v1/report/daily", &[("Authorization", &as_minh)], "").0, 403);
+    assert_eq!(server.request("GET", "/api/v1/report/daily", &[("Authorization", &as_hoa)], "").0, 200);
 
     // People: the sign-in page, a session cookie, sign out.
     let r = server.request("GET", "/trace?f0=F0", &[], "");
@@ -430,9 +471,9 @@ fn with_accounts_every_request_signs_in_and_the_audit_log_names_the_user() {
 
     let (lines, _) = truyvet::store::audit::read(store.dir()).unwrap();
     let by = |code: &str| lines.iter().filter(|l| l.code == code).count();
-    assert_eq!(lines.len(), 24);
-    assert_eq!((by("401"), by("403"), by("429")), (6, 3, 2));
-    assert_eq!(lines.iter().filter(|l| l.outcome == "refused").count(), 6 + 3 + 2 + 3, "{lines:#?}");
+    assert_eq!(lines.len(), 26);
+    assert_eq!((by("401"), by("403"), by("429")), (6, 4, 2));
+    assert_eq!(lines.iter().filter(|l| l.outcome == "refused").count(), 6 + 4 + 2 + 3, "{lines:#?}");
     assert_eq!(lines[3].user.as_deref(), Some("lan"));
     assert!(lines[0].user.is_none());
     assert!(lines.iter().any(|l| l.user.as_deref() == Some("minh") && l.detail == "/trace?f0=F0&lang=en"));
