@@ -48,8 +48,8 @@ struct DailyArgs {
     hops: u8,
     #[command(flatten)]
     rules: super::RulesArgs,
-    /// Labels and number format.
-    #[arg(long, default_value = "en", value_parser = ["vi", "en"])]
+    /// Labels and number format: vi (Vietnamese, the default) or en.
+    #[arg(long, default_value = "vi", value_parser = ["vi", "en"])]
     lang: String,
     /// html (one self-contained file), md (charts as SVG files beside it) or json (default: from
     /// the --output extension, else html).

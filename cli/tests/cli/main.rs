@@ -9,6 +9,7 @@ mod cases;
 mod crash;
 mod output;
 mod pseudonym;
+mod report;
 #[cfg(unix)]
 mod serve;
 #[cfg(feature = "sql")]

@@ -182,7 +182,8 @@ pub struct Period {
     pub baseline_from: String,
     /// Baseline days.
     pub baseline_days: i64,
-    /// Baseline days the store's data covers: the divisor of every baseline mean.
+    /// Baseline days from the local day of the store's first check-in to that of its last:
+    /// the divisor of every baseline mean.
     pub baseline_days_with_data: i64,
 }
 
@@ -467,9 +468,13 @@ impl Snapshot {
         // Baseline means are over the baseline days the store's data covers (a store that began
         // three days ago is not compared with seven).
         let span = m.parts.iter().map(|p| p.day).min().zip(m.parts.iter().map(|p| p.day).max());
-        let covered = span.map_or(0, |(a, b)| {
-            (first_day..req.from).filter(|&d| req.start_of(d + 1) > a * DAY && req.start_of(d) < (b + 1) * DAY).count()
-        });
+        let local_day = |t: Seconds| (t + Seconds::from(req.tz.offset_seconds())).div_euclid(DAY);
+        let first_checkin = m.parts.iter().map(|p| p.min_check_in).min().map(local_day);
+        let last_checkin = m.parts.iter().map(|p| p.max_check_in).max().map(local_day);
+        let covered = match (first_checkin, last_checkin) {
+            (Some(a), Some(b)) => (first_day..req.from).filter(|d| (a..=b).contains(d)).count(),
+            _ => 0,
+        };
         let baseline = covered.max(1) as f64;
 
         // Districts and categories.
