@@ -635,8 +635,8 @@ impl Snapshot {
 
         let mut section = CasesSection::default();
         if !new_cases.is_empty() {
-            let mut creq = CasesRequest::new(ChainRequest::new(req.rules.clone(), req.hops));
-            creq.per_case = true;
+            // Unranked chains: the counts per case and hop are all the report needs of them.
+            let creq = CasesRequest::new(ChainRequest::new(req.rules.clone(), req.hops));
             let calls = self.trace_cases(&new_cases, &creq, None)?;
             section.f1 = calls.calls.iter().filter(|c| c.hop == 1).count() as u64;
             section.f2 = calls.calls.iter().filter(|c| c.hop == 2).count() as u64;
@@ -647,15 +647,8 @@ impl Snapshot {
             section.reached_by_several = reached.values().sum();
             section.reached_by = reached.into_iter().collect();
             let keys = self.person_keys_of(&new_cases)?;
-            for ((case, chain), key) in new_cases.iter().zip(&calls.chains).zip(keys) {
-                let count = |hop: u8| {
-                    chain
-                        .iter()
-                        .flat_map(|c| &c.hops)
-                        .filter(|h| h.hop == hop)
-                        .map(|h| h.result.contacts.len() as u64)
-                        .sum()
-                };
+            for ((case, per_hop), key) in new_cases.iter().zip(&calls.per_hop).zip(keys) {
+                let count = |hop: usize| per_hop.get(hop - 1).map_or(0, |&n| n as u64);
                 let mut visited: Vec<String> = Vec::new();
                 if let Some(p) = key {
                     let (lo, hi) = (case.window_from, case.window_to);

@@ -142,7 +142,7 @@ pub fn charts(r: &DailyReport, lang: Lang) -> Result<Vec<Chart>> {
     let mut district_labels = Vec::new();
     let mut district_values = Vec::new();
     for d in &top {
-        district_labels.push(format!("{} ·", d.name));
+        district_labels.push(String::new());
         district_values.push((d.baseline_mean, false));
         district_labels.push(d.name.clone());
         district_values.push((d.checkins as f64 / per_day, true));

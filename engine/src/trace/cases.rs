@@ -91,6 +91,9 @@ pub struct CallList {
     /// With [`CasesRequest::per_case`], each case's chain (`None`: its person has no check-in
     /// in the store); empty otherwise.
     pub chains: Vec<Option<ChainResult>>,
+    /// How many contacts each case has at each hop (hop 1 first; empty: its person has no
+    /// check-in in the store), in request order, with or without [`CasesRequest::per_case`].
+    pub per_hop: Vec<Vec<usize>>,
     /// The merged, ranked list.
     pub calls: Vec<Call>,
     notes: Vec<String>,
@@ -146,8 +149,9 @@ impl Snapshot {
                 Some(c) => notes.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
             }
         }
+        let per_hop = chains.iter().map(|c| c.iter().flat_map(|c| &c.hops).map(|h| h.listed).collect()).collect();
         let chains = if req.per_case { chains } else { Vec::new() };
-        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls, notes })
+        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, per_hop, calls, notes })
     }
 }
 

@@ -104,6 +104,12 @@ fn engine(store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
     assert_eq!(with_chains.calls, list.calls);
     let mut exclude: Vec<String> = snap.cases().unwrap().iter().map(|c| c.person_id.clone()).collect();
     exclude.extend(cases.iter().map(|c| c.person_id.clone()));
+    // The counts per case and hop, kept without the chains, are the chains'.
+    assert_eq!(list.per_hop, with_chains.per_hop);
+    for (per_hop, chain) in list.per_hop.iter().zip(&with_chains.chains) {
+        let want: Vec<usize> = chain.iter().flat_map(|c| &c.hops).map(|h| h.result.contacts.len()).collect();
+        assert_eq!(per_hop, &want);
+    }
     for (case, chain) in cases.iter().zip(&with_chains.chains) {
         let mut one = rules.clone();
         one.trace.f0 = case.person_id.clone();
