@@ -635,19 +635,15 @@ impl Snapshot {
 
         let mut section = CasesSection::default();
         if !new_cases.is_empty() {
-            // Unranked chains: the counts per case and hop are all the report needs of them.
-            let creq = CasesRequest::new(ChainRequest::new(req.rules.clone(), req.hops));
-            let calls = self.trace_cases(&new_cases, &creq, None)?;
-            section.f1 = calls.calls.iter().filter(|c| c.hop == 1).count() as u64;
-            section.f2 = calls.calls.iter().filter(|c| c.hop == 2).count() as u64;
-            let mut reached: BTreeMap<u32, u64> = BTreeMap::new();
-            for c in calls.calls.iter().filter(|c| c.cases.len() >= 2) {
-                *reached.entry(c.cases.len() as u32).or_default() += 1;
-            }
-            section.reached_by_several = reached.values().sum();
-            section.reached_by = reached.into_iter().collect();
+            // Counted, not listed: the report needs no exposure interval of the call list.
+            let counts =
+                self.count_cases(&new_cases, &CasesRequest::new(ChainRequest::new(req.rules.clone(), req.hops)))?;
+            section.f1 = counts.distinct.first().copied().unwrap_or(0);
+            section.f2 = counts.distinct.get(1).copied().unwrap_or(0);
+            section.reached_by = counts.reached_by.iter().copied().filter(|&(n, _)| n >= 2).collect();
+            section.reached_by_several = section.reached_by.iter().map(|x| x.1).sum();
             let keys = self.person_keys_of(&new_cases)?;
-            for ((case, per_hop), key) in new_cases.iter().zip(&calls.per_hop).zip(keys) {
+            for ((case, per_hop), key) in new_cases.iter().zip(&counts.per_hop).zip(keys) {
                 let count = |hop: usize| per_hop.get(hop - 1).map_or(0, |&n| n as u64);
                 let mut visited: Vec<String> = Vec::new();
                 if let Some(p) = key {

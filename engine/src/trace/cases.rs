@@ -91,9 +91,6 @@ pub struct CallList {
     /// With [`CasesRequest::per_case`], each case's chain (`None`: its person has no check-in
     /// in the store); empty otherwise.
     pub chains: Vec<Option<ChainResult>>,
-    /// How many contacts each case has at each hop (hop 1 first; empty: its person has no
-    /// check-in in the store), in request order, with or without [`CasesRequest::per_case`].
-    pub per_hop: Vec<Vec<usize>>,
     /// The merged, ranked list.
     pub calls: Vec<Call>,
     notes: Vec<String>,
@@ -123,10 +120,81 @@ impl Snapshot {
         if let Some(key) = key {
             self.check_key(key)?;
         }
+        let chains = self.each_chain(cases, req, key, req.per_case, Ok)?;
+        let calls = merge(self, &chains, req.chain.trace.limit, key)?;
+        let mut notes = Vec::new();
+        for (case, chain) in cases.iter().zip(&chains) {
+            match chain {
+                None => notes.push(format!("case {}: its person has no check-in in the store", case.case_id)),
+                Some(c) => notes.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
+            }
+        }
+        let chains = if req.per_case { chains } else { Vec::new() };
+        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, calls, notes })
+    }
+}
+
+/// The call list of [`Snapshot::trace_cases`], counted rather than listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// How many contacts each case has at each hop (hop 1 first; empty: its person has no
+    /// check-in in the store), in request order.
+    pub per_hop: Vec<Vec<usize>>,
+    /// Distinct persons at each hop, each at the lowest hop any case lists it (the call list's
+    /// rows by `hop`).
+    pub distinct: Vec<u64>,
+    /// `(cases, persons listed by exactly that many cases)`, ascending, for every count ≥ 1.
+    pub reached_by: Vec<(u32, u64)>,
+}
+
+impl Snapshot {
+    /// What [`Snapshot::trace_cases`] would list, counted: the same chains, unranked, each
+    /// reduced to a bitmap of persons per hop as soon as it is traced, so no exposure interval
+    /// is kept or merged. Memory: a bitmap per case and hop, and a counter per person.
+    pub fn count_cases(&self, cases: &[Case], req: &CasesRequest) -> Result<CallCounts> {
+        let per_case: Vec<Option<Vec<RoaringBitmap>>> = self.each_chain(cases, req, None, false, |chain| {
+            Ok(chain.hops.iter().map(|h| h.result.contacts.iter().map(|c| c.person).collect()).collect())
+        })?;
+        let hops = per_case.iter().flatten().map(Vec::len).max().unwrap_or(0);
+        let (mut seen, mut distinct) = (RoaringBitmap::new(), Vec::with_capacity(hops));
+        for h in 0..hops {
+            let at_hop: RoaringBitmap =
+                per_case.iter().flatten().filter_map(|b| b.get(h)).fold(RoaringBitmap::new(), |a, b| a | b);
+            distinct.push(at_hop.difference_len(&seen));
+            seen |= at_hop;
+        }
+        let mut times = vec![0u32; self.person_count() as usize];
+        for bitmaps in per_case.iter().flatten() {
+            let any = bitmaps.iter().fold(RoaringBitmap::new(), |a, b| a | b);
+            for p in any {
+                times[p as usize] += 1;
+            }
+        }
+        let mut reached = std::collections::BTreeMap::<u32, u64>::new();
+        for t in times.into_iter().filter(|&t| t > 0) {
+            *reached.entry(t).or_default() += 1;
+        }
+        Ok(CallCounts {
+            per_hop: per_case.iter().map(|b| b.iter().flatten().map(|x| x.len() as usize).collect()).collect(),
+            distinct,
+            reached_by: reached.into_iter().collect(),
+        })
+    }
+
+    /// Each case's chain (rules 1 and 2 of the module docs), traced in parallel and handed to
+    /// `f` as soon as it is done; `None` for a case whose person has no check-in.
+    fn each_chain<T: Send>(
+        &self,
+        cases: &[Case],
+        req: &CasesRequest,
+        key: Option<&Key>,
+        ranked: bool,
+        f: impl Fn(ChainResult) -> Result<T> + Sync,
+    ) -> Result<Vec<Option<T>>> {
         let keys = self.person_keys_of(cases)?;
         let excluded: RoaringBitmap =
             self.person_keys_of(self.cases()?)?.into_iter().chain(keys.iter().copied()).flatten().collect();
-        let chains: Vec<Option<ChainResult>> = cases
+        cases
             .par_iter()
             .zip(&keys)
             .map(|(case, key_of_case)| {
@@ -138,20 +206,9 @@ impl Snapshot {
                 r.trace.to = req.chain.trace.to.or(Some(to));
                 r.trace.limit = None;
                 r.trace.parallel = false;
-                self.chain_of(&r, person, &excluded, key, req.per_case).map(Some)
+                f(self.chain_of(&r, person, &excluded, key, ranked)?).map(Some)
             })
-            .collect::<Result<_>>()?;
-        let calls = merge(self, &chains, req.chain.trace.limit, key)?;
-        let mut notes = Vec::new();
-        for (case, chain) in cases.iter().zip(&chains) {
-            match chain {
-                None => notes.push(format!("case {}: its person has no check-in in the store", case.case_id)),
-                Some(c) => notes.extend(c.notes().into_iter().map(|n| format!("case {}: {n}", case.case_id))),
-            }
-        }
-        let per_hop = chains.iter().map(|c| c.iter().flat_map(|c| &c.hops).map(|h| h.listed).collect()).collect();
-        let chains = if req.per_case { chains } else { Vec::new() };
-        Ok(CallList { request: req.clone(), cases: cases.to_vec(), chains, per_hop, calls, notes })
+            .collect()
     }
 }
 

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
 use rayon::prelude::*;
 
-pub use self::cases::{CALLS_SCHEMA, Call, CallList, CasesRequest};
+pub use self::cases::{CALLS_SCHEMA, Call, CallCounts, CallList, CasesRequest};
 pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
 pub use self::clusters::{CLUSTERS_SCHEMA, Cluster, ClusterRequest, Clusters, LINKS_SCHEMA, Link, LinkKind};
 pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};

@@ -104,12 +104,26 @@ fn engine(store: &Store, cases: &[Case], rules: &ChainRequest) -> Vec<CallRow> {
     assert_eq!(with_chains.calls, list.calls);
     let mut exclude: Vec<String> = snap.cases().unwrap().iter().map(|c| c.person_id.clone()).collect();
     exclude.extend(cases.iter().map(|c| c.person_id.clone()));
-    // The counts per case and hop, kept without the chains, are the chains'.
-    assert_eq!(list.per_hop, with_chains.per_hop);
-    for (per_hop, chain) in list.per_hop.iter().zip(&with_chains.chains) {
+    // Counted instead of listed: each case's contacts per hop are its chain's, the distinct
+    // persons per hop and how many cases reached each are the merged list's.
+    let counts = snap.count_cases(cases, &CasesRequest::new(rules.clone())).unwrap();
+    for (per_hop, chain) in counts.per_hop.iter().zip(&with_chains.chains) {
         let want: Vec<usize> = chain.iter().flat_map(|c| &c.hops).map(|h| h.result.contacts.len()).collect();
         assert_eq!(per_hop, &want);
     }
+    // (The list's `limit` cuts the merged list, the counts are of all.)
+    let mut unlimited = rules.clone();
+    unlimited.trace.limit = None;
+    let all = snap.trace_cases(cases, &CasesRequest::new(unlimited), None).unwrap();
+    let hops = counts.distinct.len() as u8;
+    let by_hop: Vec<u64> = (1..=hops).map(|h| all.calls.iter().filter(|c| c.hop == h).count() as u64).collect();
+    assert_eq!(counts.distinct, by_hop);
+    assert_eq!(by_hop.iter().sum::<u64>(), all.calls.len() as u64);
+    let mut reached = std::collections::BTreeMap::<u32, u64>::new();
+    for c in &all.calls {
+        *reached.entry(c.cases.len() as u32).or_default() += 1;
+    }
+    assert_eq!(counts.reached_by, reached.into_iter().collect::<Vec<_>>());
     for (case, chain) in cases.iter().zip(&with_chains.chains) {
         let mut one = rules.clone();
         one.trace.f0 = case.person_id.clone();
