@@ -52,7 +52,8 @@ impl Format {
     }
 }
 
-fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
+/// A buffered writer to a file created at `output`, or to stdout.
+pub fn sink(output: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     Ok(match output {
         Some(p) => Box::new(std::io::BufWriter::new(
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

@@ -9,6 +9,7 @@ use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use truyvet::encode;
+pub(crate) use truyvet::report::render::escape_html as esc;
 use truyvet::report::render::{self, Lang};
 
 use crate::api::{Params, blocking};
@@ -19,11 +20,6 @@ use crate::signin::User;
 /// A label in both languages.
 fn t(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
     if vi { vi_text } else { en_text }
-}
-
-/// HTML-escape text.
-pub(crate) fn esc(s: &str) -> String {
-    truyvet::report::render::escape_html(s)
 }
 
 fn page(vi: bool, user: &Option<Extension<User>>, title: &str, body: &str) -> Html<String> {

@@ -1,6 +1,7 @@
 //! `truyvet report daily`: the day's report a province asks for, as one HTML file, Markdown
 //! with SVG charts beside it, or JSON.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -109,13 +110,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 /// Write `text` to `output`, or to stdout.
 fn emit(output: Option<&Path>, text: &str) -> Result<()> {
-    match output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
-        None => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            Ok(out.flush()?)
-        }
-    }
+    let mut out = crate::output::sink(output)?;
+    out.write_all(text.as_bytes())?;
+    Ok(out.flush()?)
 }

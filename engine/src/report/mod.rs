@@ -487,9 +487,7 @@ impl Snapshot {
             let district = info.and_then(|i| i.district.as_deref()).unwrap_or(UNKNOWN);
             let category = info.and_then(|i| i.category.as_deref()).unwrap_or(UNKNOWN);
             for (map, name) in [(&mut districts, district), (&mut categories, category)] {
-                let row = map
-                    .entry(name.to_string())
-                    .or_insert_with(|| GroupRow { name: name.to_string(), ..Default::default() });
+                let row = group(map, name);
                 row.checkins += n;
                 row.missing_checkout += missing;
                 row.baseline_mean += base as f64 / baseline;
@@ -503,9 +501,7 @@ impl Snapshot {
             let category = info.category.as_deref().unwrap_or(UNKNOWN);
             let (in_period, in_baseline) = scanned_ids.get(id.as_str()).copied().unwrap_or((false, false));
             for (map, name) in [(&mut districts, district), (&mut categories, category)] {
-                let row = map
-                    .entry(name.to_string())
-                    .or_insert_with(|| GroupRow { name: name.to_string(), ..Default::default() });
+                let row = group(map, name);
                 row.venues_registered += 1;
                 row.venues_silent += u64::from(!in_period);
                 row.venues_silent_baseline += u64::from(!in_period && !in_baseline);
@@ -623,10 +619,11 @@ impl Snapshot {
         if register.is_empty() {
             return Ok(CasesSection::default());
         }
-        let mut new: Vec<(usize, &crate::model::Case)> =
-            register.iter().enumerate().filter(|(_, c)| (start..end).contains(&c.confirmed_at)).collect();
-        new.sort_by(|a, b| (a.1.confirmed_at, &a.1.case_id).cmp(&(b.1.confirmed_at, &b.1.case_id)));
-        let new_cases: Vec<crate::model::Case> = new.iter().map(|(_, c)| (*c).clone()).collect();
+        // By register index, whether the case is new; the new ones in confirmation order.
+        let is_new: Vec<bool> = register.iter().map(|c| (start..end).contains(&c.confirmed_at)).collect();
+        let mut new_cases: Vec<crate::model::Case> =
+            register.iter().zip(&is_new).filter(|(_, new)| **new).map(|(c, _)| c.clone()).collect();
+        new_cases.sort_by(|a, b| (a.confirmed_at, &a.case_id).cmp(&(b.confirmed_at, &b.case_id)));
         let attrs = self.venue_attrs()?;
         let district_of = |v: VenueKey| -> Result<String> {
             let id = self.venue_id(v)?;
@@ -659,9 +656,7 @@ impl Snapshot {
                 visited.sort();
                 visited.dedup();
                 for d in &visited {
-                    let row = districts
-                        .entry(d.clone())
-                        .or_insert_with(|| GroupRow { name: d.clone(), ..Default::default() });
+                    let row = group(districts, d);
                     row.new_cases_visited += 1;
                 }
                 section.new_cases.push(NewCase {
@@ -674,22 +669,12 @@ impl Snapshot {
                 });
             }
         }
-        let is_new: Vec<bool> = {
-            let mut v = vec![false; register.len()];
-            for (i, _) in &new {
-                v[*i] = true;
-            }
-            v
-        };
-
         let mut hreq = HotspotRequest { rules: req.rules.clone(), ..HotspotRequest::default() };
         hreq.rules.from = Some(req.start_of(req.from - req.baseline_days));
         hreq.rules.to = Some(end);
         for h in self.hotspots(&hreq)?.hotspots {
             let district = district_of(h.venue)?;
-            let row = districts
-                .entry(district.clone())
-                .or_insert_with(|| GroupRow { name: district.clone(), ..Default::default() });
+            let row = group(districts, &district);
             row.hotspots += 1;
             section.hotspots.push(HotspotRow {
                 rank: h.rank,
@@ -704,7 +689,7 @@ impl Snapshot {
             });
         }
 
-        if !new.is_empty() {
+        if !new_cases.is_empty() {
             let clusters = self.clusters(&ClusterRequest { rules: req.rules.clone(), ..ClusterRequest::default() })?;
             for c in clusters.clusters.iter().filter(|c| c.cases.len() >= 2) {
                 let new_cases = c.cases.iter().filter(|&&i| is_new[i as usize]).count() as u64;
@@ -780,6 +765,11 @@ impl Snapshot {
         }
         Ok(q)
     }
+}
+
+/// The row of `name` in `map`, added empty if missing.
+fn group<'a>(map: &'a mut BTreeMap<String, GroupRow>, name: &str) -> &'a mut GroupRow {
+    map.entry(name.to_string()).or_insert_with(|| GroupRow { name: name.to_string(), ..Default::default() })
 }
 
 /// Commit time of each batch (`None`: not recorded, as in stores rewritten by compaction).

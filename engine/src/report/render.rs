@@ -31,7 +31,8 @@ impl Lang {
         }
     }
 
-    fn pick<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
+    /// The label in this language.
+    fn t<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
         match self {
             Lang::Vi => vi,
             Lang::En => en,
@@ -41,7 +42,7 @@ impl Lang {
     /// `n` with thousands grouped.
     pub fn int(self, n: u64) -> String {
         let digits = n.to_string();
-        let sep = self.pick(".", ",");
+        let sep = self.t(".", ",");
         let mut out = String::new();
         for (i, c) in digits.chars().enumerate() {
             if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -55,12 +56,12 @@ impl Lang {
     /// `x` with one decimal and grouped thousands.
     pub fn dec(self, x: f64) -> String {
         let tenths = (x * 10.0).round().max(0.0) as u64;
-        format!("{}{}{}", self.int(tenths / 10), self.pick(",", "."), tenths % 10)
+        format!("{}{}{}", self.int(tenths / 10), self.t(",", "."), tenths % 10)
     }
 
     /// A share `0..=1` as a percentage with one decimal.
     pub fn pct(self, share: f64) -> String {
-        format!("{}{}", self.dec(share * 100.0), self.pick(" %", "%"))
+        format!("{}{}", self.dec(share * 100.0), self.t(" %", "%"))
     }
 }
 
@@ -71,16 +72,6 @@ pub struct Chart {
     pub name: &'static str,
     /// The SVG document.
     pub svg: String,
-}
-
-struct Labels {
-    lang: Lang,
-}
-
-impl Labels {
-    fn t<'a>(&self, vi: &'a str, en: &'a str) -> &'a str {
-        self.lang.pick(vi, en)
-    }
 }
 
 fn chart_error(e: impl std::fmt::Display) -> Error {
@@ -134,7 +125,6 @@ fn bars(title: &str, labels: &[String], values: &[(f64, bool)], lang: Lang, perc
 /// The report's charts: check-ins per day, check-ins per district (period against the
 /// baseline's mean), and the share of stays without a check-out by category.
 pub fn charts(r: &DailyReport, lang: Lang) -> Result<Vec<Chart>> {
-    let l = Labels { lang };
     let days: Vec<String> = r.by_day.iter().map(|d| d.day.get(5..).unwrap_or(&d.day).to_string()).collect();
     let by_day: Vec<(f64, bool)> = r.by_day.iter().map(|d| (d.checkins as f64, d.in_period)).collect();
     let per_day = r.period.days.max(1) as f64;
@@ -151,12 +141,12 @@ pub fn charts(r: &DailyReport, lang: Lang) -> Result<Vec<Chart>> {
     Ok(vec![
         Chart {
             name: "checkins-by-day",
-            svg: bars(l.t("Lượt quét mỗi ngày", "Check-ins per day"), &days, &by_day, lang, false)?,
+            svg: bars(lang.t("Lượt quét mỗi ngày", "Check-ins per day"), &days, &by_day, lang, false)?,
         },
         Chart {
             name: "checkins-by-district",
             svg: bars(
-                l.t(
+                lang.t(
                     "Lượt quét mỗi ngày theo quận/huyện (xám: trung bình 7 ngày trước, đỏ: kỳ báo cáo)",
                     "Check-ins per day by district (grey: previous days' mean, red: this period)",
                 ),
@@ -169,7 +159,7 @@ pub fn charts(r: &DailyReport, lang: Lang) -> Result<Vec<Chart>> {
         Chart {
             name: "missing-checkout-by-category",
             svg: bars(
-                l.t("Tỷ lệ lượt không quét ra, theo loại địa điểm", "Share of stays without check-out, by category"),
+                lang.t("Tỷ lệ lượt không quét ra, theo loại địa điểm", "Share of stays without check-out, by category"),
                 &cats.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
                 &cats.iter().map(|c| (c.missing_share, false)).collect::<Vec<_>>(),
                 lang,
@@ -254,7 +244,6 @@ enum Block {
 }
 
 fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
-    let l = Labels { lang };
     let (int, dec, pct) = (|n: u64| lang.int(n), |x: f64| lang.dec(x), |x: f64| lang.pct(x));
     let t = &r.totals;
     let mut b = Vec::new();
@@ -265,10 +254,10 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
     };
     b.push(Block::P(format!(
         "{} {period} ({} {}) · {} {} · {} {}",
-        l.t("Kỳ báo cáo", "Period"),
-        l.t("múi giờ", "time zone"),
+        lang.t("Kỳ báo cáo", "Period"),
+        lang.t("múi giờ", "time zone"),
         r.period.tz,
-        l.t("so với", "compared with"),
+        lang.t("so với", "compared with"),
         match lang {
             Lang::Vi => format!(
                 "{} ngày trước từ {} ({} ngày có dữ liệu)",
@@ -279,16 +268,16 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
                 r.period.baseline_days, r.period.baseline_from, r.period.baseline_days_with_data
             ),
         },
-        l.t("phiên bản kho", "store version"),
+        lang.t("phiên bản kho", "store version"),
         r.store_version
     )));
     for n in &r.notes {
-        b.push(Block::P(format!("{} {}", l.t("Lưu ý:", "Note:"), note(n, lang))));
+        b.push(Block::P(format!("{} {}", lang.t("Lưu ý:", "Note:"), note(n, lang))));
     }
 
     // Summary.
-    b.push(Block::H2(l.t("Tóm tắt", "Summary").into()));
-    let mut s = Table::new(&[l.t("Chỉ số", "Figure"), l.t("Giá trị", "Value")]);
+    b.push(Block::H2(lang.t("Tóm tắt", "Summary").into()));
+    let mut s = Table::new(&[lang.t("Chỉ số", "Figure"), lang.t("Giá trị", "Value")]);
     let change = if t.baseline_mean > 0.0 {
         let per_day = t.checkins as f64 / r.period.days.max(1) as f64;
         format!(
@@ -300,43 +289,43 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         String::new()
     };
     for (k, v) in [
-        (l.t("Lượt quét QR", "QR check-ins"), format!("{}{change}", int(t.checkins))),
-        (l.t("Trung bình/ngày, kỳ trước", "Mean per day before"), dec(t.baseline_mean)),
-        (l.t("Người quét", "Persons"), int(t.persons)),
-        (l.t("Người quét lần đầu", "Persons seen for the first time"), int(t.first_seen)),
+        (lang.t("Lượt quét QR", "QR check-ins"), format!("{}{change}", int(t.checkins))),
+        (lang.t("Trung bình/ngày, kỳ trước", "Mean per day before"), dec(t.baseline_mean)),
+        (lang.t("Người quét", "Persons"), int(t.persons)),
+        (lang.t("Người quét lần đầu", "Persons seen for the first time"), int(t.first_seen)),
         (
-            l.t("Lượt không quét ra", "Stays without check-out"),
+            lang.t("Lượt không quét ra", "Stays without check-out"),
             format!("{} ({})", int(t.missing_checkout), pct(share(t.missing_checkout, t.checkins))),
         ),
-        (l.t("Địa điểm có lượt quét", "Venues with a check-in"), int(t.venues_scanned)),
-        (l.t("Địa điểm đã đăng ký", "Registered venues"), int(t.venues_registered)),
-        (l.t("Địa điểm không ai quét (kỳ này)", "Registered venues nobody scanned (period)"), int(t.venues_silent)),
-        (l.t("... và cả 7 ngày trước", "... nor in the days before"), int(t.venues_silent_baseline)),
-        (l.t("Ca bệnh mới (F0)", "New cases (F0)"), int(r.cases.new_cases.len() as u64)),
-        (l.t("F1 của ca mới", "F1 of the new cases"), int(r.cases.f1)),
-        (l.t("F2 của ca mới", "F2 of the new cases"), int(r.cases.f2)),
-        (l.t("Điểm nóng", "Hotspots"), int(r.cases.hotspots.len() as u64)),
-        (l.t("Dòng bị loại", "Rejected rows"), int(r.quality.rejected)),
+        (lang.t("Địa điểm có lượt quét", "Venues with a check-in"), int(t.venues_scanned)),
+        (lang.t("Địa điểm đã đăng ký", "Registered venues"), int(t.venues_registered)),
+        (lang.t("Địa điểm không ai quét (kỳ này)", "Registered venues nobody scanned (period)"), int(t.venues_silent)),
+        (lang.t("... và cả 7 ngày trước", "... nor in the days before"), int(t.venues_silent_baseline)),
+        (lang.t("Ca bệnh mới (F0)", "New cases (F0)"), int(r.cases.new_cases.len() as u64)),
+        (lang.t("F1 của ca mới", "F1 of the new cases"), int(r.cases.f1)),
+        (lang.t("F2 của ca mới", "F2 of the new cases"), int(r.cases.f2)),
+        (lang.t("Điểm nóng", "Hotspots"), int(r.cases.hotspots.len() as u64)),
+        (lang.t("Dòng bị loại", "Rejected rows"), int(r.quality.rejected)),
     ] {
         s.row(vec![(k.to_string(), false), (v, true)]);
     }
     b.push(Block::Table(s));
 
     // Adoption.
-    b.push(Block::H2(l.t("1. Sử dụng mã QR", "1. Use of QR check-in").into()));
+    b.push(Block::H2(lang.t("1. Sử dụng mã QR", "1. Use of QR check-in").into()));
     b.push(Block::Chart(0));
-    b.push(Block::H3(l.t("Theo quận/huyện", "By district").into()));
+    b.push(Block::H3(lang.t("Theo quận/huyện", "By district").into()));
     b.push(Block::Chart(1));
     let mut d = Table::new(&[
-        l.t("Quận/huyện", "District"),
-        l.t("Lượt quét", "Check-ins"),
-        l.t("TB/ngày trước", "Mean/day before"),
-        l.t("Không quét ra", "No check-out"),
-        l.t("Địa điểm", "Venues"),
-        l.t("Không ai quét", "Silent"),
-        l.t("Im lặng 8 ngày", "Silent 8 days"),
-        l.t("Ca mới đã đến", "New cases visited"),
-        l.t("Điểm nóng", "Hotspots"),
+        lang.t("Quận/huyện", "District"),
+        lang.t("Lượt quét", "Check-ins"),
+        lang.t("TB/ngày trước", "Mean/day before"),
+        lang.t("Không quét ra", "No check-out"),
+        lang.t("Địa điểm", "Venues"),
+        lang.t("Không ai quét", "Silent"),
+        lang.t("Im lặng 8 ngày", "Silent 8 days"),
+        lang.t("Ca mới đã đến", "New cases visited"),
+        lang.t("Điểm nóng", "Hotspots"),
     ]);
     for row in &r.districts {
         d.row(vec![
@@ -352,15 +341,15 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         ]);
     }
     b.push(Block::Table(d));
-    b.push(Block::H3(l.t("Theo loại địa điểm", "By venue category").into()));
+    b.push(Block::H3(lang.t("Theo loại địa điểm", "By venue category").into()));
     b.push(Block::Chart(2));
     let mut c = Table::new(&[
-        l.t("Loại", "Category"),
-        l.t("Lượt quét", "Check-ins"),
-        l.t("TB/ngày trước", "Mean/day before"),
-        l.t("Không quét ra", "No check-out"),
-        l.t("Tỷ lệ", "Share"),
-        l.t("Không ai quét", "Silent"),
+        lang.t("Loại", "Category"),
+        lang.t("Lượt quét", "Check-ins"),
+        lang.t("TB/ngày trước", "Mean/day before"),
+        lang.t("Không quét ra", "No check-out"),
+        lang.t("Tỷ lệ", "Share"),
+        lang.t("Không ai quét", "Silent"),
     ]);
     for row in &r.categories {
         c.row(vec![
@@ -373,17 +362,17 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         ]);
     }
     b.push(Block::Table(c));
-    b.push(Block::H3(l.t("Có mã QR nhưng không ai quét", "QR posted, nobody scans").into()));
+    b.push(Block::H3(lang.t("Có mã QR nhưng không ai quét", "QR posted, nobody scans").into()));
     if r.silent_venues.is_empty() {
-        b.push(Block::P(l.t("Không có.", "None.").into()));
+        b.push(Block::P(lang.t("Không có.", "None.").into()));
     } else {
         const SHOWN: usize = 50;
         let mut sv = Table::new(&[
-            l.t("Quận/huyện", "District"),
-            l.t("Mã địa điểm", "Venue"),
-            l.t("Tên", "Name"),
-            l.t("Loại", "Category"),
-            l.t("Cả 7 ngày trước", "Nor the days before"),
+            lang.t("Quận/huyện", "District"),
+            lang.t("Mã địa điểm", "Venue"),
+            lang.t("Tên", "Name"),
+            lang.t("Loại", "Category"),
+            lang.t("Cả 7 ngày trước", "Nor the days before"),
         ]);
         let mut list: Vec<_> = r.silent_venues.iter().collect();
         list.sort_by_key(|v| !v.silent_baseline);
@@ -393,7 +382,7 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
                 (v.venue_id.clone(), false),
                 (v.name.clone().unwrap_or_default(), false),
                 (v.category.clone(), false),
-                (if v.silent_baseline { l.t("có", "yes") } else { l.t("không", "no") }.into(), false),
+                (if v.silent_baseline { lang.t("có", "yes") } else { lang.t("không", "no") }.into(), false),
             ]);
         }
         if r.silent_venues.len() > SHOWN {
@@ -410,16 +399,16 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
     }
 
     // Cases.
-    b.push(Block::H2(l.t("2. Ca bệnh và tiếp xúc", "2. Cases and contacts").into()));
+    b.push(Block::H2(lang.t("2. Ca bệnh và tiếp xúc", "2. Cases and contacts").into()));
     if r.cases.new_cases.is_empty() {
-        b.push(Block::P(l.t("Không có ca mới trong kỳ.", "No new case in the period.").into()));
+        b.push(Block::P(lang.t("Không có ca mới trong kỳ.", "No new case in the period.").into()));
     } else {
         let mut nc = Table::new(&[
-            l.t("Mã ca", "Case"),
-            l.t("Xác nhận lúc", "Confirmed"),
+            lang.t("Mã ca", "Case"),
+            lang.t("Xác nhận lúc", "Confirmed"),
             "F1",
             "F2",
-            l.t("Quận/huyện đã đến", "Districts visited"),
+            lang.t("Quận/huyện đã đến", "Districts visited"),
         ]);
         for c in &r.cases.new_cases {
             nc.row(vec![
@@ -446,19 +435,19 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
             ),
         }));
     }
-    b.push(Block::H3(l.t("Điểm nóng", "Hotspots").into()));
+    b.push(Block::H3(lang.t("Điểm nóng", "Hotspots").into()));
     if r.cases.hotspots.is_empty() {
-        b.push(Block::P(l.t("Không có.", "None.").into()));
+        b.push(Block::P(lang.t("Không có.", "None.").into()));
     } else {
         let mut h = Table::new(&[
             "#",
-            l.t("Địa điểm", "Venue"),
-            l.t("Tên", "Name"),
-            l.t("Quận/huyện", "District"),
-            l.t("Số ca", "Cases"),
-            l.t("Ca mới", "New cases"),
-            l.t("Người phơi nhiễm", "Exposed"),
-            l.t("Lượt lưu trú cuối", "Last case stay"),
+            lang.t("Địa điểm", "Venue"),
+            lang.t("Tên", "Name"),
+            lang.t("Quận/huyện", "District"),
+            lang.t("Số ca", "Cases"),
+            lang.t("Ca mới", "New cases"),
+            lang.t("Người phơi nhiễm", "Exposed"),
+            lang.t("Lượt lưu trú cuối", "Last case stay"),
         ]);
         for x in r.cases.hotspots.iter().take(30) {
             h.row(vec![
@@ -474,15 +463,15 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         }
         b.push(Block::Table(h));
     }
-    b.push(Block::H3(l.t("Chùm ca có ca mới", "Clusters with a new case").into()));
+    b.push(Block::H3(lang.t("Chùm ca có ca mới", "Clusters with a new case").into()));
     if r.cases.clusters.is_empty() {
-        b.push(Block::P(l.t("Không có.", "None.").into()));
+        b.push(Block::P(lang.t("Không có.", "None.").into()));
     } else {
         let mut c = Table::new(&[
-            l.t("Chùm", "Cluster"),
-            l.t("Số ca", "Cases"),
-            l.t("Ca mới", "New cases"),
-            l.t("Địa điểm", "Venues"),
+            lang.t("Chùm", "Cluster"),
+            lang.t("Số ca", "Cases"),
+            lang.t("Ca mới", "New cases"),
+            lang.t("Địa điểm", "Venues"),
         ]);
         for x in &r.cases.clusters {
             c.row(vec![
@@ -497,14 +486,14 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
 
     // Quality.
     let q = &r.quality;
-    b.push(Block::H2(l.t("3. Chất lượng dữ liệu", "3. Data quality").into()));
-    let mut qt = Table::new(&[l.t("Chỉ số", "Figure"), l.t("Giá trị", "Value")]);
+    b.push(Block::H2(lang.t("3. Chất lượng dữ liệu", "3. Data quality").into()));
+    let mut qt = Table::new(&[lang.t("Chỉ số", "Figure"), lang.t("Giá trị", "Value")]);
     for (k, v) in [
-        (l.t("Dòng bị loại (lô của kỳ này)", "Rows rejected (batches of the period)"), q.rejected),
-        (l.t("Dòng đến muộn", "Rows arriving late"), q.late_rows),
-        (l.t("Lượt quét lặp lại", "Repeated scans"), q.repeated_scans),
+        (lang.t("Dòng bị loại (lô của kỳ này)", "Rows rejected (batches of the period)"), q.rejected),
+        (lang.t("Dòng đến muộn", "Rows arriving late"), q.late_rows),
+        (lang.t("Lượt quét lặp lại", "Repeated scans"), q.repeated_scans),
         (
-            l.t("Giờ quét sau thời điểm nạp (lệch đồng hồ)", "Check-in after its batch's commit (clock ahead)"),
+            lang.t("Giờ quét sau thời điểm nạp (lệch đồng hồ)", "Check-in after its batch's commit (clock ahead)"),
             q.dated_after_commit,
         ),
     ] {
@@ -512,21 +501,21 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
     }
     b.push(Block::Table(qt));
     if !q.rejected_by_reason.is_empty() {
-        b.push(Block::H3(l.t("Dòng bị loại theo lý do", "Rejected rows by reason").into()));
-        let mut rr = Table::new(&[l.t("Lý do", "Reason"), l.t("Dòng", "Rows")]);
+        b.push(Block::H3(lang.t("Dòng bị loại theo lý do", "Rejected rows by reason").into()));
+        let mut rr = Table::new(&[lang.t("Lý do", "Reason"), lang.t("Dòng", "Rows")]);
         for (reason, n) in &q.rejected_by_reason {
             rr.row(vec![(reason.clone(), false), (int(*n), true)]);
         }
         b.push(Block::Table(rr));
     }
     if !q.late.is_empty() {
-        b.push(Block::H3(l.t("Dữ liệu đến muộn", "Late-arriving rows").into()));
+        b.push(Block::H3(lang.t("Dữ liệu đến muộn", "Late-arriving rows").into()));
         let mut lt = Table::new(&[
-            l.t("Ngày (UTC)", "Day (UTC)"),
-            l.t("Lô", "Batch"),
-            l.t("Nạp lúc", "Committed"),
-            l.t("Dòng", "Rows"),
-            l.t("Kho đã có đến", "Store had reached"),
+            lang.t("Ngày (UTC)", "Day (UTC)"),
+            lang.t("Lô", "Batch"),
+            lang.t("Nạp lúc", "Committed"),
+            lang.t("Dòng", "Rows"),
+            lang.t("Kho đã có đến", "Store had reached"),
         ]);
         for x in &q.late {
             lt.row(vec![
@@ -540,11 +529,11 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         b.push(Block::Table(lt));
     }
     let mut bt = Table::new(&[
-        l.t("Lô", "Batch"),
-        l.t("Nạp lúc", "Committed"),
-        l.t("Dòng đọc", "Rows read"),
-        l.t("Dòng lưu", "Stored"),
-        l.t("Dòng loại", "Rejected"),
+        lang.t("Lô", "Batch"),
+        lang.t("Nạp lúc", "Committed"),
+        lang.t("Dòng đọc", "Rows read"),
+        lang.t("Dòng lưu", "Stored"),
+        lang.t("Dòng loại", "Rejected"),
     ]);
     for x in &q.batches {
         bt.row(vec![
@@ -556,7 +545,7 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         ]);
     }
     if !q.batches.is_empty() {
-        b.push(Block::H3(l.t("Các lô dữ liệu của kỳ", "Batches behind the period").into()));
+        b.push(Block::H3(lang.t("Các lô dữ liệu của kỳ", "Batches behind the period").into()));
         b.push(Block::Table(bt));
     }
     b
@@ -582,11 +571,10 @@ fn share(part: u64, whole: u64) -> f64 {
 
 /// The report's title ("Daily report 2021-08-10").
 pub fn title(r: &DailyReport, lang: Lang) -> String {
-    let l = Labels { lang };
     if r.period.from == r.period.to {
-        format!("{} {}", l.t("Báo cáo ngày", "Daily report"), r.period.from)
+        format!("{} {}", lang.t("Báo cáo ngày", "Daily report"), r.period.from)
     } else {
-        format!("{} {} – {}", l.t("Báo cáo", "Report"), r.period.from, r.period.to)
+        format!("{} {} – {}", lang.t("Báo cáo", "Report"), r.period.from, r.period.to)
     }
 }
 
@@ -603,7 +591,7 @@ pub fn html(r: &DailyReport, lang: Lang) -> Result<String> {
     let title = escape_html(&title(r, lang));
     Ok(format!(
         "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{PAGE_STYLE}{CONTENT_STYLE}</style></head><body>\n<h1>{title}</h1>\n{}</body></html>\n",
-        lang.pick("vi", "en"),
+        lang.t("vi", "en"),
         html_fragment(r, lang)?
     ))
 }

@@ -442,13 +442,18 @@ impl PartIndex {
     pub(crate) fn venue_rows_checked_in(&self, v: VenueKey, lo: Seconds, hi: Seconds) -> Result<Range<u32>> {
         let rows = self.venue_rows(v)?;
         self.ensure(self.check_in.bytes_of(rows.start as usize..rows.end as usize))?;
-        let base = rows.start;
-        let n = rows.len();
-        let first = partition_point(n, |i| self.check_in(base + i as u32) < lo);
-        let end = first + partition_point(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
-        let found = base + first as u32..base + end as u32;
+        let found = self.checked_in(rows, lo, hi);
         self.ensure_rows(found.clone())?;
         Ok(found)
+    }
+
+    /// The rows of `rows` (one venue's, sorted by check-in, check-in pages checked) whose
+    /// check-in lies in `[lo, hi)`: two binary searches.
+    fn checked_in(&self, rows: Range<u32>, lo: Seconds, hi: Seconds) -> Range<u32> {
+        let (base, n) = (rows.start, rows.len());
+        let first = partition_point(n, |i| self.check_in(base + i as u32) < lo);
+        let end = first + partition_point(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
+        base + first as u32..base + end as u32
     }
 
     /// Each venue's rows whose check-in lies in `[lo, hi)`, checked, in stored order (venue
@@ -458,12 +463,10 @@ impl PartIndex {
         self.ensure(self.check_in.bytes_of(0..self.rows))?;
         let mut out = Vec::new();
         for g in 0..self.group_venue.len() {
-            let (start, end) = (self.group_start.get(&self.map, g), self.group_start.get(&self.map, g + 1));
-            let n = (end - start) as usize;
-            let first = partition_point(n, |i| self.check_in(start + i as u32) < lo);
-            let last = first + partition_point(n - first, |i| self.check_in(start + (first + i) as u32) < hi);
-            if last > first {
-                out.push((self.group_venue.get(&self.map, g), start + first as u32..start + last as u32));
+            let group = self.group_start.get(&self.map, g)..self.group_start.get(&self.map, g + 1);
+            let found = self.checked_in(group, lo, hi);
+            if !found.is_empty() {
+                out.push((self.group_venue.get(&self.map, g), found));
             }
         }
         if let (Some(a), Some(b)) = (out.first(), out.last()) {
