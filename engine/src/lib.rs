@@ -66,4 +66,4 @@ pub use crate::ingest::{Ingest, IngestReport};
 pub use crate::model::Case;
 pub use crate::store::{Snapshot, Store, StoreStats};
 pub use crate::time::Tz;
-pub use crate::trace::{Contact, Exposure, TraceRequest, TraceResult};
+pub use crate::trace::{Contact, Exposure, ExposureRule, RuleBook, TraceRequest, TraceResult};

@@ -78,10 +78,32 @@ pub static F1_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("rank", DataType::UInt32, false),
         Field::new(col::PERSON_ID, DataType::Utf8, false),
         Field::new("exposure_seconds", DataType::Int64, false),
+        Field::new("imputed_seconds", DataType::Int64, false),
         Field::new("episodes", DataType::UInt32, false),
         Field::new("venues", DataType::UInt32, false),
         Field::new("first_contact", timestamp_type(), false),
         Field::new("last_contact", timestamp_type(), false),
+    ]))
+});
+
+/// Schema of an F1 list under the `cwa` rule: [`F1_SCHEMA`] and the weighted minutes and risk.
+pub static CWA_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = F1_SCHEMA.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("weighted_minutes", DataType::Float64, false));
+    fields.push(Field::new("risk", DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+});
+
+/// Schema of an F1 list under the `pc-covid` rule: matching scans, not stays.
+pub static PC_COVID_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::UInt32, false),
+        Field::new(col::PERSON_ID, DataType::Utf8, false),
+        Field::new("matches", DataType::UInt32, false),
+        Field::new("min_gap_seconds", DataType::Int64, false),
+        Field::new("venues", DataType::UInt32, false),
+        Field::new("first_match", timestamp_type(), false),
+        Field::new("last_match", timestamp_type(), false),
     ]))
 });
 
@@ -95,6 +117,7 @@ pub static EXPOSURES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("start", timestamp_type(), false),
         Field::new("end", timestamp_type(), false),
         Field::new("seconds", DataType::Int64, false),
+        Field::new("imputed_seconds", DataType::Int64, false),
     ]))
 });
 

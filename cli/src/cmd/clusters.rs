@@ -48,7 +48,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ..Default::default()
     };
     let r = &mut req.rules;
-    a.rules.apply(r);
+    a.rules.apply(r, truyvet::Tz::UTC)?;
     let snap = Store::open(&a.store.store)?.snapshot();
     if snap.cases()?.is_empty() {
         eprintln!("note: the cases register is empty (`truyvet cases import` fills it); no cluster");

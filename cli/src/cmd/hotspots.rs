@@ -52,7 +52,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let r = &mut req.rules;
     r.from = a.from.as_deref().map(|t| parse_time_arg("--from", t, a.tz)).transpose()?;
     r.to = a.to.as_deref().map(|t| parse_time_arg("--to", t, a.tz)).transpose()?;
-    a.rules.apply(r);
+    a.rules.apply(r, a.tz)?;
     let snap = Store::open(&a.store.store)?.snapshot();
     if snap.cases()?.is_empty() {
         eprintln!("note: the cases register is empty (`truyvet cases import` fills it); no hotspot");

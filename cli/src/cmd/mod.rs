@@ -13,6 +13,7 @@ mod purge;
 mod rejects;
 mod report;
 mod retention;
+mod rules;
 mod serve;
 #[cfg(feature = "sql")]
 mod sql;
@@ -63,6 +64,8 @@ enum Command {
     /// Trace an F0 (or a registered case): the ranked list of F1 contacts, and with --hops their
     /// F2 and F3.
     Trace(trace::Args),
+    /// The exposure rules a trace can name (`--rule`): the presets and a rules file's.
+    Rules(rules::Args),
     /// The exposure intervals of an F0's contacts (same as `trace --details`).
     Exposures(trace::Args),
     /// Venues where several registered cases stayed close together in time (where to cordon
@@ -99,6 +102,16 @@ pub struct StoreArg {
 /// The exposure rules every tracing command takes (unset: [`truyvet::TraceRequest::default`]).
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
+    /// The exposure rule: overlap (default), pc-covid, midnight, next-checkin, cwa, or a rule
+    /// named in --rules (`truyvet rules list`).
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    /// A rules file (TOML): per-category dwell, cwa's risk by day, named rules.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+    /// pc-covid: the largest gap between two scans that makes a contact.
+    #[arg(long, value_parser = duration)]
+    pub radius: Option<i64>,
     /// How long a presence lingers after the person leaves (90s, 15m, 1h30m, seconds).
     #[arg(long, value_parser = duration)]
     pub linger: Option<i64>,
@@ -114,8 +127,36 @@ pub struct RulesArgs {
 }
 
 impl RulesArgs {
-    /// Set the rules given on `req`.
-    pub fn apply(&self, req: &mut truyvet::TraceRequest) {
+    /// The rules a command can name: the presets, and --rules's.
+    pub fn book(&self) -> anyhow::Result<truyvet::RuleBook> {
+        Ok(match &self.rules {
+            Some(path) => truyvet::RuleBook::read(path)?,
+            None => truyvet::RuleBook::built_in(),
+        })
+    }
+
+    /// Set the rules given on `req`: the rule named by --rule (or, with --rules, the file's
+    /// `overlap`), with local days in `tz` unless the rule names its zone, then the durations
+    /// given as flags.
+    pub fn apply(&self, req: &mut truyvet::TraceRequest, tz: truyvet::Tz) -> anyhow::Result<()> {
+        self.apply_rule(req, self.rule.as_deref(), tz)
+    }
+
+    /// As [`RulesArgs::apply`] with the rule `name` (or the default) instead of --rule's.
+    pub fn apply_rule(
+        &self,
+        req: &mut truyvet::TraceRequest,
+        name: Option<&str>,
+        tz: truyvet::Tz,
+    ) -> anyhow::Result<()> {
+        std::sync::Arc::make_mut(&mut req.params).tz_offset = tz.offset_seconds();
+        if name.is_some() || self.rules.is_some() {
+            let book = self.book()?;
+            *req = book.get(name.unwrap_or("overlap"))?.apply(req.clone());
+        }
+        if let Some(r) = self.radius {
+            std::sync::Arc::make_mut(&mut req.params).radius = r;
+        }
         for (slot, v) in [
             (&mut req.linger, self.linger),
             (&mut req.dwell, self.dwell),
@@ -126,6 +167,7 @@ impl RulesArgs {
                 *slot = v;
             }
         }
+        Ok(())
     }
 }
 
@@ -174,6 +216,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Users(a) => users::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Report(a) => report::run(a),
+        Command::Rules(a) => rules::run(a),
         Command::Trace(a) => trace::run(a, false),
         Command::Exposures(a) => trace::run(a, true),
         #[cfg(feature = "sql")]

@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     req.to = to;
     req.baseline_days = a.baseline;
     req.hops = a.hops;
-    a.rules.apply(&mut req.rules);
+    a.rules.apply(&mut req.rules, a.tz)?;
     let snap = Store::open(&a.store.store)?.snapshot();
     let report = snap.daily_report(&req)?;
     for n in &report.notes {

@@ -42,7 +42,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<ExitCode> {
     let mut rules = ChainRequest::new(truyvet::TraceRequest::default(), 2).latency(a.latency.unwrap_or(0));
     let r = &mut rules.trace;
-    a.rules.apply(r);
+    a.rules.apply(r, truyvet::Tz::UTC)?;
     let key = a.key.as_deref().map(Key::read).transpose()?;
     let snap = Store::open(&a.store.store)?.snapshot();
     if let Some(key) = &key {

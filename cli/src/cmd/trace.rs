@@ -58,6 +58,13 @@ pub struct Args {
     tz: Tz,
     #[command(flatten)]
     rules: super::RulesArgs,
+    /// The F0's symptom onset (cwa weighs days from it; a registered case's is used otherwise).
+    #[arg(long, value_name = "TIME")]
+    onset: Option<String>,
+    /// Trace the F0 under this rule too and list who each rule lists, who only one lists, and
+    /// rank moves (counts first).
+    #[arg(long, value_name = "RULE")]
+    compare: Option<String>,
     /// Show only the top N contacts.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -105,14 +112,17 @@ fn f0_of(a: &Args, snap: &Snapshot, key: Option<&Key>) -> Result<(Option<String>
 }
 
 /// Build the library request from the arguments; unset options keep the F0's or the case's.
-fn request(a: &Args, mut req: TraceRequest) -> Result<TraceRequest> {
+fn request(a: &Args, mut req: TraceRequest, rule: Option<&str>) -> Result<TraceRequest> {
     if let Some(t) = &a.from {
         req.from = Some(parse_time_arg("--from", t, a.tz)?);
     }
     if let Some(t) = &a.to {
         req.to = Some(parse_time_arg("--to", t, a.tz)?);
     }
-    a.rules.apply(&mut req);
+    if let Some(t) = &a.onset {
+        req.onset = Some(parse_time_arg("--onset", t, a.tz)?);
+    }
+    a.rules.apply_rule(&mut req, rule, a.tz)?;
     req.limit = a.limit;
     Ok(req)
 }
@@ -129,12 +139,15 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     if args.lookback.is_some() && args.case_ids.is_empty() {
         usage!("--lookback applies to cases (--case, --cases-confirmed, --cases), not to --f0");
     }
-    let (f0, req) = f0_of(&args, &snap, key.as_ref())?;
-    let req = request(&args, req)?;
+    let (f0, base) = f0_of(&args, &snap, key.as_ref())?;
+    let req = request(&args, base.clone(), args.rules.rule.as_deref())?;
     let format = Format::or_default(args.format, args.output.as_deref());
     let out = args.output.as_deref();
     let details = args.details || details_cmd;
     let chain = args.hops > 1 || args.latency.is_some() || args.max_per_hop.is_some();
+    if chain && args.compare.is_some() {
+        usage!("--compare compares one F0's F1 lists: drop --hops, --latency and --max-per-hop");
+    }
     let Some(f0) = f0 else {
         eprintln!(
             "note: case {}'s person has no check-in in the store; the contact list is empty",
@@ -143,7 +156,7 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
         let schema = match (details, chain) {
             (true, _) => truyvet::model::EXPOSURES_SCHEMA.clone(),
             (false, true) => truyvet::trace::CHAIN_SCHEMA.clone(),
-            (false, false) => truyvet::model::F1_SCHEMA.clone(),
+            (false, false) => truyvet::trace::f1_schema(req.rule),
         };
         return output::write(&schema, &[], format, out).map(|_| ExitCode::SUCCESS);
     };
@@ -170,11 +183,27 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
         let batch = if details { result.exposures_record_batch()? } else { result.to_record_batch()? };
         return output::write(&batch.schema(), &[batch], format, out).map(|_| ExitCode::SUCCESS);
     }
-    let traced = match &key {
-        Some(key) => snap.trace_with_key(&req, key),
-        None => snap.trace(&req),
+    let traced = |req: &TraceRequest| match &key {
+        Some(key) => snap.trace_with_key(req, key),
+        None => snap.trace(req),
     };
-    let result = traced.map_err(hint)?;
+    let result = traced(&req).map_err(hint)?;
+    if let Some(other) = &args.compare {
+        if details {
+            usage!("--compare lists persons, not exposure intervals: drop --details");
+        }
+        let b = request(&args, base.clone(), Some(other))?;
+        let compared = truyvet::trace::Comparison::of(&result, &traced(&b).map_err(hint)?)
+            .named(args.rules.rule.as_deref().unwrap_or("overlap"), other);
+        let batch = compared.to_record_batch();
+        if format == Format::Table {
+            println!("{}", compared.summary());
+        } else {
+            eprintln!("note: {}", compared.summary());
+        }
+        output::write(&batch.schema(), &[batch], format, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if result.contacts.is_empty() {
         eprintln!(
             "note: F0 {f0} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
@@ -193,6 +222,9 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
 
 /// Several cases at once: the merged call list (or each case's list).
 fn run_cases(args: &Args, details_cmd: bool, snap: &Snapshot, key: Option<&Key>) -> Result<ExitCode> {
+    if args.compare.is_some() {
+        usage!("--compare compares one F0's lists: trace one --f0 or --case");
+    }
     if args.details || details_cmd {
         usage!("exposure intervals are listed for one case at a time: trace one --case, or use --per-case");
     }
@@ -214,7 +246,7 @@ fn run_cases(args: &Args, details_cmd: bool, snap: &Snapshot, key: Option<&Key>)
             .map(|id| snap.case(id)?.cloned().ok_or_else(|| truyvet::Error::NotFound { what: "case", id: id.clone() }))
             .collect::<truyvet::Result<_>>()?
     };
-    let template = request(args, TraceRequest::default())?;
+    let template = request(args, TraceRequest::default(), args.rules.rule.as_deref())?;
     let mut chain = ChainRequest::new(template, args.hops).max_per_hop(args.max_per_hop);
     if let Some(l) = args.latency {
         chain = chain.latency(l);

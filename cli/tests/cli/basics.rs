@@ -62,15 +62,19 @@ fn gen_ingest_stats_trace() {
     let expected = snap.trace(&truyvet::TraceRequest::new(f0.as_str())).unwrap();
     let csv = run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "csv"]);
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("rank,person_id,exposure_seconds,episodes,venues,first_contact,last_contact"));
+    assert_eq!(
+        lines.next(),
+        Some("rank,person_id,exposure_seconds,imputed_seconds,episodes,venues,first_contact,last_contact")
+    );
     let first = lines.next().unwrap();
     let c = &expected.contacts[0];
     assert_eq!(
         first,
         format!(
-            "1,{},{},{},{},{},{}",
+            "1,{},{},{},{},{},{},{}",
             c.person_id,
             c.exposure_seconds,
+            c.imputed_seconds,
             c.episodes,
             c.venues,
             truyvet::time::format_utc(c.first_contact),
@@ -93,7 +97,7 @@ fn gen_ingest_stats_trace() {
     assert!(table.contains("where") && table.contains(&c.person_id), "{table}");
     // Venue names from the venues file appear in the table and the details.
     let details = run_ok(&["trace", "--store", store, "--f0", &f0, "--details", "--format", "csv"]);
-    assert!(details.starts_with("rank,person_id,venue_id,venue_name,start,end,seconds\n"), "{details}");
+    assert!(details.starts_with("rank,person_id,venue_id,venue_name,start,end,seconds,imputed_seconds\n"), "{details}");
     assert_eq!(details, run_ok(&["exposures", "--store", store, "--f0", &f0, "--format", "csv"]));
     let venue_name = details.lines().nth(1).unwrap().split(',').nth(3).unwrap();
     assert!(!venue_name.is_empty(), "{details}");

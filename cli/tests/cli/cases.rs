@@ -51,7 +51,7 @@ fn a_case_imported_and_traced_two_hops() {
     let lines: Vec<&str> = chain.lines().collect();
     assert_eq!(
         lines[0],
-        "hop,rank,person_id,exposure_seconds,episodes,venues,first_contact,last_contact,via_person_id,via_venue_id"
+        "hop,rank,person_id,exposure_seconds,imputed_seconds,episodes,venues,first_contact,last_contact,via_person_id,via_venue_id"
     );
     assert_eq!(lines.len(), 4, "{chain}");
     assert!(lines[1].starts_with("1,1,") && lines[2].starts_with("1,2,"), "{chain}");

@@ -134,7 +134,7 @@ fn cli_sql_prompt_reads_multiline_statements_and_backslash_commands() {
         "checkins,table",
         "venues,table",
         "persons,view",
-        "f1_contacts(f0 [, from, to, linger_s, dwell_s, max_visit_s, min_overlap_s])\",table function",
+        "f1_contacts(f0 [, from, to, linger_s, dwell_s, max_visit_s, min_overlap_s, rule, radius_s])\",table function",
     ] {
         assert!(stdout.contains(table), "\\d lacks {table}:\n{stdout}");
     }

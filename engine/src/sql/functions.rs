@@ -13,11 +13,13 @@
 //! | 5 | `dwell_s`       | same                                                                 |
 //! | 6 | `max_visit_s`   | same                                                                 |
 //! | 7 | `min_overlap_s` | same                                                                 |
+//! | 8 | `rule`          | text: a preset (`overlap`, `pc-covid`, `midnight`, `next-checkin`, `cwa`) |
+//! | 9 | `radius_s`      | as `dwell_s` (`pc-covid`'s radius)                                   |
 //!
 //! `NULL` (or a missing argument) keeps the default of [`TraceRequest::default`]. The call runs
 //! [`Snapshot::trace`] once, while the statement is planned, and the result is a small in-memory
-//! table: `f1_contacts` has the columns and row order of `truyvet trace`
-//! ([`crate::model::F1_SCHEMA`]), `exposures` those of `truyvet exposures`
+//! table: `f1_contacts` has the columns and row order of `truyvet trace --rule` for the rule
+//! ([`crate::trace::f1_schema`]; midnight and cwa days are UTC days here), `exposures` those of `truyvet exposures`
 //! ([`crate::model::EXPOSURES_SCHEMA`]). This module only translates arguments; the semantics
 //! live in `trace`.
 
@@ -36,7 +38,8 @@ use crate::time::{DAY, Tz, parse_duration, parse_time_arg};
 use crate::trace::TraceRequest;
 
 /// Argument names, in order (also shown by `\d`).
-pub(crate) const ARGS: [&str; 7] = ["f0", "from", "to", "linger_s", "dwell_s", "max_visit_s", "min_overlap_s"];
+pub(crate) const ARGS: [&str; 9] =
+    ["f0", "from", "to", "linger_s", "dwell_s", "max_visit_s", "min_overlap_s", "rule", "radius_s"];
 
 /// `f1_contacts` (`details == false`) or `exposures` (`details == true`) over one snapshot.
 #[derive(Debug)]
@@ -159,7 +162,12 @@ pub(crate) fn request(exprs: &[Expr]) -> Result<TraceRequest, String> {
             3 => req.linger = duration(ARGS[i], v)?,
             4 => req.dwell = duration(ARGS[i], v)?,
             5 => req.max_visit = duration(ARGS[i], v)?,
-            _ => req.min_overlap = duration(ARGS[i], v)?,
+            6 => req.min_overlap = duration(ARGS[i], v)?,
+            7 => {
+                let name = text(v).ok_or_else(|| format!("argument rule must be a rule name (text), got {v}"))?;
+                req.rule = crate::trace::ExposureRule::parse(name).map_err(|e| e.to_string())?;
+            }
+            _ => Arc::make_mut(&mut req.params).radius = duration(ARGS[i], v)?,
         }
     }
     Ok(req)

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 pub use self::compact::{CompactReport, DayCompaction};
 use self::dict::Dict;
-use self::index::PartIndex;
+pub(crate) use self::index::PartIndex;
 pub use self::manifest::{Manifest, PartInfo};
 pub use self::parquet::VenueInfo;
 pub use self::purge::PurgeReport;

@@ -90,6 +90,7 @@ impl ChainRequest {
         let bad = |what: &'static str, value: String, hint: &str| {
             Err(Error::InvalidArgument { what, value, hint: hint.into() })
         };
+        self.trace.check_followable("hops and call lists")?;
         if !(1..=MAX_HOPS).contains(&self.hops) {
             return bad("hops", self.hops.to_string(), "must be 1, 2 or 3");
         }
@@ -211,8 +212,8 @@ impl Snapshot {
         let mut source_ids: Vec<String> = vec![req.trace.f0.clone()];
         for hop in 1..=req.hops {
             let (stays, visits) = exposure::source_stays(self, &sources, &hop_req)?;
-            let u = exposure::union(&stays);
-            let (pieces, rows_examined) = exposure::pieces(self, &|p| listed.contains(p), &u, &hop_req)?;
+            let (u, measured) = exposure::unions(&stays);
+            let (pieces, rows_examined) = exposure::pieces(self, &|p| listed.contains(p), &u, &measured, &hop_req)?;
             let ordered = ranked || (hop < req.hops && req.max_per_hop.is_some());
             let (contacts, exposures) = rank::rank(self, &pieces, hop_req.min_overlap, None, ordered)?;
             let mut via = if hop == 1 || !ranked {

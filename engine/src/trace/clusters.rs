@@ -151,6 +151,7 @@ impl Snapshot {
     /// The clusters of the registered cases (see the module docs).
     pub fn clusters(&self, req: &ClusterRequest) -> Result<Clusters> {
         req.rules.check()?;
+        req.rules.check_followable("clusters")?;
         if req.latency < 0 || req.within < 0 {
             return Err(Error::InvalidArgument {
                 what: "clusters",

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::interval::{Interval, merge_sorted};
 use super::request::TraceRequest;
+use super::rules::{ExposureRule, Stays, cwa};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::{Part, Snapshot};
@@ -34,6 +35,10 @@ pub(crate) struct Piece {
     pub venue: VenueKey,
     pub start: Seconds,
     pub end: Seconds,
+    /// Whether `[start, end)` also lies in a measured stay of this person and in the measured
+    /// part of U0(v) (both ends check-outs). A measured piece may repeat part of an unmeasured
+    /// one: unions are unchanged by it.
+    pub measured: bool,
 }
 
 /// Days whose check-ins can produce a stay reaching `[from, to)`.
@@ -49,17 +54,35 @@ pub(crate) struct SourceStay {
     pub end: Seconds,
     /// Index of the source in the list given to [`source_stays`].
     pub source: u32,
+    /// Whether the stay's end is the source's check-out (not imputed).
+    pub measured: bool,
 }
 
-/// Steps 1–2: U0 as `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
-pub(crate) fn f0_union(
-    snapshot: &Snapshot,
-    f0: PersonKey,
-    req: &TraceRequest,
-) -> Result<(Vec<(VenueKey, Interval)>, usize)> {
+/// Intervals per venue, sorted by venue then start.
+pub(crate) type VenueIntervals = Vec<(VenueKey, Interval)>;
+
+/// U0 per venue, and its measured part (the union of the F0's stays with measured ends).
+pub(crate) struct Reach {
+    /// `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
+    pub u0: Vec<(VenueKey, Interval)>,
+    /// The same of the measured stays only (a subset of `u0`).
+    pub measured: Vec<(VenueKey, Interval)>,
+    /// F0 check-ins looked at.
+    pub visits: usize,
+}
+
+/// Steps 1–2 for one F0.
+pub(crate) fn f0_union(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> Result<Reach> {
     let from = req.from.unwrap_or(Seconds::MIN / 4);
     let (stays, visits) = source_stays(snapshot, &[(f0, from)], req)?;
-    Ok((union(&stays), visits))
+    let (u0, measured) = unions(&stays);
+    Ok(Reach { u0, measured, visits })
+}
+
+/// The union per venue of `stays` (sorted by venue then start), and of their measured ones.
+pub(crate) fn unions(stays: &[SourceStay]) -> (VenueIntervals, VenueIntervals) {
+    let measured: Vec<SourceStay> = stays.iter().filter(|s| s.measured).copied().collect();
+    (union(stays), union(&measured))
 }
 
 /// Steps 1–2 for any sources (the F0 at hop 1, a hop's contacts after it): each source
@@ -71,6 +94,7 @@ pub(crate) fn source_stays(
     req: &TraceRequest,
 ) -> Result<(Vec<SourceStay>, usize)> {
     let to = req.to.unwrap_or(Seconds::MAX / 4);
+    let stays = Stays::new(snapshot, req);
     let one = |(i, &(person, from)): (usize, &(PersonKey, Seconds))| -> Result<(Vec<SourceStay>, usize)> {
         req.check_deadline()?;
         let mut out = Vec::new();
@@ -83,14 +107,23 @@ pub(crate) fn source_stays(
             let idx = &part.index;
             for r in idx.person_rows(person)? {
                 visits += 1;
-                let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
-                let (s, e) = (a.max(from), b.min(to));
+                let venue = idx.venue(r)?;
+                let stay = stays.at(venue)?.stay(idx, r)?;
+                let after = match req.rule {
+                    ExposureRule::Cwa => match cwa::f0_extension(stay.end - stay.start) {
+                        Some(x) => x,
+                        None => continue,
+                    },
+                    _ => req.linger,
+                };
+                let (s, e) = (stay.start.max(from), stay.end.min(to));
                 if s < e {
                     out.push(SourceStay {
-                        venue: idx.venue(r)?,
+                        venue,
                         start: s,
-                        end: e.saturating_add(req.linger),
+                        end: e.saturating_add(after),
                         source: i as u32,
+                        measured: !stay.imputed,
                     });
                 }
             }
@@ -123,14 +156,17 @@ pub(crate) fn union(stays: &[SourceStay]) -> Vec<(VenueKey, Interval)> {
 }
 
 /// Step 3: the pieces of every person but those `skip` names, and the number of candidate rows
-/// examined.
+/// examined. `measured` is the measured part of `u0` (empty when no one asks for imputed
+/// seconds): pieces of measured stays within it are marked measured.
 pub(crate) fn pieces(
     snapshot: &Snapshot,
     skip: &(impl Fn(PersonKey) -> bool + Sync),
     u0: &[(VenueKey, Interval)],
+    measured: &[(VenueKey, Interval)],
     req: &TraceRequest,
 ) -> Result<(Vec<Piece>, u64)> {
     let persons = snapshot.person_count();
+    let stays = Stays::new(snapshot, req);
     let tasks: Vec<(VenueKey, Interval, &Part)> = u0
         .iter()
         .flat_map(|&(v, (s, e))| {
@@ -143,6 +179,8 @@ pub(crate) fn pieces(
         let idx = &part.index;
         let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
         let examined = rows.len() as u64;
+        let at = stays.at(v)?;
+        let known = within(measured, v, s, e);
         let mut out = Vec::new();
         for r in rows {
             let p = idx.person(r);
@@ -157,10 +195,23 @@ pub(crate) fn pieces(
                     ),
                 ));
             }
-            let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
-            let (ps, pe) = (a.max(s), b.min(e));
-            if ps < pe {
-                out.push(Piece { person: p, venue: v, start: ps, end: pe });
+            let stay = at.stay(idx, r)?;
+            let (ps, pe) = (stay.start.max(s), stay.end.min(e));
+            if ps >= pe {
+                continue;
+            }
+            if stay.imputed || known.is_empty() {
+                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: false });
+            } else if known.iter().any(|&(ks, ke)| ks <= ps && pe <= ke) {
+                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: true });
+            } else {
+                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: false });
+                for &(ks, ke) in &known {
+                    let (ms, me) = (ks.max(ps), ke.min(pe));
+                    if ms < me {
+                        out.push(Piece { person: p, venue: v, start: ms, end: me, measured: true });
+                    }
+                }
             }
         }
         Ok((out, examined))
@@ -183,6 +234,12 @@ pub(crate) fn pieces(
     Ok((all, examined))
 }
 
+/// The intervals of `measured` (sorted by venue then start) at venue `v` that meet `[s, e)`.
+fn within(measured: &[(VenueKey, Interval)], v: VenueKey, s: Seconds, e: Seconds) -> Vec<Interval> {
+    let lo = measured.partition_point(|&(mv, (_, me))| (mv, me) <= (v, s));
+    measured[lo..].iter().take_while(|&&(mv, (ms, _))| mv == v && ms < e).map(|&(_, iv)| iv).collect()
+}
+
 /// One F1 of a case, as the register-wide passes need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct F1First {
@@ -203,8 +260,8 @@ pub(crate) fn f1_firsts(
     skip: &(impl Fn(PersonKey) -> bool + Sync),
     req: &TraceRequest,
 ) -> Result<Vec<F1First>> {
-    let (u0, _) = f0_union(snapshot, f0, req)?;
-    let (pieces, _) = pieces(snapshot, &|p| p == f0 || skip(p), &u0, req)?;
+    let reach = f0_union(snapshot, f0, req)?;
+    let (pieces, _) = pieces(snapshot, &|p| p == f0 || skip(p), &reach.u0, &[], req)?;
     let mut out = Vec::new();
     let mut ivs: Vec<Interval> = Vec::new();
     for person_run in pieces.chunk_by(|a, b| a.person == b.person) {
@@ -289,13 +346,16 @@ pub(crate) fn f1_contributions(
     skip: impl Fn(u32) -> bool,
 ) -> Result<Vec<Contribution>> {
     let mut out = Vec::new();
+    let rules = Stays::new(snapshot, req);
     for s in stays {
+        let at = rules.at(s.venue)?;
         let (first, last) = day_range(req, s.start.saturating_sub(req.linger), s.end);
         for part in snapshot.parts_of_days(first, last) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(req.max_visit + req.linger), s.end)?;
             for row in rows {
-                let (xa, xb) = req.stay(idx.check_in(row), idx.check_out(row));
+                let stay = at.stay(idx, row)?;
+                let (xa, xb) = (stay.start, stay.end);
                 // Most rows of the look-back ended, linger included, before the stay began:
                 // they contribute nothing, whoever they are.
                 if xb.saturating_add(req.linger) <= s.start {

@@ -102,6 +102,7 @@ impl Snapshot {
     /// The hotspots of the registered cases (see the module docs).
     pub fn hotspots(&self, req: &HotspotRequest) -> Result<Hotspots> {
         req.rules.check()?;
+        req.rules.check_followable("hotspots")?;
         if req.min_cases == 0 || req.within < 0 {
             return Err(Error::InvalidArgument {
                 what: "hotspots",
@@ -162,7 +163,7 @@ impl Snapshot {
             .collect();
         u_stays.sort_unstable();
         let u = exposure::union(&u_stays);
-        let (pieces, _) = exposure::pieces(self, &|p| registered.contains(p), &u, &req.rules)?;
+        let (pieces, _) = exposure::pieces(self, &|p| registered.contains(p), &u, &[], &req.rules)?;
         let mut exposed: std::collections::HashMap<VenueKey, u64> = std::collections::HashMap::new();
         let mut ivs: Vec<(Seconds, Seconds)> = Vec::new();
         for run in pieces.chunk_by(|a, b| a.person == b.person && a.venue == b.venue) {

@@ -19,28 +19,32 @@
 mod cases;
 mod chain;
 mod clusters;
+mod compare;
 mod exposure;
 mod hotspots;
 pub mod interval;
 mod places;
 mod rank;
 mod request;
+pub mod rules;
 mod status;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray, UInt32Array};
 use rayon::prelude::*;
 
 pub use self::cases::{CALLS_SCHEMA, Call, CallCounts, CallList, CasesRequest};
 pub use self::chain::{CHAIN_SCHEMA, ChainRequest, ChainResult, Hop, MAX_HOPS, Via};
 pub use self::clusters::{CLUSTERS_SCHEMA, Cluster, ClusterRequest, Clusters, LINKS_SCHEMA, Link, LinkKind};
+pub use self::compare::{Comparison, Listed};
 pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};
 pub use self::places::{ITINERARY_SCHEMA, MAX_BUCKETS, OCCUPANCY_SCHEMA};
-pub use self::request::{ExposureRule, TraceRequest};
+pub use self::request::TraceRequest;
+pub use self::rules::{ExposureRule, RuleBook, RuleParams, RuleSpec};
 pub use self::status::{Status, StatusExposure, StatusIndex};
 use crate::error::{Error, Result};
-use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
+use crate::model::{CWA_SCHEMA, EXPOSURES_SCHEMA, F1_SCHEMA, PC_COVID_SCHEMA, PersonKey, Seconds, VenueKey};
 use crate::pseudonym::Key;
 use crate::store::Snapshot;
 
@@ -53,9 +57,12 @@ pub struct Contact {
     pub person: PersonKey,
     /// Person id.
     pub person_id: String,
-    /// Total seconds of exposure.
+    /// Total seconds of exposure (0 under `pc-covid`).
     pub exposure_seconds: Seconds,
-    /// Number of maximal exposure intervals.
+    /// The part of `exposure_seconds` resting on an imputed stay end, the contact's or the
+    /// F0's ([`rules`]).
+    pub imputed_seconds: Seconds,
+    /// Number of maximal exposure intervals (under `pc-covid`: matching scans).
     pub episodes: u32,
     /// Number of distinct venues with exposure.
     pub venues: u32,
@@ -63,6 +70,30 @@ pub struct Contact {
     pub first_contact: Seconds,
     /// End of the latest exposure.
     pub last_contact: Seconds,
+    /// What the rule adds to the exposure.
+    pub score: Score,
+}
+
+/// A rule's own measure of a contact, beside its exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Score {
+    /// Interval rules rank by exposure alone.
+    #[default]
+    Exposure,
+    /// `pc-covid`: matching scans and the smallest gap to an F0 scan, seconds.
+    Scans {
+        /// Matching scans.
+        matches: u32,
+        /// Smallest gap.
+        min_gap: Seconds,
+    },
+    /// `cwa`: weighted minutes (× 1000) and whether they reach the high-risk threshold.
+    Cwa {
+        /// Weighted minutes × 1000.
+        weighted_milli_minutes: u64,
+        /// At least 10 weighted minutes.
+        high: bool,
+    },
 }
 
 /// One maximal exposure interval of a contact at a venue.
@@ -78,6 +109,8 @@ pub struct Exposure {
     pub start: Seconds,
     /// End (exclusive).
     pub end: Seconds,
+    /// Seconds of `[start, end)` resting on an imputed stay end.
+    pub imputed_seconds: Seconds,
 }
 
 /// The answer to a [`TraceRequest`].
@@ -105,13 +138,30 @@ impl Snapshot {
         req.check()?;
         let _span = tracing::debug_span!("trace", f0 = %req.f0).entered();
         let f0 = self.person_key(&req.f0)?.ok_or_else(|| Error::NotFound { what: "person", id: req.f0.clone() })?;
-        let (u0, f0_visits) = exposure::f0_union(self, f0, req)?;
-        let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &u0, req)?;
-        let (contacts, exposures) = rank::rank(self, &pieces, req.min_overlap, req.limit, true)?;
+        if req.rule == ExposureRule::PcCovid {
+            let found = rules::pc_covid::trace(self, f0, req)?;
+            return Ok(TraceResult {
+                request: req.clone(),
+                f0_visits: found.f0_visits,
+                f0_intervals: found.f0_scans,
+                rows_examined: found.rows_examined,
+                contacts: found.contacts,
+                exposures: found.exposures,
+                snapshot: self.clone(),
+            });
+        }
+        let reach = exposure::f0_union(self, f0, req)?;
+        let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &reach.u0, &reach.measured, req)?;
+        let cwa = req.rule == ExposureRule::Cwa;
+        let (mut contacts, mut exposures) =
+            rank::rank(self, &pieces, req.min_overlap, if cwa { None } else { req.limit }, true)?;
+        if cwa {
+            rules::cwa::rescore(&mut contacts, &mut exposures, req);
+        }
         Ok(TraceResult {
             request: req.clone(),
-            f0_visits,
-            f0_intervals: u0.len(),
+            f0_visits: reach.visits,
+            f0_intervals: reach.u0.len(),
             rows_examined,
             contacts,
             exposures,
@@ -167,6 +217,15 @@ impl crate::store::Store {
     }
 }
 
+/// The F1 list's columns under `rule` (see [`TraceResult::schema`]).
+pub fn f1_schema(rule: ExposureRule) -> arrow::datatypes::SchemaRef {
+    match rule {
+        ExposureRule::PcCovid => PC_COVID_SCHEMA.clone(),
+        ExposureRule::Cwa => CWA_SCHEMA.clone(),
+        _ => F1_SCHEMA.clone(),
+    }
+}
+
 fn ts(values: impl Iterator<Item = Seconds>) -> ArrayRef {
     Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone("UTC"))
 }
@@ -177,20 +236,60 @@ impl TraceResult {
         &self.snapshot
     }
 
-    /// The F1 list as Arrow, columns as [`F1_SCHEMA`]
-    /// (`rank,person_id,exposure_seconds,episodes,venues,first_contact,last_contact`).
+    /// The F1 list as Arrow, columns as [`TraceResult::schema`].
     pub fn to_record_batch(&self) -> RecordBatch {
         let c = &self.contacts;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.rank))),
-            Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.person_id.as_str()))),
-            Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.exposure_seconds))),
-            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.episodes))),
-            Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.venues))),
-            ts(c.iter().map(|c| c.first_contact)),
-            ts(c.iter().map(|c| c.last_contact)),
-        ];
-        RecordBatch::try_new(F1_SCHEMA.clone(), columns).expect("columns match F1_SCHEMA")
+        let rank: ArrayRef = Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.rank)));
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.person_id.as_str())));
+        let venues: ArrayRef = Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.venues)));
+        let (first, last) = (ts(c.iter().map(|c| c.first_contact)), ts(c.iter().map(|c| c.last_contact)));
+        let columns: Vec<ArrayRef> = match self.request.rule {
+            ExposureRule::PcCovid => {
+                let scans = |c: &Contact| match c.score {
+                    Score::Scans { matches, min_gap } => (matches, min_gap),
+                    _ => (0, 0),
+                };
+                vec![
+                    rank,
+                    ids,
+                    Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| scans(c).0))),
+                    Arc::new(Int64Array::from_iter_values(c.iter().map(|c| scans(c).1))),
+                    venues,
+                    first,
+                    last,
+                ]
+            }
+            rule => {
+                let mut columns: Vec<ArrayRef> = vec![
+                    rank,
+                    ids,
+                    Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.exposure_seconds))),
+                    Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.imputed_seconds))),
+                    Arc::new(UInt32Array::from_iter_values(c.iter().map(|c| c.episodes))),
+                    venues,
+                    first,
+                    last,
+                ];
+                if rule == ExposureRule::Cwa {
+                    let cwa = |c: &Contact| match c.score {
+                        Score::Cwa { weighted_milli_minutes, high } => (weighted_milli_minutes as f64 / 1000.0, high),
+                        _ => (0.0, false),
+                    };
+                    columns.push(Arc::new(Float64Array::from_iter_values(c.iter().map(|c| cwa(c).0))));
+                    columns.push(Arc::new(StringArray::from_iter_values(
+                        c.iter().map(|c| if cwa(c).1 { "high" } else { "low" }),
+                    )));
+                }
+                columns
+            }
+        };
+        RecordBatch::try_new(self.schema(), columns).expect("columns match the rule's schema")
+    }
+
+    /// The columns of [`TraceResult::to_record_batch`]: [`F1_SCHEMA`] for the interval rules
+    /// (`cwa` adds `weighted_minutes,risk`), [`PC_COVID_SCHEMA`] for `pc-covid`.
+    pub fn schema(&self) -> arrow::datatypes::SchemaRef {
+        f1_schema(self.request.rule)
     }
 
     /// The exposure intervals as Arrow, columns as [`EXPOSURES_SCHEMA`]
@@ -211,6 +310,7 @@ impl TraceResult {
             ts(e.iter().map(|x| x.start)),
             ts(e.iter().map(|x| x.end)),
             Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.end - x.start))),
+            Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.imputed_seconds))),
         ];
         Ok(RecordBatch::try_new(EXPOSURES_SCHEMA.clone(), columns).expect("columns match EXPOSURES_SCHEMA"))
     }
@@ -224,11 +324,7 @@ impl TraceResult {
         let clear = self.snapshot.clear_ids(key, &persons)?;
         let mut order: Vec<usize> = (0..self.contacts.len()).collect();
         let c = &self.contacts;
-        order.sort_by(|&a, &b| {
-            (c[b].exposure_seconds, c[b].episodes)
-                .cmp(&(c[a].exposure_seconds, c[a].episodes))
-                .then_with(|| clear[a].as_bytes().cmp(clear[b].as_bytes()))
-        });
+        order.sort_by(|&a, &b| rank::order(&c[a], &c[b]).then_with(|| clear[a].as_bytes().cmp(clear[b].as_bytes())));
         let mut new_rank = vec![0u32; order.len()];
         for (i, &o) in order.iter().enumerate() {
             new_rank[o] = i as u32 + 1;

@@ -19,6 +19,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::exposure::day_range;
 use super::request::TraceRequest;
+use super::rules::{Stay, Stays};
 use super::ts;
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, timestamp_type};
@@ -54,13 +55,14 @@ impl Snapshot {
         let (from, to) = (req.from.unwrap_or(Seconds::MIN / 4), req.to.unwrap_or(Seconds::MAX / 4));
         let mut stays: Vec<(Seconds, &str, Seconds, bool)> = Vec::new();
         let (first, last) = day_range(req, from, to);
+        let rules = Stays::new(self, req);
         for part in self.parts_of_days(first, last) {
             let idx = &part.index;
             for r in idx.person_rows(person)? {
-                let out = idx.check_out(r);
-                let (a, b) = req.stay(idx.check_in(r), out);
+                let venue = idx.venue(r)?;
+                let Stay { start: a, end: b, .. } = rules.at(venue)?.stay(idx, r)?;
                 if a < to && b > from {
-                    stays.push((a, self.venue_id(idx.venue(r)?)?, b, out.is_none()));
+                    stays.push((a, self.venue_id(venue)?, b, idx.check_out(r).is_none()));
                 }
             }
         }
@@ -98,10 +100,11 @@ impl Snapshot {
         // (bucket, person) for every bucket a stay meets; counted distinct below.
         let mut present: Vec<(usize, PersonKey)> = Vec::new();
         let (first, last) = day_range(req, from, to);
+        let at = Stays::new(self, req).at(venue)?;
         for part in self.parts_of_days(first, last) {
             let idx = &part.index;
             for r in idx.venue_rows_checked_in(venue, from.saturating_sub(req.max_visit), to)? {
-                let (a, b) = req.stay(idx.check_in(r), idx.check_out(r));
+                let Stay { start: a, end: b, .. } = at.stay(idx, r)?;
                 let (s, e) = (a.max(from), b.min(to));
                 if a >= from {
                     check_ins[((a - from) / bucket) as usize] += 1;

@@ -4,14 +4,15 @@
 //! Pieces arrive sorted by (person, venue, start). Each (person, venue) run is merged into
 //! maximal intervals (the exposure episodes at that venue); a person's exposure is the sum of
 //! their lengths, episodes their count, venues the number of runs with exposure, first/last
-//! contact the extreme ends. Contacts below `max(min_overlap, 1)` seconds are dropped; the rest
+//! contact the extreme ends. The measured pieces of a run, merged the same way, are the part of
+//! each episode not imputed; the rest is its `imputed_seconds`. Contacts below `max(min_overlap, 1)` seconds are dropped; the rest
 //! are ordered by exposure desc, episodes desc, person id asc (bytes) and ranked from 1.
 
 use std::ops::Range;
 
 use super::exposure::Piece;
 use super::interval::{Interval, merge_sorted};
-use super::{Contact, Exposure};
+use super::{Contact, Exposure, Score};
 use crate::error::Result;
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
@@ -23,10 +24,26 @@ struct Candidate<'s> {
     /// comparison dominated the sort of large lists.
     id: &'s str,
     exposure: Seconds,
+    imputed: Seconds,
     episodes: Range<usize>,
     venues: u32,
     first: Seconds,
     last: Seconds,
+}
+
+/// The order of ranked contacts under every rule but their ids (ties go by id, then key):
+/// exposure desc, episodes desc for the interval rules; `cwa` and `pc-covid` put their score
+/// first.
+pub(crate) fn order(a: &Contact, b: &Contact) -> std::cmp::Ordering {
+    use std::cmp::Reverse;
+    let key = |c: &Contact| match c.score {
+        Score::Exposure => (Reverse(false), 0i128, Reverse(c.exposure_seconds), Reverse(c.episodes)),
+        Score::Cwa { weighted_milli_minutes, high } => {
+            (Reverse(high), -i128::from(weighted_milli_minutes), Reverse(c.exposure_seconds), Reverse(c.episodes))
+        }
+        Score::Scans { matches, min_gap } => (Reverse(false), i128::from(min_gap), Reverse(0), Reverse(matches)),
+    };
+    key(a).cmp(&key(b))
 }
 
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
@@ -43,8 +60,10 @@ pub(crate) fn rank(
     limit: Option<usize>,
     ids: bool,
 ) -> Result<(Vec<Contact>, Vec<Exposure>)> {
-    let mut flat: Vec<(VenueKey, Interval)> = Vec::new();
+    // (venue, episode, imputed seconds of the episode)
+    let mut flat: Vec<(VenueKey, Interval, Seconds)> = Vec::new();
     let mut scratch: Vec<Interval> = Vec::new();
+    let mut known: Vec<Interval> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     for person_run in pieces.chunk_by(|a, b| a.person == b.person) {
         let start = flat.len();
@@ -53,11 +72,16 @@ pub(crate) fn rank(
             scratch.clear();
             scratch.extend(venue_run.iter().map(|p| (p.start, p.end)));
             merge_sorted(&mut scratch);
-            flat.extend(scratch.iter().map(|&iv| (venue_run[0].venue, iv)));
+            known.clear();
+            known.extend(venue_run.iter().filter(|p| p.measured).map(|p| (p.start, p.end)));
+            merge_sorted(&mut known);
+            let v = venue_run[0].venue;
+            flat.extend(imputed_per_episode(&scratch, &known).map(|(iv, imputed)| (v, iv, imputed)));
             venues += 1;
         }
         let episodes = &flat[start..];
-        let exposure: Seconds = episodes.iter().map(|&(_, (s, e))| e - s).sum();
+        let exposure: Seconds = episodes.iter().map(|&(_, (s, e), _)| e - s).sum();
+        let imputed: Seconds = episodes.iter().map(|e| e.2).sum();
         if exposure < min_overlap.max(1) {
             flat.truncate(start);
             continue;
@@ -66,10 +90,11 @@ pub(crate) fn rank(
             person: person_run[0].person,
             id: if ids { snapshot.person_id(person_run[0].person)? } else { "" },
             exposure,
+            imputed,
             episodes: start..flat.len(),
             venues,
-            first: episodes.iter().map(|&(_, iv)| iv.0).min().unwrap_or(0),
-            last: episodes.iter().map(|&(_, iv)| iv.1).max().unwrap_or(0),
+            first: episodes.iter().map(|&(_, iv, _)| iv.0).min().unwrap_or(0),
+            last: episodes.iter().map(|&(_, iv, _)| iv.1).max().unwrap_or(0),
         });
     }
     let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
@@ -95,24 +120,59 @@ pub(crate) fn rank(
     for (i, c) in candidates.into_iter().enumerate() {
         let rank = i as u32 + 1;
         let episodes = &mut flat[c.episodes.clone()];
-        episodes.sort_unstable_by_key(|&(v, (s, e))| (s, e, v));
-        exposures.extend(episodes.iter().map(|&(venue, (start, end))| Exposure {
+        episodes.sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
+        exposures.extend(episodes.iter().map(|&(venue, (start, end), imputed_seconds)| Exposure {
             rank,
             person: c.person,
             venue,
             start,
             end,
+            imputed_seconds,
         }));
         contacts.push(Contact {
             rank,
             person: c.person,
             person_id: c.id.to_string(),
             exposure_seconds: c.exposure,
+            imputed_seconds: c.imputed,
             episodes: c.episodes.len() as u32,
             venues: c.venues,
             first_contact: c.first,
             last_contact: c.last,
+            score: Score::Exposure,
         });
     }
     Ok((contacts, exposures))
+}
+
+/// Each episode (maximal, sorted) with its seconds not covered by `known` (merged, sorted, each
+/// inside some episode).
+fn imputed_per_episode<'a>(
+    episodes: &'a [Interval],
+    known: &'a [Interval],
+) -> impl Iterator<Item = (Interval, Seconds)> + 'a {
+    let mut k = 0;
+    episodes.iter().map(move |&(s, e)| {
+        let mut covered = 0;
+        while k < known.len() && known[k].0 < e {
+            covered += known[k].1.min(e) - known[k].0.max(s);
+            k += 1;
+        }
+        ((s, e), (e - s) - covered)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::imputed_per_episode;
+
+    #[test]
+    fn imputed_is_the_uncovered_rest_of_each_episode() {
+        let episodes = [(0, 100), (200, 300)];
+        let known = [(10, 20), (50, 100), (200, 300)];
+        let got: Vec<_> = imputed_per_episode(&episodes, &known).collect();
+        assert_eq!(got, [((0, 100), 40), ((200, 300), 0)]);
+        let got: Vec<_> = imputed_per_episode(&episodes, &[]).collect();
+        assert_eq!(got, [((0, 100), 100), ((200, 300), 100)]);
+    }
 }

@@ -1,23 +1,11 @@
 //! What a trace asks: the F0, its infectious window and the exposure parameters.
 //! `TraceRequest::default()` is the one definition of the defaults (CLI and SQL reuse it).
 
+use std::sync::Arc;
+
+use super::rules::{ExposureRule, RuleParams};
 use crate::error::{Error, Result};
 use crate::model::{Case, Seconds};
-
-/// How a check-in becomes a stay interval and how stays become exposure.
-///
-/// Only the interval-overlap rule exists today. Other systems' rules (PC-COVID's scans within
-/// ±60 min, stays ended at midnight, Corona-Warn-App's weighted 10-minute slots, stays inferred
-/// from the next check-in, per-category dwell) become further variants, each mapping visits to
-/// weighted intervals before the same joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ExposureRule {
-    /// Stays `[check_in, check_out or check_in + dwell)` capped at `max_visit`; exposure is the
-    /// overlap with the F0's stays (extended by `linger`).
-    #[default]
-    IntervalOverlap,
-}
 
 /// A trace request. Build with [`TraceRequest::new`] and the setters.
 ///
@@ -43,8 +31,12 @@ pub struct TraceRequest {
     pub min_overlap: Seconds,
     /// Keep only the top `limit` contacts.
     pub limit: Option<usize>,
-    /// The exposure rule.
+    /// The exposure rule ([`super::rules`]).
     pub rule: ExposureRule,
+    /// The rule's further parameters (radius, local time zone, dwell by category, risk by day).
+    pub params: Arc<RuleParams>,
+    /// The F0's symptom onset, when known (`cwa` weighs days relative to it).
+    pub onset: Option<Seconds>,
     /// Use rayon inside this trace. Results never depend on it.
     pub parallel: bool,
     /// Stop with [`Error::TimeLimit`](crate::Error::TimeLimit) once this instant has passed
@@ -65,6 +57,8 @@ impl Default for TraceRequest {
             min_overlap: 0,
             limit: None,
             rule: ExposureRule::IntervalOverlap,
+            params: Arc::default(),
+            onset: None,
             parallel: true,
             deadline: None,
         }
@@ -95,7 +89,24 @@ impl TraceRequest {
     /// stored one or, with `lookback`, re-derived ([`Case::window`]).
     pub fn for_case(case: &Case, lookback: Option<Seconds>) -> TraceRequest {
         let (from, to) = lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
-        TraceRequest::new(case.person_id.clone()).window(Some(from), Some(to))
+        let mut req = TraceRequest::new(case.person_id.clone()).window(Some(from), Some(to));
+        req.onset = case.onset_at;
+        req
+    }
+    /// The exposure rule.
+    pub fn rule(mut self, rule: ExposureRule) -> Self {
+        self.rule = rule;
+        self
+    }
+    /// The rule's further parameters.
+    pub fn params(mut self, params: RuleParams) -> Self {
+        self.params = Arc::new(params);
+        self
+    }
+    /// The F0's symptom onset.
+    pub fn onset(mut self, at: Option<Seconds>) -> Self {
+        self.onset = at;
+        self
     }
     /// Infectious window `[from, to)`.
     pub fn window(mut self, from: Option<Seconds>, to: Option<Seconds>) -> Self {
@@ -152,6 +163,16 @@ impl TraceRequest {
         if self.min_overlap < 0 {
             return Err(bad("min-overlap", self.min_overlap, "must be ≥ 0"));
         }
+        if self.params.radius < 0 {
+            return Err(bad("radius", self.params.radius, "must be ≥ 0"));
+        }
+        if let Some((category, &d)) = self.params.dwell_by_category.iter().find(|(_, d)| **d < 0) {
+            return Err(Error::InvalidArgument {
+                what: "dwell",
+                value: format!("{category} = {d}"),
+                hint: "a category's dwell must be ≥ 0".into(),
+            });
+        }
         if let (Some(f), Some(t)) = (self.from, self.to)
             && f >= t
         {
@@ -164,8 +185,21 @@ impl TraceRequest {
         Ok(())
     }
 
-    /// The stay interval of a visit under this request: `[a, min(check_out or a + dwell,
-    /// a + max_visit))`.
+    /// Refuse the rules whose contacts `what` cannot follow: `pc-covid` (scans, not stays) and
+    /// `cwa` (a score of one F0's list) apply to one F0's trace.
+    pub(crate) fn check_followable(&self, what: &str) -> Result<()> {
+        match self.rule {
+            ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin => Ok(()),
+            rule => Err(Error::InvalidArgument {
+                what: "rule",
+                value: rule.name().to_string(),
+                hint: format!("{what} take overlap, midnight or next-checkin; {rule} applies to one F0's list"),
+            }),
+        }
+    }
+
+    /// The stay interval of a visit under the `overlap` rule without a category table:
+    /// `[a, min(check_out or a + dwell, a + max_visit))`.
     #[inline]
     pub fn stay(&self, check_in: Seconds, check_out: Option<Seconds>) -> (Seconds, Seconds) {
         let end = check_out.unwrap_or(check_in.saturating_add(self.dwell));

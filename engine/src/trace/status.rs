@@ -90,6 +90,7 @@ impl Snapshot {
         req.trace.limit = None;
         req.trace.parallel = false;
         req.trace.check()?;
+        req.trace.check_followable("person status")?;
         let cases = self.cases()?.to_vec();
         let keys = self.person_keys_of(&cases)?;
         let mut case_of: HashMap<PersonKey, Vec<u32>> = HashMap::new();

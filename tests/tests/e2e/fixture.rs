@@ -20,6 +20,8 @@ pub struct StoreFixture {
     pub rows: Vec<Row>,
     day: &'static str,
     flush_rows: usize,
+    /// `(venue, category)` rows of a venues register, if any.
+    categories: Vec<(String, String)>,
 }
 
 /// Unix seconds of `day` at `hh:mm` (UTC); `hh` may exceed 23 to reach the next day.
@@ -31,7 +33,7 @@ pub fn at(day: &str, hhmm: &str) -> i64 {
 
 impl StoreFixture {
     pub fn new() -> StoreFixture {
-        StoreFixture { rows: Vec::new(), day: "2021-08-01", flush_rows: 8 << 20 }
+        StoreFixture { rows: Vec::new(), day: "2021-08-01", flush_rows: 8 << 20, categories: Vec::new() }
     }
 
     /// Write every flush of this many rows as separate parts (several parts per day).
@@ -49,6 +51,12 @@ impl StoreFixture {
             check_in: at(day, check_in),
             check_out: check_out.map(|c| at(day, c)),
         });
+        self
+    }
+
+    /// Ingest a venues register giving these venues these categories.
+    pub fn categories(mut self, categories: &[(&str, &str)]) -> Self {
+        self.categories = categories.iter().map(|(v, c)| (v.to_string(), c.to_string())).collect();
         self
     }
 
@@ -72,7 +80,17 @@ impl StoreFixture {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("rows.csv");
         std::fs::write(&input, self.csv()).unwrap();
-        Ingest::new(dir.path().join("store")).flush_rows(self.flush_rows).run(&[input]).unwrap();
+        let mut ingest = Ingest::new(dir.path().join("store")).flush_rows(self.flush_rows);
+        if !self.categories.is_empty() {
+            let venues = dir.path().join("venues.csv");
+            let mut text = String::from("venue_id,category\n");
+            for (v, c) in &self.categories {
+                writeln!(text, "{v},{c}").unwrap();
+            }
+            std::fs::write(&venues, text).unwrap();
+            ingest = ingest.venues(venues);
+        }
+        ingest.run(&[input]).unwrap();
         let store = Store::open(dir.path().join("store")).unwrap();
         (dir, store)
     }

@@ -12,6 +12,7 @@ mod pg;
 mod pseudonym;
 mod purge;
 mod report;
+mod rules;
 mod serve;
 mod sql;
 mod status;

@@ -269,7 +269,19 @@ fn arrow_output_has_the_documented_columns() {
     let b = r.to_record_batch();
     let schema = b.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(names, ["rank", "person_id", "exposure_seconds", "episodes", "venues", "first_contact", "last_contact"]);
+    assert_eq!(
+        names,
+        [
+            "rank",
+            "person_id",
+            "exposure_seconds",
+            "imputed_seconds",
+            "episodes",
+            "venues",
+            "first_contact",
+            "last_contact"
+        ]
+    );
     let e = r.exposures_record_batch().unwrap();
     assert_eq!(e.num_rows(), 1);
     assert_eq!(e.schema().field(2).name(), "venue_id");

@@ -115,7 +115,15 @@ fn trace_function_errors_are_clear() {
             "SELECT * FROM f1_contacts('F0A', '2021-08-03T00:00:00Z', '2021-08-02T00:00:00Z')",
             "--from must be before --to",
         ),
-        ("SELECT * FROM f1_contacts('F0A', NULL, NULL, NULL, NULL, NULL, NULL, NULL)", "got 8 argument(s)"),
+        (
+            "SELECT * FROM f1_contacts('F0A', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+            "got 10 argument(s)",
+        ),
+        ("SELECT * FROM f1_contacts('F0A', NULL, NULL, NULL, NULL, NULL, NULL, 'nhs')", "invalid rule \"nhs\""),
+        (
+            "SELECT * FROM f1_contacts('F0A', NULL, NULL, NULL, NULL, NULL, NULL, 5)",
+            "argument rule must be a rule name",
+        ),
     ] {
         let err = s.query(sql).unwrap_err();
         assert!(matches!(err, truyvet::Error::Sql { .. }), "{sql}: {err:?}");

@@ -1,0 +1,120 @@
+//! A check-in row → its stay interval under the request's rule: the one place the joins ask
+//! where a stay ends.
+//!
+//! # Performance
+//! `overlap` and `midnight` are arithmetic on the row. A category's dwell is looked up once per
+//! venue ([`Stays::at`]), not per row. `next-checkin` reads, for a row without check-out, the
+//! person's postings in the parts of the days up to `max_visit` later: one bitmap rank and a
+//! few rows per part, paid at query time (the store keeps no next-check-in column, so a late
+//! batch never makes one stale).
+
+use super::ExposureRule;
+use crate::error::Result;
+use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::store::{PartIndex, Snapshot};
+use crate::time::DAY;
+use crate::trace::TraceRequest;
+
+/// A stay `[start, end)`, and whether its end is imputed (not the check-out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stay {
+    pub start: Seconds,
+    pub end: Seconds,
+    pub imputed: bool,
+}
+
+/// Where stays end under one request, over one snapshot.
+#[derive(Clone, Copy)]
+pub(crate) struct Stays<'a> {
+    snapshot: &'a Snapshot,
+    req: &'a TraceRequest,
+}
+
+/// [`Stays`] at one venue: its dwell resolved.
+#[derive(Clone, Copy)]
+pub(crate) struct VenueStays<'a> {
+    stays: Stays<'a>,
+    dwell: Seconds,
+}
+
+impl<'a> Stays<'a> {
+    pub(crate) fn new(snapshot: &'a Snapshot, req: &'a TraceRequest) -> Stays<'a> {
+        Stays { snapshot, req }
+    }
+
+    /// The stays at venue `v` (its category's dwell looked up when the rule has a table).
+    pub(crate) fn at(&self, v: VenueKey) -> Result<VenueStays<'a>> {
+        let params = &self.req.params;
+        let dwell = if params.dwell_by_category.is_empty() {
+            self.req.dwell
+        } else {
+            let id = self.snapshot.venue_id(v)?;
+            let attrs = self.snapshot.venue_attrs()?;
+            params.dwell_for(attrs.get(id).and_then(|a| a.category.as_deref()), self.req.dwell)
+        };
+        Ok(VenueStays { stays: *self, dwell })
+    }
+}
+
+impl VenueStays<'_> {
+    /// The stay of row `r` of `idx` (a row at this venue).
+    #[inline]
+    pub(crate) fn stay(&self, idx: &PartIndex, r: u32) -> Result<Stay> {
+        let a = idx.check_in(r);
+        let out = idx.check_out(r);
+        let req = self.stays.req;
+        let cap = a.saturating_add(req.max_visit);
+        if let Some(b) = out
+            && b <= cap
+        {
+            return Ok(Stay { start: a, end: b, imputed: false });
+        }
+        let end = match (out, req.rule) {
+            (Some(_), _) => cap,
+            (None, ExposureRule::Midnight) => next_midnight(a, req.params.tz_offset),
+            (None, ExposureRule::NextCheckin) => match self.next_check_in(idx.person(r), a, cap)? {
+                Some(t) => t,
+                None => a.saturating_add(self.dwell),
+            },
+            (None, _) => a.saturating_add(self.dwell),
+        };
+        Ok(Stay { start: a, end: end.min(cap), imputed: true })
+    }
+
+    /// The person's earliest check-in in `(after, until]`, any venue.
+    fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
+        let mut best: Option<Seconds> = None;
+        for part in self.stays.snapshot.parts_of_days(after.div_euclid(DAY), until.div_euclid(DAY)) {
+            let idx = &part.index;
+            for r in idx.person_rows(p)? {
+                let t = idx.check_in(r);
+                if t > after && t <= until && best.is_none_or(|b| t < b) {
+                    best = Some(t);
+                }
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// The first local midnight (of a zone `offset` seconds east of UTC) strictly after `t`.
+pub(crate) fn next_midnight(t: Seconds, offset: i32) -> Seconds {
+    let local = t + Seconds::from(offset);
+    (local.div_euclid(DAY) + 1) * DAY - Seconds::from(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_midnight;
+
+    #[test]
+    fn midnight_is_local_and_strictly_after() {
+        let t0 = 1_627_776_000; // 2021-08-01T00:00Z
+        assert_eq!(next_midnight(t0, 0), t0 + 86_400);
+        assert_eq!(next_midnight(t0 + 1, 0), t0 + 86_400);
+        // 2021-08-01T00:00Z is 07:00 in Hanoi; its next midnight is 17:00Z.
+        assert_eq!(next_midnight(t0, 7 * 3600), t0 + 17 * 3600);
+        assert_eq!(next_midnight(t0 + 17 * 3600, 7 * 3600), t0 + 41 * 3600);
+        assert_eq!(next_midnight(t0 - 1, -3 * 3600), t0 + 3 * 3600);
+    }
+}
