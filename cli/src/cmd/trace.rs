@@ -61,6 +61,10 @@ pub struct Args {
     /// The F0's symptom onset (cwa weighs days from it; a registered case's is used otherwise).
     #[arg(long, value_name = "TIME")]
     onset: Option<String>,
+    /// Rank by exposure (default), or by the risk score (exposure minutes × venue category
+    /// weight × crowding × infectiousness by day from onset; each part a column).
+    #[arg(long, value_enum, default_value = "exposure")]
+    rank: RankArg,
     /// Trace the F0 under this rule too and list who each rule lists, who only one lists, and
     /// rank moves (counts first).
     #[arg(long, value_name = "RULE")]
@@ -93,6 +97,12 @@ pub struct Args {
     max_per_hop: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RankArg {
+    Exposure,
+    Score,
+}
+
 /// Who is traced: the F0's id as the trace takes it (a clear id with --key), or `None` for a
 /// registered case whose person has no check-ins in the store.
 fn f0_of(a: &Args, snap: &Snapshot, key: Option<&Key>) -> Result<(Option<String>, TraceRequest)> {
@@ -123,6 +133,10 @@ fn request(a: &Args, mut req: TraceRequest, rule: Option<&str>) -> Result<TraceR
         req.onset = Some(parse_time_arg("--onset", t, a.tz)?);
     }
     a.rules.apply_rule(&mut req, rule, a.tz)?;
+    req.rank_by = match a.rank {
+        RankArg::Exposure => truyvet::trace::RankBy::Exposure,
+        RankArg::Score => truyvet::trace::RankBy::Score,
+    };
     req.limit = a.limit;
     Ok(req)
 }

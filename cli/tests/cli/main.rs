@@ -10,6 +10,7 @@ mod crash;
 mod output;
 mod pseudonym;
 mod report;
+mod rules;
 #[cfg(unix)]
 mod serve;
 #[cfg(feature = "sql")]

@@ -27,6 +27,7 @@ mod places;
 mod rank;
 mod request;
 pub mod rules;
+mod score;
 mod status;
 
 use std::sync::Arc;
@@ -40,8 +41,9 @@ pub use self::clusters::{CLUSTERS_SCHEMA, Cluster, ClusterRequest, Clusters, LIN
 pub use self::compare::{Comparison, Listed};
 pub use self::hotspots::{HOTSPOTS_SCHEMA, Hotspot, HotspotRequest, Hotspots};
 pub use self::places::{ITINERARY_SCHEMA, MAX_BUCKETS, OCCUPANCY_SCHEMA};
-pub use self::request::TraceRequest;
+pub use self::request::{RankBy, TraceRequest};
 pub use self::rules::{ExposureRule, RuleBook, RuleParams, RuleSpec};
+pub use self::score::{Risk, crowding};
 pub use self::status::{Status, StatusExposure, StatusIndex};
 use crate::error::{Error, Result};
 use crate::model::{CWA_SCHEMA, EXPOSURES_SCHEMA, F1_SCHEMA, PC_COVID_SCHEMA, PersonKey, Seconds, VenueKey};
@@ -72,6 +74,8 @@ pub struct Contact {
     pub last_contact: Seconds,
     /// What the rule adds to the exposure.
     pub score: Score,
+    /// The risk score and its parts, with `--rank score` ([`RankBy::Score`]).
+    pub risk: Option<Risk>,
 }
 
 /// A rule's own measure of a contact, beside its exposure.
@@ -111,6 +115,8 @@ pub struct Exposure {
     pub end: Seconds,
     /// Seconds of `[start, end)` resting on an imputed stay end.
     pub imputed_seconds: Seconds,
+    /// The episode's risk score and its parts, with `--rank score`.
+    pub risk: Option<Risk>,
 }
 
 /// The answer to a [`TraceRequest`].
@@ -153,10 +159,14 @@ impl Snapshot {
         let reach = exposure::f0_union(self, f0, req)?;
         let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &reach.u0, &reach.measured, req)?;
         let cwa = req.rule == ExposureRule::Cwa;
+        let scored = req.rank_by == RankBy::Score;
         let (mut contacts, mut exposures) =
-            rank::rank(self, &pieces, req.min_overlap, if cwa { None } else { req.limit }, true)?;
+            rank::rank(self, &pieces, req.min_overlap, if cwa || scored { None } else { req.limit }, true)?;
         if cwa {
             rules::cwa::rescore(&mut contacts, &mut exposures, req);
+        }
+        if scored {
+            score::apply(self, req, &mut contacts, &mut exposures)?;
         }
         Ok(TraceResult {
             request: req.clone(),
@@ -217,6 +227,28 @@ impl crate::store::Store {
     }
 }
 
+/// The columns `--rank score` adds: the score and its parts.
+static RISK_FIELDS: std::sync::LazyLock<Vec<arrow::datatypes::FieldRef>> = std::sync::LazyLock::new(|| {
+    use arrow::datatypes::{DataType, Field};
+    ["score", "category_weight", "crowding", "infectiousness"]
+        .into_iter()
+        .map(|n| Arc::new(Field::new(n, DataType::Float64, false)))
+        .chain([Arc::new(Field::new("present", DataType::UInt32, false))])
+        .collect()
+});
+
+fn risk_columns(risks: impl Iterator<Item = Risk> + Clone) -> Vec<ArrayRef> {
+    let milli =
+        |f: fn(&Risk) -> f64| -> ArrayRef { Arc::new(Float64Array::from_iter_values(risks.clone().map(|r| f(&r)))) };
+    vec![
+        milli(|r| r.score_milli as f64 / 1000.0),
+        milli(|r| f64::from(r.category_weight) / 1000.0),
+        milli(|r| f64::from(r.crowding) / 1000.0),
+        milli(|r| f64::from(r.infectiousness) / 1000.0),
+        Arc::new(UInt32Array::from_iter_values(risks.map(|r| r.present))),
+    ]
+}
+
 /// The F1 list's columns under `rule` (see [`TraceResult::schema`]).
 pub fn f1_schema(rule: ExposureRule) -> arrow::datatypes::SchemaRef {
     match rule {
@@ -270,6 +302,9 @@ impl TraceResult {
                     first,
                     last,
                 ];
+                if self.request.rank_by == RankBy::Score {
+                    columns.extend(risk_columns(c.iter().map(|c| c.risk.unwrap_or_default())));
+                }
                 if rule == ExposureRule::Cwa {
                     let cwa = |c: &Contact| match c.score {
                         Score::Cwa { weighted_milli_minutes, high } => (weighted_milli_minutes as f64 / 1000.0, high),
@@ -289,7 +324,15 @@ impl TraceResult {
     /// The columns of [`TraceResult::to_record_batch`]: [`F1_SCHEMA`] for the interval rules
     /// (`cwa` adds `weighted_minutes,risk`), [`PC_COVID_SCHEMA`] for `pc-covid`.
     pub fn schema(&self) -> arrow::datatypes::SchemaRef {
-        f1_schema(self.request.rule)
+        let base = f1_schema(self.request.rule);
+        if self.request.rank_by != RankBy::Score {
+            return base;
+        }
+        // The score's columns go after the F1 columns, before cwa's.
+        let mut fields: Vec<arrow::datatypes::FieldRef> = F1_SCHEMA.fields().iter().cloned().collect();
+        fields.extend(RISK_FIELDS.iter().cloned());
+        fields.extend(base.fields().iter().skip(F1_SCHEMA.fields().len()).cloned());
+        Arc::new(arrow::datatypes::Schema::new(fields))
     }
 
     /// The exposure intervals as Arrow, columns as [`EXPOSURES_SCHEMA`]
@@ -312,7 +355,15 @@ impl TraceResult {
             Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.end - x.start))),
             Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.imputed_seconds))),
         ];
-        Ok(RecordBatch::try_new(EXPOSURES_SCHEMA.clone(), columns).expect("columns match EXPOSURES_SCHEMA"))
+        if self.request.rank_by != RankBy::Score {
+            return Ok(RecordBatch::try_new(EXPOSURES_SCHEMA.clone(), columns).expect("columns match EXPOSURES_SCHEMA"));
+        }
+        let mut columns = columns;
+        columns.extend(risk_columns(e.iter().map(|x| x.risk.unwrap_or_default())));
+        let mut fields: Vec<arrow::datatypes::FieldRef> = EXPOSURES_SCHEMA.fields().iter().cloned().collect();
+        fields.extend(RISK_FIELDS.iter().cloned());
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        Ok(RecordBatch::try_new(schema, columns).expect("columns match the scored exposures"))
     }
 
     /// Replace the contacts' pseudonyms by their clear ids, for a holder of the key of a

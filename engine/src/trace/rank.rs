@@ -36,6 +36,7 @@ struct Candidate<'s> {
 /// first.
 pub(crate) fn order(a: &Contact, b: &Contact) -> std::cmp::Ordering {
     use std::cmp::Reverse;
+    let risk = |c: &Contact| Reverse(c.risk.map_or(0, |r| r.score_milli));
     let key = |c: &Contact| match c.score {
         Score::Exposure => (Reverse(false), 0i128, Reverse(c.exposure_seconds), Reverse(c.episodes)),
         Score::Cwa { weighted_milli_minutes, high } => {
@@ -43,7 +44,7 @@ pub(crate) fn order(a: &Contact, b: &Contact) -> std::cmp::Ordering {
         }
         Score::Scans { matches, min_gap } => (Reverse(false), i128::from(min_gap), Reverse(0), Reverse(matches)),
     };
-    key(a).cmp(&key(b))
+    risk(a).cmp(&risk(b)).then_with(|| key(a).cmp(&key(b)))
 }
 
 /// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
@@ -128,6 +129,7 @@ pub(crate) fn rank(
             start,
             end,
             imputed_seconds,
+            risk: None,
         }));
         contacts.push(Contact {
             rank,
@@ -140,6 +142,7 @@ pub(crate) fn rank(
             first_contact: c.first,
             last_contact: c.last,
             score: Score::Exposure,
+            risk: None,
         });
     }
     Ok((contacts, exposures))
@@ -160,6 +163,23 @@ fn imputed_per_episode<'a>(
         }
         ((s, e), (e - s) - covered)
     })
+}
+
+/// Renumber `contacts` (reordered from a ranking) from 1, cut them at `limit`, and carry the
+/// new ranks to `exposures` (dropping those of contacts cut), ordered by rank.
+pub(crate) fn renumber(contacts: &mut Vec<Contact>, exposures: &mut Vec<Exposure>, limit: Option<usize>) {
+    let mut new_rank = vec![0u32; contacts.len()];
+    contacts.truncate(limit.unwrap_or(usize::MAX));
+    for (i, c) in contacts.iter_mut().enumerate() {
+        new_rank[c.rank as usize - 1] = i as u32 + 1;
+        c.rank = i as u32 + 1;
+    }
+    exposures.retain_mut(|e| {
+        e.rank = new_rank[e.rank as usize - 1];
+        e.rank > 0
+    });
+    // Stable: each contact's intervals stay in start order.
+    exposures.sort_by_key(|e| e.rank);
 }
 
 #[cfg(test)]

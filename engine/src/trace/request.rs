@@ -7,6 +7,17 @@ use super::rules::{ExposureRule, RuleParams};
 use crate::error::{Error, Result};
 use crate::model::{Case, Seconds};
 
+/// How contacts are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum RankBy {
+    /// By the rule's measure (exposure for the interval rules).
+    #[default]
+    Exposure,
+    /// By the risk score ([`super::Risk`]): exposure minutes × category weight × crowding ×
+    /// infectiousness, each part a column.
+    Score,
+}
+
 /// A trace request. Build with [`TraceRequest::new`] and the setters.
 ///
 /// ```
@@ -35,8 +46,10 @@ pub struct TraceRequest {
     pub rule: ExposureRule,
     /// The rule's further parameters (radius, local time zone, dwell by category, risk by day).
     pub params: Arc<RuleParams>,
-    /// The F0's symptom onset, when known (`cwa` weighs days relative to it).
+    /// The F0's symptom onset, when known (`cwa` and the score weigh days relative to it).
     pub onset: Option<Seconds>,
+    /// How contacts are ranked.
+    pub rank_by: RankBy,
     /// Use rayon inside this trace. Results never depend on it.
     pub parallel: bool,
     /// Stop with [`Error::TimeLimit`](crate::Error::TimeLimit) once this instant has passed
@@ -59,6 +72,7 @@ impl Default for TraceRequest {
             rule: ExposureRule::IntervalOverlap,
             params: Arc::default(),
             onset: None,
+            rank_by: RankBy::Exposure,
             parallel: true,
             deadline: None,
         }
@@ -101,6 +115,11 @@ impl TraceRequest {
     /// The rule's further parameters.
     pub fn params(mut self, params: RuleParams) -> Self {
         self.params = Arc::new(params);
+        self
+    }
+    /// Rank by exposure (default) or by the risk score.
+    pub fn rank_by(mut self, by: RankBy) -> Self {
+        self.rank_by = by;
         self
     }
     /// The F0's symptom onset.
@@ -163,6 +182,18 @@ impl TraceRequest {
         if self.min_overlap < 0 {
             return Err(bad("min-overlap", self.min_overlap, "must be ≥ 0"));
         }
+        if self.rank_by == RankBy::Score
+            && !matches!(self.rule, ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin)
+        {
+            return Err(Error::InvalidArgument {
+                what: "rank",
+                value: "score".into(),
+                hint: format!(
+                    "the risk score ranks overlap, midnight or next-checkin lists; {} has its own order",
+                    self.rule
+                ),
+            });
+        }
         if self.params.radius < 0 {
             return Err(bad("radius", self.params.radius, "must be ≥ 0"));
         }
@@ -188,6 +219,13 @@ impl TraceRequest {
     /// Refuse the rules whose contacts `what` cannot follow: `pc-covid` (scans, not stays) and
     /// `cwa` (a score of one F0's list) apply to one F0's trace.
     pub(crate) fn check_followable(&self, what: &str) -> Result<()> {
+        if self.rank_by == RankBy::Score {
+            return Err(Error::InvalidArgument {
+                what: "rank",
+                value: "score".into(),
+                hint: format!("{what} rank by exposure; the risk score ranks one F0's list"),
+            });
+        }
         match self.rule {
             ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin => Ok(()),
             rule => Err(Error::InvalidArgument {

@@ -477,3 +477,54 @@ fn followers_refuse_rules_that_score_one_list() {
     let req = truyvet::trace::ChainRequest::new(TraceRequest::new("F0").rule(ExposureRule::Midnight), 2);
     assert!(snap.trace_chain(&req, None).is_ok());
 }
+
+#[test]
+fn the_risk_score_explains_itself_and_reorders() {
+    use truyvet::trace::{RankBy, Risk};
+    let f = StoreFixture::new()
+        .categories(&CATEGORIES)
+        .visit("F0", "V0", "08:00", Some("09:00"))
+        .visit("B", "V0", "08:15", Some("09:00"))
+        .visit("F0", "V1", "10:00", Some("10:30"))
+        .visit("A", "V1", "10:00", Some("10:30"))
+        .visit("C", "V1", "10:10", Some("10:20"))
+        .visit("C", "V1", "10:12", Some("10:25"));
+    let (_d, store) = f.build();
+    let by_exposure = store.trace(&TraceRequest::new("F0")).unwrap();
+    assert_eq!(by_exposure.contacts.iter().map(|c| c.person_id.as_str()).collect::<Vec<_>>(), ["B", "A", "C"]);
+    assert!(by_exposure.contacts.iter().all(|c| c.risk.is_none()));
+    let scored = store.trace(&TraceRequest::new("F0").rank_by(RankBy::Score)).unwrap();
+    let got: Vec<(&str, Option<Risk>)> = scored.contacts.iter().map(|c| (c.person_id.as_str(), c.risk)).collect();
+    // A: 30 min at an office (×1.2) with F0 and C (C's two scans count once): 3 present,
+    // crowding 1 + log2(1.5). B: 45 min at a market (×0.7) alone with the F0.
+    let a = 30.0 * 1.2 * 1.585;
+    let risk = |score: f64, w, c, n| Risk {
+        score_milli: (score * 1000.0).round() as u64,
+        category_weight: w,
+        crowding: c,
+        infectiousness: 1000,
+        present: n,
+    };
+    assert_eq!(
+        got,
+        [
+            ("A", Some(risk(a, 1200, 1585, 3))),
+            ("B", Some(risk(45.0 * 0.7, 700, 1000, 2))),
+            ("C", Some(risk(15.0 * 1.2 * 1.585, 1200, 1585, 3)))
+        ]
+    );
+    let batch = scored.to_record_batch();
+    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names[8..], ["score", "category_weight", "crowding", "infectiousness", "present"]);
+    let e = scored.exposures_record_batch().unwrap();
+    assert_eq!(e.schema().fields().len(), 8 + 5);
+    // The limit cuts after scoring.
+    let top = store.trace(&TraceRequest::new("F0").rank_by(RankBy::Score).limit(Some(1))).unwrap();
+    assert_eq!(top.contacts[0].person_id, "A");
+    assert!(top.exposures.iter().all(|e| e.rank == 1));
+    // Onset weighs the day: five days before onset is outside the default table (weight 0).
+    let early = TraceRequest::new("F0").rank_by(RankBy::Score).onset(Some(T0 + 5 * DAY));
+    assert!(store.trace(&early).unwrap().contacts.iter().all(|c| c.risk.unwrap().score_milli == 0));
+    let e = store.trace(&TraceRequest::new("F0").rule(ExposureRule::PcCovid).rank_by(RankBy::Score)).unwrap_err();
+    assert!(e.to_string().contains("has its own order"), "{e}");
+}

@@ -13,6 +13,7 @@
 mod load;
 mod register;
 mod report;
+mod rules;
 mod sql;
 
 use std::ffi::OsString;
@@ -87,6 +88,11 @@ struct Args {
     /// status, SQL) for SECONDS while ingests commit; per endpoint: requests, errors, p50/p99.
     #[arg(long, value_name = "SECONDS")]
     serve_load: Option<u64>,
+    /// Also trace the F0s under these exposure rules (comma-separated: pc-covid, midnight,
+    /// next-checkin, cwa) and report each against `overlap`: latency ratio, list sizes, and who
+    /// each lists.
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    rules: Vec<String>,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -208,6 +214,9 @@ fn run(args: Args) -> Result<()> {
     // 4. Traces in this process.
     let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed)?;
     traces(&snap, &f0s, &mut report)?;
+    if !args.rules.is_empty() {
+        report.rules = rules::rules(&snap, &f0s, &args.rules)?;
+    }
 
     // 5. Whole processes: open, trace, print CSV.
     let mut procs = Vec::new();

@@ -32,6 +32,7 @@ pub struct Report {
     pub compare: Option<Compare>,
     pub register: Option<super::register::RegisterFigures>,
     pub load: Option<super::load::LoadFigures>,
+    pub rules: Vec<super::rules::RuleFigures>,
 }
 
 /// The ingest child process (cached beside the store, so a rerun reports the first ingest).

@@ -7,7 +7,11 @@
 //! restaurant = "90m"
 //! office = "8h"
 //!
-//! [risk_by_day]            # cwa: transmission-risk weight by day relative to onset
+//! [weight]                 # the risk score (--rank score): weight by venue category
+//! restaurant = 1.5
+//! market = 0.7
+//!
+//! [risk_by_day]            # cwa and the risk score: weight by day relative to onset
 //! -2 = 1.0
 //! -1 = 1.0
 //! 0 = 1.0
@@ -135,6 +139,8 @@ impl RuleSpec {
         }
         let cats: Vec<String> = p.dwell_by_category.iter().map(|(k, v)| format!("{k:?} = {}", dur(*v))).collect();
         out += &format!("dwell_by_category = {{ {} }}\n", cats.join(", "));
+        let ws: Vec<String> = p.category_weight.iter().map(|(k, v)| format!("{k:?} = {}", weight(*v))).collect();
+        out += &format!("weight = {{ {} }}\n", ws.join(", "));
         let mut risk: Vec<String> = p.risk_by_day.iter().map(|(k, v)| format!("\"{k}\" = {}", weight(*v))).collect();
         risk.push(format!("outside = {}", weight(p.risk_outside)));
         out += &format!("risk_by_day = {{ {} }}\n", risk.join(", "));
@@ -197,6 +203,7 @@ impl RuleBook {
         for (key, value) in &table {
             match key.as_str() {
                 "dwell" => defaults.dwell_by_category = categories(value, "dwell").map_err(|(k, r)| bad(&k, r))?,
+                "weight" => defaults.category_weight.extend(weights(value, "weight").map_err(|(k, r)| bad(&k, r))?),
                 "risk_by_day" => {
                     (defaults.risk_by_day, defaults.risk_outside) =
                         risk(value, "risk_by_day", defaults.risk_outside).map_err(|(k, r)| bad(&k, r))?
@@ -205,7 +212,9 @@ impl RuleBook {
                     let t = value.as_table().ok_or_else(|| bad("rule", "must be a table of named rules".into()))?;
                     named.extend(t.iter());
                 }
-                other => return Err(bad(other, "unknown key (expected dwell, risk_by_day or rule.NAME)".into())),
+                other => {
+                    return Err(bad(other, "unknown key (expected dwell, weight, risk_by_day or rule.NAME)".into()));
+                }
             }
         }
         let mut book = RuleBook::with_defaults(&defaults);
@@ -251,17 +260,26 @@ fn categories(v: &toml::Value, key: &str) -> Result<BTreeMap<String, Seconds>, K
     t.iter().map(|(c, d)| Ok((c.clone(), duration(d, &format!("{key}.{c}"))?))).collect()
 }
 
+fn weight_of(v: &toml::Value, key: &str) -> Result<PerMille, KeyError> {
+    match v {
+        toml::Value::Float(f) if *f >= 0.0 && *f <= 1000.0 => Ok((f * 1000.0).round() as PerMille),
+        toml::Value::Integer(i) if (0..=1000).contains(i) => Ok(*i as PerMille * 1000),
+        other => Err((key.to_string(), format!("expected a weight between 0 and 1000, got {other}"))),
+    }
+}
+
+fn weights(v: &toml::Value, key: &str) -> Result<BTreeMap<String, PerMille>, KeyError> {
+    let t = v.as_table().ok_or_else(|| (key.to_string(), "expected a table of category = weight".to_string()))?;
+    t.iter().map(|(c, w)| Ok((c.clone(), weight_of(w, &format!("{key}.{c}"))?))).collect()
+}
+
 fn risk(v: &toml::Value, key: &str, outside: PerMille) -> Result<(BTreeMap<i64, PerMille>, PerMille), KeyError> {
     let t = v.as_table().ok_or_else(|| (key.to_string(), "expected a table of day = weight".to_string()))?;
     let mut by_day = BTreeMap::new();
     let mut out = outside;
     for (day, w) in t {
         let k = format!("{key}.{day}");
-        let w = match w {
-            toml::Value::Float(f) if *f >= 0.0 && *f <= 1000.0 => (f * 1000.0).round() as PerMille,
-            toml::Value::Integer(i) if (0..=1000).contains(i) => *i as PerMille * 1000,
-            other => return Err((k, format!("expected a weight between 0 and 1000, got {other}"))),
-        };
+        let w = weight_of(w, &k)?;
         if day == "outside" {
             out = w;
         } else {
@@ -308,6 +326,7 @@ fn rule(name: &str, v: &toml::Value, defaults: &RuleParams) -> Result<RuleSpec, 
                 spec.tz = Some(Tz::parse(s).map_err(|e| (k.clone(), e.to_string()))?.offset_seconds());
             }
             "dwell_by_category" => spec.params.dwell_by_category.extend(categories(value, &k)?),
+            "weight" => spec.params.category_weight.extend(weights(value, &k)?),
             "risk_by_day" => {
                 (spec.params.risk_by_day, spec.params.risk_outside) = risk(value, &k, spec.params.risk_outside)?
             }
@@ -315,7 +334,7 @@ fn rule(name: &str, v: &toml::Value, defaults: &RuleParams) -> Result<RuleSpec, 
                 return Err((
                     k,
                     "unknown key (expected base, description, linger, dwell, max_visit, min_overlap, radius, tz, \
-                     dwell_by_category or risk_by_day)"
+                     dwell_by_category, weight or risk_by_day)"
                         .into(),
                 ));
             }

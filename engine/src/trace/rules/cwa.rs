@@ -91,18 +91,7 @@ pub(crate) fn rescore(contacts: &mut Vec<Contact>, exposures: &mut Vec<Exposure>
         }
         _ => unreachable!("scored above"),
     };
-    let listed = contacts.len();
     // Stable: ties keep the overlap order.
     contacts.sort_by_key(key);
-    contacts.truncate(req.limit.unwrap_or(usize::MAX));
-    let mut new_rank = vec![0u32; listed];
-    for (i, c) in contacts.iter_mut().enumerate() {
-        new_rank[c.rank as usize - 1] = i as u32 + 1;
-        c.rank = i as u32 + 1;
-    }
-    exposures.retain_mut(|e| {
-        e.rank = new_rank[e.rank as usize - 1];
-        e.rank > 0
-    });
-    exposures.sort_by_key(|e| e.rank);
+    crate::trace::rank::renumber(contacts, exposures, req.limit);
 }

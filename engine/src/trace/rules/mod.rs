@@ -124,6 +124,8 @@ pub struct RuleParams {
     pub risk_by_day: BTreeMap<i64, PerMille>,
     /// `cwa`: the weight of days not in `risk_by_day`.
     pub risk_outside: PerMille,
+    /// The risk score: weight by venue category (1 for others).
+    pub category_weight: BTreeMap<String, PerMille>,
 }
 
 impl Default for RuleParams {
@@ -134,8 +136,32 @@ impl Default for RuleParams {
             dwell_by_category: BTreeMap::new(),
             risk_by_day: cwa::default_risk_by_day(),
             risk_outside: cwa::DEFAULT_RISK_OUTSIDE,
+            category_weight: default_category_weight(),
         }
     }
+}
+
+/// truyvet's default weights of venue categories for the risk score: indoor, seated, crowded
+/// and poorly aired above 1 (eating and drinking, buses), open air below (markets, checkpoints).
+/// A province sets its own in the rules file (`[weight]`).
+pub fn default_category_weight() -> BTreeMap<String, PerMille> {
+    [
+        ("restaurant", 1500),
+        ("cafe", 1500),
+        ("bus", 1400),
+        ("school", 1300),
+        ("hospital", 1300),
+        ("factory", 1200),
+        ("office", 1200),
+        ("supermarket", 1000),
+        ("pagoda", 1000),
+        ("pharmacy", 800),
+        ("market", 700),
+        ("checkpoint", 500),
+    ]
+    .into_iter()
+    .map(|(c, w)| (c.to_string(), w))
+    .collect()
 }
 
 impl RuleParams {

@@ -159,6 +159,7 @@ fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<
             first_contact: r.run.first().map_or(0, |m| m.at),
             last_contact: r.run.last().map_or(0, |m| m.at),
             score: Score::Scans { matches: r.run.len() as u32, min_gap: r.gap },
+            risk: None,
         });
         let start = exposures.len();
         exposures.extend(r.run.iter().map(|m| Exposure {
@@ -168,6 +169,7 @@ fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<
             start: m.at.min(m.f0_at),
             end: m.at.max(m.f0_at),
             imputed_seconds: 0,
+            risk: None,
         }));
         exposures[start..].sort_unstable_by_key(|e| (e.start, e.end, e.venue));
     }
