@@ -81,6 +81,8 @@ fn rules(p: &Params) -> Result<TraceRequest, ApiError> {
         deadline: p.1,
         ..TraceRequest::default()
     };
+    // Local days (midnight) are the request's time zone's.
+    std::sync::Arc::make_mut(&mut r.params).tz_offset = tz.offset_seconds();
     for (name, field) in [
         ("linger", &mut r.linger),
         ("dwell", &mut r.dwell),
@@ -142,9 +144,21 @@ pub(crate) fn trace_request(snap: &Snapshot, p: &Params) -> Result<ChainRequest,
             r.f0 = window.f0;
             r.from = r.from.or(window.from);
             r.to = r.to.or(window.to);
+            r.onset = window.onset;
         }
         _ => return Err(ApiError::Usage("give exactly one of f0 and case".into())),
     }
+    if let Some(name) = p.get("rule") {
+        r.rule = truyvet::ExposureRule::parse(name)?;
+    }
+    if let Some(radius) = p.duration("radius")? {
+        std::sync::Arc::make_mut(&mut r.params).radius = radius;
+    }
+    r.rank_by = match p.get("rank") {
+        None | Some("exposure") => truyvet::trace::RankBy::Exposure,
+        Some("score") => truyvet::trace::RankBy::Score,
+        Some(other) => return Err(ApiError::Usage(format!("rank {other:?}: use exposure or score"))),
+    };
     r.limit = p.number("limit")?;
     let hops = p.number::<u8>("hops")?.unwrap_or(1);
     let mut chain = ChainRequest::new(r, hops).max_per_hop(p.number("max_per_hop")?);
@@ -154,8 +168,11 @@ pub(crate) fn trace_request(snap: &Snapshot, p: &Params) -> Result<ChainRequest,
     Ok(chain)
 }
 
-const TRACE: [&str; 14] = [
+const TRACE: [&str; 17] = [
     "f0",
+    "rule",
+    "radius",
+    "rank",
     "case",
     "lookback",
     "limit",

@@ -190,6 +190,25 @@ fn the_api_answers_what_the_library_answers_in_every_encoding() {
         server.get("/api/v1/exposures?f0=F0&linger=15m&min_overlap=10m", "*/*").2,
         bytes(&want.exposures_record_batch().unwrap(), Encoding::Json)
     );
+    // Another rule, and the risk score.
+    for (query, req) in [
+        ("rule=pc-covid&radius=30m", {
+            let mut r = TraceRequest::new("F0").rule(truyvet::ExposureRule::PcCovid);
+            std::sync::Arc::make_mut(&mut r.params).radius = 1800;
+            r
+        }),
+        (
+            "rule=next-checkin&rank=score",
+            TraceRequest::new("F0").rule(truyvet::ExposureRule::NextCheckin).rank_by(truyvet::trace::RankBy::Score),
+        ),
+    ] {
+        let want = snap.trace(&req).unwrap();
+        assert_eq!(
+            server.get(&format!("/api/v1/trace?f0=F0&{query}"), "*/*").2,
+            bytes(&want.to_record_batch(), Encoding::Json),
+            "{query}"
+        );
+    }
     let chain = snap.trace_chain(&ChainRequest::new(TraceRequest::new("F0"), 2), None).unwrap();
     assert!(chain.hops.len() == 2, "the fixture has an F2 (D, through B)");
     assert_eq!(
@@ -254,6 +273,9 @@ fn errors_are_json_with_the_clis_classes() {
         ("/api/v1/trace?f0=F0&linger=soon", 400, "usage", "soon"),
         ("/api/v1/trace?f0=F0&lingr=15m", 400, "usage", "lingr"),
         ("/api/v1/trace?f0=F0&hops=7", 400, "usage", "hops"),
+        ("/api/v1/trace?f0=F0&rule=nhs", 400, "usage", "pc-covid"),
+        ("/api/v1/trace?f0=F0&rule=cwa&hops=2", 400, "usage", "one F0's list"),
+        ("/api/v1/trace?f0=F0&rank=loudest", 400, "usage", "exposure or score"),
         ("/api/v1/trace", 400, "usage", "f0"),
         ("/api/v1/trace?case=BN-1", 404, "not_found", "BN-1"),
         ("/api/v1/itinerary", 400, "usage", "person"),
