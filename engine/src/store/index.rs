@@ -427,6 +427,36 @@ impl PartIndex {
         Ok(rows)
     }
 
+    /// The earliest check-in of person `p` in `(after, until]` in this part, if any: its
+    /// postings read in place (no row list built, only the check-in pages checked).
+    pub(crate) fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
+        let keys = self.person_keys()?;
+        if !keys.contains(p) {
+            return Ok(None);
+        }
+        let slot = keys.rank(p) as usize - 1;
+        self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
+        let (lo, hi) =
+            (self.person_offsets.get(&self.map, slot) as usize, self.person_offsets.get(&self.map, slot + 1) as usize);
+        if lo > hi || hi > self.rows {
+            return Err(self.damaged(format!("person postings {lo}..{hi} of {} rows", self.rows)));
+        }
+        self.ensure(self.person_rows.bytes_of(lo..hi))?;
+        let mut best: Option<Seconds> = None;
+        for i in lo..hi {
+            let r = self.person_rows.get(&self.map, i) as usize;
+            if r >= self.rows {
+                return Err(self.damaged(format!("row {r} of {}", self.rows)));
+            }
+            self.ensure(self.check_in.bytes_of(r..r + 1))?;
+            let t = self.check_in(r as u32);
+            if t > after && t <= until && best.is_none_or(|b| t < b) {
+                best = Some(t);
+            }
+        }
+        Ok(best)
+    }
+
     /// The rows at venue `v` (contiguous, sorted by check-in), unchecked.
     fn venue_rows(&self, v: VenueKey) -> Result<Range<u32>> {
         let keys = self.venue_keys()?;

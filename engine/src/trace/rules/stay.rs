@@ -85,12 +85,10 @@ impl VenueStays<'_> {
     fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
         let mut best: Option<Seconds> = None;
         for part in self.stays.snapshot.parts_of_days(after.div_euclid(DAY), until.div_euclid(DAY)) {
-            let idx = &part.index;
-            for r in idx.person_rows(p)? {
-                let t = idx.check_in(r);
-                if t > after && t <= until && best.is_none_or(|b| t < b) {
-                    best = Some(t);
-                }
+            if let Some(t) = part.index.next_check_in(p, after, until)?
+                && best.is_none_or(|b| t < b)
+            {
+                best = Some(t);
             }
         }
         Ok(best)
