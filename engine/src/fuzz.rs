@@ -90,7 +90,7 @@ fn scratch(ext: &str) -> std::path::PathBuf {
 fn csv(bytes: &[u8]) -> usize {
     let mut valid = 0;
     let tz = Tz::parse("+07:00").expect("a valid offset");
-    let _ = source::read_csv_from(bytes, Path::new("fuzz.csv"), FileKind::Csv, &mut |row| {
+    let _ = source::read_csv_from(bytes, Path::new("fuzz.csv"), FileKind::Csv, &crate::model::col::INPUT, &mut |row| {
         valid += usize::from(crate::ingest::validate::validate(&row, tz, true).is_ok());
     });
     valid

@@ -38,6 +38,18 @@ pub struct Args {
     /// pseudonymised from its first batch on and always needs the same key.
     #[arg(long, value_name = "KEYFILE")]
     pseudonymise: Option<PathBuf>,
+    /// The files are raw scan logs (person_id,venue_id,scanned_at[,direction in|out|empty]),
+    /// paired into stays: an entry (or undirected scan) opens a stay, the next scan of that
+    /// person at that venue within --max-visit closes it, repeats within --debounce collapse,
+    /// a scan left alone is a stay without check-out.
+    #[arg(long)]
+    scans: bool,
+    /// With --scans: scans of one person at one venue, same direction, closer than this are one.
+    #[arg(long, value_parser = super::duration, default_value = "2m", requires = "scans")]
+    debounce: i64,
+    /// With --scans: the longest stay two scans make.
+    #[arg(long, value_parser = super::duration, default_value = "12h", requires = "scans")]
+    max_visit: i64,
     /// Output format of the report (`json`: the library's `IngestReport`).
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
@@ -69,6 +81,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(v) = &args.venues {
         ingest = ingest.venues(v);
     }
+    if args.scans {
+        ingest = ingest.scans(truyvet::ingest::ScanOptions { debounce: args.debounce, max_visit: args.max_visit });
+    }
     if let Some(path) = &args.pseudonymise {
         super::key::refuse_inside_store(path, &args.store.store)?;
         ingest = ingest.pseudonymise(truyvet::pseudonym::Key::read(path)?);
@@ -99,6 +114,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     match report.batch {
         None => eprintln!("nothing new to ingest; store unchanged"),
+        Some(batch) if report.scans.is_some() => {
+            let files = report.files.iter().filter(|f| f.outcome == FileOutcome::Ingested).count();
+            let c = report.scans.unwrap_or_default();
+            println!(
+                "batch {batch}: read {} scans from {files} file(s) ({:.1}s, {:.2} M scans/s): {} stays stored \
+                 ({} paired from entry and exit, {} without check-out), {} scans debounced, {} rejected",
+                c.scans,
+                secs,
+                c.scans as f64 / secs / 1e6,
+                report.rows_stored,
+                c.paired,
+                c.unpaired,
+                c.debounced,
+                c.rejected
+            );
+            if let Some(q) = &report.quarantine {
+                println!("rejected scans quarantined in {}", q.display());
+                for s in &report.sample_rejects {
+                    println!("  {s}");
+                }
+            }
+        }
         Some(batch) => {
             let files = report.files.iter().filter(|f| f.outcome == FileOutcome::Ingested).count();
             println!(

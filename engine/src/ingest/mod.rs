@@ -27,6 +27,7 @@
 //! memory.
 
 mod rejects;
+mod scans;
 pub(crate) mod source;
 pub(crate) mod validate;
 mod venues;
@@ -41,11 +42,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use self::rejects::Spill;
+use self::scans::{Outcome, Pairer};
+pub use self::scans::{ScanCounts, ScanOptions};
 use self::source::RawRow;
 pub use self::source::{FileKind, Inputs, expand};
 pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
-use crate::model::Visit;
+use crate::model::{Visit, col};
 use crate::pseudonym::{Key, Pseudonyms};
 use crate::store::dict::{Interner, open_segments};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
@@ -80,6 +83,7 @@ pub struct Ingest {
     failpoint: Option<Failpoint>,
     progress: Option<Arc<ProgressFn>>,
     key: Option<Arc<Key>>,
+    scans: Option<ScanOptions>,
 }
 
 /// What happened to one input file.
@@ -133,6 +137,9 @@ pub struct IngestReport {
     pub sample_rejects: Vec<String>,
     /// What the walk of input directories skipped, each said once (a symbolic-link loop).
     pub warnings: Vec<String>,
+    /// With raw scans ([`Ingest::scans`]): how they were paired. `rows_read` then counts scans
+    /// and `rows_stored` the stays made of them.
+    pub scans: Option<ScanCounts>,
 }
 
 /// What the pipeline leaves for the commit.
@@ -141,6 +148,7 @@ struct Pipeline {
     rows_read: u64,
     rows_stored: u64,
     spill: Spill,
+    scans: Option<ScanCounts>,
 }
 
 impl Ingest {
@@ -156,7 +164,15 @@ impl Ingest {
             failpoint: None,
             progress: None,
             key: None,
+            scans: None,
         }
+    }
+
+    /// Read the files as raw scan logs (`person_id, venue_id, scanned_at[, direction]`) and pair
+    /// them into stays ([`ScanOptions`]; the pairing rules are in the `ingest::scans` docs).
+    pub fn scans(mut self, options: ScanOptions) -> Ingest {
+        self.scans = Some(options);
+        self
     }
 
     /// Offset used for timestamps without one.
@@ -271,6 +287,7 @@ impl Ingest {
                 venues_loaded: 0,
                 sample_rejects: Vec::new(),
                 warnings,
+                scans: None,
             });
         }
         match self.pipeline(&mut txn, &files, &todo, &mut reports) {
@@ -304,6 +321,7 @@ impl Ingest {
         // One buffer and its end offsets: memory per new person is its id plus 8 bytes.
         let (mut new_clear, mut new_clear_ends) = (String::new(), Vec::<usize>::new());
         let (mut rows_read, mut rows_stored) = (0u64, 0u64);
+        let mut scan_counts: Option<ScanCounts> = None;
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
         let parts = std::thread::scope(|s| -> Result<_> {
@@ -323,8 +341,9 @@ impl Ingest {
             let (counter, tz) = (counter.clone(), self.tz);
             let progress = self.progress.clone();
             let key = self.key.as_deref();
+            let scans = self.scans;
             s.spawn(move || {
-                let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref() };
+                let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref(), scans };
                 reader.run(todo, &chunk_tx)
             });
 
@@ -341,16 +360,23 @@ impl Ingest {
                         break;
                     }
                 };
+                if chunk.scans.is_some() {
+                    scan_counts = chunk.scans;
+                }
                 let report = &mut reports[chunk.file];
                 for row in &chunk.rows {
-                    rows_read += 1;
-                    report.rows_read += 1;
-                    if let Err(e) = spill.next_row_at(row.byte()) {
-                        failed = Some(e);
-                        break 'chunks;
+                    if let Some(byte) = row.byte() {
+                        rows_read += 1;
+                        report.rows_read += 1;
+                        if let Err(e) = spill.next_row_at(byte) {
+                            failed = Some(e);
+                            break 'chunks;
+                        }
                     }
                     match row {
-                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. } => {
+                        ParsedRow::Scan { .. } => {}
+                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. }
+                        | ParsedRow::Stay { person, clear, venue, check_in, check_out } => {
                             rows_stored += 1;
                             let known = persons.len();
                             let person = persons.intern(&chunk.ids[person.0 as usize..person.1 as usize]);
@@ -411,7 +437,13 @@ impl Ingest {
             p(total_bytes, total_bytes);
         }
         let rows_rejected = spill.count();
-        debug_assert_eq!(rows_read, rows_stored + rows_rejected);
+        match scan_counts {
+            None => debug_assert_eq!(rows_read, rows_stored + rows_rejected),
+            Some(c) => {
+                debug_assert_eq!((c.scans, c.rejected, c.paired + c.unpaired), (rows_read, rows_rejected, rows_stored));
+                debug_assert_eq!(c.scans, 2 * c.paired + c.unpaired + c.debounced + c.rejected);
+            }
+        }
         if rows_rejected > allowed(rows_read) {
             return Err(self.too_many(rows_read, rows_rejected, &spill, files, None));
         }
@@ -447,7 +479,7 @@ impl Ingest {
                 txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count, reid });
             }
         }
-        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill })
+        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill, scans: scan_counts })
     }
 
     /// Write the quarantine and venue files and commit.
@@ -463,7 +495,7 @@ impl Ingest {
         reports: Vec<FileReport>,
         warnings: Vec<String>,
     ) -> Result<IngestReport> {
-        let Pipeline { parts, rows_read, rows_stored, spill } = done;
+        let Pipeline { parts, rows_read, rows_stored, spill, scans } = done;
         let batch = txn.id();
         let dir = self.store.as_path();
         let rows_rejected = spill.count();
@@ -519,6 +551,7 @@ impl Ingest {
             rows_stored,
             rows_rejected,
             quarantine: quarantine_rel.clone(),
+            scans,
         });
         txn.commit()?;
         Ok(IngestReport {
@@ -532,6 +565,7 @@ impl Ingest {
             venues_loaded,
             sample_rejects,
             warnings,
+            scans,
         })
     }
 
@@ -561,6 +595,8 @@ struct ParsedChunk {
     ids: String,
     rows: Vec<ParsedRow>,
     last_of_file: bool,
+    /// On the last chunk of a scan batch: the pairing's counts.
+    scans: Option<ScanCounts>,
 }
 
 enum ParsedRow {
@@ -579,12 +615,26 @@ enum ParsedRow {
         reason: String,
         raw: Option<String>,
     },
+    /// A valid raw scan: kept for a stay, or collapsed into an earlier scan.
+    Scan {
+        byte: u64,
+    },
+    /// A stay the scan pairing made: stored, but not an input row.
+    Stay {
+        person: (u32, u32),
+        clear: Option<(u32, u32)>,
+        venue: (u32, u32),
+        check_in: i64,
+        check_out: Option<i64>,
+    },
 }
 
 impl ParsedRow {
-    fn byte(&self) -> u64 {
+    /// The input row's byte offset (`None` for a stay made of scans).
+    fn byte(&self) -> Option<u64> {
         match self {
-            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } => *byte,
+            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } | ParsedRow::Scan { byte } => Some(*byte),
+            ParsedRow::Stay { .. } => None,
         }
     }
 }
@@ -599,11 +649,17 @@ struct Reader<'a> {
     counter: Arc<AtomicU64>,
     total_bytes: u64,
     progress: Option<&'a ProgressFn>,
+    scans: Option<ScanOptions>,
 }
+
+/// Separates the stored person id, the venue id and the clear id in a scan pairing key.
+const KEY_SEP: char = '\u{1f}';
 
 impl Reader<'_> {
     fn run(&self, todo: &[usize], tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>) {
-        for &fi in todo {
+        let mut pairer: Option<Pairer<String>> = self.scans.map(Pairer::new);
+        let (mut key, mut made) = (String::new(), Vec::new());
+        for (n, &fi) in todo.iter().enumerate() {
             let path = &self.files[fi];
             let kind = FileKind::of(path).expect("expand keeps known kinds");
             let new_chunk = || ParsedChunk {
@@ -611,6 +667,7 @@ impl Reader<'_> {
                 ids: String::with_capacity(CHUNK_ROWS * 24),
                 rows: Vec::with_capacity(CHUNK_ROWS),
                 last_of_file: false,
+                scans: None,
             };
             let mut chunk = new_chunk();
             let mut receiver_gone = false;
@@ -619,7 +676,11 @@ impl Reader<'_> {
                 if receiver_gone || failed.is_some() {
                     return;
                 }
-                match self.parse(&row, fi, kind, &mut chunk.ids) {
+                let parsed = match &mut pairer {
+                    None => self.parse(&row, fi, kind, &mut chunk.ids),
+                    Some(p) => self.pair(&row, fi, kind, p, &mut key, &mut made, &mut chunk),
+                };
+                match parsed {
                     Ok(parsed) => chunk.rows.push(parsed),
                     Err(e) => {
                         failed = Some(e);
@@ -633,9 +694,10 @@ impl Reader<'_> {
                     }
                 }
             };
+            let columns = if self.scans.is_some() { &source::SCAN_INPUT } else { &col::INPUT };
             let done = match kind {
-                FileKind::Parquet => source::read_parquet(path, self.counter.clone(), &mut on_row),
-                _ => source::read_csv(path, kind, self.counter.clone(), &mut on_row),
+                FileKind::Parquet => source::read_parquet(path, self.counter.clone(), columns, &mut on_row),
+                _ => source::read_csv(path, kind, self.counter.clone(), columns, &mut on_row),
             };
             if receiver_gone {
                 return;
@@ -644,11 +706,86 @@ impl Reader<'_> {
                 let _ = tx.send(Err(e));
                 return;
             }
+            // The batch's last file: the stays still open end without check-out.
+            if let Some(p) = pairer.as_mut().filter(|_| n + 1 == todo.len()) {
+                p.finish(&mut made);
+                push_stays(&mut made, &mut chunk);
+                chunk.scans = Some(p.counts);
+            }
             chunk.last_of_file = true;
             if tx.send(Ok(chunk)).is_err() {
                 return;
             }
         }
+    }
+
+    /// Validate one raw scan and pair it (`made`: scratch for the stays it completes, which go
+    /// to `chunk` with their ids).
+    #[allow(clippy::too_many_arguments)]
+    fn pair(
+        &self,
+        row: &RawRow<'_>,
+        file: usize,
+        kind: FileKind,
+        pairer: &mut Pairer<String>,
+        key: &mut String,
+        made: &mut Vec<scans::Paired<String>>,
+        chunk: &mut ParsedChunk,
+    ) -> Result<ParsedRow> {
+        let scan = match validate::validate_scan(row, self.tz, self.key.is_none()) {
+            Ok(s) => s,
+            Err(reason) => {
+                pairer.rejected();
+                return self.rejected(row, file, kind, reason);
+            }
+        };
+        if scan.person.contains(KEY_SEP) || scan.venue.contains(KEY_SEP) {
+            pairer.rejected();
+            return self.rejected(row, file, kind, "an id holds the control character U+001F".to_string());
+        }
+        key.clear();
+        match self.key {
+            Some(k) => k.pseudonym_into(scan.person, key),
+            None => key.push_str(scan.person),
+        }
+        key.push(KEY_SEP);
+        key.push_str(scan.venue);
+        if self.key.is_some() {
+            key.push(KEY_SEP);
+            key.push_str(scan.person);
+        }
+        let outcome = pairer.scan(key.as_str(), scan.at, scan.direction, made);
+        push_stays(made, chunk);
+        match outcome {
+            Outcome::Kept | Outcome::Debounced => Ok(ParsedRow::Scan { byte: row.byte }),
+            Outcome::OutOfOrder(last) => {
+                let reason = match self.key.is_none() {
+                    true => format!(
+                        "scan out of order: {} is before the previous scan of this person at this venue ({}); sort the log by time",
+                        crate::time::format_utc(scan.at),
+                        crate::time::format_utc(last)
+                    ),
+                    false => {
+                        "scan out of order: before the previous scan of this person at this venue; sort the log by time"
+                            .to_string()
+                    }
+                };
+                self.rejected(row, file, kind, reason)
+            }
+        }
+    }
+
+    /// A rejected row, with its verbatim text where the quarantine cannot re-read it (Parquet),
+    /// sealed under a key.
+    fn rejected(&self, row: &RawRow<'_>, file: usize, kind: FileKind, reason: String) -> Result<ParsedRow> {
+        let raw = match (kind, self.key) {
+            (FileKind::Parquet, None) => Some(render_row(row)),
+            (FileKind::Parquet, Some(key)) => {
+                Some(key.seal_row(&self.files[file].display().to_string(), row.line, &render_row(row))?)
+            }
+            _ => None,
+        };
+        Ok(ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw })
     }
 
     /// Validate one row; a valid row's ids are appended to `ids` (the pseudonym, then the clear
@@ -670,17 +807,24 @@ impl Reader<'_> {
                 let venue = push(&|ids| ids.push_str(v.venue));
                 ParsedRow::Valid { byte: row.byte, person, clear, venue, check_in: v.check_in, check_out: v.check_out }
             }
-            Err(reason) => {
-                let raw = match (kind, self.key) {
-                    (FileKind::Parquet, None) => Some(render_row(row)),
-                    (FileKind::Parquet, Some(key)) => {
-                        Some(key.seal_row(&self.files[file].display().to_string(), row.line, &render_row(row))?)
-                    }
-                    _ => None,
-                };
-                ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw }
-            }
+            Err(reason) => self.rejected(row, file, kind, reason)?,
         })
+    }
+}
+
+/// Move the stays `made` into `chunk`, their ids split out of the pairing keys.
+fn push_stays(made: &mut Vec<scans::Paired<String>>, chunk: &mut ParsedChunk) {
+    for stay in made.drain(..) {
+        let mut parts = stay.key.split(KEY_SEP);
+        let mut push = |s: &str| {
+            let start = chunk.ids.len() as u32;
+            chunk.ids.push_str(s);
+            (start, chunk.ids.len() as u32)
+        };
+        let person = push(parts.next().unwrap_or_default());
+        let venue = push(parts.next().unwrap_or_default());
+        let clear = parts.next().map(&mut push);
+        chunk.rows.push(ParsedRow::Stay { person, clear, venue, check_in: stay.check_in, check_out: stay.check_out });
     }
 }
 

@@ -158,20 +158,33 @@ pub(crate) fn header_names(header: &csv::ByteRecord) -> Vec<String> {
         .collect()
 }
 
-fn header_index(path: &Path, header: &csv::ByteRecord) -> Result<[Option<usize>; 4]> {
+/// The columns of a check-in file (`col::INPUT`) or of a scan file (`SCAN_INPUT`): three
+/// required, the fourth optional.
+pub(crate) type Columns = [&'static str; 4];
+
+/// The columns of a raw scan log (`ingest --scans`).
+pub(crate) const SCAN_INPUT: Columns = [col::PERSON_ID, col::VENUE_ID, "scanned_at", "direction"];
+
+/// How the columns are listed in messages: `person_id,venue_id,check_in[,check_out]`.
+fn expected(columns: &Columns) -> String {
+    format!("{},{},{}[,{}]", columns[0], columns[1], columns[2], columns[3])
+}
+
+fn header_index(path: &Path, header: &csv::ByteRecord, columns: &Columns) -> Result<[Option<usize>; 4]> {
     let names = header_names(header);
     let mut idx = [None; 4];
-    for (slot, name) in idx.iter_mut().zip(col::INPUT) {
+    for (slot, name) in idx.iter_mut().zip(columns) {
         *slot = names.iter().position(|h| h == name);
     }
-    let missing: Vec<&str> = col::INPUT[..3].iter().zip(&idx).filter(|(_, i)| i.is_none()).map(|(n, _)| *n).collect();
+    let missing: Vec<&str> = columns[..3].iter().zip(&idx).filter(|(_, i)| i.is_none()).map(|(n, _)| *n).collect();
     if !missing.is_empty() {
         return Err(Error::bad_input(
             path,
             format!(
-                "line 1: header lacks column(s) {}; found [{}]; expected person_id,venue_id,check_in[,check_out]",
+                "line 1: header lacks column(s) {}; found [{}]; expected {}",
                 missing.join(", "),
-                names.join(",")
+                names.join(","),
+                expected(columns)
             ),
         ));
     }
@@ -183,9 +196,10 @@ pub(crate) fn read_csv(
     path: &Path,
     kind: FileKind,
     counter: Arc<AtomicU64>,
+    columns: &Columns,
     f: &mut dyn FnMut(RawRow<'_>),
 ) -> Result<()> {
-    read_csv_from(open_text(path, kind, counter)?, path, kind, f)
+    read_csv_from(open_text(path, kind, counter)?, path, kind, columns, f)
 }
 
 /// Stream the rows of CSV text (decoded already; `path` and `kind` for messages and checks).
@@ -193,6 +207,7 @@ pub(crate) fn read_csv_from(
     reader: impl Read,
     path: &Path,
     kind: FileKind,
+    columns: &Columns,
     f: &mut dyn FnMut(RawRow<'_>),
 ) -> Result<()> {
     let mut csv =
@@ -203,9 +218,9 @@ pub(crate) fn read_csv_from(
     };
     let mut rec = csv::ByteRecord::new();
     if !csv.read_byte_record(&mut rec).map_err(csv_err)? {
-        return Err(Error::bad_input(path, "empty file: expected a header row person_id,venue_id,check_in,check_out"));
+        return Err(Error::bad_input(path, format!("empty file: expected a header row {}", expected(columns))));
     }
-    let idx = header_index(path, &rec)?;
+    let idx = header_index(path, &rec, columns)?;
     if kind != FileKind::CsvGz && rec.as_slice().contains(&0) {
         return Err(Error::bad_input(path, "binary data where a CSV header was expected: wrong file type?"));
     }
@@ -306,17 +321,22 @@ fn string_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<arrow::
 }
 
 /// Stream a Parquet file's rows to `f`.
-pub(crate) fn read_parquet(path: &Path, counter: Arc<AtomicU64>, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+pub(crate) fn read_parquet(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+    columns: &Columns,
+    f: &mut dyn FnMut(RawRow<'_>),
+) -> Result<()> {
     let file = File::open(path).map_err(Error::io(path))?;
     let len = file.metadata().map_err(Error::io(path))?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::bad_input(path, format!("not a readable Parquet file: {e}")))?;
     let schema = builder.schema().clone();
-    let missing: Vec<&str> = col::INPUT[..3].iter().copied().filter(|c| schema.field_with_name(c).is_err()).collect();
+    let missing: Vec<&str> = columns[..3].iter().copied().filter(|c| schema.field_with_name(c).is_err()).collect();
     if !missing.is_empty() {
         return Err(Error::bad_input(
             path,
-            format!("missing column(s) {}; expected person_id,venue_id,check_in[,check_out]", missing.join(", ")),
+            format!("missing column(s) {}; expected {}", missing.join(", "), expected(columns)),
         ));
     }
     let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
@@ -324,10 +344,10 @@ pub(crate) fn read_parquet(path: &Path, counter: Arc<AtomicU64>, f: &mut dyn FnM
     let mut line = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| Error::bad_input(path, format!("unreadable Parquet data: {e}")))?;
-        let person = string_column(path, &batch, col::PERSON_ID)?;
-        let venue = string_column(path, &batch, col::VENUE_ID)?;
-        let ci = PqTime::from(path, col::CHECK_IN, batch.column_by_name(col::CHECK_IN))?;
-        let co = PqTime::from(path, col::CHECK_OUT, batch.column_by_name(col::CHECK_OUT))?;
+        let person = string_column(path, &batch, columns[0])?;
+        let venue = string_column(path, &batch, columns[1])?;
+        let ci = PqTime::from(path, columns[2], batch.column_by_name(columns[2]))?;
+        let co = PqTime::from(path, columns[3], batch.column_by_name(columns[3]))?;
         for r in 0..batch.num_rows() {
             line += 1;
             f(RawRow {

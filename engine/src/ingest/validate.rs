@@ -6,6 +6,7 @@
 //! offending time field, or a number computed from it, unless told not to (a pseudonymised
 //! ingest: an id misplaced in a time column must not reach the quarantine in a reason).
 
+use super::scans::Direction;
 use super::source::{RawRow, TimeField};
 use crate::time::{Tz, parse_timestamp};
 
@@ -70,6 +71,35 @@ pub(crate) fn validate<'a>(row: &RawRow<'a>, tz: Tz, quote: bool) -> Result<Vali
         });
     }
     Ok(ValidRow { person, venue, check_in, check_out })
+}
+
+/// A raw scan (`ingest --scans`) that passed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ValidScan<'a> {
+    pub person: &'a str,
+    pub venue: &'a str,
+    pub at: i64,
+    pub direction: Direction,
+}
+
+/// Validate one scan row: its `scanned_at` arrives in the check-in slot, its `direction` in
+/// the check-out slot.
+pub(crate) fn validate_scan<'a>(row: &RawRow<'a>, tz: Tz, quote: bool) -> Result<ValidScan<'a>, String> {
+    if let Some((want, got)) = row.field_count {
+        return Err(format!("wrong number of fields: expected {want}, found {got}"));
+    }
+    let person = id(row.person, "person_id")?;
+    let venue = id(row.venue, "venue_id")?;
+    let at = time(row.check_in, "scanned_at", tz, quote)?.ok_or("empty scanned_at")?;
+    let direction = match row.check_out {
+        TimeField::Seconds(None) => Direction::Any,
+        TimeField::Text(t) => Direction::parse(t).ok_or_else(|| match quote {
+            true => format!("direction {:?} is not in, out or empty", String::from_utf8_lossy(&t[..t.len().min(20)])),
+            false => "direction is not in, out or empty".to_string(),
+        })?,
+        TimeField::Seconds(Some(_)) => return Err("direction is a number, not in, out or empty".to_string()),
+    };
+    Ok(ValidScan { person, venue, at, direction })
 }
 
 #[cfg(test)]

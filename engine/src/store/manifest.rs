@@ -103,6 +103,26 @@ pub struct BatchInfo {
     pub rows_rejected: u64,
     /// Quarantine file of this batch (relative path), if any row was rejected.
     pub quarantine: Option<String>,
+    /// A batch of raw scans (`ingest --scans`): how they were paired. Its `rows_read` counts
+    /// scans and `rows_stored` the stays made of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scans: Option<ScanCounts>,
+}
+
+/// What the pairing of a batch of raw scans did (`scans = 2 × paired + unpaired + debounced +
+/// rejected`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCounts {
+    /// Scans read (valid or not).
+    pub scans: u64,
+    /// Stays made of two scans (an entry and an exit).
+    pub paired: u64,
+    /// Stays made of one scan (no check-out).
+    pub unpaired: u64,
+    /// Scans collapsed into an earlier one.
+    pub debounced: u64,
+    /// Scans quarantined (out of order included).
+    pub rejected: u64,
 }
 
 /// One commit that changed the cases register: where its rows came from and what became of

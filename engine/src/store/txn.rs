@@ -490,6 +490,7 @@ mod tests {
             rows_stored: 1,
             rows_rejected: 0,
             quarantine: Some(q),
+            scans: None,
         });
         // Commit by hand to look at what was synced.
         let new: Vec<String> = t.next.files().map(str::to_string).collect();
@@ -526,6 +527,7 @@ mod tests {
                             rows_stored: 0,
                             rows_rejected: 0,
                             quarantine: None,
+                            scans: None,
                         });
                         t.commit().unwrap();
                     });

@@ -13,6 +13,7 @@ mod pseudonym;
 mod purge;
 mod report;
 mod rules;
+mod scans;
 mod serve;
 mod sql;
 mod status;

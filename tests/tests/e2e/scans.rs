@@ -1,0 +1,195 @@
+//! `ingest --scans`: raw scan logs paired into stays, against a reference written from the
+//! pairing rules in `truyvet::ingest` (scans), on random logs split over several files; and the
+//! rejections, with file, line and reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, RecordBatch, StringArray, TimestampSecondArray};
+use proptest::prelude::*;
+use truyvet::ingest::{ScanCounts, ScanOptions};
+use truyvet::sql::{Session, SessionOptions};
+use truyvet::{Ingest, Store};
+
+const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
+
+/// (person, venue, time, direction)
+type Scan = (String, String, i64, &'static str);
+/// (person, venue, check_in, check_out)
+type Stay = (String, String, i64, Option<i64>);
+
+/// The reference: per person and venue, the scans in log order, by the documented rules.
+fn reference(scans: &[Scan], o: ScanOptions) -> (Vec<Stay>, ScanCounts) {
+    let mut by_key: BTreeMap<(&str, &str), Vec<(i64, &str)>> = BTreeMap::new();
+    for (p, v, t, d) in scans {
+        by_key.entry((p.as_str(), v.as_str())).or_default().push((*t, *d));
+    }
+    let mut stays = Vec::new();
+    let mut c = ScanCounts { scans: scans.len() as u64, ..ScanCounts::default() };
+    for ((p, v), list) in by_key {
+        let mut stay = |a: i64, b: Option<i64>| stays.push((p.to_string(), v.to_string(), a, b));
+        let (mut last, mut open): (Option<(i64, &str)>, Option<i64>) = (None, None);
+        for (t, d) in list {
+            if let Some((lt, ld)) = last {
+                if t < lt {
+                    c.rejected += 1;
+                    continue;
+                }
+                if d == ld && t - lt <= o.debounce {
+                    c.debounced += 1;
+                    continue;
+                }
+            }
+            last = Some((t, d));
+            if let Some(t0) = open
+                && (t - t0 > o.max_visit || d == "in")
+            {
+                stay(t0, None);
+                c.unpaired += 1;
+                open = None;
+            }
+            match (open, d) {
+                (Some(t0), _) => {
+                    stay(t0, Some(t));
+                    c.paired += 1;
+                    open = None;
+                }
+                (None, "out") => {
+                    stay(t, None);
+                    c.unpaired += 1;
+                }
+                (None, _) => open = Some(t),
+            }
+        }
+        if let Some(t0) = open {
+            stay(t0, None);
+            c.unpaired += 1;
+        }
+    }
+    stays.sort();
+    (stays, c)
+}
+
+fn write_logs(dir: &Path, scans: &[Scan], files: usize) -> Vec<PathBuf> {
+    let per = scans.len().div_ceil(files).max(1);
+    scans
+        .chunks(per)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut text = String::from("person_id,venue_id,scanned_at,direction\n");
+            for (p, v, t, d) in chunk {
+                text += &format!("{p},{v},{t},{d}\n");
+            }
+            let path = dir.join(format!("scans-{i}.csv"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Every stored check-in, sorted.
+fn stored(store: &Path) -> Vec<Stay> {
+    let snap = Store::open(store).unwrap().snapshot();
+    let s = Session::with_options(&snap, SessionOptions::default().threads(1)).unwrap();
+    let (_, batches) = s
+        .query("SELECT person_id, venue_id, arrow_cast(check_in, 'Timestamp(Second, None)') AS a, arrow_cast(check_out, 'Timestamp(Second, None)') AS b FROM checkins")
+        .unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let b: &RecordBatch = b;
+        let text = |i: usize| arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8).unwrap();
+        let (p, v) = (text(0), text(1));
+        let (p, v) =
+            (p.as_any().downcast_ref::<StringArray>().unwrap(), v.as_any().downcast_ref::<StringArray>().unwrap());
+        let a = b.column(2).as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+        let c = b.column(3).as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+        for r in 0..b.num_rows() {
+            out.push((p.value(r).to_string(), v.value(r).to_string(), a.value(r), c.is_valid(r).then(|| c.value(r))));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn scan_strategy() -> impl Strategy<Value = Vec<Scan>> {
+    proptest::collection::vec(
+        (0u8..4, 0u8..3, 0i64..(2 * 86_400), prop_oneof![2 => Just(""), 1 => Just("in"), 1 => Just("out")], 0i64..3),
+        1..60,
+    )
+    .prop_map(|v| {
+        // Duplicates a few seconds apart, as QR points log them.
+        let mut scans: Vec<Scan> = Vec::new();
+        for (p, venue, t, d, repeat) in v {
+            for k in 0..repeat.max(1) {
+                scans.push((format!("P{p}"), format!("V{venue}"), T0 + t + 20 * k, d));
+            }
+        }
+        // A log is in time order; ties keep the order drawn.
+        scans.sort_by_key(|s| s.2);
+        scans
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The stored stays and the counts equal the reference, with the log split over 1–3 files.
+    #[test]
+    fn pairing_matches_the_reference(scans in scan_strategy(), files in 1usize..4, debounce in prop_oneof![Just(120i64), 0i64..600], max_visit in prop_oneof![Just(43_200i64), 600i64..20_000]) {
+        let dir = tempfile::tempdir().unwrap();
+        let o = ScanOptions { debounce, max_visit };
+        let paths = write_logs(dir.path(), &scans, files);
+        let store = dir.path().join("store");
+        let report = Ingest::new(&store).scans(o).run(&paths).unwrap();
+        let (want, counts) = reference(&scans, o);
+        prop_assert_eq!(report.scans, Some(counts));
+        prop_assert_eq!(report.rows_read, counts.scans);
+        prop_assert_eq!(report.rows_stored as usize, want.len());
+        prop_assert_eq!(counts.scans, 2 * counts.paired + counts.unpaired + counts.debounced + counts.rejected);
+        prop_assert_eq!(stored(&store), want);
+    }
+}
+
+#[test]
+fn bad_scans_are_quarantined_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    std::fs::write(
+        &log,
+        "person_id,venue_id,scanned_at,direction\n\
+         P1,V1,2021-08-01T08:00:00Z,in\n\
+         P1,V1,2021-08-01T09:00:00Z,out\n\
+         P1,V1,2021-08-01T08:30:00Z,\n\
+         P2,V1,2021-08-01T08:00:00Z,sideways\n\
+         P2,V1,not-a-time,\n\
+         P3,V1,2021-08-01T08:00:00Z,\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let report = Ingest::new(&store).scans(ScanOptions::default()).max_reject_ratio(1.0).run(std::slice::from_ref(&log)).unwrap();
+    assert_eq!(report.scans, Some(ScanCounts { scans: 6, paired: 1, unpaired: 1, debounced: 0, rejected: 3 }));
+    assert_eq!((report.rows_read, report.rows_stored, report.rows_rejected), (6, 2, 3));
+    let q = report.sample_rejects.join("\n");
+    for needle in [
+        "log.csv:4: scan out of order: 2021-08-01T08:30:00Z is before the previous scan of this person at this venue (2021-08-01T09:00:00Z)",
+        "log.csv:5: direction \"sideways\" is not in, out or empty",
+        "log.csv:6: unparsable timestamp in scanned_at",
+    ] {
+        assert!(q.contains(needle), "{needle}\nin:\n{q}");
+    }
+    assert_eq!(
+        stored(&store),
+        [
+            ("P1".into(), "V1".into(), T0 + 8 * 3600, Some(T0 + 9 * 3600)),
+            ("P3".into(), "V1".into(), T0 + 8 * 3600, None)
+        ]
+    );
+    // A check-in file given as scans names the columns it lacks.
+    let wrong = dir.path().join("checkins.csv");
+    std::fs::write(&wrong, "person_id,venue_id,check_in,check_out\nP1,V1,2021-08-01T08:00:00Z,\n").unwrap();
+    let e = Ingest::new(dir.path().join("s2")).scans(ScanOptions::default()).run(&[wrong]).unwrap_err().to_string();
+    assert!(
+        e.contains("header lacks column(s) scanned_at") && e.contains("person_id,venue_id,scanned_at[,direction]"),
+        "{e}"
+    );
+}
