@@ -87,3 +87,37 @@ fn bad_rules_and_unfollowable_rules_are_clear_errors() {
         assert!(!out.status.success() && stderr.contains(needle), "{all:?}: {stderr}");
     }
 }
+
+#[test]
+fn ingest_scans_pairs_a_log_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("scans.csv");
+    std::fs::write(
+        &log,
+        "person_id,venue_id,scanned_at,direction\n\
+         P1,V1,2021-08-01T08:00:00+07:00,\n\
+         P1,V1,2021-08-01T08:00:20+07:00,\n\
+         F0,V1,2021-08-01T08:10:00+07:00,in\n\
+         P1,V1,2021-08-01T09:00:00+07:00,\n\
+         F0,V1,2021-08-01T08:50:00+07:00,out\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let out = run_ok(&["ingest", "--store", s, "--tz", "+07:00", "--scans", log.to_str().unwrap()]);
+    assert!(out.contains("read 5 scans from 1 file(s)"), "{out}");
+    assert!(
+        out.contains(
+            "2 stays stored (2 paired from entry and exit, 0 without check-out), 1 scans debounced, 0 rejected"
+        ),
+        "{out}"
+    );
+    // The stays trace as check-ins would: P1 was there all of F0's 40 minutes, measured.
+    let csv = run_ok(&["trace", "--store", s, "--f0", "F0", "--format", "csv"]);
+    assert!(csv.contains("\n1,P1,2400,0,1,1,2021-08-01T01:10:00Z,2021-08-01T01:50:00Z"), "{csv}");
+    let json: serde_json::Value = serde_json::from_str(&run_ok(&["stats", "--store", s, "--format", "json"])).unwrap();
+    assert_eq!(json["rows"], 2, "{json}");
+    // --debounce without --scans is a usage error.
+    let bad = truyvet().args(["ingest", "--store", s, "--debounce", "1m", log.to_str().unwrap()]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

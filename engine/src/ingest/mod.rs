@@ -27,7 +27,7 @@
 //! memory.
 
 mod rejects;
-mod scans;
+pub mod scans;
 pub(crate) mod source;
 pub(crate) mod validate;
 mod venues;

@@ -405,12 +405,12 @@ impl PartIndex {
         Ok(self.group_venue.get(&self.map, g))
     }
 
-    /// The rows of person `p`, ascending, checked (their pages and the postings leading to
-    /// them).
-    pub(crate) fn person_rows(&self, p: PersonKey) -> Result<Vec<u32>> {
+    /// The positions in `person_rows` of person `p`'s rows (empty when the part has none), the
+    /// offsets and postings checked.
+    fn postings(&self, p: PersonKey) -> Result<Range<usize>> {
         let keys = self.person_keys()?;
         if !keys.contains(p) {
-            return Ok(Vec::new());
+            return Ok(0..0);
         }
         let slot = keys.rank(p) as usize - 1;
         self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
@@ -420,7 +420,13 @@ impl PartIndex {
             return Err(self.damaged(format!("person postings {lo}..{hi} of {} rows", self.rows)));
         }
         self.ensure(self.person_rows.bytes_of(lo..hi))?;
-        let rows: Vec<u32> = (lo..hi).map(|i| self.person_rows.get(&self.map, i)).collect();
+        Ok(lo..hi)
+    }
+
+    /// The rows of person `p`, ascending, checked (their pages and the postings leading to
+    /// them).
+    pub(crate) fn person_rows(&self, p: PersonKey) -> Result<Vec<u32>> {
+        let rows: Vec<u32> = self.postings(p)?.map(|i| self.person_rows.get(&self.map, i)).collect();
         for &r in &rows {
             self.ensure_row(r)?;
         }
@@ -430,20 +436,8 @@ impl PartIndex {
     /// The earliest check-in of person `p` in `(after, until]` in this part, if any: its
     /// postings read in place (no row list built, only the check-in pages checked).
     pub(crate) fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
-        let keys = self.person_keys()?;
-        if !keys.contains(p) {
-            return Ok(None);
-        }
-        let slot = keys.rank(p) as usize - 1;
-        self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
-        let (lo, hi) =
-            (self.person_offsets.get(&self.map, slot) as usize, self.person_offsets.get(&self.map, slot + 1) as usize);
-        if lo > hi || hi > self.rows {
-            return Err(self.damaged(format!("person postings {lo}..{hi} of {} rows", self.rows)));
-        }
-        self.ensure(self.person_rows.bytes_of(lo..hi))?;
         let mut best: Option<Seconds> = None;
-        for i in lo..hi {
+        for i in self.postings(p)? {
             let r = self.person_rows.get(&self.map, i) as usize;
             if r >= self.rows {
                 return Err(self.damaged(format!("row {r} of {}", self.rows)));

@@ -180,24 +180,11 @@ fn assert_same(store: &Store, rows: &[Row], req: &ChainRequest) {
     }
 }
 
-pub const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
+pub use crate::fixture::T0;
 
+/// The random rows of the chain tests and of those built on them.
 pub fn row_strategy() -> impl Strategy<Value = Row> {
-    (
-        0u8..8,
-        0u8..3,
-        0i64..(2 * 1440),
-        prop_oneof![4 => Just(None), 4 => (0i64..180).prop_map(Some), 1 => (0i64..2000).prop_map(Some)],
-    )
-        .prop_map(|(p, v, minute, stay)| {
-            let check_in = T0 + minute * 60 + (minute % 7) * 13;
-            Row {
-                person: format!("P{p}"),
-                venue: format!("V{v}"),
-                check_in,
-                check_out: stay.map(|m| check_in + m * 60),
-            }
-        })
+    crate::fixture::random_row(8, 2, 2000)
 }
 
 fn request_strategy() -> impl Strategy<Value = ChainRequest> {

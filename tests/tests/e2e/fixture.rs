@@ -95,3 +95,28 @@ impl StoreFixture {
         (dir, store)
     }
 }
+
+/// 2021-08-01T00:00:00Z, where the random stores start.
+pub const T0: i64 = 1_627_776_000;
+
+/// A random check-in of one of `persons` persons (`P0`…) at one of three venues (`V0`…V2),
+/// within `days` days from [`T0`] (seconds varied by the minute), without check-out or staying
+/// up to 3 h, now and then up to `longest` minutes.
+pub fn random_row(persons: u8, days: i64, longest: i64) -> impl proptest::strategy::Strategy<Value = Row> {
+    use proptest::prelude::*;
+    (
+        0..persons,
+        0u8..3,
+        0i64..(days * 1440),
+        prop_oneof![4 => Just(None), 4 => (0i64..180).prop_map(Some), 1 => (0i64..longest).prop_map(Some)],
+    )
+        .prop_map(|(p, v, minute, stay)| {
+            let check_in = T0 + minute * 60 + (minute % 7) * 13;
+            Row {
+                person: format!("P{p}"),
+                venue: format!("V{v}"),
+                check_in,
+                check_out: stay.map(|m| check_in + m * 60),
+            }
+        })
+}

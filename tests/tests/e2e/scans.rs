@@ -11,7 +11,7 @@ use truyvet::ingest::{ScanCounts, ScanOptions};
 use truyvet::sql::{Session, SessionOptions};
 use truyvet::{Ingest, Store};
 
-const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
+use crate::fixture::T0;
 
 /// (person, venue, time, direction)
 type Scan = (String, String, i64, &'static str);
@@ -166,7 +166,11 @@ fn bad_scans_are_quarantined_with_file_line_and_reason() {
     )
     .unwrap();
     let store = dir.path().join("store");
-    let report = Ingest::new(&store).scans(ScanOptions::default()).max_reject_ratio(1.0).run(std::slice::from_ref(&log)).unwrap();
+    let report = Ingest::new(&store)
+        .scans(ScanOptions::default())
+        .max_reject_ratio(1.0)
+        .run(std::slice::from_ref(&log))
+        .unwrap();
     assert_eq!(report.scans, Some(ScanCounts { scans: 6, paired: 1, unpaired: 1, debounced: 0, rejected: 3 }));
     assert_eq!((report.rows_read, report.rows_stored, report.rows_rejected), (6, 2, 3));
     let q = report.sample_rejects.join("\n");

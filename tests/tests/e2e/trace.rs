@@ -103,25 +103,7 @@ fn assert_same(store: &truyvet::Store, rows: &[Row], req: &TraceRequest) {
     }
 }
 
-const T0: i64 = 1_627_776_000; // 2021-08-01T00:00:00Z
-
-fn row_strategy() -> impl Strategy<Value = Row> {
-    (
-        0u8..6,
-        0u8..3,
-        0i64..(3 * 1440),
-        prop_oneof![4 => Just(None), 4 => (0i64..180).prop_map(Some), 1 => (0i64..4320).prop_map(Some)],
-    )
-        .prop_map(|(p, v, minute, stay)| {
-            let check_in = T0 + minute * 60 + (minute % 7) * 13;
-            Row {
-                person: format!("P{p}"),
-                venue: format!("V{v}"),
-                check_in,
-                check_out: stay.map(|m| check_in + m * 60),
-            }
-        })
-}
+use crate::fixture::T0;
 
 fn request_strategy() -> impl Strategy<Value = TraceRequest> {
     (
@@ -157,7 +139,7 @@ proptest! {
     /// The engine equals the nested-loop reference on random stores and parameters, with one
     /// part per day or many, single- and multi-threaded.
     #[test]
-    fn engine_matches_reference(rows in proptest::collection::vec(row_strategy(), 1..40), reqs in proptest::collection::vec(request_strategy(), 4), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
+    fn engine_matches_reference(rows in proptest::collection::vec(crate::fixture::random_row(6, 3, 4320), 1..40), reqs in proptest::collection::vec(request_strategy(), 4), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
         let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush), StoreFixture::row);
         let (_dir, store) = fixture.build();
         for req in &reqs {
