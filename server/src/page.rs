@@ -153,7 +153,7 @@ pub async fn trace(
     user: Option<Extension<User>>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    let known = ["lang", "f0", "case", "from", "to", "linger", "min_overlap", "hops"];
+    let known = ["lang", "f0", "case", "from", "to", "linger", "min_overlap", "hops", "rule", "rank"];
     let p = match Params::new(q.clone(), &known) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -166,6 +166,7 @@ pub async fn trace(
          <label>{} <input name=\"from\" value=\"{}\" placeholder=\"2021-08-01T00:00:00+07:00\"></label>\
          <label>{} <input name=\"to\" value=\"{}\"></label><label>linger <input name=\"linger\" size=\"5\" value=\"{}\" placeholder=\"15m\"></label>\
          <label>min overlap <input name=\"min_overlap\" size=\"5\" value=\"{}\"></label><label>hops <input name=\"hops\" size=\"2\" value=\"{}\"></label>\
+         <label>{} {}</label><label>{} {}</label>\
          <button>{}</button></form>",
         if vi { "vi" } else { "en" },
         value("f0"),
@@ -178,6 +179,10 @@ pub async fn trace(
         value("linger"),
         value("min_overlap"),
         value("hops"),
+        t(vi, "quy tắc", "rule"),
+        select("rule", p.get("rule"), &truyvet::ExposureRule::ALL.map(|r| r.name())),
+        t(vi, "xếp hạng", "rank by"),
+        select("rank", p.get("rank"), &["exposure", "score"]),
         t(vi, "Truy vết", "Trace"),
     );
     // Registered cases to pick from (the first 2,000).
@@ -238,6 +243,17 @@ pub async fn trace(
         }
     }
     page(vi, &user, t(vi, "Truy vết F1", "Trace F1"), &html).into_response()
+}
+
+/// A `<select>` of `options`, `chosen` (or the first) selected.
+fn select(name: &str, chosen: Option<&str>, options: &[&str]) -> String {
+    let mut html = format!("<select name=\"{name}\">");
+    for (i, o) in options.iter().enumerate() {
+        let on = chosen.map_or(i == 0, |c| c == *o);
+        let _ = write!(html, "<option{}>{}</option>", if on { " selected" } else { "" }, esc(o));
+    }
+    html.push_str("</select>");
+    html
 }
 
 /// Contacts shown (and drawn) on the page; the CSV has them all.

@@ -360,6 +360,16 @@ fn the_pages_render_in_both_languages() {
     // Each contact's timeline: the F0's stays at its venues (grey) and its exposure (red); C
     // met the F0 at the café 12:30–12:40.
     assert!(traced.contains("<svg") && traced.contains("CAFE 2021-08-01T12:30:00Z – 2021-08-01T12:40:00Z"), "{traced}");
+    assert!(
+        traced.contains("<option selected>overlap</option>") && traced.contains("<option>pc-covid</option>"),
+        "{traced}"
+    );
+    // Another rule and the risk score, chosen on the form: their columns, the choice kept.
+    let (status, pc) = page("/trace?lang=en&f0=F0&rule=pc-covid");
+    assert_eq!(status, 200, "{pc}");
+    assert!(pc.contains("<th>min_gap_seconds</th>") && pc.contains("<option selected>pc-covid</option>"), "{pc}");
+    let (_, scored) = page("/trace?lang=en&f0=F0&rank=score");
+    assert!(scored.contains("<th>crowding</th>") && scored.contains("rank=score"), "{scored}");
     // A registered case can be picked.
     let file = dir.path().join("cases.csv");
     std::fs::write(&file, "case_id,person_id,confirmed_at\nBN-7,F0,2021-08-02T00:00:00Z\n").unwrap();
