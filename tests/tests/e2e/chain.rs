@@ -14,7 +14,8 @@ pub type Intervals = Vec<(String, i64, i64)>;
 
 pub type Listed = (u8, String, i64, u32, u32, i64, i64, Option<String>, Option<String>);
 
-fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+/// Sort and merge intervals (touching ones too), as every reference does.
+pub fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     v.sort();
     let mut out: Vec<(i64, i64)> = Vec::new();
     for (s, e) in v {

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use truyvet::trace::{Comparison, ExposureRule, RuleParams, Score};
 use truyvet::{Error, Store, TraceRequest};
 
+use crate::chain::merge;
 use crate::fixture::{Row, StoreFixture};
 
 use crate::fixture::T0;
@@ -25,18 +26,6 @@ struct Expected {
     first: i64,
     last: i64,
     score: Score,
-}
-
-fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    v.sort();
-    let mut out: Vec<(i64, i64)> = Vec::new();
-    for (s, e) in v {
-        match out.last_mut() {
-            Some(m) if s <= m.1 => m.1 = m.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
 }
 
 fn length(v: &[(i64, i64)]) -> i64 {
