@@ -129,10 +129,7 @@ pub struct RulesArgs {
 impl RulesArgs {
     /// The rules a command can name: the presets, and --rules's.
     pub fn book(&self) -> anyhow::Result<truyvet::RuleBook> {
-        Ok(match &self.rules {
-            Some(path) => truyvet::RuleBook::read(path)?,
-            None => truyvet::RuleBook::built_in(),
-        })
+        Ok(truyvet::RuleBook::open(self.rules.as_deref())?)
     }
 
     /// Set the rules given on `req`: the rule named by --rule (or, with --rules, the file's

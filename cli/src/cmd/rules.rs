@@ -38,17 +38,10 @@ enum Command {
     },
 }
 
-fn book(path: Option<&std::path::Path>) -> Result<RuleBook> {
-    Ok(match path {
-        Some(p) => RuleBook::read(p)?,
-        None => RuleBook::built_in(),
-    })
-}
-
 pub fn run(a: Args) -> Result<ExitCode> {
     match a.command {
         Command::List { rules, format } => {
-            let book = book(rules.as_deref())?;
+            let book = RuleBook::open(rules.as_deref())?;
             let schema = Arc::new(Schema::new(vec![
                 Field::new("name", DataType::Utf8, false),
                 Field::new("base", DataType::Utf8, false),
@@ -65,7 +58,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             )?;
             output::write(&schema, &[batch], Format::or_default(format, None), None)?;
         }
-        Command::Show { name, rules } => print!("{}", book(rules.as_deref())?.get(&name)?.to_toml()),
+        Command::Show { name, rules } => print!("{}", RuleBook::open(rules.as_deref())?.get(&name)?.to_toml()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -289,6 +289,12 @@ impl Snapshot {
         loaded.as_ref().map_err(|e| Error::store(&self.0.dir, e.clone()))
     }
 
+    /// The category of venue key `key` in the venues register, if it has one.
+    pub fn venue_category(&self, key: VenueKey) -> Result<Option<&str>> {
+        let id = self.venue_id(key)?;
+        Ok(self.venue_attrs()?.get(id).and_then(|a| a.category.as_deref()))
+    }
+
     /// Summary figures (`truyvet stats`).
     pub fn stats(&self) -> Result<StoreStats> {
         let m = &self.0.manifest;

@@ -64,9 +64,9 @@ pub(crate) type VenueIntervals = Vec<(VenueKey, Interval)>;
 /// U0 per venue, and its measured part (the union of the F0's stays with measured ends).
 pub(crate) struct Reach {
     /// `(venue, [s, e))`, sorted by venue then start, disjoint per venue.
-    pub u0: Vec<(VenueKey, Interval)>,
+    pub u0: VenueIntervals,
     /// The same of the measured stays only (a subset of `u0`).
-    pub measured: Vec<(VenueKey, Interval)>,
+    pub measured: VenueIntervals,
     /// F0 check-ins looked at.
     pub visits: usize,
 }
@@ -200,12 +200,11 @@ pub(crate) fn pieces(
             if ps >= pe {
                 continue;
             }
-            if stay.imputed || known.is_empty() {
-                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: false });
-            } else if known.iter().any(|&(ks, ke)| ks <= ps && pe <= ke) {
-                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: true });
-            } else {
-                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: false });
+            // Measured as a whole when one measured interval of U0 holds it; otherwise its
+            // measured parts follow as pieces of their own.
+            let whole = !stay.imputed && known.iter().any(|&(ks, ke)| ks <= ps && pe <= ke);
+            out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: whole });
+            if !stay.imputed && !whole {
                 for &(ks, ke) in &known {
                     let (ms, me) = (ks.max(ps), ke.min(pe));
                     if ms < me {

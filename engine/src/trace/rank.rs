@@ -5,8 +5,9 @@
 //! maximal intervals (the exposure episodes at that venue); a person's exposure is the sum of
 //! their lengths, episodes their count, venues the number of runs with exposure, first/last
 //! contact the extreme ends. The measured pieces of a run, merged the same way, are the part of
-//! each episode not imputed; the rest is its `imputed_seconds`. Contacts below `max(min_overlap, 1)` seconds are dropped; the rest
-//! are ordered by exposure desc, episodes desc, person id asc (bytes) and ranked from 1.
+//! each episode not imputed; the rest is its `imputed_seconds`. Contacts below
+//! `max(min_overlap, 1)` seconds are dropped; the rest are ordered by exposure desc, episodes
+//! desc, person id asc (bytes) and ranked from 1.
 
 use std::ops::Range;
 

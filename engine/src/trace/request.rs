@@ -182,9 +182,7 @@ impl TraceRequest {
         if self.min_overlap < 0 {
             return Err(bad("min-overlap", self.min_overlap, "must be ≥ 0"));
         }
-        if self.rank_by == RankBy::Score
-            && !matches!(self.rule, ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin)
-        {
+        if self.rank_by == RankBy::Score && !self.rule.ranks_by_exposure() {
             return Err(Error::InvalidArgument {
                 what: "rank",
                 value: "score".into(),
@@ -227,7 +225,7 @@ impl TraceRequest {
             });
         }
         match self.rule {
-            ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin => Ok(()),
+            rule if rule.ranks_by_exposure() => Ok(()),
             rule => Err(Error::InvalidArgument {
                 what: "rule",
                 value: rule.name().to_string(),

@@ -23,7 +23,6 @@ use super::{Contact, Exposure, TraceRequest};
 use crate::error::Result;
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
-use crate::time::DAY;
 
 /// The parts of a score, per episode or (as exposure-weighted means) per contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,11 +59,8 @@ pub(crate) fn apply(
     contacts: &mut Vec<Contact>,
     exposures: &mut Vec<Exposure>,
 ) -> Result<()> {
-    let attrs = snapshot.venue_attrs()?;
     let stays = Stays::new(snapshot, req);
-    let offset = Seconds::from(req.params.tz_offset);
-    let local_day = |t: Seconds| (t + offset).div_euclid(DAY);
-    let onset_day = req.onset.map(local_day);
+    let p = &req.params;
     // Episodes by venue and start, in clusters of overlapping ones: one read of the venue's
     // rows per cluster.
     let mut order: Vec<usize> = (0..exposures.len()).collect();
@@ -79,15 +75,11 @@ pub(crate) fn apply(
             j += 1;
         }
         let steps = presence(snapshot, &stays, v, lo, hi, req)?;
-        let id = snapshot.venue_id(v)?;
-        let category = attrs.get(id).and_then(|a| a.category.as_deref());
-        let weight = category.and_then(|c| req.params.category_weight.get(c)).copied().unwrap_or(1000);
+        let weight = p.weight_for(snapshot.venue_category(v)?);
         for &k in &order[i..j] {
             let e = &mut exposures[k];
             let present = most_present(&steps, e.start, e.end);
-            let infectiousness = onset_day.map_or(1000, |o| {
-                req.params.risk_by_day.get(&(local_day(e.start) - o)).copied().unwrap_or(req.params.risk_outside)
-            });
+            let infectiousness = p.infectiousness(p.local_day(e.start), req.onset);
             let c = crowding(present);
             let milli =
                 (e.end - e.start) as f64 / 60.0 * f64::from(weight) * f64::from(c) * f64::from(infectiousness) / 1e6;

@@ -182,6 +182,11 @@ impl RuleBook {
         RuleBook { rules, path: None }
     }
 
+    /// The rules file at `path`, or the built-in presets without one.
+    pub fn open(path: Option<&Path>) -> Result<RuleBook> {
+        path.map_or_else(|| Ok(RuleBook::built_in()), RuleBook::read)
+    }
+
     /// Read a rules file: the presets with its file-wide tables, and its named rules.
     pub fn read(path: &Path) -> Result<RuleBook> {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;

@@ -49,29 +49,21 @@ pub(crate) fn f0_extension(d: Seconds) -> Option<Seconds> {
 
 /// Weighted minutes × 1000 of one contact's exposure intervals under `req`.
 fn weighted(exposures: &[Exposure], req: &TraceRequest) -> u64 {
-    let offset = Seconds::from(req.params.tz_offset);
-    let local_day = |t: Seconds| (t + offset).div_euclid(DAY);
+    let p = &req.params;
     let mut per_day: BTreeMap<i64, Seconds> = BTreeMap::new();
     for e in exposures {
         let mut s = e.start;
         while s < e.end {
-            let day = local_day(s);
-            let day_end = (day + 1) * DAY - offset;
+            let day = p.local_day(s);
+            let day_end = (day + 1) * DAY - Seconds::from(p.tz_offset);
             let cut = e.end.min(day_end);
             *per_day.entry(day).or_default() += cut - s;
             s = cut;
         }
     }
-    let onset_day = req.onset.map(local_day);
     per_day
         .iter()
-        .map(|(&day, &seconds)| {
-            let weight = match onset_day {
-                None => 1000,
-                Some(o) => req.params.risk_by_day.get(&(day - o)).copied().unwrap_or(req.params.risk_outside),
-            };
-            (seconds / SLOT) as u64 * 10 * u64::from(weight)
-        })
+        .map(|(&day, &seconds)| (seconds / SLOT) as u64 * 10 * u64::from(p.infectiousness(day, req.onset)))
         .sum()
 }
 

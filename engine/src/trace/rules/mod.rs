@@ -93,10 +93,11 @@ impl ExposureRule {
         })
     }
 
-    /// Whether contacts are found by stay overlap (every rule but `pc-covid`), so that hops,
-    /// call lists and the outbreak passes can follow them.
-    pub fn is_interval(self) -> bool {
-        self != ExposureRule::PcCovid
+    /// Whether contacts are the overlap of stays ranked by exposure alone (`overlap`,
+    /// `midnight`, `next-checkin`): the rules hops, call lists, the outbreak passes and the risk
+    /// score take. `pc-covid` matches scans and `cwa` scores one F0's list.
+    pub fn ranks_by_exposure(self) -> bool {
+        matches!(self, ExposureRule::IntervalOverlap | ExposureRule::Midnight | ExposureRule::NextCheckin)
     }
 }
 
@@ -168,5 +169,22 @@ impl RuleParams {
     /// The dwell at a venue of `category`, or `default`.
     pub fn dwell_for(&self, category: Option<&str>, default: Seconds) -> Seconds {
         category.and_then(|c| self.dwell_by_category.get(c)).copied().unwrap_or(default)
+    }
+
+    /// The risk score's weight of a venue of `category` (1 when it has none or is not listed).
+    pub fn weight_for(&self, category: Option<&str>) -> PerMille {
+        category.and_then(|c| self.category_weight.get(c)).copied().unwrap_or(1000)
+    }
+
+    /// The local day (of `tz_offset`) of instant `t`, as days since 1970-01-01.
+    pub fn local_day(&self, t: Seconds) -> i64 {
+        (t + Seconds::from(self.tz_offset)).div_euclid(crate::time::DAY)
+    }
+
+    /// The transmission-risk weight of local day `day` for an F0 with symptom onset `onset`
+    /// (`risk_by_day` relative to the onset's local day, `risk_outside` for days not in it;
+    /// 1 when no onset is known).
+    pub fn infectiousness(&self, day: i64, onset: Option<Seconds>) -> PerMille {
+        onset.map_or(1000, |o| self.risk_by_day.get(&(day - self.local_day(o))).copied().unwrap_or(self.risk_outside))
     }
 }

@@ -48,9 +48,7 @@ impl<'a> Stays<'a> {
         let dwell = if params.dwell_by_category.is_empty() {
             self.req.dwell
         } else {
-            let id = self.snapshot.venue_id(v)?;
-            let attrs = self.snapshot.venue_attrs()?;
-            params.dwell_for(attrs.get(id).and_then(|a| a.category.as_deref()), self.req.dwell)
+            params.dwell_for(self.snapshot.venue_category(v)?, self.req.dwell)
         };
         Ok(VenueStays { stays: *self, dwell })
     }
