@@ -41,7 +41,9 @@ pub struct Args {
     /// The files are raw scan logs (person_id,venue_id,scanned_at[,direction in|out|empty]),
     /// paired into stays: an entry (or undirected scan) opens a stay, the next scan of that
     /// person at that venue within --max-visit closes it, repeats within --debounce collapse,
-    /// a scan left alone is a stay without check-out.
+    /// a scan left alone is a stay without check-out. Stays still open at the end are stored
+    /// without check-out and carried to the next --scans batch, which closes them if their exit
+    /// comes in it.
     #[arg(long)]
     scans: bool,
     /// With --scans: scans of one person at one venue, same direction, closer than this are one.
@@ -129,6 +131,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 c.debounced,
                 c.rejected
             );
+            if c.resumed + c.carried > 0 {
+                println!(
+                    "stays open across batches: {} taken over from the previous scan batch (rewritten here), \
+                     {} left open for the next one (stored without check-out until it comes)",
+                    c.resumed, c.carried
+                );
+            }
             if let Some(q) = &report.quarantine {
                 println!("rejected scans quarantined in {}", q.display());
                 for s in &report.sample_rejects {

@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use self::rejects::Spill;
-use self::scans::{Outcome, Pairer};
+use self::scans::{Carry, Direction, Outcome, Pairer, State};
 pub use self::scans::{ScanCounts, ScanOptions};
 use self::source::RawRow;
 pub use self::source::{FileKind, Inputs, expand};
@@ -50,6 +50,7 @@ pub use self::venues::read_venues_csv;
 use crate::error::{Error, Result};
 use crate::model::{Visit, col};
 use crate::pseudonym::{Key, Pseudonyms};
+use crate::store::carry::{self, CarriedScan, CarriedState, ScanCarry};
 use crate::store::dict::{Interner, open_segments};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
 use crate::store::partition::{Flush, write_flush};
@@ -140,6 +141,33 @@ pub struct IngestReport {
     /// With raw scans ([`Ingest::scans`]): how they were paired. `rows_read` then counts scans
     /// and `rows_stored` the stays made of them.
     pub scans: Option<ScanCounts>,
+}
+
+/// Clear ids of the persons new in a pseudonymised batch, in key order: one buffer and its end
+/// offsets, so memory per new person is its id plus 8 bytes.
+#[derive(Default)]
+struct NewClear {
+    text: String,
+    ends: Vec<usize>,
+}
+
+/// Intern the person at `person` in `ids`, keeping its clear id (at `clear`) if it is new.
+fn intern_person(
+    persons: &mut Interner,
+    new_clear: &mut NewClear,
+    ids: &str,
+    person: (u32, u32),
+    clear: Option<(u32, u32)>,
+) -> u32 {
+    let known = persons.len();
+    let key = persons.intern(&ids[person.0 as usize..person.1 as usize]);
+    if let Some(c) = clear
+        && persons.len() > known
+    {
+        new_clear.text.push_str(&ids[c.0 as usize..c.1 as usize]);
+        new_clear.ends.push(new_clear.text.len());
+    }
+    key
 }
 
 /// What the pipeline leaves for the commit.
@@ -317,26 +345,35 @@ impl Ingest {
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
         let counter = Arc::new(AtomicU64::new(0));
         let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
-        // Clear ids of the persons new in this batch, in key order (pseudonymised ingests).
-        // One buffer and its end offsets: memory per new person is its id plus 8 bytes.
-        let (mut new_clear, mut new_clear_ends) = (String::new(), Vec::<usize>::new());
+        let mut new_clear = NewClear::default();
         let (mut rows_read, mut rows_stored) = (0u64, 0u64);
         let mut scan_counts: Option<ScanCounts> = None;
+        let pairer = match self.scans {
+            Some(options) => Some(self.resume_pairing(txn, options)?),
+            None => None,
+        };
+        let mut carried_rows: Vec<Visit> = Vec::new();
+        let mut carry_out: Option<Carry<String>> = None;
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
         let parts = std::thread::scope(|s| -> Result<_> {
             // Three stages: a reader thread parses and validates, this thread interns and
             // buffers, a writer thread sorts and writes parts.
             let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
-            let (flush_tx, flush_rx) = sync_channel::<Flush>(1);
+            // A flush of carried open stays (`true`) is written to parts of its own.
+            let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(1);
             let dir = self.store.clone();
             let parallel = self.parallel;
-            let flusher = s.spawn(move || -> Result<Vec<_>> {
-                let mut parts = Vec::new();
-                for flush in flush_rx {
-                    parts.extend(write_flush(&dir, batch, flush, parallel)?);
+            let flusher = s.spawn(move || -> Result<(Vec<_>, Vec<_>)> {
+                let (mut parts, mut carried) = (Vec::new(), Vec::new());
+                for (flush, is_carried) in flush_rx {
+                    let written = write_flush(&dir, batch, flush, parallel)?;
+                    if is_carried {
+                        carried.extend(written.iter().map(|p| p.path.clone()));
+                    }
+                    parts.extend(written);
                 }
-                Ok(parts)
+                Ok((parts, carried))
             });
             let (counter, tz) = (counter.clone(), self.tz);
             let progress = self.progress.clone();
@@ -344,7 +381,7 @@ impl Ingest {
             let scans = self.scans;
             s.spawn(move || {
                 let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref(), scans };
-                reader.run(todo, &chunk_tx)
+                reader.run(todo, pairer, &chunk_tx)
             });
 
             let mut buf: Vec<Visit> = Vec::with_capacity(self.flush_rows.min(1 << 20));
@@ -353,7 +390,7 @@ impl Ingest {
             let mut stopped_early = None;
             let mut failed = None;
             'chunks: for chunk in chunk_rx {
-                let chunk = match chunk {
+                let mut chunk = match chunk {
                     Ok(c) => c,
                     Err(e) => {
                         failed = Some(e);
@@ -362,6 +399,9 @@ impl Ingest {
                 };
                 if chunk.scans.is_some() {
                     scan_counts = chunk.scans;
+                }
+                if chunk.carry.is_some() {
+                    carry_out = chunk.carry.take();
                 }
                 let report = &mut reports[chunk.file];
                 for row in &chunk.rows {
@@ -373,31 +413,14 @@ impl Ingest {
                             break 'chunks;
                         }
                     }
-                    match row {
-                        ParsedRow::Scan { .. } => {}
-                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. }
-                        | ParsedRow::Stay { person, clear, venue, check_in, check_out } => {
-                            rows_stored += 1;
-                            let known = persons.len();
-                            let person = persons.intern(&chunk.ids[person.0 as usize..person.1 as usize]);
-                            if let Some(c) = clear
-                                && persons.len() > known
-                            {
-                                new_clear.push_str(&chunk.ids[c.0 as usize..c.1 as usize]);
-                                new_clear_ends.push(new_clear.len());
+                    let (person, clear, venue, check_in, check_out, carried) = match row {
+                        ParsedRow::Scan { person, clear, .. } => {
+                            // Under a key, a kept scan's person is interned at once, while its
+                            // clear id is at hand: the stays made of it carry the pseudonym only.
+                            if let Some(person) = person {
+                                intern_person(&mut persons, &mut new_clear, &chunk.ids, *person, *clear);
                             }
-                            let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
-                            buf.push(Visit { venue, check_in: *check_in, person, check_out: *check_out });
-                            if buf.len() >= self.flush_rows {
-                                let rows =
-                                    std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
-                                let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
-                                seq += 1;
-                                if flush_tx.send(flush).is_err() {
-                                    writer_gone = true;
-                                    break 'chunks;
-                                }
-                            }
+                            continue;
                         }
                         ParsedRow::Rejected { line, byte, reason, raw } => {
                             report.rows_rejected += 1;
@@ -409,6 +432,31 @@ impl Ingest {
                                 stopped_early = Some(rows_read);
                                 break 'chunks;
                             }
+                            continue;
+                        }
+                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. } => {
+                            (*person, *clear, *venue, *check_in, *check_out, false)
+                        }
+                        ParsedRow::Stay { person, venue, check_in, check_out, carried } => {
+                            (*person, None, *venue, *check_in, *check_out, *carried)
+                        }
+                    };
+                    rows_stored += 1;
+                    let person = intern_person(&mut persons, &mut new_clear, &chunk.ids, person, clear);
+                    let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
+                    let visit = Visit { venue, check_in, person, check_out };
+                    if carried {
+                        carried_rows.push(visit);
+                        continue;
+                    }
+                    buf.push(visit);
+                    if buf.len() >= self.flush_rows {
+                        let rows = std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
+                        let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
+                        seq += 1;
+                        if flush_tx.send((flush, false)).is_err() {
+                            writer_gone = true;
+                            break 'chunks;
                         }
                     }
                 }
@@ -428,7 +476,14 @@ impl Ingest {
                 });
             }
             if !buf.is_empty() && !writer_gone {
-                let _ = flush_tx.send(Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq });
+                writer_gone = flush_tx
+                    .send((Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq }, false))
+                    .is_err();
+                seq += 1;
+            }
+            if !carried_rows.is_empty() && !writer_gone {
+                let rows = std::mem::take(&mut carried_rows);
+                let _ = flush_tx.send((Flush { rows, persons: persons.view(), venues: venues.view(), seq }, true));
             }
             drop(flush_tx);
             flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))?
@@ -436,18 +491,22 @@ impl Ingest {
         if let Some(p) = &self.progress {
             p(total_bytes, total_bytes);
         }
+        let (parts, carried_parts) = parts;
         let rows_rejected = spill.count();
         match scan_counts {
             None => debug_assert_eq!(rows_read, rows_stored + rows_rejected),
             Some(c) => {
                 debug_assert_eq!((c.scans, c.rejected, c.paired + c.unpaired), (rows_read, rows_rejected, rows_stored));
-                debug_assert_eq!(c.scans, 2 * c.paired + c.unpaired + c.debounced + c.rejected);
+                debug_assert_eq!(c.scans + c.resumed, 2 * c.paired + c.unpaired + c.debounced + c.rejected);
             }
         }
         if rows_rejected > allowed(rows_read) {
             return Err(self.too_many(rows_read, rows_rejected, &spill, files, None));
         }
         txn.add_parts(parts.iter().cloned());
+        if let (Some(carry), Some(c)) = (carry_out, scan_counts) {
+            self.carry_pairing(txn, carry, carried_parts, c.carried)?;
+        }
         for (kind, interner, start) in
             [(DictKind::Persons, &persons, persons_base), (DictKind::Venues, &venues, venues_base)]
         {
@@ -458,18 +517,18 @@ impl Ingest {
                     (Some(key), DictKind::Persons) => {
                         let rel = layout::reid(batch);
                         let view = interner.view();
-                        if new_clear_ends.len() != count as usize {
+                        if new_clear.ends.len() != count as usize {
                             return Err(Error::Internal(format!(
                                 "{} clear ids for {count} new persons",
-                                new_clear_ends.len()
+                                new_clear.ends.len()
                             )));
                         }
                         reid::write(&layout::resolve(&self.store, &rel), count, |i| {
                             let i = i as usize;
-                            let from = if i == 0 { 0 } else { new_clear_ends[i - 1] };
+                            let from = if i == 0 { 0 } else { new_clear.ends[i - 1] };
                             key.seal(
                                 view.get(start + i as u32).as_bytes(),
-                                &new_clear.as_bytes()[from..new_clear_ends[i]],
+                                &new_clear.text.as_bytes()[from..new_clear.ends[i]],
                             )
                         })?;
                         Some(rel)
@@ -569,6 +628,64 @@ impl Ingest {
         })
     }
 
+    /// The pairing a scan batch starts from: what the last scan batch carried, if anything (its
+    /// parts of open stays are dropped: this batch writes those stays again), or nothing.
+    fn resume_pairing(&self, txn: &mut Transaction, options: ScanOptions) -> Result<Pairer<String>> {
+        let Some(c) = txn.base().scan_carry.clone() else { return Ok(Pairer::new(options)) };
+        let path = layout::resolve(&self.store, &c.state);
+        let state = carry::read(&path, txn.base().checksums.get(&c.state))?;
+        let rows: u64 = txn.base().parts.iter().filter(|p| c.parts.contains(&p.path)).map(|p| p.rows).sum();
+        let open = state.scans.iter().filter(|s| s.open.is_some()).count() as u64;
+        if rows != c.open || open != c.open {
+            return Err(Error::store(
+                path,
+                format!(
+                    "damaged scan pairing state: {open} open stays, {} in the manifest, {rows} rows in their parts",
+                    c.open
+                ),
+            ));
+        }
+        txn.drop_parts(&c.parts);
+        txn.set_scan_carry(None);
+        let states = state
+            .scans
+            .into_iter()
+            .map(|s| {
+                let key = format!("{}{KEY_SEP}{}", s.person, s.venue);
+                (key, State { last: s.last, last_direction: Direction::of_code(s.direction), open: s.open })
+            })
+            .collect();
+        Ok(Pairer::resume(options, Carry { now: state.now, swept: state.swept, states }))
+    }
+
+    /// Write what this scan batch carries to the next and name it in the manifest, with the
+    /// parts of the `open` stays it left open.
+    fn carry_pairing(&self, txn: &mut Transaction, carry: Carry<String>, parts: Vec<String>, open: u64) -> Result<()> {
+        if carry.states.is_empty() {
+            return Ok(());
+        }
+        let batch = txn.id();
+        let scans = carry
+            .states
+            .into_iter()
+            .map(|(key, s)| {
+                let (person, venue) = key.split_once(KEY_SEP).unwrap_or((key.as_str(), ""));
+                CarriedScan {
+                    person: person.to_string(),
+                    venue: venue.to_string(),
+                    last: s.last,
+                    direction: s.last_direction.code(),
+                    open: s.open,
+                }
+            })
+            .collect::<Vec<_>>();
+        let states = scans.len() as u64;
+        let rel = layout::scan_carry(batch);
+        carry::write(&layout::resolve(&self.store, &rel), &CarriedState { now: carry.now, swept: carry.swept, scans })?;
+        txn.set_scan_carry(Some(ScanCarry { state: rel, batch, parts, states, open }));
+        Ok(())
+    }
+
     fn too_many(&self, read: u64, rejected: u64, spill: &Spill, files: &[PathBuf], early: Option<u64>) -> Error {
         let mut sample: Vec<String> = spill
             .sample()
@@ -595,8 +712,9 @@ struct ParsedChunk {
     ids: String,
     rows: Vec<ParsedRow>,
     last_of_file: bool,
-    /// On the last chunk of a scan batch: the pairing's counts.
+    /// On the last chunk of a scan batch: the pairing's counts, and what it carries to the next.
     scans: Option<ScanCounts>,
+    carry: Option<Carry<String>>,
 }
 
 enum ParsedRow {
@@ -615,17 +733,21 @@ enum ParsedRow {
         reason: String,
         raw: Option<String>,
     },
-    /// A valid raw scan: kept for a stay, or collapsed into an earlier scan.
+    /// A valid raw scan: kept for a stay, or collapsed into an earlier scan. Under a key, a
+    /// kept scan names its person (the pseudonym) and clear id, to be interned then.
     Scan {
         byte: u64,
+        person: Option<(u32, u32)>,
+        clear: Option<(u32, u32)>,
     },
-    /// A stay the scan pairing made: stored, but not an input row.
+    /// A stay the scan pairing made: stored, but not an input row. `carried`: still open at the
+    /// end of the batch (written to parts of its own, replaced by the next scan batch).
     Stay {
         person: (u32, u32),
-        clear: Option<(u32, u32)>,
         venue: (u32, u32),
         check_in: i64,
         check_out: Option<i64>,
+        carried: bool,
     },
 }
 
@@ -633,7 +755,9 @@ impl ParsedRow {
     /// The input row's byte offset (`None` for a stay made of scans).
     fn byte(&self) -> Option<u64> {
         match self {
-            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } | ParsedRow::Scan { byte } => Some(*byte),
+            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } | ParsedRow::Scan { byte, .. } => {
+                Some(*byte)
+            }
             ParsedRow::Stay { .. } => None,
         }
     }
@@ -652,12 +776,16 @@ struct Reader<'a> {
     scans: Option<ScanOptions>,
 }
 
-/// Separates the stored person id, the venue id and the clear id in a scan pairing key.
+/// Separates the stored person id and the venue id in a scan pairing key.
 const KEY_SEP: char = '\u{1f}';
 
 impl Reader<'_> {
-    fn run(&self, todo: &[usize], tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>) {
-        let mut pairer: Option<Pairer<String>> = self.scans.map(Pairer::new);
+    fn run(
+        &self,
+        todo: &[usize],
+        mut pairer: Option<Pairer<String>>,
+        tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>,
+    ) {
         let (mut key, mut made) = (String::new(), Vec::new());
         for (n, &fi) in todo.iter().enumerate() {
             let path = &self.files[fi];
@@ -668,6 +796,7 @@ impl Reader<'_> {
                 rows: Vec::with_capacity(CHUNK_ROWS),
                 last_of_file: false,
                 scans: None,
+                carry: None,
             };
             let mut chunk = new_chunk();
             let mut receiver_gone = false;
@@ -681,7 +810,10 @@ impl Reader<'_> {
                     Some(p) => self.pair(&row, fi, kind, p, &mut key, &mut made, &mut chunk),
                 };
                 match parsed {
-                    Ok(parsed) => chunk.rows.push(parsed),
+                    Ok(parsed) => {
+                        chunk.rows.push(parsed);
+                        push_stays(&mut made, &mut chunk);
+                    }
                     Err(e) => {
                         failed = Some(e);
                         return;
@@ -708,7 +840,7 @@ impl Reader<'_> {
             }
             // The batch's last file: the stays still open end without check-out.
             if let Some(p) = pairer.as_mut().filter(|_| n + 1 == todo.len()) {
-                p.finish(&mut made);
+                chunk.carry = Some(p.finish(&mut made));
                 push_stays(&mut made, &mut chunk);
                 chunk.scans = Some(p.counts);
             }
@@ -719,8 +851,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Validate one raw scan and pair it (`made`: scratch for the stays it completes, which go
-    /// to `chunk` with their ids).
+    /// Validate one raw scan and pair it (`made`: the stays it completes, which the caller moves
+    /// to `chunk` after the scan's own row, so that a new person is interned at its scan).
     #[allow(clippy::too_many_arguments)]
     fn pair(
         &self,
@@ -748,16 +880,22 @@ impl Reader<'_> {
             Some(k) => k.pseudonym_into(scan.person, key),
             None => key.push_str(scan.person),
         }
+        let person_end = key.len();
         key.push(KEY_SEP);
         key.push_str(scan.venue);
-        if self.key.is_some() {
-            key.push(KEY_SEP);
-            key.push_str(scan.person);
-        }
-        let outcome = pairer.scan(key.as_str(), scan.at, scan.direction, made);
-        push_stays(made, chunk);
-        match outcome {
-            Outcome::Kept | Outcome::Debounced => Ok(ParsedRow::Scan { byte: row.byte }),
+        match pairer.scan(key.as_str(), scan.at, scan.direction, made) {
+            Outcome::Debounced => Ok(ParsedRow::Scan { byte: row.byte, person: None, clear: None }),
+            Outcome::Kept if self.key.is_none() => Ok(ParsedRow::Scan { byte: row.byte, person: None, clear: None }),
+            Outcome::Kept => {
+                let mut push = |s: &str| {
+                    let start = chunk.ids.len() as u32;
+                    chunk.ids.push_str(s);
+                    (start, chunk.ids.len() as u32)
+                };
+                let person = push(&key[..person_end]);
+                let clear = push(scan.person);
+                Ok(ParsedRow::Scan { byte: row.byte, person: Some(person), clear: Some(clear) })
+            }
             Outcome::OutOfOrder(last) => {
                 let reason = match self.key.is_none() {
                     true => format!(
@@ -823,8 +961,13 @@ fn push_stays(made: &mut Vec<scans::Paired<String>>, chunk: &mut ParsedChunk) {
         };
         let person = push(parts.next().unwrap_or_default());
         let venue = push(parts.next().unwrap_or_default());
-        let clear = parts.next().map(&mut push);
-        chunk.rows.push(ParsedRow::Stay { person, clear, venue, check_in: stay.check_in, check_out: stay.check_out });
+        chunk.rows.push(ParsedRow::Stay {
+            person,
+            venue,
+            check_in: stay.check_in,
+            check_out: stay.check_out,
+            carried: stay.carried,
+        });
     }
 }
 

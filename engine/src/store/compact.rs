@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::dict::{Interner, open_segments};
 use super::index::PartIndex;
 use super::layout;
+use super::manifest::PartInfo;
 use super::partition::{Flush, write_flush};
 use super::txn::Transaction;
 use crate::error::{Error, Result};
@@ -55,8 +56,11 @@ pub struct DayCompaction {
 pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
     let mut txn = Transaction::begin(dir)?;
     let base = txn.base().clone();
+    // The parts of open stays carried to the next scan batch are left as they are: that batch
+    // replaces them.
+    let carried = |p: &PartInfo| base.scan_carry.as_ref().is_some_and(|c| c.parts.contains(&p.path));
     let mut days: Vec<i64> = base.days().into_iter().filter(|d| day.is_none_or(|want| want == *d)).collect();
-    days.retain(|d| base.parts.iter().filter(|p| p.day == *d).count() > 1);
+    days.retain(|d| base.parts.iter().filter(|p| p.day == *d && !carried(p)).count() > 1);
     if days.is_empty() {
         return Ok(CompactReport { version: None, days: Vec::new() });
     }
@@ -67,7 +71,7 @@ pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
     let mut report = Vec::with_capacity(days.len());
     let mut run = |txn: &mut Transaction| -> Result<()> {
         for &d in &days {
-            let old: Vec<_> = base.parts.iter().filter(|p| p.day == d).cloned().collect();
+            let old: Vec<_> = base.parts.iter().filter(|p| p.day == d && !carried(p)).cloned().collect();
             let mut rows = Vec::with_capacity(old.iter().map(|p| p.rows as usize).sum());
             for p in &old {
                 let path = layout::resolve(dir, &p.index);
@@ -86,7 +90,7 @@ pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
                 bytes_before: old.iter().map(|p| p.bytes).sum(),
                 bytes_after: new.iter().map(|p| p.bytes).sum(),
             });
-            txn.replace_day(d, new);
+            txn.replace_day(d, new, carried);
         }
         Ok(())
     };

@@ -14,6 +14,7 @@
 //!   quarantine/b0000007.csv          rows rejected by batch 7
 //!   cases/register-b0000009.parquet  the cases register as of batch 9
 //!   quarantine/cases-b0000009.csv    case rows rejected by batch 9
+//!   scans/carry-b0000011.tvs         the scan pairing batch 11 leaves to the next scan batch
 //! ```
 //! Every file name carries its batch number, so a batch never overwrites a committed file and
 //! leftovers of an interrupted batch are recognisable (not named by the manifest).
@@ -25,7 +26,7 @@ pub const CURRENT: &str = "CURRENT";
 /// The write lock file.
 pub const LOCK: &str = "LOCK";
 /// Directories a store owns.
-pub const DIRS: [&str; 7] = ["manifests", "data", "dict", "venues", "quarantine", "cases", "tmp"];
+pub const DIRS: [&str; 8] = ["manifests", "data", "dict", "venues", "quarantine", "cases", "scans", "tmp"];
 
 /// Manifest of a version.
 pub fn manifest(version: u64) -> String {
@@ -66,6 +67,11 @@ pub fn cases(batch: u64) -> String {
 /// Case rows rejected by a batch.
 pub fn cases_quarantine(batch: u64) -> String {
     format!("quarantine/cases-b{batch:07}.csv")
+}
+
+/// The scan pairing a batch of raw scans carries to the next (see `store::carry`).
+pub fn scan_carry(batch: u64) -> String {
+    format!("scans/carry-b{batch:07}.tvs")
 }
 
 /// Spill of a transaction's rejected rows, before they become its quarantine file.

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::carry::ScanCarry;
 use crate::error::{Error, Result};
 use crate::pseudonym::Pseudonyms;
 
@@ -60,6 +61,9 @@ pub struct Manifest {
     /// Commits that changed the cases register, oldest first (format 4).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub case_batches: Vec<CaseBatchInfo>,
+    /// The scan pairing the last batch of raw scans left for the next one (`ingest --scans`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_carry: Option<ScanCarry>,
     /// Size and BLAKE3 of each file named above, by relative path.
     #[serde(default)]
     pub checksums: BTreeMap<String, FileSum>,
@@ -109,8 +113,8 @@ pub struct BatchInfo {
     pub scans: Option<ScanCounts>,
 }
 
-/// What the pairing of a batch of raw scans did (`scans = 2 × paired + unpaired + debounced +
-/// rejected`).
+/// What the pairing of a batch of raw scans did (`scans + resumed = 2 × paired + unpaired +
+/// debounced + rejected`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanCounts {
     /// Scans read (valid or not).
@@ -123,6 +127,13 @@ pub struct ScanCounts {
     pub debounced: u64,
     /// Scans quarantined (out of order included).
     pub rejected: u64,
+    /// Stays the previous scan batch left open, taken over (their rows without check-out are
+    /// replaced by what this batch makes of them).
+    #[serde(default)]
+    pub resumed: u64,
+    /// Of the stays without check-out, those left open for the next scan batch to close.
+    #[serde(default)]
+    pub carried: u64,
 }
 
 /// One commit that changed the cases register: where its rows came from and what became of
@@ -296,5 +307,6 @@ impl Manifest {
             .chain(self.batches.iter().filter_map(|b| b.quarantine.as_deref()))
             .chain(self.cases.as_deref())
             .chain(self.case_batches.iter().filter_map(|b| b.quarantine.as_deref()))
+            .chain(self.scan_carry.as_ref().map(|c| c.state.as_str()))
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub(crate) mod bytes;
+pub(crate) mod carry;
 pub mod cases;
 mod compact;
 pub(crate) mod dict;

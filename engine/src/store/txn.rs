@@ -219,9 +219,20 @@ impl Transaction {
     }
 
     /// Replace every part of day `day` by `parts` (compaction).
-    pub(crate) fn replace_day(&mut self, day: i64, parts: Vec<PartInfo>) {
-        self.next.parts.retain(|p| p.day != day);
+    pub(crate) fn replace_day(&mut self, day: i64, parts: Vec<PartInfo>, keep: impl Fn(&PartInfo) -> bool) {
+        self.next.parts.retain(|p| p.day != day || keep(p));
         self.next.parts.extend(parts);
+    }
+
+    /// Drop the parts whose Parquet paths are `paths` (a scan batch replacing the open stays
+    /// carried to it).
+    pub(crate) fn drop_parts(&mut self, paths: &[String]) {
+        self.next.parts.retain(|p| !paths.contains(&p.path));
+    }
+
+    /// Set or clear the scan pairing carried to the next scan batch.
+    pub(crate) fn set_scan_carry(&mut self, carry: Option<super::carry::ScanCarry>) {
+        self.next.scan_carry = carry;
     }
 
     /// Replace all parts (purge).

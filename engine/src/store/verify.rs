@@ -6,7 +6,8 @@
 //!   both ends of parts and the venues file).
 //! - Full (default): the quick checks, then each file's BLAKE3 against the manifest, then the
 //!   contents of indexes (every page sum, bitmaps against postings, every posting in range) and
-//!   dictionaries (every page sum, offset and id), and the quarantine files' records.
+//!   dictionaries (every page sum, offset and id), the quarantine files' records, and the scan
+//!   pairing carried to the next scan batch (its open stays against the rows of their parts).
 //!
 //! Files of a format-1 store have no recorded size or hash; they get the structural checks only
 //! and are counted as `unhashed`. Files under the store's directories that no kept manifest
@@ -65,12 +66,25 @@ impl VerifyReport {
 /// What a file is, and what its structural check needs.
 enum Kind {
     Part,
-    Index { rows: u64, day: i64 },
-    Dict { base: u32, count: u32 },
-    Reid { count: u32 },
+    Index {
+        rows: u64,
+        day: i64,
+    },
+    Dict {
+        base: u32,
+        count: u32,
+    },
+    Reid {
+        count: u32,
+    },
     Venues,
     Cases,
     Quarantine,
+    /// A scan pairing carried to the next scan batch, with the rows of its open stays' parts.
+    ScanCarry {
+        open: u64,
+        part_rows: u64,
+    },
 }
 
 /// Verify the store at `dir` at its live version (`quick`: sizes and headers only).
@@ -118,6 +132,10 @@ fn files_of(m: &Manifest) -> Vec<(String, Kind)> {
     if let Some(c) = &m.cases {
         out.push((c.clone(), Kind::Cases));
     }
+    if let Some(c) = &m.scan_carry {
+        let part_rows = m.parts.iter().filter(|p| c.parts.contains(&p.path)).map(|p| p.rows).sum();
+        out.push((c.state.clone(), Kind::ScanCarry { open: c.open, part_rows }));
+    }
     let quarantines = m.batches.iter().map(|b| &b.quarantine).chain(m.case_batches.iter().map(|b| &b.quarantine));
     for q in quarantines.flatten() {
         out.push((q.clone(), Kind::Quarantine));
@@ -162,7 +180,7 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
                 seg.verify()?;
             }
         }
-        Kind::Quarantine => {}
+        Kind::Quarantine | Kind::ScanCarry { .. } => {}
     }
     if quick {
         return Ok(());
@@ -176,6 +194,16 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
         Kind::Venues => parquet::read_venues(path, None).map(drop),
         Kind::Cases => super::cases::read(path, None).map(drop),
         Kind::Quarantine => quarantine::read(path).map(drop),
+        Kind::ScanCarry { open, part_rows } => {
+            let state = super::carry::read(path, None)?;
+            let stays = state.scans.iter().filter(|s| s.open.is_some()).count() as u64;
+            if stays != *open || *part_rows != *open {
+                return Err(bad(format!(
+                    "scan pairing state with {stays} open stays; the manifest says {open}, its parts hold {part_rows} rows"
+                )));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

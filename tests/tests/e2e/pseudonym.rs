@@ -348,3 +348,54 @@ fn a_refused_keyed_ingest_leaves_no_clear_id_behind() {
     assert_eq!(clear_ids_in(&pseud), Vec::<String>::new());
     assert_eq!(files_holding(&pseud, NUMERIC_ID.as_bytes()), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn raw_scans_paired_across_batches_under_a_key_answer_as_clear_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three batches of scans, in time order, entries and exits split across the batches.
+    let mut rng = 7u64;
+    let mut next = |n: u64| {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) % n
+    };
+    let mut scans: Vec<(i64, String)> = Vec::new();
+    for _ in 0..400 {
+        let (p, v, t) = (next(30) as usize, next(5), 1_627_891_200 + next(2 * 86_400) as i64);
+        let d = ["", "", "in", "out"][next(4) as usize];
+        scans.push((t, format!("{},V{v},{t},{d}\n", person(p))));
+    }
+    scans.sort();
+    let files: Vec<PathBuf> = scans
+        .chunks(scans.len().div_ceil(3))
+        .enumerate()
+        .map(|(i, chunk)| {
+            let text: String = chunk.iter().map(|s| s.1.as_str()).collect();
+            let path = dir.path().join(format!("raw-{i}.csv"));
+            std::fs::write(&path, format!("person_id,venue_id,scanned_at,direction\n{text}")).unwrap();
+            path
+        })
+        .collect();
+    let (clear, pseud) = (dir.path().join("clear"), dir.path().join("pseud"));
+    let k = key(dir.path(), "k.key");
+    let o = truyvet::ingest::ScanOptions::default();
+    for f in &files {
+        let a = Ingest::new(&clear).scans(o).run(std::slice::from_ref(f)).unwrap();
+        let b = Ingest::new(&pseud).scans(o).pseudonymise(k.clone()).run(std::slice::from_ref(f)).unwrap();
+        assert_eq!(a.scans, b.scans);
+        assert!(a.scans.unwrap().carried > 0);
+    }
+    assert!(Store::open(&pseud).unwrap().snapshot().manifest().scan_carry.is_some());
+    assert_eq!(clear_ids_in(&pseud), Vec::<String>::new());
+    let (sa, sb) = (Store::open(&clear).unwrap().snapshot(), Store::open(&pseud).unwrap().snapshot());
+    assert_eq!(sa.manifest().rows(), sb.manifest().rows());
+    let mut traced = 0;
+    for i in 0..30 {
+        let f0 = person(i);
+        let ra = sa.trace(&TraceRequest::new(&f0)).unwrap();
+        let rb = sb.trace_with_key(&TraceRequest::new(&f0), &k).unwrap();
+        assert_eq!(csv_of(&rb.to_record_batch()), csv_of(&ra.to_record_batch()), "F0 {f0}");
+        traced += usize::from(!ra.contacts.is_empty());
+    }
+    assert!(traced > 20, "most F0s have contacts ({traced})");
+    assert!(Store::verify(&pseud, false).unwrap().ok());
+}

@@ -133,20 +133,54 @@ fn scan_strategy() -> impl Strategy<Value = Vec<Scan>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// The stored stays and the counts equal the reference, with the log split over 1–3 files.
+    /// The stored stays and the counts equal the reference, with the log split over 1–4 files
+    /// ingested in 1–3 batches (a stay opened in one batch is closed in the next), and the
+    /// store compacted between batches or not.
     #[test]
-    fn pairing_matches_the_reference(scans in scan_strategy(), files in 1usize..4, debounce in prop_oneof![Just(120i64), 0i64..600], max_visit in prop_oneof![Just(43_200i64), 600i64..20_000]) {
+    fn pairing_matches_the_reference(
+        scans in scan_strategy(),
+        files in 1usize..5,
+        batches in 1usize..4,
+        compact in any::<bool>(),
+        debounce in prop_oneof![Just(120i64), 0i64..600],
+        max_visit in prop_oneof![Just(43_200i64), 600i64..20_000],
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let o = ScanOptions { debounce, max_visit };
         let paths = write_logs(dir.path(), &scans, files);
         let store = dir.path().join("store");
-        let report = Ingest::new(&store).scans(o).run(&paths).unwrap();
+        let per = paths.len().div_ceil(batches);
+        let mut sum = ScanCounts::default();
+        let (mut read, mut stored_rows, mut replaced) = (0, 0, 0);
+        for (i, group) in paths.chunks(per).enumerate() {
+            if compact && i > 0 {
+                Store::compact(&store, None).unwrap();
+            }
+            let report = Ingest::new(&store).scans(o).run(group).unwrap();
+            let c = report.scans.unwrap();
+            prop_assert_eq!(c.scans + c.resumed, 2 * c.paired + c.unpaired + c.debounced + c.rejected);
+            prop_assert_eq!(c.resumed, sum.carried, "a batch takes over what the last one left open");
+            (read, stored_rows, replaced) = (read + report.rows_read, stored_rows + report.rows_stored, replaced + c.resumed);
+            sum = ScanCounts {
+                scans: sum.scans + c.scans,
+                paired: sum.paired + c.paired,
+                unpaired: sum.unpaired + c.unpaired,
+                debounced: sum.debounced + c.debounced,
+                rejected: sum.rejected + c.rejected,
+                resumed: sum.resumed + c.resumed,
+                carried: c.carried,
+            };
+        }
         let (want, counts) = reference(&scans, o);
-        prop_assert_eq!(report.scans, Some(counts));
-        prop_assert_eq!(report.rows_read, counts.scans);
-        prop_assert_eq!(report.rows_stored as usize, want.len());
-        prop_assert_eq!(counts.scans, 2 * counts.paired + counts.unpaired + counts.debounced + counts.rejected);
+        prop_assert_eq!(
+            (sum.scans, sum.paired, sum.unpaired - sum.resumed, sum.debounced, sum.rejected),
+            (counts.scans, counts.paired, counts.unpaired, counts.debounced, counts.rejected)
+        );
+        prop_assert_eq!(read, counts.scans);
+        prop_assert_eq!((stored_rows - replaced) as usize, want.len());
         prop_assert_eq!(stored(&store), want);
+        let verified = Store::verify(&store, false).unwrap();
+        prop_assert!(verified.ok(), "{:?}", verified.problems);
     }
 }
 
@@ -171,7 +205,10 @@ fn bad_scans_are_quarantined_with_file_line_and_reason() {
         .max_reject_ratio(1.0)
         .run(std::slice::from_ref(&log))
         .unwrap();
-    assert_eq!(report.scans, Some(ScanCounts { scans: 6, paired: 1, unpaired: 1, debounced: 0, rejected: 3 }));
+    assert_eq!(
+        report.scans,
+        Some(ScanCounts { scans: 6, paired: 1, unpaired: 1, debounced: 0, rejected: 3, resumed: 0, carried: 1 })
+    );
     assert_eq!((report.rows_read, report.rows_stored, report.rows_rejected), (6, 2, 3));
     let q = report.sample_rejects.join("\n");
     for needle in [
@@ -196,4 +233,42 @@ fn bad_scans_are_quarantined_with_file_line_and_reason() {
         e.contains("header lacks column(s) scanned_at") && e.contains("person_id,venue_id,scanned_at[,direction]"),
         "{e}"
     );
+}
+
+#[test]
+fn a_purge_keeps_the_carry_unless_it_purges_a_carried_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400;
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("person_id,venue_id,scanned_at,direction\n{text}")).unwrap();
+        p
+    };
+    let carry = |store: &Path| Store::open(store).unwrap().snapshot().manifest().scan_carry.clone();
+    // Day 0 holds an old stay, day 2 an entry whose exit comes in the next batch.
+    let first = write("a.csv", &format!("P1,V1,{T0},\nP1,V1,{},\nP2,V1,{},in\n", T0 + 600, T0 + 2 * day));
+    let exit = write("b.csv", &format!("P2,V1,{},out\n", T0 + 2 * day + 3600));
+    for (purged_day, carried) in [(0, true), (2, false)] {
+        let store = dir.path().join(format!("s{purged_day}"));
+        let r = Ingest::new(&store).scans(ScanOptions::default()).run(std::slice::from_ref(&first)).unwrap();
+        assert_eq!(r.scans.unwrap().carried, 1);
+        assert!(carry(&store).is_some());
+        Store::set_retention(&store, Some(1)).unwrap();
+        // Keep one day: today = purged_day + 1 purges days up to `purged_day`.
+        Store::purge(&store, T0.div_euclid(day) + purged_day + 1).unwrap();
+        assert_eq!(carry(&store).is_some(), carried, "purge up to day {purged_day}");
+        assert!(Store::verify(&store, false).unwrap().ok());
+        let r = Ingest::new(&store).scans(ScanOptions::default()).run(std::slice::from_ref(&exit)).unwrap();
+        let c = r.scans.unwrap();
+        let stays = stored(&store);
+        if carried {
+            // The exit closes the stay the first batch left open, which replaces its open row.
+            assert_eq!((c.resumed, c.paired, c.unpaired), (1, 1, 0));
+            assert_eq!(stays, [("P2".into(), "V1".into(), T0 + 2 * day, Some(T0 + 2 * day + 3600))]);
+        } else {
+            // Afresh: the exit is a stray (the entry's day is gone).
+            assert_eq!((c.resumed, c.paired, c.unpaired), (0, 0, 1));
+            assert_eq!(stays, [("P2".into(), "V1".into(), T0 + 2 * day + 3600, None)]);
+        }
+    }
 }
