@@ -20,9 +20,13 @@
 //! before they are written to the quarantine (their spill holds byte ranges, never text).
 //! A store is pseudonymised or clear from its first batch on: mixing is refused.
 //!
+//! With raw scans (`Ingest::scans`), step 3 pairs each valid scan into stays once its ids are
+//! interned (`scans`), keyed by the person and venue keys, so pairing costs an integer-keyed
+//! map probe per scan and stays never go through strings again.
+//!
 //! # Performance
-//! Parsing and encoding run on the calling thread; sorting and Parquet encoding on the writer
-//! thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
+//! Parsing and validation run on a reader thread, interning (and scan pairing) on the calling
+//! thread; sorting and Parquet encoding on the writer thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
 //! dictionaries (proportional to distinct ids, not to rows); rejected rows are on disk, not in
 //! memory.
 
@@ -32,17 +36,18 @@ pub(crate) mod source;
 pub(crate) mod validate;
 mod venues;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use self::rejects::Spill;
-use self::scans::{Carry, Direction, Outcome, Pairer, State};
+use self::scans::{Carry, Direction, Outcome, Paired, Pairer, State};
 pub use self::scans::{ScanCounts, ScanOptions};
 use self::source::RawRow;
 pub use self::source::{FileKind, Inputs, expand};
@@ -151,23 +156,81 @@ struct NewClear {
     ends: Vec<usize>,
 }
 
-/// Intern the person at `person` in `ids`, keeping its clear id (at `clear`) if it is new.
-fn intern_person(
-    persons: &mut Interner,
-    new_clear: &mut NewClear,
-    ids: &str,
-    person: (u32, u32),
-    clear: Option<(u32, u32)>,
-) -> u32 {
-    let known = persons.len();
-    let key = persons.intern(&ids[person.0 as usize..person.1 as usize]);
-    if let Some(c) = clear
-        && persons.len() > known
-    {
-        new_clear.text.push_str(&ids[c.0 as usize..c.1 as usize]);
-        new_clear.ends.push(new_clear.text.len());
+/// The pairing key of a person at a venue.
+fn pair_key(person: u32, venue: u32) -> u64 {
+    (u64::from(person) << 32) | u64::from(venue)
+}
+
+/// The encoding stage: interns ids, buffers visits, hands full buffers to the part writer.
+struct Encoder {
+    persons: Interner,
+    venues: Interner,
+    new_clear: NewClear,
+    buf: Vec<Visit>,
+    /// Open stays carried to the next scan batch: written to parts of their own.
+    carried: Vec<Visit>,
+    flush_rows: usize,
+    seq: u32,
+    rows_stored: u64,
+}
+
+/// The part writer stopped (its error is what the ingest reports).
+struct WriterGone;
+
+impl Encoder {
+    /// The person and venue keys of a row's ids (in `text`), a new person's clear id kept.
+    fn keys(&mut self, text: &str, ids: &Ids) -> (u32, u32) {
+        let known = self.persons.len();
+        let person = self.persons.intern(&text[ids.person.0 as usize..ids.person.1 as usize]);
+        if let Some(c) = ids.clear
+            && self.persons.len() > known
+        {
+            self.new_clear.text.push_str(&text[c.0 as usize..c.1 as usize]);
+            self.new_clear.ends.push(self.new_clear.text.len());
+        }
+        (person, self.venues.intern(&text[ids.venue.0 as usize..ids.venue.1 as usize]))
     }
-    key
+
+    /// Store a visit (`carried`: an open stay carried to the next scan batch).
+    fn push(&mut self, visit: Visit, carried: bool, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
+        self.rows_stored += 1;
+        if carried {
+            self.carried.push(visit);
+            return Ok(());
+        }
+        self.buf.push(visit);
+        if self.buf.len() < self.flush_rows {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
+        self.send(rows, false, tx)
+    }
+
+    /// Store the stays the pairing made.
+    fn push_stays(&mut self, made: &mut Vec<Paired<u64>>, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
+        for stay in made.drain(..) {
+            let (person, venue) = ((stay.key >> 32) as u32, stay.key as u32);
+            self.push(Visit { venue, check_in: stay.check_in, person, check_out: stay.check_out }, stay.carried, tx)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, rows: Vec<Visit>, carried: bool, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
+        let flush = Flush { rows, persons: self.persons.view(), venues: self.venues.view(), seq: self.seq };
+        self.seq += 1;
+        tx.send((flush, carried)).map_err(|_| WriterGone)
+    }
+
+    /// Send what is buffered: the last visits, then the carried stays.
+    fn finish(&mut self, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
+        for carried in [false, true] {
+            let rows = std::mem::take(if carried { &mut self.carried } else { &mut self.buf });
+            if !rows.is_empty() {
+                self.send(rows, carried, tx)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the pipeline leaves for the commit.
@@ -338,27 +401,33 @@ impl Ingest {
     ) -> Result<Pipeline> {
         let base = txn.base();
         let batch = txn.id();
-        let mut persons = Interner::load(&open_segments(&self.store, &base.persons)?)?;
-        let mut venues = Interner::load(&open_segments(&self.store, &base.venues)?)?;
+        let persons = Interner::load(&open_segments(&self.store, &base.persons)?)?;
+        let venues = Interner::load(&open_segments(&self.store, &base.venues)?)?;
         let (persons_base, venues_base) = (persons.len(), venues.len());
 
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
         let counter = Arc::new(AtomicU64::new(0));
         let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
-        let mut new_clear = NewClear::default();
-        let (mut rows_read, mut rows_stored) = (0u64, 0u64);
-        let mut scan_counts: Option<ScanCounts> = None;
-        let pairer = match self.scans {
-            Some(options) => Some(self.resume_pairing(txn, options)?),
+        let mut enc = Encoder {
+            persons,
+            venues,
+            new_clear: NewClear::default(),
+            buf: Vec::with_capacity(self.flush_rows.min(1 << 20)),
+            carried: Vec::new(),
+            flush_rows: self.flush_rows,
+            seq: 0,
+            rows_stored: 0,
+        };
+        let mut pairer = match self.scans {
+            Some(options) => Some(self.resume_pairing(txn, options, &mut enc)?),
             None => None,
         };
-        let mut carried_rows: Vec<Visit> = Vec::new();
-        let mut carry_out: Option<Carry<String>> = None;
+        let mut rows_read = 0u64;
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
-        let parts = std::thread::scope(|s| -> Result<_> {
-            // Three stages: a reader thread parses and validates, this thread interns and
-            // buffers, a writer thread sorts and writes parts.
+        let (parts, carried_parts, carry_out) = std::thread::scope(|s| -> Result<_> {
+            // Three stages: a reader thread parses and validates, this thread interns, pairs
+            // scans and buffers, a writer thread sorts and writes parts.
             let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
             // A flush of carried open stays (`true`) is written to parts of its own.
             let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(1);
@@ -378,84 +447,83 @@ impl Ingest {
             let (counter, tz) = (counter.clone(), self.tz);
             let progress = self.progress.clone();
             let key = self.key.as_deref();
-            let scans = self.scans;
+            let scans = self.scans.is_some();
             s.spawn(move || {
                 let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref(), scans };
-                reader.run(todo, pairer, &chunk_tx)
+                reader.run(todo, &chunk_tx)
             });
 
-            let mut buf: Vec<Visit> = Vec::with_capacity(self.flush_rows.min(1 << 20));
-            let mut seq = 0u32;
+            let mut made: Vec<Paired<u64>> = Vec::new();
             let mut writer_gone = false;
             let mut stopped_early = None;
             let mut failed = None;
             'chunks: for chunk in chunk_rx {
-                let mut chunk = match chunk {
+                let chunk = match chunk {
                     Ok(c) => c,
                     Err(e) => {
                         failed = Some(e);
                         break;
                     }
                 };
-                if chunk.scans.is_some() {
-                    scan_counts = chunk.scans;
-                }
-                if chunk.carry.is_some() {
-                    carry_out = chunk.carry.take();
-                }
                 let report = &mut reports[chunk.file];
                 for row in &chunk.rows {
-                    if let Some(byte) = row.byte() {
-                        rows_read += 1;
-                        report.rows_read += 1;
-                        if let Err(e) = spill.next_row_at(byte) {
+                    rows_read += 1;
+                    report.rows_read += 1;
+                    if let Err(e) = spill.next_row_at(row.byte()) {
+                        failed = Some(e);
+                        break 'chunks;
+                    }
+                    let refused = match row {
+                        ParsedRow::Valid { ids, check_in, check_out, .. } => {
+                            let (person, venue) = enc.keys(&chunk.ids, ids);
+                            let visit = Visit { venue, check_in: *check_in, person, check_out: *check_out };
+                            writer_gone = enc.push(visit, false, &flush_tx).is_err();
+                            None
+                        }
+                        ParsedRow::Scan { line, ids, at, direction, .. } => {
+                            let pairer = pairer.as_mut().expect("scans are read with a pairer");
+                            let (person, venue) = enc.keys(&chunk.ids, ids);
+                            let outcome = pairer.scan(&pair_key(person, venue), *at, *direction, &mut made);
+                            writer_gone = enc.push_stays(&mut made, &flush_tx).is_err();
+                            match outcome {
+                                Outcome::OutOfOrder(last) => {
+                                    match self.out_of_order(
+                                        &files[chunk.file],
+                                        *line,
+                                        &chunk.ids,
+                                        ids,
+                                        *at,
+                                        *direction,
+                                        last,
+                                    ) {
+                                        Ok((reason, raw)) => Some((*line, Cow::Owned(reason), raw.map(Cow::Owned))),
+                                        Err(e) => {
+                                            failed = Some(e);
+                                            break 'chunks;
+                                        }
+                                    }
+                                }
+                                Outcome::Kept | Outcome::Debounced => None,
+                            }
+                        }
+                        ParsedRow::Rejected { line, reason, raw, .. } => {
+                            if let Some(p) = pairer.as_mut() {
+                                p.rejected();
+                            }
+                            Some((*line, Cow::Borrowed(reason.as_str()), raw.as_deref().map(Cow::Borrowed)))
+                        }
+                    };
+                    if writer_gone {
+                        break 'chunks;
+                    }
+                    if let Some((line, reason, raw)) = refused {
+                        report.rows_rejected += 1;
+                        if let Err(e) = spill.push(chunk.file, line, row.byte(), &reason, raw.as_deref()) {
                             failed = Some(e);
                             break 'chunks;
                         }
-                    }
-                    let (person, clear, venue, check_in, check_out, carried) = match row {
-                        ParsedRow::Scan { person, clear, .. } => {
-                            // Under a key, a kept scan's person is interned at once, while its
-                            // clear id is at hand: the stays made of it carry the pseudonym only.
-                            if let Some(person) = person {
-                                intern_person(&mut persons, &mut new_clear, &chunk.ids, *person, *clear);
-                            }
-                            continue;
-                        }
-                        ParsedRow::Rejected { line, byte, reason, raw } => {
-                            report.rows_rejected += 1;
-                            if let Err(e) = spill.push(chunk.file, *line, *byte, reason, raw.as_deref()) {
-                                failed = Some(e);
-                                break 'chunks;
-                            }
-                            if rows_read >= 1_000_000 && spill.count() > 2 * allowed(rows_read) + 10_000 {
-                                stopped_early = Some(rows_read);
-                                break 'chunks;
-                            }
-                            continue;
-                        }
-                        ParsedRow::Valid { person, clear, venue, check_in, check_out, .. } => {
-                            (*person, *clear, *venue, *check_in, *check_out, false)
-                        }
-                        ParsedRow::Stay { person, venue, check_in, check_out, carried } => {
-                            (*person, None, *venue, *check_in, *check_out, *carried)
-                        }
-                    };
-                    rows_stored += 1;
-                    let person = intern_person(&mut persons, &mut new_clear, &chunk.ids, person, clear);
-                    let venue = venues.intern(&chunk.ids[venue.0 as usize..venue.1 as usize]);
-                    let visit = Visit { venue, check_in, person, check_out };
-                    if carried {
-                        carried_rows.push(visit);
-                        continue;
-                    }
-                    buf.push(visit);
-                    if buf.len() >= self.flush_rows {
-                        let rows = std::mem::replace(&mut buf, Vec::with_capacity(self.flush_rows.min(1 << 20)));
-                        let flush = Flush { rows, persons: persons.view(), venues: venues.view(), seq };
-                        seq += 1;
-                        if flush_tx.send((flush, false)).is_err() {
-                            writer_gone = true;
+                        if rows_read >= 1_000_000 && spill.count() > 2 * allowed(rows_read) + 10_000 {
+                            stopped_early = Some(rows_read);
                             break 'chunks;
                         }
                     }
@@ -475,23 +543,20 @@ impl Ingest {
                     (None, at) => self.too_many(rows_read, spill.count(), &spill, files, at),
                 });
             }
-            if !buf.is_empty() && !writer_gone {
-                writer_gone = flush_tx
-                    .send((Flush { rows: buf, persons: persons.view(), venues: venues.view(), seq }, false))
-                    .is_err();
-                seq += 1;
-            }
-            if !carried_rows.is_empty() && !writer_gone {
-                let rows = std::mem::take(&mut carried_rows);
-                let _ = flush_tx.send((Flush { rows, persons: persons.view(), venues: venues.view(), seq }, true));
+            // The batch's scans are over: its open stays are stored, and carried.
+            let carry = pairer.as_mut().map(|p| p.finish(&mut made));
+            if !writer_gone && enc.push_stays(&mut made, &flush_tx).is_ok() {
+                let _ = enc.finish(&flush_tx);
             }
             drop(flush_tx);
-            flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))?
+            let (parts, carried) = flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))??;
+            Ok((parts, carried, carry))
         })?;
+        let Encoder { persons, venues, new_clear, rows_stored, .. } = enc;
+        let scan_counts = pairer.map(|p| p.counts);
         if let Some(p) = &self.progress {
             p(total_bytes, total_bytes);
         }
-        let (parts, carried_parts) = parts;
         let rows_rejected = spill.count();
         match scan_counts {
             None => debug_assert_eq!(rows_read, rows_stored + rows_rejected),
@@ -505,7 +570,7 @@ impl Ingest {
         }
         txn.add_parts(parts.iter().cloned());
         if let (Some(carry), Some(c)) = (carry_out, scan_counts) {
-            self.carry_pairing(txn, carry, carried_parts, c.carried)?;
+            self.carry_pairing(txn, carry, carried_parts, c.carried, &persons, &venues)?;
         }
         for (kind, interner, start) in
             [(DictKind::Persons, &persons, persons_base), (DictKind::Venues, &venues, venues_base)]
@@ -630,13 +695,14 @@ impl Ingest {
 
     /// The pairing a scan batch starts from: what the last scan batch carried, if anything (its
     /// parts of open stays are dropped: this batch writes those stays again), or nothing.
-    fn resume_pairing(&self, txn: &mut Transaction, options: ScanOptions) -> Result<Pairer<String>> {
+    fn resume_pairing(&self, txn: &mut Transaction, options: ScanOptions, enc: &mut Encoder) -> Result<Pairer<u64>> {
         let Some(c) = txn.base().scan_carry.clone() else { return Ok(Pairer::new(options)) };
         let path = layout::resolve(&self.store, &c.state);
         let state = carry::read(&path, txn.base().checksums.get(&c.state))?;
         let rows: u64 = txn.base().parts.iter().filter(|p| c.parts.contains(&p.path)).map(|p| p.rows).sum();
         let open = state.scans.iter().filter(|s| s.open.is_some()).count() as u64;
-        if rows != c.open || open != c.open {
+        let known = |s: &CarriedScan| enc.persons.get(s.person.as_bytes()).zip(enc.venues.get(s.venue.as_bytes()));
+        if rows != c.open || open != c.open || state.scans.iter().any(|s| s.open.is_some() && known(s).is_none()) {
             return Err(Error::store(
                 path,
                 format!(
@@ -647,12 +713,15 @@ impl Ingest {
         }
         txn.drop_parts(&c.parts);
         txn.set_scan_carry(None);
+        // A person or venue a purge removed since has no open stay (its part was purged, which
+        // ends the carry) and nothing left to pair with.
         let states = state
             .scans
-            .into_iter()
-            .map(|s| {
-                let key = format!("{}{KEY_SEP}{}", s.person, s.venue);
-                (key, State { last: s.last, last_direction: Direction::of_code(s.direction), open: s.open })
+            .iter()
+            .filter_map(|s| {
+                let (person, venue) = known(s)?;
+                let state = State { last: s.last, last_direction: Direction::of_code(s.direction), open: s.open };
+                Some((pair_key(person, venue), state))
             })
             .collect();
         Ok(Pairer::resume(options, Carry { now: state.now, swept: state.swept, states }))
@@ -660,23 +729,29 @@ impl Ingest {
 
     /// Write what this scan batch carries to the next and name it in the manifest, with the
     /// parts of the `open` stays it left open.
-    fn carry_pairing(&self, txn: &mut Transaction, carry: Carry<String>, parts: Vec<String>, open: u64) -> Result<()> {
+    fn carry_pairing(
+        &self,
+        txn: &mut Transaction,
+        carry: Carry<u64>,
+        parts: Vec<String>,
+        open: u64,
+        persons: &Interner,
+        venues: &Interner,
+    ) -> Result<()> {
         if carry.states.is_empty() {
             return Ok(());
         }
         let batch = txn.id();
+        let (persons, venues) = (persons.view(), venues.view());
         let scans = carry
             .states
             .into_iter()
-            .map(|(key, s)| {
-                let (person, venue) = key.split_once(KEY_SEP).unwrap_or((key.as_str(), ""));
-                CarriedScan {
-                    person: person.to_string(),
-                    venue: venue.to_string(),
-                    last: s.last,
-                    direction: s.last_direction.code(),
-                    open: s.open,
-                }
+            .map(|(key, s)| CarriedScan {
+                person: persons.get((key >> 32) as u32).to_string(),
+                venue: venues.get(key as u32).to_string(),
+                last: s.last,
+                direction: s.last_direction.code(),
+                open: s.open,
             })
             .collect::<Vec<_>>();
         let states = scans.len() as u64;
@@ -684,6 +759,46 @@ impl Ingest {
         carry::write(&layout::resolve(&self.store, &rel), &CarriedState { now: carry.now, swept: carry.swept, scans })?;
         txn.set_scan_carry(Some(ScanCarry { state: rel, batch, parts, states, open }));
         Ok(())
+    }
+
+    /// The reason and quarantine text of a scan refused as out of order. A Parquet row is
+    /// re-rendered from its values (time as UTC), sealed under a key.
+    #[allow(clippy::too_many_arguments)]
+    fn out_of_order(
+        &self,
+        file: &Path,
+        line: u64,
+        id_text: &str,
+        ids: &Ids,
+        at: i64,
+        direction: Direction,
+        last: i64,
+    ) -> Result<(String, Option<String>)> {
+        let reason = match self.key.is_none() {
+            true => format!(
+                "scan out of order: {} is before the previous scan of this person at this venue ({}); sort the log by time",
+                crate::time::format_utc(at),
+                crate::time::format_utc(last)
+            ),
+            false => {
+                "scan out of order: before the previous scan of this person at this venue; sort the log by time".into()
+            }
+        };
+        if FileKind::of(file) != Some(FileKind::Parquet) {
+            return Ok((reason, None));
+        }
+        let text = |r: (u32, u32)| &id_text[r.0 as usize..r.1 as usize];
+        let person = text(ids.clear.unwrap_or(ids.person));
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        let time = crate::time::format_utc(at);
+        let _ = w.write_record([person, text(ids.venue), time.as_str(), direction.name()]);
+        let mut row = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+        row.truncate(row.trim_end().len());
+        let raw = match &self.key {
+            Some(key) => key.seal_row(&file.display().to_string(), line, &row)?,
+            None => row,
+        };
+        Ok((reason, Some(raw)))
     }
 
     fn too_many(&self, read: u64, rejected: u64, spill: &Spill, files: &[PathBuf], early: Option<u64>) -> Error {
@@ -712,20 +827,31 @@ struct ParsedChunk {
     ids: String,
     rows: Vec<ParsedRow>,
     last_of_file: bool,
-    /// On the last chunk of a scan batch: the pairing's counts, and what it carries to the next.
-    scans: Option<ScanCounts>,
-    carry: Option<Carry<String>>,
+}
+
+/// Ids as `[start, end)` ranges of a chunk's `ids`. `person` is the id as stored (the pseudonym
+/// under a key); `clear` the clear id then.
+#[derive(Clone, Copy)]
+struct Ids {
+    person: (u32, u32),
+    clear: Option<(u32, u32)>,
+    venue: (u32, u32),
 }
 
 enum ParsedRow {
-    /// `person` is the id as stored (the pseudonym under a key); `clear` the clear id then.
     Valid {
         byte: u64,
-        person: (u32, u32),
-        clear: Option<(u32, u32)>,
-        venue: (u32, u32),
+        ids: Ids,
         check_in: i64,
         check_out: Option<i64>,
+    },
+    /// A valid raw scan, to be paired once its ids are interned.
+    Scan {
+        line: u64,
+        byte: u64,
+        ids: Ids,
+        at: i64,
+        direction: Direction,
     },
     Rejected {
         line: u64,
@@ -733,32 +859,13 @@ enum ParsedRow {
         reason: String,
         raw: Option<String>,
     },
-    /// A valid raw scan: kept for a stay, or collapsed into an earlier scan. Under a key, a
-    /// kept scan names its person (the pseudonym) and clear id, to be interned then.
-    Scan {
-        byte: u64,
-        person: Option<(u32, u32)>,
-        clear: Option<(u32, u32)>,
-    },
-    /// A stay the scan pairing made: stored, but not an input row. `carried`: still open at the
-    /// end of the batch (written to parts of its own, replaced by the next scan batch).
-    Stay {
-        person: (u32, u32),
-        venue: (u32, u32),
-        check_in: i64,
-        check_out: Option<i64>,
-        carried: bool,
-    },
 }
 
 impl ParsedRow {
-    /// The input row's byte offset (`None` for a stay made of scans).
-    fn byte(&self) -> Option<u64> {
+    /// The input row's byte offset.
+    fn byte(&self) -> u64 {
         match self {
-            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } | ParsedRow::Scan { byte, .. } => {
-                Some(*byte)
-            }
-            ParsedRow::Stay { .. } => None,
+            ParsedRow::Valid { byte, .. } | ParsedRow::Rejected { byte, .. } | ParsedRow::Scan { byte, .. } => *byte,
         }
     }
 }
@@ -773,21 +880,13 @@ struct Reader<'a> {
     counter: Arc<AtomicU64>,
     total_bytes: u64,
     progress: Option<&'a ProgressFn>,
-    scans: Option<ScanOptions>,
+    /// The files are raw scans.
+    scans: bool,
 }
 
-/// Separates the stored person id and the venue id in a scan pairing key.
-const KEY_SEP: char = '\u{1f}';
-
 impl Reader<'_> {
-    fn run(
-        &self,
-        todo: &[usize],
-        mut pairer: Option<Pairer<String>>,
-        tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>,
-    ) {
-        let (mut key, mut made) = (String::new(), Vec::new());
-        for (n, &fi) in todo.iter().enumerate() {
+    fn run(&self, todo: &[usize], tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>) {
+        for &fi in todo {
             let path = &self.files[fi];
             let kind = FileKind::of(path).expect("expand keeps known kinds");
             let new_chunk = || ParsedChunk {
@@ -795,8 +894,6 @@ impl Reader<'_> {
                 ids: String::with_capacity(CHUNK_ROWS * 24),
                 rows: Vec::with_capacity(CHUNK_ROWS),
                 last_of_file: false,
-                scans: None,
-                carry: None,
             };
             let mut chunk = new_chunk();
             let mut receiver_gone = false;
@@ -805,15 +902,12 @@ impl Reader<'_> {
                 if receiver_gone || failed.is_some() {
                     return;
                 }
-                let parsed = match &mut pairer {
-                    None => self.parse(&row, fi, kind, &mut chunk.ids),
-                    Some(p) => self.pair(&row, fi, kind, p, &mut key, &mut made, &mut chunk),
+                let parsed = match self.scans {
+                    false => self.parse(&row, fi, kind, &mut chunk.ids),
+                    true => self.parse_scan(&row, fi, kind, &mut chunk.ids),
                 };
                 match parsed {
-                    Ok(parsed) => {
-                        chunk.rows.push(parsed);
-                        push_stays(&mut made, &mut chunk);
-                    }
+                    Ok(parsed) => chunk.rows.push(parsed),
                     Err(e) => {
                         failed = Some(e);
                         return;
@@ -826,7 +920,7 @@ impl Reader<'_> {
                     }
                 }
             };
-            let columns = if self.scans.is_some() { &source::SCAN_INPUT } else { &col::INPUT };
+            let columns = if self.scans { &source::SCAN_INPUT } else { &col::INPUT };
             let done = match kind {
                 FileKind::Parquet => source::read_parquet(path, self.counter.clone(), columns, &mut on_row),
                 _ => source::read_csv(path, kind, self.counter.clone(), columns, &mut on_row),
@@ -838,12 +932,6 @@ impl Reader<'_> {
                 let _ = tx.send(Err(e));
                 return;
             }
-            // The batch's last file: the stays still open end without check-out.
-            if let Some(p) = pairer.as_mut().filter(|_| n + 1 == todo.len()) {
-                chunk.carry = Some(p.finish(&mut made));
-                push_stays(&mut made, &mut chunk);
-                chunk.scans = Some(p.counts);
-            }
             chunk.last_of_file = true;
             if tx.send(Ok(chunk)).is_err() {
                 return;
@@ -851,65 +939,18 @@ impl Reader<'_> {
         }
     }
 
-    /// Validate one raw scan and pair it (`made`: the stays it completes, which the caller moves
-    /// to `chunk` after the scan's own row, so that a new person is interned at its scan).
-    #[allow(clippy::too_many_arguments)]
-    fn pair(
-        &self,
-        row: &RawRow<'_>,
-        file: usize,
-        kind: FileKind,
-        pairer: &mut Pairer<String>,
-        key: &mut String,
-        made: &mut Vec<scans::Paired<String>>,
-        chunk: &mut ParsedChunk,
-    ) -> Result<ParsedRow> {
-        let scan = match validate::validate_scan(row, self.tz, self.key.is_none()) {
-            Ok(s) => s,
-            Err(reason) => {
-                pairer.rejected();
-                return self.rejected(row, file, kind, reason);
-            }
-        };
-        if scan.person.contains(KEY_SEP) || scan.venue.contains(KEY_SEP) {
-            pairer.rejected();
-            return self.rejected(row, file, kind, "an id holds the control character U+001F".to_string());
-        }
-        key.clear();
-        match self.key {
-            Some(k) => k.pseudonym_into(scan.person, key),
-            None => key.push_str(scan.person),
-        }
-        let person_end = key.len();
-        key.push(KEY_SEP);
-        key.push_str(scan.venue);
-        match pairer.scan(key.as_str(), scan.at, scan.direction, made) {
-            Outcome::Debounced => Ok(ParsedRow::Scan { byte: row.byte, person: None, clear: None }),
-            Outcome::Kept if self.key.is_none() => Ok(ParsedRow::Scan { byte: row.byte, person: None, clear: None }),
-            Outcome::Kept => {
-                let mut push = |s: &str| {
-                    let start = chunk.ids.len() as u32;
-                    chunk.ids.push_str(s);
-                    (start, chunk.ids.len() as u32)
-                };
-                let person = push(&key[..person_end]);
-                let clear = push(scan.person);
-                Ok(ParsedRow::Scan { byte: row.byte, person: Some(person), clear: Some(clear) })
-            }
-            Outcome::OutOfOrder(last) => {
-                let reason = match self.key.is_none() {
-                    true => format!(
-                        "scan out of order: {} is before the previous scan of this person at this venue ({}); sort the log by time",
-                        crate::time::format_utc(scan.at),
-                        crate::time::format_utc(last)
-                    ),
-                    false => {
-                        "scan out of order: before the previous scan of this person at this venue; sort the log by time"
-                            .to_string()
-                    }
-                };
-                self.rejected(row, file, kind, reason)
-            }
+    /// Validate one raw scan; a valid scan's ids are appended to `ids` (pairing needs them
+    /// interned, so it happens on the encoding thread).
+    fn parse_scan(&self, row: &RawRow<'_>, file: usize, kind: FileKind, ids: &mut String) -> Result<ParsedRow> {
+        match validate::validate_scan(row, self.tz, self.key.is_none()) {
+            Ok(scan) => Ok(ParsedRow::Scan {
+                line: row.line,
+                byte: row.byte,
+                ids: self.push_ids(scan.person, scan.venue, ids),
+                at: scan.at,
+                direction: scan.direction,
+            }),
+            Err(reason) => self.rejected(row, file, kind, reason),
         }
     }
 
@@ -926,48 +967,32 @@ impl Reader<'_> {
         Ok(ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw })
     }
 
-    /// Validate one row; a valid row's ids are appended to `ids` (the pseudonym, then the clear
-    /// id, under a key).
+    /// Validate one row; a valid row's ids are appended to `ids`.
     fn parse(&self, row: &RawRow<'_>, file: usize, kind: FileKind, ids: &mut String) -> Result<ParsedRow> {
         Ok(match validate::validate(row, self.tz, self.key.is_none()) {
-            Ok(v) => {
-                let mut push = |write: &dyn Fn(&mut String)| {
-                    let start = ids.len() as u32;
-                    write(ids);
-                    (start, ids.len() as u32)
-                };
-                let (person, clear) = match self.key {
-                    Some(key) => {
-                        (push(&|ids| key.pseudonym_into(v.person, ids)), Some(push(&|ids| ids.push_str(v.person))))
-                    }
-                    None => (push(&|ids| ids.push_str(v.person)), None),
-                };
-                let venue = push(&|ids| ids.push_str(v.venue));
-                ParsedRow::Valid { byte: row.byte, person, clear, venue, check_in: v.check_in, check_out: v.check_out }
-            }
+            Ok(v) => ParsedRow::Valid {
+                byte: row.byte,
+                ids: self.push_ids(v.person, v.venue, ids),
+                check_in: v.check_in,
+                check_out: v.check_out,
+            },
             Err(reason) => self.rejected(row, file, kind, reason)?,
         })
     }
-}
 
-/// Move the stays `made` into `chunk`, their ids split out of the pairing keys.
-fn push_stays(made: &mut Vec<scans::Paired<String>>, chunk: &mut ParsedChunk) {
-    for stay in made.drain(..) {
-        let mut parts = stay.key.split(KEY_SEP);
-        let mut push = |s: &str| {
-            let start = chunk.ids.len() as u32;
-            chunk.ids.push_str(s);
-            (start, chunk.ids.len() as u32)
+    /// Append a row's ids to `ids`: the person as stored (the pseudonym under a key), the clear
+    /// id under a key, the venue.
+    fn push_ids(&self, person: &str, venue: &str, ids: &mut String) -> Ids {
+        let mut push = |write: &dyn Fn(&mut String)| {
+            let start = ids.len() as u32;
+            write(ids);
+            (start, ids.len() as u32)
         };
-        let person = push(parts.next().unwrap_or_default());
-        let venue = push(parts.next().unwrap_or_default());
-        chunk.rows.push(ParsedRow::Stay {
-            person,
-            venue,
-            check_in: stay.check_in,
-            check_out: stay.check_out,
-            carried: stay.carried,
-        });
+        let (person_at, clear) = match self.key {
+            Some(key) => (push(&|ids| key.pseudonym_into(person, ids)), Some(push(&|ids| ids.push_str(person)))),
+            None => (push(&|ids| ids.push_str(person)), None),
+        };
+        Ids { person: person_at, clear, venue: push(&|ids| ids.push_str(venue)) }
     }
 }
 

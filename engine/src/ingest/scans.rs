@@ -26,7 +26,8 @@
 //!    (it leaves the carried parts as they are); a purge of the day of a carried open stay
 //!    ends the carry, and the next scan batch starts afresh.
 //! 4. **Order.** Each person's scans at a venue must come in time order: a scan earlier than
-//!    the last kept one of its person at that venue is quarantined (`scan out of order`). The
+//!    the last kept one of its person at that venue is quarantined (`scan out of order`; from
+//!    Parquet, the row is quarantined as rendered from its values, the time in UTC). The
 //!    state of a person at a venue is dropped (an open stay stored without check-out) once the
 //!    log has moved `max_visit + debounce` past its last scan, so memory is bounded by the
 //!    stays open in that span, not by the size of the files.
@@ -37,7 +38,6 @@
 //! that batch counted. A batch's stored rows grow the store by `paired + unpaired - resumed`.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::model::Seconds;
@@ -70,6 +70,15 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The direction as written in a scan log: `in`, `out` or empty.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Direction::Any => "",
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
     /// The direction's code in a carried state file (0 none, 1 in, 2 out).
     pub(crate) fn code(self) -> u8 {
         match self {
@@ -149,7 +158,7 @@ pub(crate) struct Carry<K> {
 /// The streaming pairer. `K` identifies a person at a venue (cloned once per new pair).
 pub(crate) struct Pairer<K> {
     options: ScanOptions,
-    states: HashMap<K, State>,
+    states: hashbrown::HashMap<K, State>,
     /// The latest scan seen, and when the states were last swept.
     now: Seconds,
     swept: Seconds,
@@ -160,7 +169,7 @@ impl<K: Hash + Eq + Clone> Pairer<K> {
     pub(crate) fn new(options: ScanOptions) -> Pairer<K> {
         Pairer {
             options,
-            states: HashMap::new(),
+            states: hashbrown::HashMap::new(),
             now: Seconds::MIN,
             swept: Seconds::MIN,
             counts: ScanCounts::default(),

@@ -367,6 +367,10 @@ pub struct BatchRow {
     pub rows_stored: u64,
     /// Rows quarantined.
     pub rows_rejected: u64,
+    /// A batch of raw scans (`ingest --scans`): how they were paired; its rows read are scans
+    /// and its rows stored the stays made of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scans: Option<crate::store::manifest::ScanCounts>,
 }
 
 /// Rows a batch stored late for one day.
@@ -725,6 +729,7 @@ impl Snapshot {
                 rows_read: b.rows_read,
                 rows_stored: b.rows_stored,
                 rows_rejected: b.rows_rejected,
+                scans: b.scans,
             });
             q.rejected += b.rows_rejected;
             if let Some(rel) = &b.quarantine {

@@ -531,6 +531,7 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
     let mut bt = Table::new(&[
         lang.t("Lô", "Batch"),
         lang.t("Nạp lúc", "Committed"),
+        lang.t("Nguồn", "Input"),
         lang.t("Dòng đọc", "Rows read"),
         lang.t("Dòng lưu", "Stored"),
         lang.t("Dòng loại", "Rejected"),
@@ -539,6 +540,14 @@ fn blocks(r: &DailyReport, lang: Lang) -> Vec<Block> {
         bt.row(vec![
             (x.batch.to_string(), true),
             (x.committed_at.clone(), false),
+            (
+                match x.scans {
+                    Some(_) => lang.t("lượt quét thô (ghép thành lượt ở)", "raw scans (paired into stays)"),
+                    None => lang.t("lượt check-in", "check-ins"),
+                }
+                .to_string(),
+                false,
+            ),
             (int(x.rows_read), true),
             (int(x.rows_stored), true),
             (int(x.rows_rejected), true),

@@ -296,3 +296,23 @@ fn empty_days_and_missing_registers_give_a_clear_report() {
     let backwards = ReportRequest { to: 0, ..ReportRequest::daily(1, Tz::UTC) };
     assert!(snap.daily_report(&backwards).is_err());
 }
+
+#[test]
+fn a_batch_of_raw_scans_says_so_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let log = dir.path().join("scans.csv");
+    std::fs::write(
+        &log,
+        "person_id,venue_id,scanned_at\nA,M,2021-08-01T08:00:00Z\nA,M,2021-08-01T08:00:20Z\nA,M,2021-08-01T09:00:00Z\n",
+    )
+    .unwrap();
+    Ingest::new(&store).scans(truyvet::ingest::ScanOptions::default()).run(&[log]).unwrap();
+    let snap = Store::open(&store).unwrap().snapshot();
+    let r = snap.daily_report(&ReportRequest::daily(parse_day("d", "2021-08-01").unwrap(), Tz::UTC)).unwrap();
+    let b = &r.quality.batches[0];
+    assert_eq!((b.rows_read, b.rows_stored), (3, 1));
+    assert_eq!(b.scans.map(|c| (c.paired, c.debounced)), Some((1, 1)));
+    assert!(render::html(&r, Lang::En).unwrap().contains("raw scans (paired into stays)"));
+    assert!(render::html(&r, Lang::Vi).unwrap().contains("lượt quét thô"));
+}

@@ -225,6 +225,40 @@ fn bad_scans_are_quarantined_with_file_line_and_reason() {
             ("P3".into(), "V1".into(), T0 + 8 * 3600, None)
         ]
     );
+    // From Parquet, the out-of-order scan is quarantined re-rendered from its values.
+    let pq = dir.path().join("log.parquet");
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("person_id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("venue_id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new(
+            "scanned_at",
+            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
+            false,
+        ),
+        arrow::datatypes::Field::new("direction", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(StringArray::from(vec!["P1", "P1", "P1"])),
+            std::sync::Arc::new(StringArray::from(vec!["V1", "V1", "V1"])),
+            std::sync::Arc::new(TimestampSecondArray::from(vec![T0 + 8 * 3600, T0 + 9 * 3600, T0 + 8 * 3600 + 1800])),
+            std::sync::Arc::new(StringArray::from(vec![Some("in"), Some("OUT"), None])),
+        ],
+    )
+    .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let report = Ingest::new(dir.path().join("s3"))
+        .scans(ScanOptions::default())
+        .max_reject_ratio(1.0)
+        .run(std::slice::from_ref(&pq))
+        .unwrap();
+    let q = truyvet::store::quarantine::read(report.quarantine.as_ref().unwrap()).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!((q[0].line, q[0].raw.as_str()), (3, "P1,V1,2021-08-01T08:30:00Z,"));
+    assert!(q[0].reason.starts_with("scan out of order"), "{}", q[0].reason);
     // A check-in file given as scans names the columns it lacks.
     let wrong = dir.path().join("checkins.csv");
     std::fs::write(&wrong, "person_id,venue_id,check_in,check_out\nP1,V1,2021-08-01T08:00:00Z,\n").unwrap();
