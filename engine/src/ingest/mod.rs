@@ -12,7 +12,9 @@
 //!    otherwise write the new dictionary segments, venue attributes and quarantine file and
 //!    commit them through one store transaction (`store::txn`).
 //!
-//! Invariant: for every batch, `rows_read = rows_stored + rows_rejected`, per file and in total.
+//! Invariant: for every batch of check-ins, `rows_read = rows_stored + rows_rejected`, per file and
+//! in total; a batch of raw scans keeps the scan identity of `scans` (every scan read is rejected,
+//! debounced or part of exactly one stored stay).
 //!
 //! With a pseudonymisation key (`Ingest::pseudonymise`), the reader replaces each person id by
 //! its pseudonym before anything else sees it; new persons' clear ids are sealed into a
