@@ -28,9 +28,9 @@
 //!
 //! # Performance
 //! Parsing and validation run on a reader thread, interning (and scan pairing) on the calling
-//! thread; sorting and Parquet encoding on the writer thread and rayon. Memory is bounded by two buffers of `flush_rows` visits plus the
-//! dictionaries (proportional to distinct ids, not to rows); rejected rows are on disk, not in
-//! memory.
+//! thread; sorting and Parquet encoding on the writer thread and rayon. Memory is bounded by two
+//! buffers of `flush_rows` visits plus the dictionaries (proportional to distinct ids, not to
+//! rows); rejected rows are on disk, not in memory.
 
 mod rejects;
 pub mod scans;
@@ -163,6 +163,11 @@ fn pair_key(person: u32, venue: u32) -> u64 {
     (u64::from(person) << 32) | u64::from(venue)
 }
 
+/// The person and venue of a pairing key.
+fn split_key(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
+}
+
 /// The encoding stage: interns ids, buffers visits, hands full buffers to the part writer.
 struct Encoder {
     persons: Interner,
@@ -211,7 +216,7 @@ impl Encoder {
     /// Store the stays the pairing made.
     fn push_stays(&mut self, made: &mut Vec<Paired<u64>>, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
         for stay in made.drain(..) {
-            let (person, venue) = ((stay.key >> 32) as u32, stay.key as u32);
+            let (person, venue) = split_key(stay.key);
             self.push(Visit { venue, check_in: stay.check_in, person, check_out: stay.check_out }, stay.carried, tx)?;
         }
         Ok(())
@@ -701,17 +706,11 @@ impl Ingest {
         let Some(c) = txn.base().scan_carry.clone() else { return Ok(Pairer::new(options)) };
         let path = layout::resolve(&self.store, &c.state);
         let state = carry::read(&path, txn.base().checksums.get(&c.state))?;
-        let rows: u64 = txn.base().parts.iter().filter(|p| c.parts.contains(&p.path)).map(|p| p.rows).sum();
-        let open = state.scans.iter().filter(|s| s.open.is_some()).count() as u64;
+        let damaged = |why: String| Error::store(&path, format!("damaged scan pairing state: {why}"));
+        c.check(&state, &txn.base().parts).map_err(damaged)?;
         let known = |s: &CarriedScan| enc.persons.get(s.person.as_bytes()).zip(enc.venues.get(s.venue.as_bytes()));
-        if rows != c.open || open != c.open || state.scans.iter().any(|s| s.open.is_some() && known(s).is_none()) {
-            return Err(Error::store(
-                path,
-                format!(
-                    "damaged scan pairing state: {open} open stays, {} in the manifest, {rows} rows in their parts",
-                    c.open
-                ),
-            ));
+        if state.scans.iter().any(|s| s.open.is_some() && known(s).is_none()) {
+            return Err(damaged("an open stay names an id the dictionaries do not hold".into()));
         }
         txn.drop_parts(&c.parts);
         txn.set_scan_carry(None);
@@ -748,12 +747,15 @@ impl Ingest {
         let scans = carry
             .states
             .into_iter()
-            .map(|(key, s)| CarriedScan {
-                person: persons.get((key >> 32) as u32).to_string(),
-                venue: venues.get(key as u32).to_string(),
-                last: s.last,
-                direction: s.last_direction.code(),
-                open: s.open,
+            .map(|(key, s)| {
+                let (person, venue) = split_key(key);
+                CarriedScan {
+                    person: persons.get(person).to_string(),
+                    venue: venues.get(venue).to_string(),
+                    last: s.last,
+                    direction: s.last_direction.code(),
+                    open: s.open,
+                }
             })
             .collect::<Vec<_>>();
         let states = scans.len() as u64;
@@ -786,21 +788,18 @@ impl Ingest {
                 "scan out of order: before the previous scan of this person at this venue; sort the log by time".into()
             }
         };
-        if FileKind::of(file) != Some(FileKind::Parquet) {
-            return Ok((reason, None));
-        }
-        let text = |r: (u32, u32)| &id_text[r.0 as usize..r.1 as usize];
-        let person = text(ids.clear.unwrap_or(ids.person));
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-        let time = crate::time::format_utc(at);
-        let _ = w.write_record([person, text(ids.venue), time.as_str(), direction.name()]);
-        let mut row = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
-        row.truncate(row.trim_end().len());
-        let raw = match &self.key {
-            Some(key) => key.seal_row(&file.display().to_string(), line, &row)?,
-            None => row,
+        let text = |r: (u32, u32)| &id_text.as_bytes()[r.0 as usize..r.1 as usize];
+        let row = RawRow {
+            line,
+            byte: 0,
+            person: Some(text(ids.clear.unwrap_or(ids.person))),
+            venue: Some(text(ids.venue)),
+            check_in: source::TimeField::Seconds(Some(at)),
+            check_out: source::TimeField::Text(direction.name().as_bytes()),
+            field_count: None,
         };
-        Ok((reason, Some(raw)))
+        let kind = FileKind::of(file).expect("expand keeps known kinds");
+        Ok((reason, quarantine_text(file, kind, &row, self.key.as_deref())?))
     }
 
     fn too_many(&self, read: u64, rejected: u64, spill: &Spill, files: &[PathBuf], early: Option<u64>) -> Error {
@@ -959,13 +958,7 @@ impl Reader<'_> {
     /// A rejected row, with its verbatim text where the quarantine cannot re-read it (Parquet),
     /// sealed under a key.
     fn rejected(&self, row: &RawRow<'_>, file: usize, kind: FileKind, reason: String) -> Result<ParsedRow> {
-        let raw = match (kind, self.key) {
-            (FileKind::Parquet, None) => Some(render_row(row)),
-            (FileKind::Parquet, Some(key)) => {
-                Some(key.seal_row(&self.files[file].display().to_string(), row.line, &render_row(row))?)
-            }
-            _ => None,
-        };
+        let raw = quarantine_text(&self.files[file], kind, row, self.key)?;
         Ok(ParsedRow::Rejected { line: row.line, byte: row.byte, reason, raw })
     }
 
@@ -1023,6 +1016,19 @@ pub(crate) fn hash_file(path: &Path, key: Option<&Key>) -> Result<String> {
     let mut hasher = key.map_or_else(blake3::Hasher::new, Key::input_hasher);
     hasher.update_reader(file).map_err(Error::io(path))?;
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// What the quarantine keeps of a rejected row beside its reason: nothing for CSV (it re-reads
+/// the row by its byte range), the row rendered as a CSV line for Parquet, sealed under a key.
+fn quarantine_text(file: &Path, kind: FileKind, row: &RawRow<'_>, key: Option<&Key>) -> Result<Option<String>> {
+    if kind != FileKind::Parquet {
+        return Ok(None);
+    }
+    let text = render_row(row);
+    Ok(Some(match key {
+        Some(key) => key.seal_row(&file.display().to_string(), row.line, &text)?,
+        None => text,
+    }))
 }
 
 /// A Parquet row rendered as a CSV line for the quarantine file.

@@ -293,7 +293,7 @@ impl<K: Hash + Eq + Clone> Pairer<K> {
     {
         let cutoff = self.now.saturating_sub(self.options.max_visit + self.options.debounce);
         let mut states: Vec<(K, State)> = self.states.drain().collect();
-        states.sort_unstable_by(|a, b| (a.1.open, &a.0).cmp(&(b.1.open, &b.0)));
+        states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut kept = Vec::new();
         for (key, s) in states {
             let live = s.last >= cutoff;
@@ -306,7 +306,6 @@ impl<K: Hash + Eq + Clone> Pairer<K> {
                 kept.push((key, s));
             }
         }
-        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Carry { now: self.now, swept: self.swept, states: kept }
     }
 }

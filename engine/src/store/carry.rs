@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::FileSum;
+use super::manifest::{FileSum, PartInfo};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"TVCARRY1";
@@ -40,6 +40,27 @@ pub struct ScanCarry {
     pub states: u64,
     /// Of them, the stays still open (stored without check-out in `parts`).
     pub open: u64,
+}
+
+impl ScanCarry {
+    /// Whether `part` holds open stays of this pairing.
+    pub(crate) fn holds(&self, part: &PartInfo) -> bool {
+        self.parts.contains(&part.path)
+    }
+
+    /// Check a state read back against this record and the store's `parts`: as many open
+    /// stays as recorded, and as many rows in their parts.
+    pub(crate) fn check(&self, state: &CarriedState, parts: &[PartInfo]) -> std::result::Result<(), String> {
+        let stays = state.open_stays();
+        let rows: u64 = parts.iter().filter(|p| self.holds(p)).map(|p| p.rows).sum();
+        if stays != self.open || rows != self.open {
+            return Err(format!(
+                "{stays} open stays, but the manifest records {} and their parts hold {rows} rows",
+                self.open
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One person at one venue whose pairing goes on.
@@ -61,6 +82,13 @@ pub(crate) struct CarriedState {
     pub now: i64,
     pub swept: i64,
     pub scans: Vec<CarriedScan>,
+}
+
+impl CarriedState {
+    /// The stays still open.
+    pub(crate) fn open_stays(&self) -> u64 {
+        self.scans.iter().filter(|s| s.open.is_some()).count() as u64
+    }
 }
 
 /// Write a state file and `fsync` it.

@@ -58,7 +58,7 @@ pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
     let base = txn.base().clone();
     // The parts of open stays carried to the next scan batch are left as they are: that batch
     // replaces them.
-    let carried = |p: &PartInfo| base.scan_carry.as_ref().is_some_and(|c| c.parts.contains(&p.path));
+    let carried = |p: &PartInfo| base.scan_carry.as_ref().is_some_and(|c| c.holds(p));
     let mut days: Vec<i64> = base.days().into_iter().filter(|d| day.is_none_or(|want| want == *d)).collect();
     days.retain(|d| base.parts.iter().filter(|p| p.day == *d && !carried(p)).count() > 1);
     if days.is_empty() {

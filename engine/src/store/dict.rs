@@ -116,6 +116,15 @@ impl Slot {
     }
 }
 
+/// The id of `key` in an interner's arena: its frozen chunks, then the open one.
+fn arena_get<'a>(frozen: &'a [Arc<Chunk>], open: &'a Chunk, key: u32) -> &'a [u8] {
+    let k = key as usize;
+    match frozen.get(k / CHUNK) {
+        Some(chunk) => chunk.get(k % CHUNK),
+        None => open.get(k % CHUNK),
+    }
+}
+
 /// An append-only string interner: the ingest-side dictionary.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
@@ -132,11 +141,7 @@ impl Interner {
     }
 
     fn get_bytes(&self, key: u32) -> &[u8] {
-        let k = key as usize;
-        match self.frozen.get(k / CHUNK) {
-            Some(chunk) => chunk.get(k % CHUNK),
-            None => self.open.get(k % CHUNK),
-        }
+        arena_get(&self.frozen, &self.open, key)
     }
 
     /// Key of `id`, interning it if new.
@@ -144,28 +149,14 @@ impl Interner {
         let id_bytes = id.as_bytes();
         let hash = self.hasher.hash_one(id_bytes);
         let Interner { frozen, open, table, hasher, len } = self;
-        let arena = |k: u32| {
-            let k = k as usize;
-            match frozen.get(k / CHUNK) {
-                Some(chunk) => chunk.get(k % CHUNK),
-                None => open.get(k % CHUNK),
-            }
-        };
-        if let Some(slot) = table.find(hash, |s| s.holds(id_bytes, arena)) {
+        if let Some(slot) = table.find(hash, |s| s.holds(id_bytes, |k| arena_get(frozen, open, k))) {
             return slot.key;
         }
         let key = *len;
         open.text.push_str(id);
         open.ends.push(open.text.len() as u32);
         *len += 1;
-        let rehash = |s: &Slot| {
-            let k = s.key as usize;
-            let bytes = match frozen.get(k / CHUNK) {
-                Some(chunk) => chunk.get(k % CHUNK),
-                None => open.get(k % CHUNK),
-            };
-            hasher.hash_one(bytes)
-        };
+        let rehash = |s: &Slot| hasher.hash_one(arena_get(frozen, open, s.key));
         table.insert_unique(hash, Slot::new(key, id_bytes), rehash);
         if open.ends.len() == CHUNK {
             frozen.push(Arc::new(std::mem::take(open)));

@@ -173,11 +173,7 @@ fn rewrite(
     txn.replace_parts(parts);
     // A carried scan pairing whose open stays were in a purged day ends here (the next scan
     // batch starts afresh); otherwise it goes on (it names ids, not keys).
-    if base
-        .scan_carry
-        .as_ref()
-        .is_some_and(|c| base.parts.iter().any(|p| p.day < first_kept && c.parts.contains(&p.path)))
-    {
+    if base.scan_carry.as_ref().is_some_and(|c| base.parts.iter().any(|p| p.day < first_kept && c.holds(p))) {
         txn.set_scan_carry(None);
     }
     // Quarantine of batches none of whose rows remain. (A quarantine is kept or dropped whole:

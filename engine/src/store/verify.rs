@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::dict::DictSegment;
 use super::index::PartIndex;
 use super::layout::{self, DIRS};
-use super::manifest::{FileSum, Manifest};
+use super::manifest::{FileSum, Manifest, PartInfo, ScanCarry};
 use super::reid::ReidSegment;
 use super::{parquet, quarantine, txn};
 use crate::error::{Error, Result};
@@ -80,11 +80,8 @@ enum Kind {
     Venues,
     Cases,
     Quarantine,
-    /// A scan pairing carried to the next scan batch, with the rows of its open stays' parts.
-    ScanCarry {
-        open: u64,
-        part_rows: u64,
-    },
+    /// A scan pairing carried to the next scan batch, and the parts of its open stays.
+    ScanCarry(ScanCarry, Vec<PartInfo>),
 }
 
 /// Verify the store at `dir` at its live version (`quick`: sizes and headers only).
@@ -133,8 +130,8 @@ fn files_of(m: &Manifest) -> Vec<(String, Kind)> {
         out.push((c.clone(), Kind::Cases));
     }
     if let Some(c) = &m.scan_carry {
-        let part_rows = m.parts.iter().filter(|p| c.parts.contains(&p.path)).map(|p| p.rows).sum();
-        out.push((c.state.clone(), Kind::ScanCarry { open: c.open, part_rows }));
+        let parts = m.parts.iter().filter(|p| c.holds(p)).cloned().collect();
+        out.push((c.state.clone(), Kind::ScanCarry(c.clone(), parts)));
     }
     let quarantines = m.batches.iter().map(|b| &b.quarantine).chain(m.case_batches.iter().map(|b| &b.quarantine));
     for q in quarantines.flatten() {
@@ -180,7 +177,7 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
                 seg.verify()?;
             }
         }
-        Kind::Quarantine | Kind::ScanCarry { .. } => {}
+        Kind::Quarantine | Kind::ScanCarry(..) => {}
     }
     if quick {
         return Ok(());
@@ -194,15 +191,8 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
         Kind::Venues => parquet::read_venues(path, None).map(drop),
         Kind::Cases => super::cases::read(path, None).map(drop),
         Kind::Quarantine => quarantine::read(path).map(drop),
-        Kind::ScanCarry { open, part_rows } => {
-            let state = super::carry::read(path, None)?;
-            let stays = state.scans.iter().filter(|s| s.open.is_some()).count() as u64;
-            if stays != *open || *part_rows != *open {
-                return Err(bad(format!(
-                    "scan pairing state with {stays} open stays; the manifest says {open}, its parts hold {part_rows} rows"
-                )));
-            }
-            Ok(())
+        Kind::ScanCarry(c, parts) => {
+            c.check(&super::carry::read(path, None)?, parts).map_err(|why| bad(format!("scan pairing state: {why}")))
         }
         _ => Ok(()),
     }
