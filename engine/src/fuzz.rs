@@ -119,14 +119,14 @@ fn index(bytes: &[u8]) -> usize {
     let Ok(idx) = PartIndex::from_map(Path::new("fuzz.tvx"), map, u64::from(rows), day) else { return 0 };
     let run = || -> Result<usize> {
         let mut n = 0;
-        let persons: Vec<u32> = idx.person_keys()?.iter().take(64).collect();
+        let persons: Vec<u32> = idx.person_keys()?.into_iter().take(64).collect();
         for p in persons.iter().copied().chain([0, 1, u32::MAX]) {
             for r in idx.person_rows(p)? {
                 n += 1;
                 let _ = (idx.check_in(r), idx.check_out(r), idx.person(r), idx.venue(r)?);
             }
         }
-        let venues: Vec<u32> = idx.venue_keys()?.iter().take(64).collect();
+        let venues: Vec<u32> = idx.venue_keys()?.into_iter().take(64).collect();
         for v in venues.iter().copied().chain([0, u32::MAX]) {
             for r in idx.venue_rows_checked_in(v, day_start - time::DAY, day_start + 2 * time::DAY)? {
                 n += 1;

@@ -8,8 +8,9 @@
 //! check-in logs ──▶ ingest ──▶ store ──────────▶ trace ──▶ cli / dashboard
 //!  CSV·gz·Parquet   validate   day parts (sorted   F0 → F1: interval joins
 //!                   encode u32  Parquet) + trace   over venue/person postings,
-//!                   partition   indexes (roaring), ranking
-//!                   rejects ─▶  dictionaries,      ▲
+//!                   partition   indexes (mapped    ranking
+//!                               key sets),         ▲
+//!                   rejects ─▶  dictionaries,      │
 //!                   quarantine  manifest, atomic   └── sql (DataFusion, read-only)
 //!                               commits
 //! ```

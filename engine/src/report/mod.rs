@@ -601,7 +601,9 @@ impl Snapshot {
             .par_iter()
             .map(|p| {
                 if (p.info.day + 1) * DAY <= start {
-                    return p.index.person_keys().cloned();
+                    let keys = p.index.person_keys()?;
+                    return RoaringBitmap::from_sorted_iter(keys)
+                        .map_err(|_| crate::error::Error::Internal("person keys out of order".into()));
                 }
                 let mut b = RoaringBitmap::new();
                 for (_, rows) in p.index.groups_checked_in(p.info.day * DAY, start)? {

@@ -70,6 +70,9 @@ impl U64s {
         (range.end <= buf_len && range.len().is_multiple_of(8))
             .then_some(U64s { start: range.start, len: range.len() / 8 })
     }
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
     /// Bytes of elements `items` (clamped to the array).
     pub(crate) fn bytes_of(self, items: Range<usize>) -> Range<usize> {
         let end = items.end.min(self.len);

@@ -3,36 +3,41 @@
 //! The Parquet part is the data of record (SQL reads it); the sidecar holds the same rows, in
 //! the same order, as fixed-width columns plus two posting structures, so a trace touches only
 //! the rows of the F0 and of the venues and hours it visited:
-//! - venue → contiguous row range (rows are sorted by venue id, then check-in), found through a
-//!   roaring bitmap of the venue keys present and its `rank`;
-//! - person → row ids (CSR), found the same way through a bitmap of the person keys present.
+//! - venue → contiguous row range (rows are sorted by venue id, then check-in), found through
+//!   the set of venue keys present and a key's slot (its rank) in it;
+//! - person → row ids (CSR), found the same way through the set of person keys present.
 //!
-//! Roaring fits here because a day holds a sparse, clustered subset of all keys: `rank` turns a
-//! key into a dense slot without a hash table or a key-sized array, and the bitmaps are small
-//! enough to decode on first use.
+//! The key sets ([`super::keyset`]) answer a key's slot in place from the map: a rank-sampled
+//! bit set when the part holds a dense share of the keys, sorted keys under a bucket table when
+//! it holds few. A trace reads the pages of the keys it asks about, nothing else.
 //!
-//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 2, little-endian)
+//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 3, little-endian)
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `TVIDX002` |
+//! | 0..8 | magic `TVIDX003` |
 //! | 8..12 | `rows` |
-//! | 12..16 | CRC-32 of bytes 0..208 with this field zeroed |
+//! | 12..16 | CRC-32 of bytes 0..224 with this field zeroed |
 //! | 16..24 | `day_start`: Unix seconds of 00:00 UTC of the part's day |
-//! | 24..200 | eleven sections as `(offset u64, length u64)`, in the order below |
-//! | 200..204 | CRC-32 of the page-sum section |
-//! | 204..208 | zero |
+//! | 24..216 | twelve sections as `(offset u64, length u64)`, in the order below |
+//! | 216..220 | CRC-32 of the page-sum section |
+//! | 220..224 | zero |
 //!
 //! Sections, each starting 8-byte aligned: `check_in` (`u32 × rows`, seconds after `day_start`),
 //! `stay` (`u32 × rows`, check-out minus check-in, `u32::MAX` when missing), `person`
-//! (`u32 × rows`), `venue_keys` (roaring), `venue_group` (`u32` per venue key, in key order: its
-//! group), `group_start` (`u32 × (groups + 1)`: first row of each venue group, in row order),
-//! `group_venue` (`u32 × groups`), `person_keys` (roaring), `person_offsets`
-//! (`u32 × (persons + 1)`), `person_rows` (`u32 × rows`), then `page_sums`: a CRC-32 per 4 KiB
-//! page of bytes `208..` up to the page sums (see `paged`), each page checked when a trace
-//! first reads it.
+//! (`u32 × rows`), `venue_keys` (a key set), `venue_group` (`u32` per venue key, in key order:
+//! its group), `group_start` (`u32 × (groups + 1)`: first row of each venue group, in row
+//! order), `group_venue` (`u32 × groups`), `person_keys` (a key set), `person_offsets`
+//! (`u32 × (persons + 1)`), `person_rows` (`u32 × rows`), `next_in` (`u32 × rows`: the
+//! earliest check-in of the row's person in this part strictly after the row's own, in seconds
+//! after `day_start`, `u32::MAX` when none; the `next-checkin` rule reads it beside the row),
+//! then `page_sums`: a CRC-32 per 4 KiB page of bytes `224..` up to the page sums (see `paged`),
+//! each page checked when a trace first reads it.
 //!
-//! Version 1 (`TVIDX001`, a 184-byte header, byte 12..16 zero, no page sums) is still read: its
-//! structure is checked the same way, its contents cannot be.
+//! Versions 1 and 2 are still read. Version 2 (`TVIDX002`, a 208-byte header, ten sections) is
+//! version 3 with the two key sets as portable roaring bitmaps, each decoded into the heap on
+//! first use, and without `next_in`. Version 1
+//! (`TVIDX001`, a 184-byte header, byte 12..16 zero, no page sums) is version 2 without page
+//! sums: its structure is checked the same way, its contents cannot be.
 //!
 //! # Trust
 //! Nothing read from the file is used before it is checked: `open` checks the header and every
@@ -51,19 +56,26 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use super::bytes::{U32s, map_file, read_u32, read_u64, write_u32s};
+use super::keyset::{self, KeySet};
 use super::paged::{self, PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
 const MAGIC_V1: &[u8; 8] = b"TVIDX001";
-const MAGIC: &[u8; 8] = b"TVIDX002";
-const SECTIONS: usize = 10;
-const HEADER_V1: usize = 24 + SECTIONS * 16;
+const MAGIC_V2: &[u8; 8] = b"TVIDX002";
+const MAGIC: &[u8; 8] = b"TVIDX003";
+/// Sections before the page sums: ten in formats 1 and 2, eleven in format 3.
+const SECTIONS_V2: usize = 10;
+const SECTIONS: usize = 11;
+const HEADER_V1: usize = 24 + SECTIONS_V2 * 16;
+const HEADER_V2: usize = 24 + (SECTIONS_V2 + 1) * 16 + 8;
 const HEADER: usize = 24 + (SECTIONS + 1) * 16 + 8;
 const SUMS_CRC_AT: usize = 24 + (SECTIONS + 1) * 16;
 const HEADER_CRC_AT: usize = 12;
 /// `stay` value of a visit without check-out.
 const NO_CHECKOUT: u32 = u32::MAX;
+/// `next_in` value of a row whose person checks in no later in the part.
+const NO_NEXT: u32 = u32::MAX;
 
 /// Write the sidecar for `rows`, which must all check in on `day` and be sorted as stored.
 pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
@@ -92,12 +104,12 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
         }
     }
     group_start.push(n as u32);
-    let venue_keys = RoaringBitmap::from_iter(group_venue.iter().copied());
-    if venue_keys.len() as usize != group_venue.len() {
-        return Err(Error::Internal("part rows are not grouped by venue".into()));
-    }
     let mut by_key: Vec<(VenueKey, u32)> = group_venue.iter().enumerate().map(|(g, &v)| (v, g as u32)).collect();
     by_key.sort_unstable();
+    if by_key.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Error::Internal("part rows are not grouped by venue".into()));
+    }
+    let venue_keys: Vec<VenueKey> = by_key.iter().map(|&(v, _)| v).collect();
     let venue_group: Vec<u32> = by_key.iter().map(|&(_, g)| g).collect();
 
     // Person CSR: row ids grouped by person key, ascending within a person.
@@ -112,9 +124,8 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
             person_offsets.push(i as u32);
         }
     }
-    let person_keys =
-        RoaringBitmap::from_sorted_iter(present).map_err(|_| Error::Internal("unsorted person keys".into()))?;
     person_offsets.push(n as u32);
+    let next_in = next_in_part(&check_in, &order, &person_offsets);
 
     let io = |e| Error::io(path)(e);
     let file = File::create(path).map_err(io)?;
@@ -140,13 +151,14 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     section(&mut w, 0, &|b| write_u32s(b, &check_in)).map_err(io)?;
     section(&mut w, 1, &|b| write_u32s(b, &stay)).map_err(io)?;
     section(&mut w, 2, &|b| write_u32s(b, &person)).map_err(io)?;
-    section(&mut w, 3, &|b| venue_keys.serialize_into(b)).map_err(io)?;
+    section(&mut w, 3, &|b| keyset::write(b, &venue_keys)).map_err(io)?;
     section(&mut w, 4, &|b| write_u32s(b, &venue_group)).map_err(io)?;
     section(&mut w, 5, &|b| write_u32s(b, &group_start)).map_err(io)?;
     section(&mut w, 6, &|b| write_u32s(b, &group_venue)).map_err(io)?;
-    section(&mut w, 7, &|b| person_keys.serialize_into(b)).map_err(io)?;
+    section(&mut w, 7, &|b| keyset::write(b, &present)).map_err(io)?;
     section(&mut w, 8, &|b| write_u32s(b, &person_offsets)).map_err(io)?;
     section(&mut w, 9, &|b| write_u32s(b, &order)).map_err(io)?;
+    section(&mut w, 10, &|b| write_u32s(b, &next_in)).map_err(io)?;
     let (sums, mut file) = w.finish();
     let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
     write_u32s(&mut sums_bytes, &sums).map_err(io)?;
@@ -171,7 +183,30 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     file.get_ref().sync_all().map_err(io)
 }
 
-/// Recompute the checksums of a (damaged) format-2 index in place, so that fuzzing reaches the
+/// For each row (by row id), the earliest check-in of its person in these rows strictly after
+/// its own, [`NO_NEXT`] when none; `order` and `offsets` are the person CSR.
+fn next_in_part(check_in: &[u32], order: &[u32], offsets: &[u32]) -> Vec<u32> {
+    let mut next = vec![NO_NEXT; check_in.len()];
+    let mut times = Vec::new();
+    for w in offsets.windows(2) {
+        let rows = &order[w[0] as usize..w[1] as usize];
+        if rows.len() < 2 {
+            continue;
+        }
+        times.clear();
+        times.extend(rows.iter().map(|&r| check_in[r as usize]));
+        times.sort_unstable();
+        for &r in rows {
+            let after = times.partition_point(|&t| t <= check_in[r as usize]);
+            if let Some(&t) = times.get(after) {
+                next[r as usize] = t;
+            }
+        }
+    }
+    next
+}
+
+/// Recompute the checksums of a (damaged) format-3 index in place, so that fuzzing reaches the
 /// structural checks behind them. Does nothing to bytes too broken to locate the sums.
 pub(crate) fn reseal(bytes: &mut [u8]) {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
@@ -204,11 +239,25 @@ pub(crate) struct PartIndex {
     group_venue: U32s,
     person_offsets: U32s,
     person_rows: U32s,
-    venue_keys_range: Range<usize>,
-    person_keys_range: Range<usize>,
-    venue_keys: OnceLock<Result<RoaringBitmap, String>>,
-    person_keys: OnceLock<Result<RoaringBitmap, String>>,
+    /// Format 3: per row, its person's next check-in in this part.
+    next_in: Option<U32s>,
+    keys: Keys,
     groups_checked: OnceLock<Result<(), String>>,
+}
+
+/// The venue and person key sets of a part: in place (format 3), or roaring bitmaps decoded on
+/// first use (formats 1 and 2).
+#[derive(Debug)]
+enum Keys {
+    Mapped { venue: KeySet, person: KeySet },
+    Roaring { venue: LazyBitmap, person: LazyBitmap },
+}
+
+/// A roaring bitmap section of a format 1 or 2 index, decoded and checked on first use.
+#[derive(Debug)]
+struct LazyBitmap {
+    range: Range<usize>,
+    bitmap: OnceLock<Result<RoaringBitmap, String>>,
 }
 
 impl PartIndex {
@@ -221,14 +270,18 @@ impl PartIndex {
     /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
-        let (header, v2) = paged::header(&map, (MAGIC_V1, MAGIC), (HEADER_V1, HEADER), HEADER_CRC_AT).map_err(bad)?;
+        let v3 = map.get(..8) == Some(MAGIC);
+        let (magic, header_len, sections) =
+            if v3 { (MAGIC, HEADER, SECTIONS) } else { (MAGIC_V2, HEADER_V2, SECTIONS_V2) };
+        let (header, v2) =
+            paged::header(&map, (MAGIC_V1, magic), (HEADER_V1, header_len), HEADER_CRC_AT).map_err(bad)?;
         let header_len = header.len();
         let rows = read_u32(header, 8).ok_or_else(|| bad("header"))? as usize;
         let day_start = read_u64(header, 16).ok_or_else(|| bad("header"))? as i64;
         if rows as u64 != expected_rows || day_start != day * crate::time::DAY {
             return Err(bad("header disagrees with the manifest"));
         }
-        let count = if v2 { SECTIONS + 1 } else { SECTIONS };
+        let count = if v2 { sections + 1 } else { sections };
         let mut ranges: Vec<Range<usize>> = Vec::with_capacity(count);
         for i in 0..count {
             let off = read_u64(header, 24 + i * 16).ok_or_else(|| bad("header"))? as usize;
@@ -239,12 +292,12 @@ impl PartIndex {
             ranges.push(off..off + len);
         }
         let sums = if v2 {
-            let table = U32s::new(map.len(), ranges[SECTIONS].clone()).ok_or_else(|| bad("misaligned page sums"))?;
-            let body = HEADER..ranges[SECTIONS].start;
-            if ranges[..SECTIONS].iter().any(|r| r.end > body.end) {
+            let table = U32s::new(map.len(), ranges[sections].clone()).ok_or_else(|| bad("misaligned page sums"))?;
+            let body = header_len..ranges[sections].start;
+            if ranges[..sections].iter().any(|r| r.end > body.end) {
                 return Err(bad("section overlaps the page sums"));
             }
-            let table_crc = read_u32(header, SUMS_CRC_AT).ok_or_else(|| bad("header"))?;
+            let table_crc = read_u32(header, 24 + (sections + 1) * 16).ok_or_else(|| bad("header"))?;
             PageSums::new(body, table, table_crc).ok_or_else(|| bad("page sums do not cover the sections"))?
         } else {
             PageSums::none()
@@ -262,6 +315,20 @@ impl PartIndex {
         if person_offsets.len() == 0 {
             return Err(bad("empty person offsets"));
         }
+        let keys = if v3 {
+            let set = |i: usize, entries: usize, what: &str| -> Result<KeySet> {
+                sums.ensure(&map, ranges[i].start..ranges[i].start + 16).map_err(|e| bad(&e))?;
+                let set = KeySet::open(&map, ranges[i].clone()).map_err(|e| bad(&e))?;
+                if set.len() != entries {
+                    return Err(bad(&format!("{what} key set holds {} keys, its postings {entries}", set.len())));
+                }
+                Ok(set)
+            };
+            Keys::Mapped { venue: set(3, groups, "venue")?, person: set(7, person_offsets.len() - 1, "person")? }
+        } else {
+            let lazy = |i: usize| LazyBitmap { range: ranges[i].clone(), bitmap: OnceLock::new() };
+            Keys::Roaring { venue: lazy(3), person: lazy(7) }
+        };
         Ok(PartIndex {
             path: path.to_path_buf(),
             rows,
@@ -275,10 +342,8 @@ impl PartIndex {
             group_venue,
             person_offsets,
             person_rows: u32s(9, Some(rows))?,
-            venue_keys_range: ranges[3].clone(),
-            person_keys_range: ranges[7].clone(),
-            venue_keys: OnceLock::new(),
-            person_keys: OnceLock::new(),
+            next_in: if v3 { Some(u32s(10, Some(rows))?) } else { None },
+            keys,
             groups_checked: OnceLock::new(),
             map,
         })
@@ -292,32 +357,59 @@ impl PartIndex {
         self.sums.ensure(&self.map, range).map_err(|e| self.damaged(e))
     }
 
-    fn bitmap<'a>(
-        &'a self,
-        cell: &'a OnceLock<Result<RoaringBitmap, String>>,
-        range: &Range<usize>,
-        entries: usize,
-    ) -> Result<&'a RoaringBitmap> {
-        cell.get_or_init(|| {
-            self.sums.ensure(&self.map, range.clone())?;
-            let b = RoaringBitmap::deserialize_from(&self.map[range.clone()]).map_err(|e| format!("bitmap: {e}"))?;
-            if b.len() as usize != entries {
-                return Err(format!("bitmap holds {} keys, its postings {entries}", b.len()));
+    fn bitmap<'a>(&'a self, lazy: &'a LazyBitmap, entries: usize) -> Result<&'a RoaringBitmap> {
+        lazy.bitmap
+            .get_or_init(|| {
+                self.sums.ensure(&self.map, lazy.range.clone())?;
+                let b = RoaringBitmap::deserialize_from(&self.map[lazy.range.clone()])
+                    .map_err(|e| format!("bitmap: {e}"))?;
+                if b.len() as usize != entries {
+                    return Err(format!("bitmap holds {} keys, its postings {entries}", b.len()));
+                }
+                Ok(b)
+            })
+            .as_ref()
+            .map_err(|e| self.damaged(e))
+    }
+
+    /// The slot of person `p` among the part's persons (its postings), `None` when absent.
+    #[inline]
+    fn person_slot(&self, p: PersonKey) -> Result<Option<usize>> {
+        match &self.keys {
+            Keys::Mapped { person, .. } => person.slot(&self.map, &self.sums, p).map_err(|e| self.damaged(e)),
+            Keys::Roaring { person, .. } => {
+                let b = self.bitmap(person, self.person_offsets.len() - 1)?;
+                Ok(b.contains(p).then(|| b.rank(p) as usize - 1))
             }
-            Ok(b)
-        })
-        .as_ref()
-        .map_err(|e| self.damaged(e))
+        }
     }
 
-    /// Person keys present in this part.
-    pub(crate) fn person_keys(&self) -> Result<&RoaringBitmap> {
-        self.bitmap(&self.person_keys, &self.person_keys_range, self.person_offsets.len() - 1)
+    /// The slot of venue `v` among the part's venues, `None` when absent.
+    #[inline]
+    fn venue_slot(&self, v: VenueKey) -> Result<Option<usize>> {
+        match &self.keys {
+            Keys::Mapped { venue, .. } => venue.slot(&self.map, &self.sums, v).map_err(|e| self.damaged(e)),
+            Keys::Roaring { venue, .. } => {
+                let b = self.bitmap(venue, self.venue_group.len())?;
+                Ok(b.contains(v).then(|| b.rank(v) as usize - 1))
+            }
+        }
     }
 
-    /// Venue keys present in this part.
-    pub(crate) fn venue_keys(&self) -> Result<&RoaringBitmap> {
-        self.bitmap(&self.venue_keys, &self.venue_keys_range, self.venue_group.len())
+    /// Person keys present in this part, ascending.
+    pub(crate) fn person_keys(&self) -> Result<Vec<PersonKey>> {
+        match &self.keys {
+            Keys::Mapped { person, .. } => person.keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
+            Keys::Roaring { person, .. } => Ok(self.bitmap(person, self.person_offsets.len() - 1)?.iter().collect()),
+        }
+    }
+
+    /// Venue keys present in this part, ascending.
+    pub(crate) fn venue_keys(&self) -> Result<Vec<VenueKey>> {
+        match &self.keys {
+            Keys::Mapped { venue, .. } => venue.keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
+            Keys::Roaring { venue, .. } => Ok(self.bitmap(venue, self.venue_group.len())?.iter().collect()),
+        }
     }
 
     /// Check the venue group sections once: pages, then `group_start` ascending from 0 to the
@@ -355,7 +447,7 @@ impl PartIndex {
         if rows.start > rows.end || rows.end > self.rows {
             return Err(self.damaged(format!("rows {rows:?} of {}", self.rows)));
         }
-        for s in [self.check_in, self.stay, self.person] {
+        for s in [self.check_in, self.stay, self.person].into_iter().chain(self.next_in) {
             self.ensure(s.bytes_of(rows.clone()))?;
         }
         Ok(())
@@ -389,6 +481,15 @@ impl PartIndex {
         (stay != NO_CHECKOUT).then(|| self.check_in(r) + Seconds::from(stay))
     }
 
+    /// The earliest check-in of row `r`'s person in this part strictly after row `r`'s:
+    /// `Some(None)` when there is none, `None` when the index (format 1 or 2) does not say, and
+    /// [`PartIndex::next_check_in`] must read the person's postings.
+    #[inline]
+    pub(crate) fn next_in_part(&self, r: u32) -> Option<Option<Seconds>> {
+        let t = self.next_in?.get(&self.map, r as usize);
+        Some((t != NO_NEXT).then(|| self.day_start + Seconds::from(t)))
+    }
+
     /// Person of row `r`.
     #[inline]
     pub(crate) fn person(&self, r: u32) -> PersonKey {
@@ -408,11 +509,7 @@ impl PartIndex {
     /// The positions in `person_rows` of person `p`'s rows (empty when the part has none), the
     /// offsets and postings checked.
     fn postings(&self, p: PersonKey) -> Result<Range<usize>> {
-        let keys = self.person_keys()?;
-        if !keys.contains(p) {
-            return Ok(0..0);
-        }
-        let slot = keys.rank(p) as usize - 1;
+        let Some(slot) = self.person_slot(p)? else { return Ok(0..0) };
         self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
         let (lo, hi) =
             (self.person_offsets.get(&self.map, slot) as usize, self.person_offsets.get(&self.map, slot + 1) as usize);
@@ -453,12 +550,9 @@ impl PartIndex {
 
     /// The rows at venue `v` (contiguous, sorted by check-in), unchecked.
     fn venue_rows(&self, v: VenueKey) -> Result<Range<u32>> {
-        let keys = self.venue_keys()?;
-        if !keys.contains(v) {
-            return Ok(0..0);
-        }
+        let Some(slot) = self.venue_slot(v)? else { return Ok(0..0) };
         self.groups()?;
-        let g = self.venue_group.get(&self.map, keys.rank(v) as usize - 1) as usize;
+        let g = self.venue_group.get(&self.map, slot) as usize;
         Ok(self.group_start.get(&self.map, g)..self.group_start.get(&self.map, g + 1))
     }
 
@@ -521,8 +615,17 @@ impl PartIndex {
     /// every posting offset and row id in range.
     pub(crate) fn verify(&self) -> Result<()> {
         self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
-        self.venue_keys()?;
-        self.person_keys()?;
+        match &self.keys {
+            Keys::Mapped { venue, person } => {
+                for set in [venue, person] {
+                    set.verify(&self.map, &self.sums).map_err(|e| self.damaged(e))?;
+                }
+            }
+            Keys::Roaring { .. } => {
+                self.venue_keys()?;
+                self.person_keys()?;
+            }
+        }
         self.groups()?;
         let mut prev = 0;
         for i in 0..self.person_offsets.len() {
@@ -538,6 +641,14 @@ impl PartIndex {
         if (0..self.rows).any(|i| self.person_rows.get(&self.map, i) as usize >= self.rows) {
             return Err(self.damaged("a person posting names a row beyond the part"));
         }
+        if let Some(next_in) = self.next_in {
+            let column = |c: U32s| (0..c.len()).map(|i| c.get(&self.map, i)).collect::<Vec<u32>>();
+            let offsets = column(self.person_offsets);
+            let want = next_in_part(&column(self.check_in), &column(self.person_rows), &offsets);
+            if let Some(r) = (0..self.rows).find(|&r| next_in.get(&self.map, r) != want[r]) {
+                return Err(self.damaged(format!("row {r}: next check-in of its person disagrees with the postings")));
+            }
+        }
         Ok(())
     }
 
@@ -549,7 +660,7 @@ impl PartIndex {
 }
 
 /// `slice::partition_point` over an index range.
-fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     let (mut lo, mut hi) = (0, n);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -596,6 +707,9 @@ mod tests {
         assert_eq!(idx.check_out(1), Some(t + 100));
         assert_eq!(idx.check_out(3), Some(t + 86_400 * 3));
         assert_eq!(idx.check_out(0), None);
+        // Each row's person's next check-in in the part, by check-in time, not row order.
+        let next: Vec<_> = (0..5).map(|r| idx.next_in_part(r)).collect();
+        assert_eq!(next, [Some(Some(t + 50)), Some(None), Some(Some(t + 20)), Some(None), Some(None)]);
         assert!(PartIndex::open(&p, 6, day).is_err());
     }
 

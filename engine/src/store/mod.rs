@@ -12,6 +12,7 @@ pub mod cases;
 mod compact;
 pub(crate) mod dict;
 pub(crate) mod index;
+mod keyset;
 pub(crate) mod layout;
 pub mod manifest;
 mod paged;
@@ -129,12 +130,12 @@ impl Part {
     /// (for choosing an F0 to demonstrate or benchmark with).
     pub fn persons(&self) -> Result<Vec<(PersonKey, u32)>> {
         let keys = self.index.person_keys()?;
-        keys.iter().map(|p| Ok((p, self.index.person_rows(p)?.len() as u32))).collect()
+        keys.into_iter().map(|p| Ok((p, self.index.person_rows(p)?.len() as u32))).collect()
     }
 
     /// The venues of this part, ascending by key.
     pub fn venues(&self) -> Result<Vec<VenueKey>> {
-        Ok(self.index.venue_keys()?.iter().collect())
+        self.index.venue_keys()
     }
 
     /// The person of row `row` (rows are in stored order: venue id, then check-in).

@@ -3,7 +3,7 @@
 //!
 //! # Algorithm
 //! 1. Visits of the F0: for each part whose day can hold a stay reaching the window, the F0's
-//!    rows from the person postings (roaring rank → CSR).
+//!    rows from the person postings (key slot → CSR).
 //! 2. Clip each stay to the window, keep it if non-empty, extend its end by `linger`; union per
 //!    venue into U0(v) (maximal disjoint intervals).
 //! 3. For each interval `[s, e)` of U0(v) and each part whose day lies in
@@ -16,7 +16,8 @@
 //!
 //! # Performance
 //! O(F0's rows + rows at the F0's venues within `max_visit` before and during its stays), plus
-//! a bitmap rank per part touched; independent of the store's size.
+//! a key-set lookup (a cache line or two of the mapped index) per part touched; independent
+//! of the store's size.
 
 use rayon::prelude::*;
 

@@ -3,14 +3,16 @@
 //!
 //! # Performance
 //! `overlap` and `midnight` are arithmetic on the row. A category's dwell is looked up once per
-//! venue ([`Stays::at`]), not per row. `next-checkin` reads, for a row without check-out, the
-//! person's postings in the parts of the days up to `max_visit` later: one bitmap rank and a
-//! few rows per part, paid at query time (the store keeps no next-check-in column, so a late
-//! batch never makes one stale).
+//! venue ([`Stays::at`]), not per row. `next-checkin` reads, for a row without check-out, its
+//! person's next check-in within the row's own part from a column of the trace index (4 bytes
+//! a row, written with the part, read beside the row's check-in), and looks the person up in
+//! every other part of the days up to `max_visit` later: a key-set probe, and a few rows where
+//! the person is present. Parts never change, so the column is never stale: a later batch's
+//! check-ins are found in that batch's own parts.
 
 use super::ExposureRule;
 use crate::error::Result;
-use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::model::{Seconds, VenueKey};
 use crate::store::{PartIndex, Snapshot};
 use crate::time::DAY;
 use crate::trace::TraceRequest;
@@ -70,7 +72,7 @@ impl VenueStays<'_> {
         let end = match (out, req.rule) {
             (Some(_), _) => cap,
             (None, ExposureRule::Midnight) => next_midnight(a, req.params.tz_offset),
-            (None, ExposureRule::NextCheckin) => match self.next_check_in(idx.person(r), a, cap)? {
+            (None, ExposureRule::NextCheckin) => match self.next_check_in(idx, r, cap)? {
                 Some(t) => t,
                 None => a.saturating_add(self.dwell),
             },
@@ -79,11 +81,21 @@ impl VenueStays<'_> {
         Ok(Stay { start: a, end: end.min(cap), imputed: true })
     }
 
-    /// The person's earliest check-in in `(after, until]`, any venue.
-    fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
+    /// The earliest check-in of row `r`'s person after row `r`'s, up to `until`, any venue: from
+    /// the row's own part's column, and the other parts' postings.
+    fn next_check_in(&self, idx: &PartIndex, r: u32, until: Seconds) -> Result<Option<Seconds>> {
+        let (p, after) = (idx.person(r), idx.check_in(r));
         let mut best: Option<Seconds> = None;
         for part in self.stays.snapshot.parts_of_days(after.div_euclid(DAY), until.div_euclid(DAY)) {
-            if let Some(t) = part.index.next_check_in(p, after, until)?
+            if best.is_some_and(|b| b <= part.info.day * DAY) {
+                // A later day's part cannot hold an earlier check-in.
+                continue;
+            }
+            let found = match std::ptr::eq(&part.index, idx).then(|| idx.next_in_part(r)).flatten() {
+                Some(t) => t.filter(|&t| t <= until),
+                None => part.index.next_check_in(p, after, until)?,
+            };
+            if let Some(t) = found
                 && best.is_none_or(|b| t < b)
             {
                 best = Some(t);
