@@ -137,7 +137,9 @@ fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
         c.find(Locator::Css("input[name=f0]")).await.unwrap().send_keys(&f0).await.unwrap();
         c.find(Locator::Css("form[action='/trace'] button")).await.unwrap().click().await.unwrap();
         let first = format!("table tr:nth-child(2) td:nth-child({})", column + 1);
-        assert_eq!(c.find(Locator::Css(&first)).await.unwrap().text().await.unwrap(), want_first);
+        // The click starts a navigation the driver need not have finished: wait for the list.
+        let cell = c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&first)).await.unwrap();
+        assert_eq!(cell.text().await.unwrap(), want_first);
         // The first contact's timeline: the F0's stays in grey, the exposure in red.
         let red = c.find_all(Locator::Css("table tr:nth-child(2) svg rect[fill='#c33']")).await.unwrap();
         assert!(!red.is_empty(), "no exposure drawn on the first contact's timeline");

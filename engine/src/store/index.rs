@@ -412,8 +412,9 @@ impl PartIndex {
         }
     }
 
-    /// Check the venue group sections once: pages, then `group_start` ascending from 0 to the
-    /// row count and every `venue_group` entry naming a group.
+    /// Check the venue group sections once, for the readers of every group (a trace checks only
+    /// the groups it reads): pages, then `group_start` ascending from 0 to the row count and
+    /// every `venue_group` entry naming a group.
     fn groups(&self) -> Result<()> {
         self.groups_checked
             .get_or_init(|| {
@@ -496,14 +497,40 @@ impl PartIndex {
         self.person.get(&self.map, r as usize)
     }
 
-    /// Venue of row `r` (binary search over the venue groups).
+    /// Venue of row `r`: a binary search over the venue groups, reading (and checking) only the
+    /// group starts it probes.
     pub(crate) fn venue(&self, r: u32) -> Result<VenueKey> {
-        self.groups()?;
         if r as usize >= self.rows {
             return Err(self.damaged(format!("row {r} of {}", self.rows)));
         }
-        let g = partition_point(self.group_venue.len(), |g| self.group_start.get(&self.map, g + 1) <= r);
-        Ok(self.group_venue.get(&self.map, g))
+        let (mut lo, mut hi) = (0, self.group_venue.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            self.ensure(self.group_start.bytes_of(mid + 1..mid + 2))?;
+            if self.group_start.get(&self.map, mid + 1) <= r {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if !self.group(lo)?.contains(&r) {
+            return Err(self.damaged(format!("row {r} lies in no venue group")));
+        }
+        self.ensure(self.group_venue.bytes_of(lo..lo + 1))?;
+        Ok(self.group_venue.get(&self.map, lo))
+    }
+
+    /// The rows of venue group `g`, checked: its two starts in order and within the rows.
+    fn group(&self, g: usize) -> Result<Range<u32>> {
+        if g >= self.group_venue.len() {
+            return Err(self.damaged(format!("venue group {g} of {}", self.group_venue.len())));
+        }
+        self.ensure(self.group_start.bytes_of(g..g + 2))?;
+        let (start, end) = (self.group_start.get(&self.map, g), self.group_start.get(&self.map, g + 1));
+        if start > end || end as usize > self.rows {
+            return Err(self.damaged(format!("venue group {g} spans rows {start}..{end} of {}", self.rows)));
+        }
+        Ok(start..end)
     }
 
     /// The positions in `person_rows` of person `p`'s rows (empty when the part has none), the
@@ -548,12 +575,20 @@ impl PartIndex {
         Ok(best)
     }
 
-    /// The rows at venue `v` (contiguous, sorted by check-in), unchecked.
+    /// The rows at venue `v` (contiguous, sorted by check-in), unchecked: its slot, group and
+    /// group starts read and checked, nothing else of the venue sections.
     fn venue_rows(&self, v: VenueKey) -> Result<Range<u32>> {
         let Some(slot) = self.venue_slot(v)? else { return Ok(0..0) };
-        self.groups()?;
+        self.ensure(self.venue_group.bytes_of(slot..slot + 1))?;
         let g = self.venue_group.get(&self.map, slot) as usize;
-        Ok(self.group_start.get(&self.map, g)..self.group_start.get(&self.map, g + 1))
+        let rows = self.group(g)?;
+        self.ensure(self.group_venue.bytes_of(g..g + 1))?;
+        if self.group_venue.get(&self.map, g) != v {
+            return Err(
+                self.damaged(format!("venue {v} leads to the group of venue {}", self.group_venue.get(&self.map, g)))
+            );
+        }
+        Ok(rows)
     }
 
     /// The rows at venue `v` whose check-in lies in `[lo, hi)`, checked: two binary searches.
