@@ -19,7 +19,7 @@ use crate::output::{self, Format};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Tables: checkins, venues, cases, persons; table functions: f1_contacts(f0 [, from, to, \
-linger_s, dwell_s, max_visit_s, min_overlap_s]), exposures(...), and over the cases register hotspots([from, to, min_cases, \
+linger_s, dwell_s, max_visit_s, min_overlap_s, rule, radius_s]), exposures(...), and over the cases register hotspots([from, to, min_cases, \
 within_s]) and clusters([within_s, latency_s, min_size]). Read-only: only SELECT/WITH, EXPLAIN, DESCRIBE and SHOW run.\n\
 Parameters: :name in the SQL becomes the --param value as a string literal ('...'); cast where a number is needed: CAST(:top AS BIGINT).")]
 pub struct Args {
@@ -43,6 +43,10 @@ pub struct Args {
     /// Print each statement's row count and time to stderr (always on at the prompt).
     #[arg(long)]
     timing: bool,
+    /// A rules file (as `truyvet trace --rules`): its rules become names f1_contacts' and
+    /// exposures' `rule` argument takes, and its `overlap` their default.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
     /// Threads for DataFusion (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -70,6 +74,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(on) = args.run_aggregation {
         options = options.run_aggregation(on);
+    }
+    if let Some(path) = &args.rules {
+        options = options.rules(truyvet::RuleBook::read(path)?);
     }
     let session = Session::with_options(&store.snapshot(), options)?;
     let script = match (&args.query, &args.file) {

@@ -131,6 +131,8 @@ fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
         c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("correct horse battery").await.unwrap();
         shot(&c, "signin.png").await;
         c.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
+        // As below: the click's navigation may still be under way; wait for the trace form.
+        c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("input[name=f0]")).await.unwrap();
         assert_eq!(c.current_url().await.unwrap().path(), "/trace");
 
         // Trace the F0: the ranked list's first row is the CLI's first contact.

@@ -54,6 +54,21 @@ fn a_rule_changes_the_list_and_compare_says_how() {
         ]);
         let first_pc = pc.lines().nth(1).unwrap().split(',').nth(1).unwrap();
         assert_eq!(sql.lines().nth(1).unwrap().split(',').next().unwrap(), first_pc, "{sql}");
+        // A rules file's rule by name, as `trace --rules --rule` lists it; an argument given
+        // overrides the rule's parameter (a min overlap beyond A's exposure drops A).
+        let f = file.to_str().unwrap();
+        let a = "SELECT exposure_seconds, imputed_seconds FROM f1_contacts('F0A', NULL, NULL, NULL, NULL, NULL, \
+                 MIN_OVERLAP, 'hn') WHERE person_id = 'A'";
+        let by_rule =
+            run_ok(&["sql", "--store", s, "--rules", f, "--format", "csv", &a.replace("MIN_OVERLAP", "NULL")]);
+        assert_eq!(by_rule, "exposure_seconds,imputed_seconds\n1800,600\n");
+        let overridden =
+            run_ok(&["sql", "--store", s, "--rules", f, "--format", "csv", &a.replace("MIN_OVERLAP", "'31m'")]);
+        assert_eq!(overridden, "exposure_seconds,imputed_seconds\n");
+        // Without the file the name is unknown: a clear error naming it.
+        let o = truyvet().args(["sql", "--store", s, &a.replace("MIN_OVERLAP", "NULL")]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("hn"), "{}", String::from_utf8_lossy(&o.stderr));
     }
     // --compare: counts first, then one row per person listed by either rule.
     let out = truyvet()

@@ -13,10 +13,13 @@
 //! | 5 | `dwell_s`       | same                                                                 |
 //! | 6 | `max_visit_s`   | same                                                                 |
 //! | 7 | `min_overlap_s` | same                                                                 |
-//! | 8 | `rule`          | text: a preset (`overlap`, `pc-covid`, `midnight`, `next-checkin`, `cwa`) |
+//! | 8 | `rule`          | text: a preset (`overlap`, `pc-covid`, `midnight`, `next-checkin`, `cwa`) or a rule of the session's rules file ([`SessionOptions::rules`](super::SessionOptions::rules)) |
 //! | 9 | `radius_s`      | as `dwell_s` (`pc-covid`'s radius)                                   |
 //!
-//! `NULL` (or a missing argument) keeps the default of [`TraceRequest::default`]. The call runs
+//! `NULL` (or a missing argument) keeps the default of [`TraceRequest::default`], or of the rule:
+//! as with `truyvet trace --rules F --rule R --dwell D`, the rule (the file's `overlap` when a
+//! file is given and no rule named) sets its parameters first and the arguments given override
+//! them. The call runs
 //! [`Snapshot::trace`] once, while the statement is planned, and the result is a small in-memory
 //! table: `f1_contacts` has the columns and row order of `truyvet trace --rule` for the rule
 //! ([`crate::trace::f1_schema`]; midnight and cwa days are UTC days here), `exposures` those of `truyvet exposures`
@@ -35,7 +38,7 @@ use datafusion::logical_expr::Expr;
 use crate::model::Seconds;
 use crate::store::Snapshot;
 use crate::time::{DAY, Tz, parse_duration, parse_time_arg};
-use crate::trace::TraceRequest;
+use crate::trace::{RuleBook, TraceRequest};
 
 /// Argument names, in order (also shown by `\d`).
 pub(crate) const ARGS: [&str; 9] =
@@ -46,6 +49,8 @@ pub(crate) const ARGS: [&str; 9] =
 pub(crate) struct TraceFunction {
     pub snapshot: Snapshot,
     pub details: bool,
+    /// The rules `rule` can name.
+    pub rules: RuleBook,
 }
 
 impl TraceFunction {
@@ -64,7 +69,7 @@ impl TableFunctionImpl for TraceFunction {
             crate::ErrorKind::Usage | crate::ErrorKind::NotFound => err(e.to_string()),
             _ => DataFusionError::External(Box::new(e)).context(name),
         };
-        let req = request(args.exprs()).map_err(err)?;
+        let req = request(args.exprs(), &self.rules).map_err(err)?;
         let result = self.snapshot.trace(&req).map_err(engine_err)?;
         let batch = match self.details {
             true => result.exposures_record_batch().map_err(engine_err)?,
@@ -137,8 +142,8 @@ impl TableFunctionImpl for RegisterFunction {
     }
 }
 
-/// The trace request of a call (see the module docs).
-pub(crate) fn request(exprs: &[Expr]) -> Result<TraceRequest, String> {
+/// The trace request of a call (see the module docs), its rule named in `rules`.
+pub(crate) fn request(exprs: &[Expr], rules: &RuleBook) -> Result<TraceRequest, String> {
     if exprs.is_empty() || exprs.len() > ARGS.len() {
         return Err(format!("expected ({}) with at least f0, got {} argument(s)", ARGS.join(", "), exprs.len()));
     }
@@ -152,8 +157,15 @@ pub(crate) fn request(exprs: &[Expr]) -> Result<TraceRequest, String> {
         other => return Err(format!("argument f0 must be a person id (text), got {other}")),
     };
     let mut req = TraceRequest::new(f0);
+    let rule = match values.get(7).filter(|v| !v.is_null()) {
+        Some(v) => Some(text(v).ok_or_else(|| format!("argument rule must be a rule name (text), got {v}"))?),
+        None => None,
+    };
+    if rule.is_some() || rules.path.is_some() {
+        req = rules.get(rule.unwrap_or("overlap")).map_err(|e| e.to_string())?.apply(req);
+    }
     for (i, v) in values.iter().enumerate().skip(1) {
-        if v.is_null() {
+        if v.is_null() || i == 7 {
             continue;
         }
         match i {
@@ -163,10 +175,6 @@ pub(crate) fn request(exprs: &[Expr]) -> Result<TraceRequest, String> {
             4 => req.dwell = duration(ARGS[i], v)?,
             5 => req.max_visit = duration(ARGS[i], v)?,
             6 => req.min_overlap = duration(ARGS[i], v)?,
-            7 => {
-                let name = text(v).ok_or_else(|| format!("argument rule must be a rule name (text), got {v}"))?;
-                req.rule = crate::trace::ExposureRule::parse(name).map_err(|e| e.to_string())?;
-            }
             _ => Arc::make_mut(&mut req.params).radius = duration(ARGS[i], v)?,
         }
     }
@@ -242,27 +250,32 @@ mod tests {
     #[test]
     fn builds_requests_from_constants_and_keeps_defaults_for_null() {
         let null = Expr::Literal(ScalarValue::Utf8(None), None);
-        let req = request(&[lit("P1"), lit("2021-08-01T00:00:00Z"), null.clone(), lit(900_i64), lit("2h")]).unwrap();
+        let req = request(
+            &[lit("P1"), lit("2021-08-01T00:00:00Z"), null.clone(), lit(900_i64), lit("2h")],
+            &RuleBook::built_in(),
+        )
+        .unwrap();
         let mut want = TraceRequest::new("P1").linger(900).dwell(7200);
         want.from = Some(1_627_776_000);
         assert_eq!(req, want);
-        let all_null =
-            request(&[lit("P1"), null.clone(), null.clone(), null.clone(), null.clone(), null.clone(), null]).unwrap();
+        let all_null = request(
+            &[lit("P1"), null.clone(), null.clone(), null.clone(), null.clone(), null.clone(), null],
+            &RuleBook::built_in(),
+        )
+        .unwrap();
         assert_eq!(all_null, TraceRequest::new("P1"));
         let ts = Expr::Literal(ScalarValue::TimestampSecond(Some(1_627_776_000), Some("UTC".into())), None);
-        assert_eq!(request(&[lit(84_912_i64), ts]).unwrap().from, Some(1_627_776_000));
-        assert_eq!(request(&[lit(84_912_i64)]).unwrap().f0, "84912");
+        assert_eq!(request(&[lit(84_912_i64), ts], &RuleBook::built_in()).unwrap().from, Some(1_627_776_000));
+        assert_eq!(request(&[lit(84_912_i64)], &RuleBook::built_in()).unwrap().f0, "84912");
         let interval = Expr::Literal(
             ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 1, 1_500_000_000_000))),
             None,
         );
         assert_eq!(
-            request(&[
-                lit("P1"),
-                Expr::Literal(ScalarValue::Null, None),
-                Expr::Literal(ScalarValue::Null, None),
-                interval
-            ])
+            request(
+                &[lit("P1"), Expr::Literal(ScalarValue::Null, None), Expr::Literal(ScalarValue::Null, None), interval],
+                &RuleBook::built_in()
+            )
             .unwrap()
             .linger,
             DAY + 1500
@@ -271,11 +284,15 @@ mod tests {
 
     #[test]
     fn explains_bad_arguments() {
-        assert!(request(&[]).unwrap_err().contains("at least f0"));
-        assert!(request(&[lit("P1"), lit("yesterday")]).unwrap_err().contains("invalid from"));
-        assert!(request(&[lit("P1"), lit(1_i64), lit(2_i64), lit("5 parsecs")]).unwrap_err().contains("linger_s"));
-        assert!(request(&[lit(true)]).unwrap_err().contains("argument f0"));
+        assert!(request(&[], &RuleBook::built_in()).unwrap_err().contains("at least f0"));
+        assert!(request(&[lit("P1"), lit("yesterday")], &RuleBook::built_in()).unwrap_err().contains("invalid from"));
+        assert!(
+            request(&[lit("P1"), lit(1_i64), lit(2_i64), lit("5 parsecs")], &RuleBook::built_in())
+                .unwrap_err()
+                .contains("linger_s")
+        );
+        assert!(request(&[lit(true)], &RuleBook::built_in()).unwrap_err().contains("argument f0"));
         let column = Expr::Column("x".into());
-        assert!(request(&[lit("P1"), column]).unwrap_err().contains("must be a constant"));
+        assert!(request(&[lit("P1"), column], &RuleBook::built_in()).unwrap_err().contains("must be a constant"));
     }
 }

@@ -49,6 +49,9 @@ pub struct SessionOptions {
     /// Register the `audit` table (the store's audit log, read at each query). Off by
     /// default: a server opens it only for its admins.
     pub audit: bool,
+    /// The rules `f1_contacts` and `exposures` can name: the presets by default, or a rules
+    /// file's (`truyvet sql --rules`).
+    pub rules: crate::trace::RuleBook,
 }
 
 impl Default for SessionOptions {
@@ -60,11 +63,18 @@ impl Default for SessionOptions {
             memory_limit: None,
             time_limit: None,
             audit: false,
+            rules: crate::trace::RuleBook::built_in(),
         }
     }
 }
 
 impl SessionOptions {
+    /// Set [`SessionOptions::rules`].
+    pub fn rules(mut self, rules: crate::trace::RuleBook) -> Self {
+        self.rules = rules;
+        self
+    }
+
     /// Set [`SessionOptions::threads`].
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
@@ -184,7 +194,7 @@ impl Session {
             }
         }
         for (name, details) in [("f1_contacts", false), ("exposures", true)] {
-            let f = TraceFunction { snapshot: snapshot.clone(), details };
+            let f = TraceFunction { snapshot: snapshot.clone(), details, rules: options.rules.clone() };
             functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
         }
         for (name, clusters) in [("hotspots", false), ("clusters", true)] {
