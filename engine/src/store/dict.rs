@@ -24,6 +24,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -350,19 +351,34 @@ impl DictSegment {
 
     /// The bytes of local id `i`, checked.
     fn local(&self, i: usize) -> Result<&[u8]> {
+        let span = self.span(i)?;
+        self.bytes(span)
+    }
+
+    /// Where the bytes of local id `i` lie in the map, its offsets checked.
+    fn span(&self, i: usize) -> Result<Range<usize>> {
         self.ensure(self.offsets.bytes_of(i..i + 2))?;
         let (s, e) = (self.offsets.get(&self.map, i) as usize, self.offsets.get(&self.map, i + 1) as usize);
         if s > e || e > self.blob.len() {
             return Err(self.damaged(format!("id {i} at bytes {s}..{e} of a {}-byte blob", self.blob.len())));
         }
-        let range = self.blob.start + s..self.blob.start + e;
-        self.ensure(range.clone())?;
-        Ok(&self.map[range])
+        Ok(self.blob.start + s..self.blob.start + e)
+    }
+
+    /// The bytes at `span` (of [`DictSegment::span`]), checked.
+    fn bytes(&self, span: Range<usize>) -> Result<&[u8]> {
+        self.ensure(span.clone())?;
+        Ok(&self.map[span])
     }
 
     /// Local id `i` as text.
     fn local_str(&self, i: usize) -> Result<&str> {
-        std::str::from_utf8(self.local(i)?).map_err(|_| self.damaged(format!("id {i} is not UTF-8")))
+        self.text(i, self.local(i)?)
+    }
+
+    /// Bytes of local id `i` as text.
+    fn text<'a>(&self, i: usize, bytes: &'a [u8]) -> Result<&'a str> {
+        std::str::from_utf8(bytes).map_err(|_| self.damaged(format!("id {i} is not UTF-8")))
     }
 
     fn find(&self, id: &[u8]) -> Result<Option<u32>> {
@@ -435,6 +451,36 @@ impl Dict {
         let Some(s) = self.segments.get(seg) else { return Err(from()) };
         s.local_str((key - s.base) as usize)
     }
+    /// The ids of `keys`, in order, as [`Dict::id`] gives them; `from(key)` names the file of a
+    /// key beyond the dictionary. Two passes, every key's offsets and then every key's bytes, so
+    /// that the reads of different keys (each a cache and TLB miss in a large dictionary) are
+    /// in flight together instead of one after the other.
+    pub(crate) fn ids(&self, keys: &[u32], from: &dyn Fn(u32) -> Error) -> Result<Vec<&str>> {
+        let mut locals = Vec::with_capacity(keys.len());
+        for &key in keys {
+            let seg = self.segments.partition_point(|s| s.base + s.count <= key);
+            let Some(s) = self.segments.get(seg) else { return Err(from(key)) };
+            locals.push((seg, (key - s.base) as usize));
+        }
+        // A loop of bare loads (their sum unused) keeps many misses in flight; the checked
+        // reads below then find the lines cached. Nothing read here is used.
+        let touch = |at: &mut dyn Iterator<Item = (usize, usize)>| {
+            let sum = at.fold(0u8, |acc, (seg, byte)| acc ^ self.segments[seg].map.get(byte).copied().unwrap_or(0));
+            std::hint::black_box(sum);
+        };
+        touch(&mut locals.iter().map(|&(seg, i)| (seg, self.segments[seg].offsets.bytes_of(i..i + 1).start)));
+        let spans = locals.iter().map(|&(seg, i)| self.segments[seg].span(i)).collect::<Result<Vec<_>>>()?;
+        touch(&mut locals.iter().zip(&spans).map(|(&(seg, _), span)| (seg, span.start)));
+        let spans = locals.into_iter().map(|(seg, _)| seg).zip(spans);
+        keys.iter()
+            .zip(spans)
+            .map(|(&key, (seg, span))| {
+                let s = &self.segments[seg];
+                s.text((key - s.base) as usize, s.bytes(span)?)
+            })
+            .collect()
+    }
+
     /// The segments.
     #[cfg(test)]
     pub(crate) fn segments(&self) -> &[DictSegment] {

@@ -24,6 +24,8 @@ struct Candidate<'s> {
     /// Looked up once: ties on exposure and episodes are common, and a dictionary lookup per
     /// comparison dominated the sort of large lists.
     id: &'s str,
+    /// The id's first 8 bytes, big-endian, zero-padded: orders as the id unless equal.
+    prefix: u64,
     exposure: Seconds,
     imputed: Seconds,
     episodes: Range<usize>,
@@ -90,7 +92,8 @@ pub(crate) fn rank(
         }
         candidates.push(Candidate {
             person: person_run[0].person,
-            id: if ids { snapshot.person_id(person_run[0].person)? } else { "" },
+            id: "",
+            prefix: 0,
             exposure,
             imputed,
             episodes: start..flat.len(),
@@ -99,10 +102,18 @@ pub(crate) fn rank(
             last: episodes.iter().map(|&(_, iv, _)| iv.1).max().unwrap_or(0),
         });
     }
+    if ids {
+        let keys: Vec<PersonKey> = candidates.iter().map(|c| c.person).collect();
+        for (c, id) in candidates.iter_mut().zip(snapshot.person_ids(&keys)?) {
+            c.id = id;
+            c.prefix = id_prefix(id);
+        }
+    }
     let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
         b.exposure
             .cmp(&a.exposure)
             .then(b.episodes.len().cmp(&a.episodes.len()))
+            .then(a.prefix.cmp(&b.prefix))
             .then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
             .then(a.person.cmp(&b.person))
     };
@@ -149,6 +160,15 @@ pub(crate) fn rank(
     Ok((contacts, exposures))
 }
 
+/// The first 8 bytes of `id` as a big-endian number, zero-padded: `id_prefix(a) < id_prefix(b)`
+/// implies `a < b` as bytes, so a sort compares whole ids only when their prefixes are equal.
+fn id_prefix(id: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = id.len().min(8);
+    b[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
 /// Each episode (maximal, sorted) with its seconds not covered by `known` (merged, sorted, each
 /// inside some episode).
 fn imputed_per_episode<'a>(
@@ -186,6 +206,17 @@ pub(crate) fn renumber(contacts: &mut Vec<Contact>, exposures: &mut Vec<Exposure
 #[cfg(test)]
 mod tests {
     use super::imputed_per_episode;
+
+    #[test]
+    fn id_prefixes_order_as_the_ids() {
+        let ids = ["", "\0", "0", "09", "0912345678", "0912345679", "09123456", "091234560", "a", "a\0", "a\0b", "Đà"];
+        for a in ids {
+            for b in ids {
+                let (pa, pb) = (super::id_prefix(a), super::id_prefix(b));
+                assert!(pa == pb || pa.cmp(&pb) == a.as_bytes().cmp(b.as_bytes()), "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn imputed_is_the_uncovered_rest_of_each_episode() {

@@ -133,10 +133,12 @@ fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<
         gap: Seconds,
         run: &'a [Match],
     }
-    let mut rows: Vec<Row> = Vec::new();
-    for run in matches.chunk_by(|a, b| a.person == b.person) {
+    let runs: Vec<&[Match]> = matches.chunk_by(|a, b| a.person == b.person).collect();
+    let ids = snapshot.person_ids(&runs.iter().map(|run| run[0].person).collect::<Vec<_>>())?;
+    let mut rows: Vec<Row> = Vec::with_capacity(runs.len());
+    for (run, id) in runs.into_iter().zip(ids) {
         let gap = run.iter().map(|m| (m.at - m.f0_at).abs()).min().unwrap_or(0);
-        rows.push(Row { id: snapshot.person_id(run[0].person)?, gap, run });
+        rows.push(Row { id, gap, run });
     }
     rows.sort_unstable_by_key(|r| (r.gap, Reverse(r.run.len()), r.id.as_bytes(), r.run[0].person));
     rows.truncate(limit.unwrap_or(usize::MAX));
