@@ -484,11 +484,16 @@ impl PartIndex {
 
     /// The earliest check-in of row `r`'s person in this part strictly after row `r`'s:
     /// `Some(None)` when there is none, `None` when the index (format 1 or 2) does not say, and
-    /// [`PartIndex::next_check_in`] must read the person's postings.
+    /// [`PartIndex::next_check_ins`] must read the person's postings.
     #[inline]
     pub(crate) fn next_in_part(&self, r: u32) -> Option<Option<Seconds>> {
         let t = self.next_in?.get(&self.map, r as usize);
         Some((t != NO_NEXT).then(|| self.day_start + Seconds::from(t)))
+    }
+
+    /// Whether the index has the `next_in` column (format 3).
+    pub(crate) fn has_next_in(&self) -> bool {
+        self.next_in.is_some()
     }
 
     /// Person of row `r`.
@@ -537,6 +542,11 @@ impl PartIndex {
     /// offsets and postings checked.
     fn postings(&self, p: PersonKey) -> Result<Range<usize>> {
         let Some(slot) = self.person_slot(p)? else { return Ok(0..0) };
+        self.postings_at(slot)
+    }
+
+    /// [`PartIndex::postings`] of the person in slot `slot`.
+    fn postings_at(&self, slot: usize) -> Result<Range<usize>> {
         self.ensure(self.person_offsets.bytes_of(slot..slot + 2))?;
         let (lo, hi) =
             (self.person_offsets.get(&self.map, slot) as usize, self.person_offsets.get(&self.map, slot + 1) as usize);
@@ -557,11 +567,41 @@ impl PartIndex {
         Ok(rows)
     }
 
-    /// The earliest check-in of person `p` in `(after, until]` in this part, if any: its
-    /// postings read in place (no row list built, only the check-in pages checked).
-    pub(crate) fn next_check_in(&self, p: PersonKey, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
+    /// For each `(person, after, until)`, in order, the person's earliest check-in in this part
+    /// in `(after, until]`, if any: its postings read in place (no row list built, only the
+    /// pages read checked). Stage by
+    /// stage for all of them (key set, offsets, postings, check-ins), each stage after a loop
+    /// of bare loads of what it reads, so that the stage's cache misses are in flight together.
+    pub(crate) fn next_check_ins(&self, queries: &[(PersonKey, Seconds, Seconds)]) -> Result<Vec<Option<Seconds>>> {
+        if let Keys::Mapped { person, .. } = &self.keys {
+            touch(queries.iter().map(|&(p, _, _)| person.touch(&self.map, p)));
+        }
+        let mut found = Vec::new();
+        for (q, &(p, _, _)) in queries.iter().enumerate() {
+            if let Some(slot) = self.person_slot(p)? {
+                found.push((q, slot));
+            }
+        }
+        let byte = |at: usize| self.map.get(at).copied().unwrap_or(0);
+        touch(found.iter().map(|&(_, slot)| byte(self.person_offsets.bytes_of(slot..slot + 1).start)));
+        let postings = found.iter().map(|&(_, slot)| self.postings_at(slot)).collect::<Result<Vec<_>>>()?;
+        touch(postings.iter().map(|p| byte(self.person_rows.bytes_of(p.start..p.start + 1).start)));
+        touch(postings.iter().flat_map(|p| p.clone()).map(|i| {
+            let r = self.person_rows.get(&self.map, i) as usize;
+            byte(self.check_in.bytes_of(r..r + 1).start)
+        }));
+        let mut out = vec![None; queries.len()];
+        for (&(q, _), p) in found.iter().zip(postings) {
+            let (_, after, until) = queries[q];
+            out[q] = self.earliest_in(p, after, until)?;
+        }
+        Ok(out)
+    }
+
+    /// The earliest check-in in `(after, until]` of the rows at `postings` of `person_rows`.
+    fn earliest_in(&self, postings: Range<usize>, after: Seconds, until: Seconds) -> Result<Option<Seconds>> {
         let mut best: Option<Seconds> = None;
-        for i in self.postings(p)? {
+        for i in postings {
             let r = self.person_rows.get(&self.map, i) as usize;
             if r >= self.rows {
                 return Err(self.damaged(format!("row {r} of {}", self.rows)));
@@ -692,6 +732,11 @@ impl PartIndex {
     fn has_page_sums(&self) -> bool {
         self.sums.is_some()
     }
+}
+
+/// Consume bytes loaded only to bring their cache lines in (see [`PartIndex::next_check_ins`]).
+fn touch(bytes: impl Iterator<Item = u8>) {
+    std::hint::black_box(bytes.fold(0u8, |acc, b| acc ^ b));
 }
 
 /// `slice::partition_point` over an index range.

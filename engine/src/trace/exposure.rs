@@ -183,7 +183,8 @@ pub(crate) fn pieces(
         let at = stays.at(v)?;
         let known = within(measured, v, s, e);
         let mut out = Vec::new();
-        for r in rows {
+        let ahead = at.stays_ahead(idx, rows.clone())?;
+        for (k, r) in rows.enumerate() {
             let p = idx.person(r);
             if skip(p) {
                 continue;
@@ -196,7 +197,10 @@ pub(crate) fn pieces(
                     ),
                 ));
             }
-            let stay = at.stay(idx, r)?;
+            let stay = match ahead.get(k) {
+                Some(&stay) => stay,
+                None => at.stay(idx, r)?,
+            };
             let (ps, pe) = (stay.start.max(s), stay.end.min(e));
             if ps >= pe {
                 continue;
