@@ -306,3 +306,35 @@ fn a_purge_keeps_the_carry_unless_it_purges_a_carried_stay() {
         }
     }
 }
+
+/// A carried state damaged on disk (one byte flipped): `verify` names its file, and the next
+/// batch of scans refuses to pair on from it (an error naming the file) and commits nothing,
+/// rather than pairing from a wrong state.
+#[test]
+fn a_damaged_carry_is_named_by_verify_and_refused_by_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("person_id,venue_id,scanned_at,direction\n{text}")).unwrap();
+        p
+    };
+    let store = dir.path().join("s");
+    let first = write("a.csv", &format!("P1,V1,{T0},in\nP2,V2,{},in\n", T0 + 60));
+    let exit = write("b.csv", &format!("P1,V1,{},out\n", T0 + 3600));
+    let r = Ingest::new(&store).scans(ScanOptions::default()).run(&[first]).unwrap();
+    assert_eq!(r.scans.unwrap().carried, 2);
+    let name = Store::open(&store).unwrap().snapshot().manifest().scan_carry.clone().unwrap().state;
+    let file = store.join(&name);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    let before = stored(&store);
+
+    let report = Store::verify(&store, false).unwrap();
+    assert!(!report.ok());
+    assert!(report.problems.iter().any(|p| p.file.contains(&name)), "{:?}", report.problems);
+    let e = Ingest::new(&store).scans(ScanOptions::default()).run(&[exit]).unwrap_err().to_string();
+    assert!(e.contains(&name), "{e}");
+    assert_eq!(stored(&store), before, "nothing committed");
+}
