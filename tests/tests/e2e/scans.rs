@@ -307,9 +307,9 @@ fn a_purge_keeps_the_carry_unless_it_purges_a_carried_stay() {
     }
 }
 
-/// A carried state damaged on disk (one byte flipped): `verify` names its file, and the next
-/// batch of scans refuses to pair on from it (an error naming the file) and commits nothing,
-/// rather than pairing from a wrong state.
+/// A carried state damaged on disk (one byte flipped), or intact but disagreeing with the
+/// manifest's counts: `verify` names it, and the next batch of scans refuses to pair on from it
+/// (an error naming the file) and commits nothing, rather than pairing from a wrong state.
 #[test]
 fn a_damaged_carry_is_named_by_verify_and_refused_by_the_next_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,7 +334,25 @@ fn a_damaged_carry_is_named_by_verify_and_refused_by_the_next_batch() {
     let report = Store::verify(&store, false).unwrap();
     assert!(!report.ok());
     assert!(report.problems.iter().any(|p| p.file.contains(&name)), "{:?}", report.problems);
-    let e = Ingest::new(&store).scans(ScanOptions::default()).run(&[exit]).unwrap_err().to_string();
+    let e = Ingest::new(&store).scans(ScanOptions::default()).run(std::slice::from_ref(&exit)).unwrap_err().to_string();
     assert!(e.contains(&name), "{e}");
+    assert_eq!(stored(&store), before, "nothing committed");
+
+    // The file intact but the manifest's count of open stays altered (a manifest has no
+    // checksum of its own): the state no longer agrees with it, and that too is refused.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut fixed = bytes.clone();
+    fixed[at] ^= 0x20;
+    std::fs::write(&file, &fixed).unwrap();
+    assert!(Store::verify(&store, false).unwrap().ok());
+    let manifest = store.join(std::fs::read_to_string(store.join("CURRENT")).unwrap().trim());
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["scan_carry"]["open"], 2);
+    m["scan_carry"]["open"] = 3.into();
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let report = Store::verify(&store, false).unwrap();
+    assert!(report.problems.iter().any(|p| p.reason.contains("open stays")), "{:?}", report.problems);
+    let e = Ingest::new(&store).scans(ScanOptions::default()).run(&[exit]).unwrap_err().to_string();
+    assert!(e.contains(&name) && e.contains("manifest records 3"), "{e}");
     assert_eq!(stored(&store), before, "nothing committed");
 }
