@@ -105,8 +105,8 @@ pub(crate) enum KeySet {
 }
 
 impl KeySet {
-    /// Locate a set in `range` of a buffer of `buf_len` bytes from its first 16 bytes (already
-    /// checked by the caller): every array within the range.
+    /// Locate the set in bytes `range` of `map` from its first 16 bytes (their pages checked by
+    /// the caller), every array within the range.
     pub(crate) fn open(map: &[u8], range: Range<usize>) -> Result<KeySet, String> {
         let head = map.get(range.start..range.start + 16).filter(|_| range.len() >= 16).ok_or("key set header")?;
         let (kind, len) = (read_u32(head, 0).unwrap_or(0), read_u32(head, 4).unwrap_or(0) as usize);
