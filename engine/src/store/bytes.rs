@@ -86,6 +86,13 @@ impl U64s {
     }
 }
 
+/// Load, unchecked, the byte at each `(buffer, position)` and drop it: a loop of bare loads
+/// ahead of a loop of checked reads of the same places keeps their cache misses in flight
+/// together. Nothing loaded is used; a position beyond its buffer loads nothing.
+pub(crate) fn prefetch<'a>(at: impl Iterator<Item = (&'a [u8], usize)>) {
+    std::hint::black_box(at.fold(0u8, |acc, (buf, i)| acc ^ buf.get(i).copied().unwrap_or(0)));
+}
+
 /// Read a little-endian integer at a fixed header position.
 pub(crate) fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(buf.get(at..at + 4)?.try_into().ok()?))

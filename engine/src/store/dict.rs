@@ -34,7 +34,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use std::hash::BuildHasher;
 
-use super::bytes::{U32s, U64s, map_file, read_u32, read_u64, write_u32s, write_u64s};
+use super::bytes::{U32s, U64s, map_file, prefetch, read_u32, read_u64, write_u32s, write_u64s};
 use super::layout;
 use super::manifest::DictSegmentInfo;
 use super::paged::{self, PageSums, SumWriter, crc, pages};
@@ -211,14 +211,8 @@ impl Interner {
             offsets.push(blob_len);
         }
         // Sorted by id bytes: by an 8-byte prefix first (in the array, no string fetched), the
-        // ids only on a tie, in parallel. A zero-padded big-endian prefix orders as the bytes do.
-        let prefix = |s: &[u8]| {
-            let mut p = [0u8; 8];
-            let n = s.len().min(8);
-            p[..n].copy_from_slice(&s[..n]);
-            u64::from_be_bytes(p)
-        };
-        let mut keyed: Vec<(u64, u32)> = (0..count).map(|i| (prefix(self.get_bytes(base + i)), i)).collect();
+        // ids only on a tie, in parallel.
+        let mut keyed: Vec<(u64, u32)> = (0..count).map(|i| (id_prefix(self.get_bytes(base + i)), i)).collect();
         keyed.par_sort_unstable_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| self.get_bytes(base + a.1).cmp(self.get_bytes(base + b.1)))
         });
@@ -255,6 +249,15 @@ impl Interner {
         finish(&mut file).map_err(io)?;
         Ok(count)
     }
+}
+
+/// The first 8 bytes of `id` as a big-endian number, zero-padded: `id_prefix(a) < id_prefix(b)`
+/// implies `a < b` as bytes, so a sort compares whole ids only when their prefixes are equal.
+pub(crate) fn id_prefix(id: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = id.len().min(8);
+    p[..n].copy_from_slice(&id[..n]);
+    u64::from_be_bytes(p)
 }
 
 /// Recompute the checksums of a (damaged) format-2 segment in place, so that fuzzing reaches
@@ -462,15 +465,11 @@ impl Dict {
             let Some(s) = self.segments.get(seg) else { return Err(from(key)) };
             locals.push((seg, (key - s.base) as usize));
         }
-        // A loop of bare loads (their sum unused) keeps many misses in flight; the checked
-        // reads below then find the lines cached. Nothing read here is used.
-        let touch = |at: &mut dyn Iterator<Item = (usize, usize)>| {
-            let sum = at.fold(0u8, |acc, (seg, byte)| acc ^ self.segments[seg].map.get(byte).copied().unwrap_or(0));
-            std::hint::black_box(sum);
-        };
-        touch(&mut locals.iter().map(|&(seg, i)| (seg, self.segments[seg].offsets.bytes_of(i..i + 1).start)));
+        // Bare loads first, so the checked reads below find the lines cached.
+        let map = |seg: usize| &self.segments[seg].map[..];
+        prefetch(locals.iter().map(|&(seg, i)| (map(seg), self.segments[seg].offsets.bytes_of(i..i + 1).start)));
         let spans = locals.iter().map(|&(seg, i)| self.segments[seg].span(i)).collect::<Result<Vec<_>>>()?;
-        touch(&mut locals.iter().zip(&spans).map(|(&(seg, _), span)| (seg, span.start)));
+        prefetch(locals.iter().zip(&spans).map(|(&(seg, _), span)| (map(seg), span.start)));
         let spans = locals.into_iter().map(|(seg, _)| seg).zip(spans);
         keys.iter()
             .zip(spans)

@@ -55,7 +55,7 @@ use std::sync::OnceLock;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
-use super::bytes::{U32s, map_file, read_u32, read_u64, write_u32s};
+use super::bytes::{U32s, map_file, prefetch, read_u32, read_u64, write_u32s};
 use super::keyset::{self, KeySet};
 use super::paged::{self, PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
@@ -245,12 +245,19 @@ pub(crate) struct PartIndex {
     groups_checked: OnceLock<Result<(), String>>,
 }
 
-/// The venue and person key sets of a part: in place (format 3), or roaring bitmaps decoded on
-/// first use (formats 1 and 2).
+/// The venue and person key sets of a part, indexed by [`Side`]: in place (format 3), or
+/// roaring bitmaps decoded on first use (formats 1 and 2).
 #[derive(Debug)]
 enum Keys {
-    Mapped { venue: KeySet, person: KeySet },
-    Roaring { venue: LazyBitmap, person: LazyBitmap },
+    Mapped([KeySet; 2]),
+    Roaring([LazyBitmap; 2]),
+}
+
+/// Which of a part's key sets.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Venue = 0,
+    Person = 1,
 }
 
 /// A roaring bitmap section of a format 1 or 2 index, decoded and checked on first use.
@@ -324,10 +331,10 @@ impl PartIndex {
                 }
                 Ok(set)
             };
-            Keys::Mapped { venue: set(3, groups, "venue")?, person: set(7, person_offsets.len() - 1, "person")? }
+            Keys::Mapped([set(3, groups, "venue")?, set(7, person_offsets.len() - 1, "person")?])
         } else {
             let lazy = |i: usize| LazyBitmap { range: ranges[i].clone(), bitmap: OnceLock::new() };
-            Keys::Roaring { venue: lazy(3), person: lazy(7) }
+            Keys::Roaring([lazy(3), lazy(7)])
         };
         Ok(PartIndex {
             path: path.to_path_buf(),
@@ -372,44 +379,43 @@ impl PartIndex {
             .map_err(|e| self.damaged(e))
     }
 
-    /// The slot of person `p` among the part's persons (its postings), `None` when absent.
+    /// Number of keys on `side`: one per venue group, one per person's postings.
+    fn entries(&self, side: Side) -> usize {
+        match side {
+            Side::Venue => self.venue_group.len(),
+            Side::Person => self.person_offsets.len() - 1,
+        }
+    }
+
+    /// The slot of `key` among the part's keys on `side` (a venue's group entry, a person's
+    /// postings), `None` when absent.
     #[inline]
-    fn person_slot(&self, p: PersonKey) -> Result<Option<usize>> {
+    fn slot(&self, side: Side, key: u32) -> Result<Option<usize>> {
         match &self.keys {
-            Keys::Mapped { person, .. } => person.slot(&self.map, &self.sums, p).map_err(|e| self.damaged(e)),
-            Keys::Roaring { person, .. } => {
-                let b = self.bitmap(person, self.person_offsets.len() - 1)?;
-                Ok(b.contains(p).then(|| b.rank(p) as usize - 1))
+            Keys::Mapped(sets) => sets[side as usize].slot(&self.map, &self.sums, key).map_err(|e| self.damaged(e)),
+            Keys::Roaring(bitmaps) => {
+                let b = self.bitmap(&bitmaps[side as usize], self.entries(side))?;
+                Ok(b.contains(key).then(|| b.rank(key) as usize - 1))
             }
         }
     }
 
-    /// The slot of venue `v` among the part's venues, `None` when absent.
-    #[inline]
-    fn venue_slot(&self, v: VenueKey) -> Result<Option<usize>> {
+    /// The keys on `side` present in this part, ascending.
+    fn keys_of(&self, side: Side) -> Result<Vec<u32>> {
         match &self.keys {
-            Keys::Mapped { venue, .. } => venue.slot(&self.map, &self.sums, v).map_err(|e| self.damaged(e)),
-            Keys::Roaring { venue, .. } => {
-                let b = self.bitmap(venue, self.venue_group.len())?;
-                Ok(b.contains(v).then(|| b.rank(v) as usize - 1))
-            }
+            Keys::Mapped(sets) => sets[side as usize].keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
+            Keys::Roaring(bitmaps) => Ok(self.bitmap(&bitmaps[side as usize], self.entries(side))?.iter().collect()),
         }
     }
 
     /// Person keys present in this part, ascending.
     pub(crate) fn person_keys(&self) -> Result<Vec<PersonKey>> {
-        match &self.keys {
-            Keys::Mapped { person, .. } => person.keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
-            Keys::Roaring { person, .. } => Ok(self.bitmap(person, self.person_offsets.len() - 1)?.iter().collect()),
-        }
+        self.keys_of(Side::Person)
     }
 
     /// Venue keys present in this part, ascending.
     pub(crate) fn venue_keys(&self) -> Result<Vec<VenueKey>> {
-        match &self.keys {
-            Keys::Mapped { venue, .. } => venue.keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
-            Keys::Roaring { venue, .. } => Ok(self.bitmap(venue, self.venue_group.len())?.iter().collect()),
-        }
+        self.keys_of(Side::Venue)
     }
 
     /// Check the venue group sections once, for the readers of every group (a trace checks only
@@ -541,7 +547,7 @@ impl PartIndex {
     /// The positions in `person_rows` of person `p`'s rows (empty when the part has none), the
     /// offsets and postings checked.
     fn postings(&self, p: PersonKey) -> Result<Range<usize>> {
-        let Some(slot) = self.person_slot(p)? else { return Ok(0..0) };
+        let Some(slot) = self.slot(Side::Person, p)? else { return Ok(0..0) };
         self.postings_at(slot)
     }
 
@@ -573,22 +579,22 @@ impl PartIndex {
     /// stage for all of them (key set, offsets, postings, check-ins), each stage after a loop
     /// of bare loads of what it reads, so that the stage's cache misses are in flight together.
     pub(crate) fn next_check_ins(&self, queries: &[(PersonKey, Seconds, Seconds)]) -> Result<Vec<Option<Seconds>>> {
-        if let Keys::Mapped { person, .. } = &self.keys {
-            touch(queries.iter().map(|&(p, _, _)| person.touch(&self.map, p)));
+        let map = &self.map[..];
+        if let Keys::Mapped(sets) = &self.keys {
+            prefetch(queries.iter().map(|&(p, _, _)| (map, sets[Side::Person as usize].probe_at(p))));
         }
         let mut found = Vec::new();
         for (q, &(p, _, _)) in queries.iter().enumerate() {
-            if let Some(slot) = self.person_slot(p)? {
+            if let Some(slot) = self.slot(Side::Person, p)? {
                 found.push((q, slot));
             }
         }
-        let byte = |at: usize| self.map.get(at).copied().unwrap_or(0);
-        touch(found.iter().map(|&(_, slot)| byte(self.person_offsets.bytes_of(slot..slot + 1).start)));
+        prefetch(found.iter().map(|&(_, slot)| (map, self.person_offsets.bytes_of(slot..slot + 1).start)));
         let postings = found.iter().map(|&(_, slot)| self.postings_at(slot)).collect::<Result<Vec<_>>>()?;
-        touch(postings.iter().map(|p| byte(self.person_rows.bytes_of(p.start..p.start + 1).start)));
-        touch(postings.iter().flat_map(|p| p.clone()).map(|i| {
-            let r = self.person_rows.get(&self.map, i) as usize;
-            byte(self.check_in.bytes_of(r..r + 1).start)
+        prefetch(postings.iter().map(|p| (map, self.person_rows.bytes_of(p.start..p.start + 1).start)));
+        prefetch(postings.iter().flat_map(|p| p.clone()).map(|i| {
+            let r = self.person_rows.get(map, i) as usize;
+            (map, self.check_in.bytes_of(r..r + 1).start)
         }));
         let mut out = vec![None; queries.len()];
         for (&(q, _), p) in found.iter().zip(postings) {
@@ -618,7 +624,7 @@ impl PartIndex {
     /// The rows at venue `v` (contiguous, sorted by check-in), unchecked: its slot, group and
     /// group starts read and checked, nothing else of the venue sections.
     fn venue_rows(&self, v: VenueKey) -> Result<Range<u32>> {
-        let Some(slot) = self.venue_slot(v)? else { return Ok(0..0) };
+        let Some(slot) = self.slot(Side::Venue, v)? else { return Ok(0..0) };
         self.ensure(self.venue_group.bytes_of(slot..slot + 1))?;
         let g = self.venue_group.get(&self.map, slot) as usize;
         let rows = self.group(g)?;
@@ -691,12 +697,12 @@ impl PartIndex {
     pub(crate) fn verify(&self) -> Result<()> {
         self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
         match &self.keys {
-            Keys::Mapped { venue, person } => {
-                for set in [venue, person] {
+            Keys::Mapped(sets) => {
+                for set in sets {
                     set.verify(&self.map, &self.sums).map_err(|e| self.damaged(e))?;
                 }
             }
-            Keys::Roaring { .. } => {
+            Keys::Roaring(_) => {
                 self.venue_keys()?;
                 self.person_keys()?;
             }
@@ -732,11 +738,6 @@ impl PartIndex {
     fn has_page_sums(&self) -> bool {
         self.sums.is_some()
     }
-}
-
-/// Consume bytes loaded only to bring their cache lines in (see [`PartIndex::next_check_ins`]).
-fn touch(bytes: impl Iterator<Item = u8>) {
-    std::hint::black_box(bytes.fold(0u8, |acc, b| acc ^ b));
 }
 
 /// `slice::partition_point` over an index range.

@@ -191,18 +191,17 @@ impl KeySet {
         Ok(Some(slot))
     }
 
-    /// Load, unchecked and unused, the byte a [`KeySet::slot`] of `key` reads first: a loop of
-    /// these ahead of a loop of lookups keeps their cache misses in flight together.
+    /// Where in the map a [`KeySet::slot`] of `key` reads first (for
+    /// [`prefetch`](super::bytes::prefetch)).
     #[inline]
-    pub(crate) fn touch(&self, map: &[u8], key: u32) -> u8 {
-        let at = match *self {
+    pub(crate) fn probe_at(&self, key: u32) -> usize {
+        match *self {
             KeySet::Bits { words, .. } => words.bytes_of(key as usize / 64..key as usize / 64 + 1).start,
             KeySet::Sorted { shift, starts, .. } => {
                 let b = (u64::from(key) >> shift) as usize;
                 starts.bytes_of(b..b + 1).start
             }
-        };
-        map.get(at).copied().unwrap_or(0)
+        }
     }
 
     /// Every key, ascending (pages checked first).

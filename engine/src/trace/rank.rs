@@ -17,6 +17,7 @@ use super::{Contact, Exposure, Score};
 use crate::error::Result;
 use crate::model::{PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
+use crate::store::dict::id_prefix;
 
 /// A contact before ranking: totals and the range of its episodes in the flat episode list.
 struct Candidate<'s> {
@@ -106,7 +107,7 @@ pub(crate) fn rank(
         let keys: Vec<PersonKey> = candidates.iter().map(|c| c.person).collect();
         for (c, id) in candidates.iter_mut().zip(snapshot.person_ids(&keys)?) {
             c.id = id;
-            c.prefix = id_prefix(id);
+            c.prefix = id_prefix(id.as_bytes());
         }
     }
     let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
@@ -160,15 +161,6 @@ pub(crate) fn rank(
     Ok((contacts, exposures))
 }
 
-/// The first 8 bytes of `id` as a big-endian number, zero-padded: `id_prefix(a) < id_prefix(b)`
-/// implies `a < b` as bytes, so a sort compares whole ids only when their prefixes are equal.
-fn id_prefix(id: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = id.len().min(8);
-    b[..n].copy_from_slice(&id.as_bytes()[..n]);
-    u64::from_be_bytes(b)
-}
-
 /// Each episode (maximal, sorted) with its seconds not covered by `known` (merged, sorted, each
 /// inside some episode).
 fn imputed_per_episode<'a>(
@@ -212,7 +204,7 @@ mod tests {
         let ids = ["", "\0", "0", "09", "0912345678", "0912345679", "09123456", "091234560", "a", "a\0", "a\0b", "Đà"];
         for a in ids {
             for b in ids {
-                let (pa, pb) = (super::id_prefix(a), super::id_prefix(b));
+                let (pa, pb) = (super::id_prefix(a.as_bytes()), super::id_prefix(b.as_bytes()));
                 assert!(pa == pb || pa.cmp(&pb) == a.as_bytes().cmp(b.as_bytes()), "{a:?} {b:?}");
             }
         }

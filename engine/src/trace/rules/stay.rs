@@ -97,16 +97,15 @@ impl VenueStays<'_> {
         // Rows without check-out: (position in `out`, person, check-in, cap, next check-in so far).
         let mut open: Vec<(usize, PersonKey, Seconds, Seconds, Option<Seconds>)> = Vec::new();
         for r in rows {
+            if idx.check_out(r).is_some() {
+                out.push(self.stay(idx, r)?);
+                continue;
+            }
             let a = idx.check_in(r);
             let cap = a.saturating_add(req.max_visit);
-            match idx.check_out(r) {
-                Some(b) => out.push(Stay { start: a, end: b.min(cap), imputed: b > cap }),
-                None => {
-                    let own = idx.next_in_part(r).flatten().filter(|&t| t <= cap);
-                    open.push((out.len(), idx.person(r), a, cap, own));
-                    out.push(Stay { start: a, end: cap, imputed: true });
-                }
-            }
+            let own = idx.next_in_part(r).flatten().filter(|&t| t <= cap);
+            open.push((out.len(), idx.person(r), a, cap, own));
+            out.push(Stay { start: a, end: cap, imputed: true });
         }
         let (Some(first), Some(last)) =
             (open.iter().map(|o| o.2.div_euclid(DAY)).min(), open.iter().map(|o| o.3.div_euclid(DAY)).max())
