@@ -49,6 +49,7 @@
 pub mod cases;
 pub mod encode;
 pub mod error;
+pub mod ffi;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod ingest;
