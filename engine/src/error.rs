@@ -89,6 +89,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A Ballista cluster could not be reached, or failed a statement or a start.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// A broken invariant: a bug in truyvet.
     #[error("internal error (a bug in truyvet): {0}")]
     Internal(String),
@@ -130,7 +133,9 @@ impl Error {
             Error::Sql { kind, .. } => *kind,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::BadInput { .. } | Error::TooManyRejects { .. } => ErrorKind::Data,
-            Error::Store { .. } | Error::Locked(_) | Error::Io { .. } | Error::TimeLimit => ErrorKind::Environment,
+            Error::Store { .. } | Error::Locked(_) | Error::Io { .. } | Error::TimeLimit | Error::Cluster(_) => {
+                ErrorKind::Environment
+            }
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -47,6 +47,8 @@
 #![deny(missing_docs)]
 
 pub mod cases;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod encode;
 pub mod error;
 pub mod ffi;

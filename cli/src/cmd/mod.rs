@@ -2,6 +2,8 @@
 
 mod audit;
 mod cases;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod clusters;
 mod compact;
 mod demo;
@@ -82,6 +84,9 @@ enum Command {
     Sql(sql::Args),
     /// Serve the tracers' web page and the JSON/Arrow API over a store.
     Serve(serve::Args),
+    /// Run a DataFusion Ballista scheduler or executor for `truyvet sql --cluster`.
+    #[cfg(feature = "cluster")]
+    Cluster(cluster::Args),
     /// The accounts of `serve --users`: add, remove, list.
     Users(users::Args),
     /// Reports for a province: `report daily` (QR adoption, cases and contacts, hotspots, data
@@ -210,6 +215,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clusters(a) => clusters::run(a),
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(a) => cluster::run(a),
         Command::Users(a) => users::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Report(a) => report::run(a),

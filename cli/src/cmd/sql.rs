@@ -50,6 +50,11 @@ pub struct Args {
     /// Threads for DataFusion (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Run on the DataFusion Ballista cluster whose scheduler is at URL (`df://HOST:PORT`;
+    /// `truyvet cluster scheduler` starts one). The store must be at the same path on every
+    /// machine of the cluster. Needs a truyvet built with the `cluster` feature.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
     /// Filter rows while decoding Parquet (DataFusion's pushdown_filters; for measurements).
     #[arg(long, value_name = "BOOL", hide = true)]
     pushdown_filters: Option<bool>,
@@ -78,6 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.rules {
         options = options.rules(truyvet::RuleBook::read(path)?);
     }
+    options = options.cluster(args.cluster.clone());
     let session = Session::with_options(&store.snapshot(), options)?;
     let script = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),

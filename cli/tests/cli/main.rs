@@ -6,6 +6,8 @@ mod basics;
 #[cfg(unix)]
 mod browser;
 mod cases;
+#[cfg(all(unix, feature = "cluster"))]
+mod cluster;
 mod crash;
 mod output;
 mod pseudonym;

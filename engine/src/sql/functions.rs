@@ -26,14 +26,19 @@
 //! ([`crate::model::EXPOSURES_SCHEMA`]). This module only translates arguments; the semantics
 //! live in `trace`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, IntervalMonthDayNano};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
+use datafusion::catalog::{Session as DfSession, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
 
 use crate::model::Seconds;
 use crate::store::Snapshot;
@@ -75,7 +80,7 @@ impl TableFunctionImpl for TraceFunction {
             true => result.exposures_record_batch().map_err(engine_err)?,
             false => result.to_record_batch(),
         };
-        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+        Ok(Arc::new(ResultTable { batch }))
     }
 }
 
@@ -138,7 +143,7 @@ impl TableFunctionImpl for RegisterFunction {
             }
             self.snapshot.hotspots(&req).and_then(|h| h.to_record_batch()).map_err(engine_err)?
         };
-        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+        Ok(Arc::new(ResultTable { batch }))
     }
 }
 
@@ -294,5 +299,40 @@ mod tests {
         assert!(request(&[lit(true)], &RuleBook::built_in()).unwrap_err().contains("argument f0"));
         let column = Expr::Column("x".into());
         assert!(request(&[lit("P1"), column], &RuleBook::built_in()).unwrap_err().contains("must be a constant"));
+    }
+}
+
+/// The answer of a table function, computed while the statement was planned: one batch. (Not
+/// DataFusion's `MemTable`, so that a cluster's codec can recognise it and ship the batch.)
+#[derive(Debug)]
+pub(crate) struct ResultTable {
+    pub(crate) batch: RecordBatch,
+}
+
+impl TableProvider for ResultTable {
+    fn schema(&self) -> SchemaRef {
+        self.batch.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    fn scan<'a, 'b, 'c, 'd, 't>(
+        &'a self,
+        _state: &'b dyn DfSession,
+        projection: Option<&'c Vec<usize>>,
+        _filters: &'d [Expr],
+        _limit: Option<usize>,
+    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
+    where
+        'a: 't,
+        'b: 't,
+        'c: 't,
+        'd: 't,
+        Self: 't,
+    {
+        let exec = MemorySourceConfig::try_new_exec(&[vec![self.batch.clone()]], self.schema(), projection.cloned());
+        Box::pin(async move { Ok(exec? as Arc<dyn ExecutionPlan>) })
     }
 }

@@ -53,12 +53,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod functions;
+pub(crate) mod functions;
 mod run_aggregate;
 mod sandbox;
 mod script;
 mod session;
-mod tables;
+pub(crate) mod tables;
 
 pub use self::sandbox::check_statement;
 pub use self::script::{bind_params, is_complete, parse_param, split_statements};

@@ -52,6 +52,11 @@ pub struct SessionOptions {
     /// The rules `f1_contacts` and `exposures` can name: the presets by default, or a rules
     /// file's (`truyvet sql --rules`).
     pub rules: crate::trace::RuleBook,
+    /// Run statements on the DataFusion Ballista cluster whose scheduler is at this URL
+    /// (`df://HOST:PORT`) instead of in this process (see [`crate::cluster`]; needs the
+    /// `cluster` feature). The answers are the same; the store must be at the same path on
+    /// every machine of the cluster.
+    pub cluster: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -64,6 +69,7 @@ impl Default for SessionOptions {
             time_limit: None,
             audit: false,
             rules: crate::trace::RuleBook::built_in(),
+            cluster: None,
         }
     }
 }
@@ -102,6 +108,12 @@ impl SessionOptions {
     /// Set [`SessionOptions::audit`].
     pub fn audit(mut self, audit: bool) -> Self {
         self.audit = audit;
+        self
+    }
+
+    /// Set [`SessionOptions::cluster`].
+    pub fn cluster(mut self, url: Option<String>) -> Self {
+        self.cluster = url;
         self
     }
 
@@ -180,7 +192,20 @@ impl Session {
         }
         .map_err(|e| Error::Internal(format!("cannot start the SQL runtime: {e}")))?;
 
-        let mut config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+        let mut config = match &options.cluster {
+            None => SessionConfig::new().with_target_partitions(threads),
+            #[cfg(feature = "cluster")]
+            Some(_) => crate::cluster::config(),
+            #[cfg(not(feature = "cluster"))]
+            Some(url) => {
+                return Err(Error::InvalidArgument {
+                    what: "cluster",
+                    value: url.clone(),
+                    hint: "this truyvet was built without the `cluster` feature (DataFusion Ballista)".into(),
+                });
+            }
+        }
+        .with_information_schema(true);
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pruning = true;
         parquet.enable_page_index = true;
@@ -219,7 +244,18 @@ impl Session {
             state = state.with_physical_optimizer_rule(Arc::new(run_aggregate::RunAggregate));
         }
         let state = state.build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = match &options.cluster {
+            None => SessionContext::new_with_state(state),
+            #[cfg(feature = "cluster")]
+            Some(url) => {
+                use ballista::prelude::SessionContextExt;
+                crate::cluster::check_reachable(url)?;
+                rt.block_on(SessionContext::remote_with_state(url, state))
+                    .map_err(|e| Error::Cluster(format!("connecting to the scheduler at {url}: {e}")))?
+            }
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => unreachable!("refused above"),
+        };
         tables::register(&ctx, snapshot)?;
         if options.audit {
             tables::register_audit(&ctx, snapshot.dir())?;

@@ -56,6 +56,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::model::{CASES_SCHEMA, CHECKINS_SCHEMA, VENUES_SCHEMA, col};
+use crate::store::manifest::Manifest;
 use crate::store::{Snapshot, audit, layout};
 
 /// SQL of the `persons` view.
@@ -63,45 +64,49 @@ pub(crate) const PERSONS_VIEW: &str = "CREATE VIEW persons AS \
      SELECT person_id, count(*) AS visits, min(check_in) AS first_seen, max(check_in) AS last_seen \
      FROM checkins GROUP BY person_id";
 
+/// The store tables a session registers, by name.
+pub(crate) const STORE_TABLES: [&str; 3] = ["checkins", "venues", "cases"];
+
 /// Register `checkins`, `venues`, `cases` and `persons` (the view is created by the caller, which runs
 /// SQL).
 pub(crate) fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<()> {
-    let m = snapshot.manifest();
-    let parts = m
-        .parts
-        .iter()
-        .map(|p| {
-            let stats = part_statistics(p.rows, p.day, p.min_check_in, p.max_check_in);
-            ParquetFile::open(snapshot.dir(), &p.path, Some(stats))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let venues = m
-        .venue_attrs
-        .iter()
-        .map(|rel| {
-            // The row count lets the planner build join hash tables on venues, not on checkins.
-            let rows = parquet_rows(&layout::resolve(snapshot.dir(), rel))?;
-            let stats = Statistics { num_rows: Precision::Exact(rows), ..Statistics::new_unknown(&VENUES_SCHEMA) };
-            ParquetFile::open(snapshot.dir(), rel, Some(stats))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let cases = m
-        .cases
-        .iter()
-        .map(|rel| {
-            let rows = parquet_rows(&layout::resolve(snapshot.dir(), rel))?;
-            let stats = Statistics { num_rows: Precision::Exact(rows), ..Statistics::new_unknown(&CASES_SCHEMA) };
-            ParquetFile::open(snapshot.dir(), rel, Some(stats))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let df = |e: datafusion::error::DataFusionError| Error::Internal(format!("registering tables: {e}"));
-    ctx.register_table("checkins", Arc::new(ParquetTable { schema: view_types(&CHECKINS_SCHEMA), files: parts }))
-        .map_err(df)?;
-    ctx.register_table("venues", Arc::new(ParquetTable { schema: view_types(&VENUES_SCHEMA), files: venues }))
-        .map_err(df)?;
-    ctx.register_table("cases", Arc::new(ParquetTable { schema: view_types(&CASES_SCHEMA), files: cases }))
-        .map_err(df)?;
+    for name in STORE_TABLES {
+        let table = store_table(snapshot.dir(), snapshot.manifest(), name)?;
+        ctx.register_table(name, table).map_err(|e| Error::Internal(format!("registering {name}: {e}")))?;
+    }
     Ok(())
+}
+
+/// The store table `name` (one of [`STORE_TABLES`]) of the manifest `m` of the store in `dir`:
+/// what a session registers, and what a cluster's scheduler rebuilds from a plan (the manifest
+/// alone says which files it reads).
+pub(crate) fn store_table(dir: &Path, m: &Manifest, name: &str) -> Result<Arc<dyn TableProvider>> {
+    // The row count of the small tables lets the planner build join hash tables on them, not
+    // on checkins.
+    let counted = |rel: &String, schema: &SchemaRef| {
+        let rows = parquet_rows(&layout::resolve(dir, rel))?;
+        let stats = Statistics { num_rows: Precision::Exact(rows), ..Statistics::new_unknown(schema) };
+        ParquetFile::open(dir, rel, Some(stats))
+    };
+    let (schema, files) = match name {
+        "checkins" => {
+            let parts = m.parts.iter().map(|p| {
+                let stats = part_statistics(p.rows, p.day, p.min_check_in, p.max_check_in);
+                ParquetFile::open(dir, &p.path, Some(stats))
+            });
+            (&*CHECKINS_SCHEMA, parts.collect::<Result<Vec<_>>>()?)
+        }
+        "venues" => (&*VENUES_SCHEMA, m.venue_attrs.iter().map(|r| counted(r, &VENUES_SCHEMA)).collect::<Result<_>>()?),
+        "cases" => (&*CASES_SCHEMA, m.cases.iter().map(|r| counted(r, &CASES_SCHEMA)).collect::<Result<_>>()?),
+        other => return Err(Error::Internal(format!("no store table {other:?}"))),
+    };
+    Ok(Arc::new(ParquetTable {
+        dir: dir.to_path_buf(),
+        name: name.to_string(),
+        version: m.version,
+        schema: view_types(schema),
+        files,
+    }))
 }
 
 /// Register `audit`: the store's audit log, read whole at each scan (it is small beside the
@@ -114,8 +119,8 @@ pub(crate) fn register_audit(ctx: &SessionContext, dir: &Path) -> Result<()> {
 }
 
 #[derive(Debug)]
-struct AuditTable {
-    dir: std::path::PathBuf,
+pub(crate) struct AuditTable {
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl TableProvider for AuditTable {
@@ -230,9 +235,13 @@ impl ParquetFile {
     }
 }
 
-/// A read-only table over a fixed list of Parquet files with one schema.
+/// A read-only table over a fixed list of Parquet files with one schema: the store table
+/// `name` of manifest `version` of the store in `dir`.
 #[derive(Debug)]
-struct ParquetTable {
+pub(crate) struct ParquetTable {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) name: String,
+    pub(crate) version: u64,
     schema: SchemaRef,
     files: Vec<ParquetFile>,
 }

@@ -3,6 +3,7 @@
 mod call_list;
 mod cases;
 mod chain;
+mod cluster;
 mod clusters;
 mod compact;
 mod fixture;

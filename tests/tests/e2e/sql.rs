@@ -42,7 +42,7 @@ fn session(snapshot: &Snapshot) -> Session {
 }
 
 /// Rows as comma-joined text (timestamps RFC 3339, NULL empty), for readable comparisons.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("");
     let mut out = Vec::new();
     for b in batches {
