@@ -10,11 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use truyvet::Snapshot;
-use truyvet::TraceRequest;
 use truyvet::model::Seconds;
 use truyvet::report::ReportRequest;
 use truyvet::time::{Tz, parse_day, parse_duration, parse_time_arg};
 use truyvet::trace::{ChainRequest, ClusterRequest, HotspotRequest};
+use truyvet::{RuleBook, TraceRequest};
 
 use crate::accounts::Role;
 use crate::live::Live;
@@ -74,15 +74,23 @@ const RULES: [&str; 7] = ["from", "to", "tz", "linger", "dwell", "max_visit", "m
 
 /// The exposure rules and window of a request (F0 unset).
 fn rules(p: &Params) -> Result<TraceRequest, ApiError> {
+    rules_over(p, TraceRequest::default())
+}
+
+/// The parameters a request gives, over `base` (a named rule's request, or the defaults).
+fn rules_over(p: &Params, base: TraceRequest) -> Result<TraceRequest, ApiError> {
     let tz = p.get("tz").map(Tz::parse).transpose()?.unwrap_or(Tz::UTC);
     let mut r = TraceRequest {
         from: p.get("from").map(|v| parse_time_arg("from", v, tz)).transpose()?,
         to: p.get("to").map(|v| parse_time_arg("to", v, tz)).transpose()?,
         deadline: p.1,
-        ..TraceRequest::default()
+        ..base
     };
-    // Local days (midnight) are the request's time zone's.
-    std::sync::Arc::make_mut(&mut r.params).tz_offset = tz.offset_seconds();
+    // Local days (midnight) are the request's time zone's, or the named rule's when the request
+    // gives none.
+    if p.get("tz").is_some() || r.params.tz_offset == 0 {
+        std::sync::Arc::make_mut(&mut r.params).tz_offset = tz.offset_seconds();
+    }
     for (name, field) in [
         ("linger", &mut r.linger),
         ("dwell", &mut r.dwell),
@@ -131,9 +139,16 @@ async fn answer(
     respond::rows(rows, encoding)
 }
 
-/// `f0` (or `case`), rules, hops: the request a trace or exposures call describes.
-pub(crate) fn trace_request(snap: &Snapshot, p: &Params) -> Result<ChainRequest, ApiError> {
-    let mut r = rules(p)?;
+/// `f0` (or `case`), rules, hops: the request a trace or exposures call describes. `rule` names
+/// one of `book`'s rules, whose parameters the request's own override (as `truyvet trace
+/// --rules F --rule R --linger L`); with a rules file and no `rule`, the file's `overlap`.
+pub(crate) fn trace_request(snap: &Snapshot, p: &Params, book: &RuleBook) -> Result<ChainRequest, ApiError> {
+    let name = p.get("rule");
+    let base = match name.is_some() || book.path.is_some() {
+        true => book.get(name.unwrap_or("overlap"))?.apply(TraceRequest::default()),
+        false => TraceRequest::default(),
+    };
+    let mut r = rules_over(p, base)?;
     match (p.get("f0"), p.get("case")) {
         (Some(f0), None) => r.f0 = f0.trim().to_string(),
         (None, Some(id)) => {
@@ -147,9 +162,6 @@ pub(crate) fn trace_request(snap: &Snapshot, p: &Params) -> Result<ChainRequest,
             r.onset = window.onset;
         }
         _ => return Err(ApiError::Usage("give exactly one of f0 and case".into())),
-    }
-    if let Some(name) = p.get("rule") {
-        r.rule = truyvet::ExposureRule::parse(name)?;
     }
     if let Some(radius) = p.duration("radius")? {
         std::sync::Arc::make_mut(&mut r.params).radius = radius;
@@ -190,8 +202,8 @@ const TRACE: [&str; 17] = [
 
 /// The list (`details`: the exposure intervals) a trace request asks for: a chain when it has
 /// hops, a cap or a latency, else the plain F1 trace.
-fn traced(snap: &Snapshot, p: &Params, details: bool) -> Result<Rows, ApiError> {
-    let req = trace_request(snap, p)?;
+fn traced(snap: &Snapshot, p: &Params, book: &RuleBook, details: bool) -> Result<Rows, ApiError> {
+    let req = trace_request(snap, p, book)?;
     if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
         let chain = snap.trace_chain(&req, None)?;
         let batch = if details { chain.exposures_record_batch()? } else { chain.to_record_batch()? };
@@ -204,12 +216,12 @@ fn traced(snap: &Snapshot, p: &Params, details: bool) -> Result<Rows, ApiError> 
 
 /// `GET /api/v1/trace`: the ranked F1 list (with `hops`, the chain).
 pub async fn trace(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
-    answer(live, q, headers, &TRACE, |_, snap, p| traced(&snap, &p, false)).await
+    answer(live, q, headers, &TRACE, |l, snap, p| traced(&snap, &p, &l.rules, false)).await
 }
 
 /// `GET /api/v1/exposures`: every exposure interval behind the list.
 pub async fn exposures(State(live): State<Arc<Live>>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
-    answer(live, q, headers, &TRACE, |_, snap, p| traced(&snap, &p, true)).await
+    answer(live, q, headers, &TRACE, |l, snap, p| traced(&snap, &p, &l.rules, true)).await
 }
 
 /// `GET /api/v1/itinerary?person=`: a person's own stays.

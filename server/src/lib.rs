@@ -53,6 +53,8 @@ pub struct Config {
     pub users: Option<PathBuf>,
     /// Most bytes a SQL statement may hold.
     pub memory_limit: Option<usize>,
+    /// The rules a request's `rule` may name (`serve --rules`): the presets, or a rules file's.
+    pub rules: truyvet::RuleBook,
 }
 
 /// Refuse an address other than loopback: without accounts, anyone who can connect acts as

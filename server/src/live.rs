@@ -23,6 +23,8 @@ pub struct Live {
     pub time_limit: Duration,
     /// Most bytes a SQL statement may hold.
     pub memory_limit: Option<usize>,
+    /// The rules a request's `rule` may name ([`crate::Config::rules`]).
+    pub rules: truyvet::RuleBook,
     /// The SQL session of one snapshot version.
     #[cfg(feature = "sql")]
     sql: Mutex<Option<(u64, Arc<truyvet::sql::Session>)>>,
@@ -56,6 +58,7 @@ impl Live {
             audit,
             time_limit: config.time_limit,
             memory_limit: config.memory_limit,
+            rules: config.rules.clone(),
             users,
             session_lifetime: SESSION,
             sessions: Mutex::new(Default::default()),
@@ -111,6 +114,7 @@ impl Live {
             .time_limit(Some(self.time_limit))
             .memory_limit(self.memory_limit)
             .audit(admin)
+            .rules(self.rules.clone())
     }
 
     /// A new page session for `user`: its token.

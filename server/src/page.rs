@@ -160,6 +160,8 @@ pub async fn trace(
     };
     let vi = lang(&p);
     let value = |k: &str| esc(p.get(k).unwrap_or_default());
+    // The server's rules (`serve --rules`): the presets, then the file's own.
+    let rule_names: Vec<&str> = live.rules.rules().iter().map(|r| r.name.as_str()).collect();
     let mut html = format!(
         "<form method=\"get\" action=\"/trace\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <label>F0 <input name=\"f0\" value=\"{}\"></label><label>{} <input name=\"case\" list=\"cases\" value=\"{}\"></label>\
@@ -180,7 +182,7 @@ pub async fn trace(
         value("min_overlap"),
         value("hops"),
         t(vi, "quy tắc", "rule"),
-        select("rule", p.get("rule"), &truyvet::ExposureRule::ALL.map(|r| r.name())),
+        select("rule", p.get("rule"), &rule_names),
         t(vi, "xếp hạng", "rank by"),
         select("rank", p.get("rank"), &["exposure", "score"]),
         t(vi, "Truy vết", "Trace"),
@@ -199,9 +201,9 @@ pub async fn trace(
         let api: Vec<(String, String)> = q.into_iter().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
         let query: String = api.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
         let limit = live.time_limit;
-        let result = blocking(&live, move |_, snap| {
+        let result = blocking(&live, move |l, snap| {
             let p = Params::new(api, &known)?.within(limit);
-            let req = crate::api::trace_request(&snap, &p)?;
+            let req = crate::api::trace_request(&snap, &p, &l.rules)?;
             let f0 = req.trace.f0.clone();
             let key =
                 snap.person_key(&f0)?.ok_or_else(|| truyvet::Error::NotFound { what: "person", id: f0.clone() })?;

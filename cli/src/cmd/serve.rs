@@ -28,6 +28,10 @@ pub struct Args {
     /// Most memory one SQL statement may hold (e.g. 2GiB); beyond it the statement fails.
     #[arg(long, value_parser = bytes)]
     memory_limit: Option<usize>,
+    /// A rules file (as `truyvet trace --rules`): its rules become names the API's, the page's
+    /// and SQL's `rule` take, and its `overlap` the default.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -43,6 +47,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         time_limit: std::time::Duration::from_secs(a.time_limit.max(1) as u64),
         users: a.users,
         memory_limit: a.memory_limit,
+        rules: truyvet::RuleBook::open(a.rules.as_deref())?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(truyvet_server::serve(config, truyvet_server::stop_signal()))?;

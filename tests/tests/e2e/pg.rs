@@ -28,6 +28,7 @@ impl PgServer {
             time_limit,
             users: Some(users.to_path_buf()),
             memory_limit: Some(256 << 20),
+            rules: truyvet::RuleBook::built_in(),
         };
         let running = Running::start(Live::open(&config).unwrap(), |l, live, stop| {
             Box::pin(truyvet_server::pg::serve_on(l, live, stop))

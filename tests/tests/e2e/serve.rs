@@ -23,6 +23,7 @@ fn config(store: &std::path::Path, time_limit: Duration, users: Option<&std::pat
         time_limit,
         users: users.cloned(),
         memory_limit: Some(64 << 20),
+        rules: truyvet::RuleBook::built_in(),
     }
 }
 
@@ -596,4 +597,43 @@ fn an_expired_page_session_signs_in_again_and_is_audited() {
         ]
     );
     assert!(records[..2].iter().all(|r| r.user.as_deref() == Some("minh")), "{records:#?}");
+}
+
+#[test]
+fn a_rules_file_names_rules_for_the_api_and_the_page() {
+    let (_dir, store) = fixture().build();
+    let rules = _dir.path().join("rules.toml");
+    std::fs::write(&rules, "[rule.long-linger]\nbase = \"overlap\"\nlinger = \"1h\"\ndwell = \"30m\"\n").unwrap();
+    let book = truyvet::RuleBook::read(&rules).unwrap();
+    let mut cfg = config(store.dir(), Duration::from_secs(30), None);
+    cfg.rules = book.clone();
+    let server = Server::on(Live::open(&cfg).unwrap());
+    let snap = store.snapshot();
+    let named = book.get("long-linger").unwrap();
+    // The rule's parameters, and the request's own over them (as `trace --rules F --rule R`).
+    for (query, req) in [
+        ("rule=long-linger", named.apply(TraceRequest::new("F0"))),
+        ("rule=long-linger&linger=5m", named.apply(TraceRequest::new("F0")).linger(300)),
+        ("rule=pc-covid", book.get("pc-covid").unwrap().apply(TraceRequest::new("F0"))),
+    ] {
+        let want = snap.trace(&req).unwrap();
+        let (status, _, body) = server.get(&format!("/api/v1/trace?f0=F0&{query}"), "*/*");
+        assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(body, bytes(&want.to_record_batch(), Encoding::Json), "{query}");
+    }
+    let long = snap.trace(&named.apply(TraceRequest::new("F0"))).unwrap();
+    let plain = snap.trace(&TraceRequest::new("F0")).unwrap();
+    assert_ne!(
+        long.contacts.iter().map(|c| c.exposure_seconds).sum::<i64>(),
+        plain.contacts.iter().map(|c| c.exposure_seconds).sum::<i64>(),
+        "the named rule changes the answer (else this test proves nothing)"
+    );
+    let (status, _, body) = server.get("/api/v1/trace?f0=F0&rule=nosuch", "*/*");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("nosuch") && body.contains("long-linger"), "{body}");
+    let (status, _, page) = server.get("/trace?lang=en&f0=F0&rule=long-linger", "text/html");
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<option selected>long-linger</option>"), "the page offers the file's rules");
 }
