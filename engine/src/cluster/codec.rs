@@ -9,8 +9,10 @@
 //!   executors then read those files, so the store must be at the same path on every machine
 //!   of the cluster (a shared or replicated file system).
 //! - `audit`: the store's directory.
-//! - a table function's answer (`f1_contacts`, `exposures`, `hotspots`, `clusters`): its
-//!   Arrow batch, computed while the client planned (as in a local session). DataFusion's own
+//! - `f1_contacts`/`exposures`: the store, manifest version and trace request; the scheduler
+//!   plans the trace over the executors ([`super::trace`]).
+//! - another table function's answer (`hotspots`, `clusters`): its Arrow batch, computed while
+//!   the client planned (as in a local session). DataFusion's own
 //!   table functions (`generate_series`, `range`) are computed on the client too, up to
 //!   [`MAX_SHIPPED_ROWS`] rows.
 //!
@@ -36,6 +38,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use serde::{Deserialize, Serialize};
 
+use super::trace::{F1Table, WireRequest};
 use crate::sql::functions::ResultTable;
 use crate::sql::tables::{self, AuditTable, ParquetTable};
 use crate::store::{layout, manifest::Manifest};
@@ -52,6 +55,13 @@ enum Table {
     },
     Audit {
         dir: PathBuf,
+    },
+    /// `f1_contacts`/`exposures`, traced by the cluster ([`super::trace`]).
+    Trace {
+        dir: PathBuf,
+        version: u64,
+        request: Box<WireRequest>,
+        details: bool,
     },
     /// Followed by the batch as an Arrow IPC stream.
     Result,
@@ -137,6 +147,9 @@ impl LogicalExtensionCodec for TableCodec {
                 tables::store_table(&dir, &manifest, &table).map_err(external)
             }
             Table::Audit { dir } => Ok(Arc::new(AuditTable { dir })),
+            Table::Trace { dir, version, request, details } => {
+                Ok(Arc::new(F1Table::decoded(dir, version, *request, details)?))
+            }
             Table::Result => {
                 let mut reader = StreamReader::try_new(rest, None).map_err(|e| internal("reading a result", e))?;
                 let batch = reader
@@ -157,6 +170,9 @@ impl LogicalExtensionCodec for TableCodec {
         if let Some(t) = node.downcast_ref::<ParquetTable>() {
             let dir = std::path::absolute(&t.dir).map_err(|e| internal("the store's path", e))?;
             write_head(buf, &Table::Store { dir, version: t.version, table: t.name.clone() })
+        } else if let Some(t) = node.downcast_ref::<F1Table>() {
+            let (dir, version, request, details) = (t.dir.clone(), t.version, Box::new(t.request.clone()), t.details);
+            write_head(buf, &Table::Trace { dir, version, request, details })
         } else if let Some(t) = node.downcast_ref::<AuditTable>() {
             let dir = std::path::absolute(&t.dir).map_err(|e| internal("the store's path", e))?;
             write_head(buf, &Table::Audit { dir })

@@ -12,22 +12,26 @@
 //! A statement sees exactly what a local session over the same snapshot sees: the client
 //! plans it against its snapshot, and [`codec::TableCodec`] tells the scheduler which manifest
 //! version and files that is. The store must be at the same absolute path on the scheduler and
-//! every executor (a shared or replicated file system). Table functions (`f1_contacts`,
-//! `exposures`, `hotspots`, `clusters`) run on the client while it plans, as locally; their
-//! answers travel in the plan.
+//! every executor (a shared or replicated file system). `f1_contacts` and `exposures` become a
+//! plan the executors run over day ranges of the store (`trace`, its nodes shipped by
+//! [`PlanCodec`]); the other table functions (`hotspots`, `clusters`) run on the client while
+//! it plans, as locally, and their answers travel in the plan.
 //!
 //! Ballista is built with DataFusion 55 (`ballista` 55.0); client and cluster must run the same
 //! Ballista major version (the scheduler checks it).
 
 pub mod codec;
+pub(crate) mod trace;
+
+pub use trace::PlanCodec;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
 use ballista_core::utils::default_session_builder;
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -91,7 +95,7 @@ fn session_builder() -> SessionBuilder {
 }
 
 fn codecs() -> BallistaCodec {
-    BallistaCodec::new(Arc::new(codec::TableCodec::default()), Arc::new(BallistaPhysicalExtensionCodec::default()))
+    BallistaCodec::new(Arc::new(codec::TableCodec::default()), Arc::new(trace::PlanCodec::default()))
 }
 
 /// Run a scheduler on `bind` until the process is stopped (Ctrl-C, SIGTERM). Executors
@@ -102,6 +106,7 @@ pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
         bind_port: bind.port(),
         external_host: bind.ip().to_string(),
         override_logical_codec: Some(Arc::new(codec::TableCodec::default())),
+        override_physical_codec: Some(Arc::new(trace::PlanCodec::default())),
         ..SchedulerConfig::default()
     };
     config = config.with_override_session_builder(session_builder()).with_override_config_producer(config_producer());
@@ -140,6 +145,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         work_dir: options.work_dir.map(|d| d.display().to_string()),
         override_config_producer: Some(config_producer()),
         override_logical_codec: Some(Arc::new(codec::TableCodec::default())),
+        override_physical_codec: Some(Arc::new(trace::PlanCodec::default())),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config)).await.map_err(cluster_err("the executor"))

@@ -56,6 +56,8 @@ pub(crate) struct TraceFunction {
     pub details: bool,
     /// The rules `rule` can name.
     pub rules: RuleBook,
+    /// The session runs on a cluster: the call becomes a plan the cluster traces.
+    pub cluster: bool,
 }
 
 impl TraceFunction {
@@ -75,6 +77,16 @@ impl TableFunctionImpl for TraceFunction {
             _ => DataFusionError::External(Box::new(e)).context(name),
         };
         let req = request(args.exprs(), &self.rules).map_err(err)?;
+        #[cfg(feature = "cluster")]
+        if self.cluster {
+            // Checked here, so that a bad call fails as it does locally; traced by the cluster.
+            req.check().map_err(engine_err)?;
+            if self.snapshot.person_key(&req.f0).map_err(engine_err)?.is_none() {
+                return Err(engine_err(crate::Error::NotFound { what: "person", id: req.f0.clone() }));
+            }
+            let table = crate::cluster::trace::F1Table::new(&self.snapshot, &req, self.details).map_err(engine_err)?;
+            return Ok(Arc::new(table));
+        }
         let result = self.snapshot.trace(&req).map_err(engine_err)?;
         let batch = match self.details {
             true => result.exposures_record_batch().map_err(engine_err)?,

@@ -219,7 +219,12 @@ impl Session {
             }
         }
         for (name, details) in [("f1_contacts", false), ("exposures", true)] {
-            let f = TraceFunction { snapshot: snapshot.clone(), details, rules: options.rules.clone() };
+            let f = TraceFunction {
+                snapshot: snapshot.clone(),
+                details,
+                rules: options.rules.clone(),
+                cluster: options.cluster.is_some(),
+            };
             functions.insert(name.to_string(), Arc::new(TableFunction::new(name.to_string(), Arc::new(f))));
         }
         for (name, clusters) in [("hotspots", false), ("clusters", true)] {

@@ -187,6 +187,13 @@ struct SnapshotInner {
 }
 
 impl Snapshot {
+    /// The snapshot of manifest `version` of the store in `dir` (a cluster's processes open
+    /// the version their client planned against). An error once that version is purged.
+    pub(crate) fn open_version(dir: &Path, version: u64) -> Result<Snapshot> {
+        let manifest = Manifest::read(&layout::resolve(dir, &layout::manifest(version)))?;
+        Snapshot::from_manifest(dir, manifest)
+    }
+
     fn load(dir: &Path) -> Result<Snapshot> {
         let manifest = txn::read_current(dir)?;
         Snapshot::from_manifest(dir, manifest)

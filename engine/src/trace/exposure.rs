@@ -166,13 +166,26 @@ pub(crate) fn pieces(
     measured: &[(VenueKey, Interval)],
     req: &TraceRequest,
 ) -> Result<(Vec<Piece>, u64)> {
+    pieces_in(snapshot, skip, u0, measured, req, &|_| true)
+}
+
+/// [`pieces`] from the parts `keep` accepts only: the pieces of all parts are the union of
+/// those of any split of the parts (a cluster computes them part group by part group).
+pub(crate) fn pieces_in(
+    snapshot: &Snapshot,
+    skip: &(impl Fn(PersonKey) -> bool + Sync),
+    u0: &[(VenueKey, Interval)],
+    measured: &[(VenueKey, Interval)],
+    req: &TraceRequest,
+    keep: &(dyn Fn(&Part) -> bool + Sync),
+) -> Result<(Vec<Piece>, u64)> {
     let persons = snapshot.person_count();
     let stays = Stays::new(snapshot, req);
     let tasks: Vec<(VenueKey, Interval, &Part)> = u0
         .iter()
         .flat_map(|&(v, (s, e))| {
             let (first, last) = day_range(req, s, e);
-            snapshot.parts_of_days(first, last).map(move |p| (v, (s, e), p))
+            snapshot.parts_of_days(first, last).filter(|p| keep(p)).map(move |p| (v, (s, e), p))
         })
         .collect();
     let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> Result<(Vec<Piece>, u64)> {

@@ -20,7 +20,7 @@ mod cases;
 mod chain;
 mod clusters;
 mod compare;
-mod exposure;
+pub(crate) mod exposure;
 mod hotspots;
 pub mod interval;
 mod places;
@@ -158,10 +158,23 @@ impl Snapshot {
         }
         let reach = exposure::f0_union(self, f0, req)?;
         let (pieces, rows_examined) = exposure::pieces(self, &|p| p == f0, &reach.u0, &reach.measured, req)?;
+        self.ranked(req, &pieces, rows_examined, reach.visits, reach.u0.len())
+    }
+
+    /// Step 4 of an interval rule's trace: rank `pieces` (the union of the pieces of every part,
+    /// in any order), rescore (`cwa`) or score (`--rank score`), cut at the limit.
+    pub(crate) fn ranked(
+        &self,
+        req: &TraceRequest,
+        pieces: &[exposure::Piece],
+        rows_examined: u64,
+        f0_visits: usize,
+        f0_intervals: usize,
+    ) -> Result<TraceResult> {
         let cwa = req.rule == ExposureRule::Cwa;
         let scored = req.rank_by == RankBy::Score;
         let (mut contacts, mut exposures) =
-            rank::rank(self, &pieces, req.min_overlap, if cwa || scored { None } else { req.limit }, true)?;
+            rank::rank(self, pieces, req.min_overlap, if cwa || scored { None } else { req.limit }, true)?;
         if cwa {
             rules::cwa::rescore(&mut contacts, &mut exposures, req);
         }
@@ -170,8 +183,8 @@ impl Snapshot {
         }
         Ok(TraceResult {
             request: req.clone(),
-            f0_visits: reach.visits,
-            f0_intervals: reach.u0.len(),
+            f0_visits,
+            f0_intervals,
             rows_examined,
             contacts,
             exposures,

@@ -1,6 +1,7 @@
 //! The same SQL on a DataFusion Ballista cluster: a scheduler and two executors started in this
 //! process on loopback, every canned query of `queries/` and `f1_contacts`/`exposures` for
-//! several F0s run there and locally over one snapshot, every row compared.
+//! several F0s, under every rule and in a window, run there (the trace as a plan over day
+//! ranges) and locally over one snapshot, every row compared.
 
 use std::path::{Path, PathBuf};
 
@@ -108,7 +109,15 @@ fn the_cluster_answers_as_the_local_session() {
         let mut here = local.query_script(&sql).unwrap_or_else(|e| panic!("{file} locally: {e}"));
         let mut there = remote.query_script(&sql).unwrap_or_else(|e| panic!("{file} on the cluster: {e}"));
         let (here, there) = (rows(&here.pop().unwrap().batches), rows(&there.pop().unwrap().batches));
-        assert_eq!(there, here, "{file}: the cluster's rows differ from the local ones");
+        let differ = here.iter().zip(&there).position(|(a, b)| a != b);
+        assert!(
+            there.len() == here.len() && differ.is_none(),
+            "{file}: the cluster's rows differ from the local ones: {} vs {} rows; first difference at {differ:?}: {:?} vs {:?}",
+            there.len(),
+            here.len(),
+            differ.map(|i| &there[i]),
+            differ.map(|i| &here[i]),
+        );
         compared += here.len();
     }
     assert!(compared > 100, "the canned queries returned rows ({compared})");
@@ -125,7 +134,32 @@ fn the_cluster_answers_as_the_local_session() {
         assert_eq!(rows(&there), rows(&[traced.to_record_batch()]), "f1_contacts('{f0}')");
         let sql = format!("SELECT count(*), sum(seconds) FROM exposures('{f0}', NULL, NULL, 600)");
         assert_eq!(one(&remote, &sql), one(&local, &sql), "exposures('{f0}')");
+        // Every rule, and a window: the cluster's plan (pieces per day range, then the ranking)
+        // gives the engine's list.
+        for rule in ["overlap", "next-checkin", "midnight", "cwa", "pc-covid"] {
+            let req = TraceRequest::new(f0.as_str()).rule(truyvet::ExposureRule::parse(rule).unwrap());
+            let want = rows(&[snapshot.trace(&req).unwrap().to_record_batch()]);
+            let sql = format!("SELECT * FROM f1_contacts('{f0}', NULL, NULL, NULL, NULL, NULL, NULL, '{rule}')");
+            assert_eq!(rows(&remote.query(&sql).unwrap().1), want, "f1_contacts('{f0}') under {rule}");
+        }
+        let (from, to) = (
+            truyvet::time::parse_time_arg("from", "2021-08-02T00:00:00Z", truyvet::Tz::UTC).unwrap(),
+            truyvet::time::parse_time_arg("to", "2021-08-04T00:00:00Z", truyvet::Tz::UTC).unwrap(),
+        );
+        let want =
+            snapshot.trace(&TraceRequest::new(f0.as_str()).window(Some(from), Some(to)).min_overlap(300)).unwrap();
+        let sql = format!(
+            "SELECT * FROM f1_contacts('{f0}', '2021-08-02T00:00:00Z', '2021-08-04T00:00:00Z', NULL, NULL, NULL, 300)"
+        );
+        assert_eq!(
+            rows(&remote.query(&sql).unwrap().1),
+            rows(&[want.to_record_batch()]),
+            "f1_contacts('{f0}') in a window"
+        );
     }
+    // An unknown F0 is refused while planning, as locally.
+    let err = remote.query("SELECT * FROM f1_contacts('NOBODY')").unwrap_err().to_string();
+    assert!(err.contains("\"NOBODY\" is not in the store"), "{err}");
 
     // The sandbox holds on the cluster as locally: refused before anything is sent.
     let out = dir.path().join("escaped.csv");

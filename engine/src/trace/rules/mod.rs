@@ -113,7 +113,7 @@ pub type PerMille = u32;
 
 /// The parameters of a rule beyond the request's own (window, linger, dwell, max-visit,
 /// min-overlap). Shared by clones of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RuleParams {
     /// `pc-covid`: largest gap between matching scans, seconds.
     pub radius: Seconds,
