@@ -22,7 +22,8 @@ import time
 
 QUERIES = [
     ("count", "SELECT count(*) FROM checkins", []),
-    ("per day", "SELECT day, count(*) AS n, count(DISTINCT person_id) AS persons FROM checkins GROUP BY day ORDER BY day", []),
+    ("one day by venue", "SELECT venue_id, count(*) AS n FROM checkins WHERE day = DATE '2021-08-03' "
+     "GROUP BY venue_id ORDER BY n DESC, venue_id LIMIT 10", []),
     ("top venues", "-f queries/top_venues.sql", ["--param", "limit=20"]),
     ("missing check-out", "-f queries/missing_checkout_by_category.sql", []),
     ("f1_contacts", "SELECT count(*), sum(exposure_seconds) FROM f1_contacts('{f0}')", []),

@@ -217,6 +217,7 @@ impl F1Table {
     }
 }
 
+#[async_trait::async_trait]
 impl TableProvider for F1Table {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -226,22 +227,14 @@ impl TableProvider for F1Table {
         TableType::Temporary
     }
 
-    fn scan<'a, 'b, 'c, 'd, 't>(
-        &'a self,
-        state: &'b dyn DfSession,
-        projection: Option<&'c Vec<usize>>,
-        _filters: &'d [Expr],
+    async fn scan(
+        &self,
+        state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
         _limit: Option<usize>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        'd: 't,
-        Self: 't,
-    {
-        let plan = self.plan(state.config().target_partitions(), projection.cloned());
-        Box::pin(async move { plan })
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.plan(state.config().target_partitions(), projection.cloned())
     }
 }
 

@@ -26,8 +26,6 @@
 //! ([`crate::model::EXPOSURES_SCHEMA`]). This module only translates arguments; the semantics
 //! live in `trace`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -321,6 +319,7 @@ pub(crate) struct ResultTable {
     pub(crate) batch: RecordBatch,
 }
 
+#[async_trait::async_trait]
 impl TableProvider for ResultTable {
     fn schema(&self) -> SchemaRef {
         self.batch.schema()
@@ -330,21 +329,13 @@ impl TableProvider for ResultTable {
         TableType::Temporary
     }
 
-    fn scan<'a, 'b, 'c, 'd, 't>(
-        &'a self,
-        _state: &'b dyn DfSession,
-        projection: Option<&'c Vec<usize>>,
-        _filters: &'d [Expr],
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
         _limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        'd: 't,
-        Self: 't,
-    {
-        let exec = MemorySourceConfig::try_new_exec(&[vec![self.batch.clone()]], self.schema(), projection.cloned());
-        Box::pin(async move { Ok(exec? as Arc<dyn ExecutionPlan>) })
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(MemorySourceConfig::try_new_exec(&[vec![self.batch.clone()]], self.schema(), projection.cloned())?)
     }
 }

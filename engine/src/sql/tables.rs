@@ -26,9 +26,7 @@
 //! filters reads every part once (the projected columns only). `persons` is a full `GROUP BY
 //! person_id` over `checkins` each time it is used: O(rows) time and O(persons) memory.
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -123,6 +121,7 @@ pub(crate) struct AuditTable {
     pub(crate) dir: std::path::PathBuf,
 }
 
+#[async_trait::async_trait]
 impl TableProvider for AuditTable {
     fn schema(&self) -> SchemaRef {
         audit::AUDIT_SCHEMA.clone()
@@ -132,33 +131,21 @@ impl TableProvider for AuditTable {
         TableType::Base
     }
 
-    fn scan<'a, 'b, 'c, 'd, 't>(
-        &'a self,
-        _state: &'b dyn DfSession,
-        projection: Option<&'c Vec<usize>>,
-        _filters: &'d [Expr],
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
         _limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        'd: 't,
-        Self: 't,
-    {
-        let dir = self.dir.clone();
-        let projection = projection.cloned();
-        Box::pin(async move {
-            let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
-            let (records, bad) = audit::read(&dir).map_err(external)?;
-            if !bad.is_empty() {
-                tracing::warn!(lines = bad.len(), "the audit log has damaged lines; `truyvet audit` names them");
-            }
-            let batch = audit::to_batch(&records).map_err(external)?;
-            let exec: Arc<dyn ExecutionPlan> =
-                MemorySourceConfig::try_new_exec(&[vec![batch]], audit::AUDIT_SCHEMA.clone(), projection)?;
-            Ok(exec)
-        })
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
+        let (records, bad) = audit::read(&self.dir).map_err(external)?;
+        if !bad.is_empty() {
+            tracing::warn!(lines = bad.len(), "the audit log has damaged lines; `truyvet audit` names them");
+        }
+        let batch = audit::to_batch(&records).map_err(external)?;
+        let exec = MemorySourceConfig::try_new_exec(&[vec![batch]], audit::AUDIT_SCHEMA.clone(), projection.cloned())?;
+        Ok(exec)
     }
 }
 
@@ -304,8 +291,7 @@ impl ParquetTable {
     }
 }
 
-// `scan` is the trait's one async method; it is written out (boxed future) rather than pulling
-// in the `async-trait` macro crate for it.
+#[async_trait::async_trait]
 impl TableProvider for ParquetTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -320,20 +306,13 @@ impl TableProvider for ParquetTable {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
-    fn scan<'a, 'b, 'c, 'd, 't>(
-        &'a self,
-        state: &'b dyn DfSession,
-        projection: Option<&'c Vec<usize>>,
-        filters: &'d [Expr],
+    async fn scan(
+        &self,
+        state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
         limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 't>>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        'd: 't,
-        Self: 't,
-    {
-        Box::pin(self.plan(state, projection, filters, limit))
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.plan(state, projection, filters, limit).await
     }
 }
