@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use truyvet::sql::{Session, SessionOptions};
 use truyvet::time::{Tz, parse_duration, parse_time_arg};
-use truyvet::trace::RankBy;
+use truyvet::trace::{ChainRequest, RankBy};
 use truyvet::{Error, ErrorKind, RuleBook, Snapshot, TraceRequest, TraceResult};
 
 /// The engine's error as the Python exception of its class: `LookupError` for an unknown
@@ -242,6 +242,30 @@ impl Store {
     #[pyo3(signature = (f0, args = None))]
     fn exposures(&self, py: Python<'_>, f0: &str, args: Option<TraceArgs>) -> PyResult<ArrowStream> {
         self.traced(py, f0, args, TraceResult::exposures_record_batch)
+    }
+
+    /// `f0`'s contacts followed `hops` hops (2: the F2, 3: the F3), as `truyvet trace --hops`:
+    /// the list gains `hop` and `via` columns; with `details`, the exposure intervals.
+    #[pyo3(signature = (f0, args = None, hops = 2, max_per_hop = None, details = false))]
+    fn chain(
+        &self,
+        py: Python<'_>,
+        f0: &str,
+        args: Option<TraceArgs>,
+        hops: u8,
+        max_per_hop: Option<usize>,
+        details: bool,
+    ) -> PyResult<ArrowStream> {
+        let snapshot = self.snapshot()?;
+        let args = args.unwrap_or_default();
+        let batch = py
+            .detach(|| {
+                let req = ChainRequest::new(args.request(f0)?, hops).max_per_hop(max_per_hop);
+                let chain = snapshot.trace_chain(&req, None)?;
+                if details { chain.exposures_record_batch() } else { chain.to_record_batch() }
+            })
+            .map_err(py_err)?;
+        Ok(ArrowStream::new(batch.schema(), vec![batch]))
     }
 
     /// Run one read-only SQL statement (the tables and table functions of `truyvet sql`).

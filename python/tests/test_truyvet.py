@@ -114,6 +114,19 @@ def test_exposures_equal_cli(store, store_dir, f0s, tmp_path):
     assert set(ours.column("person_id").to_pylist()) == set(f1.column("person_id").to_pylist())
 
 
+def test_hops_equal_cli(store, store_dir, f0s, tmp_path):
+    f0 = f0s[0]
+    f2 = store.trace(f0, hops=2)
+    same(f2, cli_parquet(tmp_path, "trace", "--store", store_dir, "--f0", f0, "--hops", "2"))
+    assert set(f2.column("hop").to_pylist()) == {1, 2}, "a busy F0 of a generated province has F2s"
+    capped = store.trace(f0, hops=3, max_per_hop=5, linger="10m")
+    same(capped, cli_parquet(tmp_path, "trace", "--store", store_dir, "--f0", f0, "--hops", "3", "--max-per-hop",
+                             "5", "--linger", "10m"))
+    same(store.exposures(f0, hops=2), cli_parquet(tmp_path, "exposures", "--store", store_dir, "--f0", f0, "--hops", "2"))
+    with pytest.raises(ValueError, match="hops"):
+        store.trace(f0, hops=7)
+
+
 def test_sql_equals_cli(store, store_dir, f0s, tmp_path):
     query = ("SELECT venue_id, count(*) AS checkins, count(DISTINCT person_id) AS persons "
              "FROM checkins GROUP BY venue_id ORDER BY checkins DESC, venue_id LIMIT 25")

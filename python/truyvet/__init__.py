@@ -74,6 +74,12 @@ def _duration(name: str, value: Duration) -> Optional[str]:
     raise TypeError(f"{name}: expected a timedelta, seconds or text such as '15m', got {type(value).__name__}")
 
 
+def _hops(hops: int) -> int:
+    if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 3:
+        raise ValueError(f"hops: 1, 2 or 3 (the F1, F2 or F3), got {hops!r}")
+    return hops
+
+
 class Store:
     """A truyvet store, opened read-only at its last commit.
 
@@ -114,6 +120,8 @@ class Store:
         onset: Time = None,
         limit: Optional[int] = None,
         rank: str = "exposure",
+        hops: int = 1,
+        max_per_hop: Optional[int] = None,
     ) -> _pa.Table:
         """The ranked F1 list of ``f0``: the columns of ``truyvet trace --format parquet``.
 
@@ -123,19 +131,28 @@ class Store:
         parameter given overrides the rule's, as the CLI's flags do. ``rank="score"`` ranks by
         the risk score and adds its parts as columns.
 
-        The schema's metadata says how the trace went: ``truyvet.rows_examined``,
-        ``truyvet.f0_visits`` and ``truyvet.elapsed_us`` (the engine's time, in microseconds).
+        ``hops=2`` (or 3) follows the contacts further, as ``truyvet trace --hops``: the F2 (F3)
+        with ``hop`` and ``via`` columns; ``max_per_hop`` follows only the top N of each hop.
+
+        The schema's metadata of a one-hop list says how the trace went:
+        ``truyvet.rows_examined``, ``truyvet.f0_visits``, ``truyvet.elapsed_us`` (the engine's
+        time, in microseconds) and ``truyvet.arrow_us`` (building the Arrow batch).
         """
         args = self._args(locals())
+        if hops != 1 or max_per_hop is not None:
+            return _pa.table(self._store.chain(str(f0), args, _hops(hops), max_per_hop, False))
         return _pa.table(self._store.trace(str(f0), args))
 
     def exposures(self, f0: Union[str, int], **params: Any) -> _pa.Table:
         """Every exposure interval behind ``f0``'s F1 list: one row per contact, venue and
         overlapping stretch (the CLI's ``truyvet exposures``). Takes :meth:`trace`'s keywords."""
-        unknown = set(params) - _TRACE_KEYWORDS
+        unknown = set(params) - _TRACE_KEYWORDS - {"hops", "max_per_hop"}
         if unknown:
             raise TypeError(f"exposures() got unexpected keyword(s): {', '.join(sorted(unknown))}")
         args = self._args(params)
+        hops, max_per_hop = params.get("hops", 1), params.get("max_per_hop")
+        if hops != 1 or max_per_hop is not None:
+            return _pa.table(self._store.chain(str(f0), args, _hops(hops), max_per_hop, True))
         return _pa.table(self._store.exposures(str(f0), args))
 
     def sql(self, query: str, *, rules: Union[str, "_os.PathLike[str]", None] = None) -> _pa.Table:
