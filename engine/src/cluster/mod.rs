@@ -55,6 +55,11 @@ pub fn config() -> SessionConfig {
     SessionConfig::new_with_ballista()
         .with_ballista_logical_extension_codec(Arc::new(codec::TableCodec::default()))
         .with_ballista_adaptive_query_planner(false)
+        // Hash joins, as locally: the store's joins are against small tables (`venues`,
+        // `cases`), whose side Ballista then broadcasts (below its 128 MiB threshold) instead of
+        // shuffling the check-ins through disk for a sort-merge join. Ballista's default is
+        // sort-merge because a hash join's build side cannot spill.
+        .set_bool("datafusion.optimizer.prefer_hash_join", true)
 }
 
 /// Fail early, naming the URL, when nothing answers at the scheduler's address (Ballista would
