@@ -101,11 +101,8 @@ impl TraceArgs {
     /// is given) first, then each parameter given overrides the rule's.
     fn request(&self, f0: &str) -> truyvet::Result<TraceRequest> {
         let tz = self.tz.as_deref().map_or(Ok(Tz::UTC), Tz::parse)?;
-        let mut req = TraceRequest::new(f0);
-        if self.rule.is_some() || self.rules.is_some() {
-            let book = RuleBook::open(self.rules.as_deref())?;
-            req = book.get(self.rule.as_deref().unwrap_or("overlap"))?.apply(req);
-        }
+        let mut req =
+            RuleBook::open(self.rules.as_deref())?.apply_named(self.rule.as_deref(), TraceRequest::new(f0))?;
         let time = |what, t: &Option<String>| t.as_deref().map(|t| parse_time_arg(what, t, tz)).transpose();
         if let Some(from) = time("start", &self.start)? {
             req.from = Some(from);
@@ -132,17 +129,7 @@ impl TraceArgs {
         if let Some(s) = seconds(&self.radius)? {
             Arc::make_mut(&mut req.params).radius = s;
         }
-        req.rank_by = match self.rank.as_deref().map(str::trim) {
-            None | Some("exposure") => RankBy::Exposure,
-            Some("score") => RankBy::Score,
-            Some(other) => {
-                return Err(Error::InvalidArgument {
-                    what: "rank",
-                    value: other.to_string(),
-                    hint: "exposure or score".into(),
-                });
-            }
-        };
+        req.rank_by = self.rank.as_deref().map_or(Ok(RankBy::Exposure), RankBy::parse)?;
         let limit = self.limit.or(req.limit);
         Ok(req.limit(limit))
     }

@@ -143,12 +143,7 @@ async fn answer(
 /// one of `book`'s rules, whose parameters the request's own override (as `truyvet trace
 /// --rules F --rule R --linger L`); with a rules file and no `rule`, the file's `overlap`.
 pub(crate) fn trace_request(snap: &Snapshot, p: &Params, book: &RuleBook) -> Result<ChainRequest, ApiError> {
-    let name = p.get("rule");
-    let base = match name.is_some() || book.path.is_some() {
-        true => book.get(name.unwrap_or("overlap"))?.apply(TraceRequest::default()),
-        false => TraceRequest::default(),
-    };
-    let mut r = rules_over(p, base)?;
+    let mut r = rules_over(p, book.apply_named(p.get("rule"), TraceRequest::default())?)?;
     match (p.get("f0"), p.get("case")) {
         (Some(f0), None) => r.f0 = f0.trim().to_string(),
         (None, Some(id)) => {
@@ -166,11 +161,7 @@ pub(crate) fn trace_request(snap: &Snapshot, p: &Params, book: &RuleBook) -> Res
     if let Some(radius) = p.duration("radius")? {
         std::sync::Arc::make_mut(&mut r.params).radius = radius;
     }
-    r.rank_by = match p.get("rank") {
-        None | Some("exposure") => truyvet::trace::RankBy::Exposure,
-        Some("score") => truyvet::trace::RankBy::Score,
-        Some(other) => return Err(ApiError::Usage(format!("rank {other:?}: use exposure or score"))),
-    };
+    r.rank_by = p.get("rank").map_or(Ok(truyvet::trace::RankBy::Exposure), truyvet::trace::RankBy::parse)?;
     r.limit = p.number("limit")?;
     let hops = p.number::<u8>("hops")?.unwrap_or(1);
     let mut chain = ChainRequest::new(r, hops).max_per_hop(p.number("max_per_hop")?);

@@ -153,8 +153,7 @@ impl RulesArgs {
     ) -> anyhow::Result<()> {
         std::sync::Arc::make_mut(&mut req.params).tz_offset = tz.offset_seconds();
         if name.is_some() || self.rules.is_some() {
-            let book = self.book()?;
-            *req = book.get(name.unwrap_or("overlap"))?.apply(req.clone());
+            *req = self.book()?.apply_named(name, req.clone())?;
         }
         if let Some(r) = self.radius {
             std::sync::Arc::make_mut(&mut req.params).radius = r;

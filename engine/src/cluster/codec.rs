@@ -148,7 +148,7 @@ impl LogicalExtensionCodec for TableCodec {
             }
             Table::Audit { dir } => Ok(Arc::new(AuditTable { dir })),
             Table::Trace { dir, version, request, details } => {
-                Ok(Arc::new(F1Table::decoded(dir, version, *request, details)?))
+                Ok(Arc::new(F1Table::decoded(dir, version, *request, details, schema)))
             }
             Table::Result => {
                 let mut reader = StreamReader::try_new(rest, None).map_err(|e| internal("reading a result", e))?;

@@ -150,11 +150,15 @@ impl F1Table {
         Ok(F1Table { dir, version: snapshot.manifest().version, request: req.into(), details, schema })
     }
 
-    /// Rebuild from what [`F1Table::new`] wrote into a plan.
-    pub(crate) fn decoded(dir: PathBuf, version: u64, request: WireRequest, details: bool) -> DfResult<F1Table> {
-        let snap = snapshot(&dir, version)?;
-        let t = F1Table::new(&snap, &request.request()?, details).map_err(engine)?;
-        Ok(F1Table { dir, ..t })
+    /// Rebuild from what a plan carries: the codec's fields and the table's columns.
+    pub(crate) fn decoded(
+        dir: PathBuf,
+        version: u64,
+        request: WireRequest,
+        details: bool,
+        schema: SchemaRef,
+    ) -> F1Table {
+        F1Table { dir, version, request, details, schema }
     }
 
     fn plan(&self, partitions: usize, projection: Option<Vec<usize>>) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -205,13 +209,8 @@ impl F1Table {
             })
             .collect::<DfResult<_>>()?;
         let leaf = MemorySourceConfig::try_new_exec(&groups, PARTS_SCHEMA.clone(), None)?;
-        let as_wire = |v: &[(VenueKey, (Seconds, Seconds))]| v.iter().map(|&(v, (s, e))| (v, s, e)).collect();
-        let source = Arc::new(Source {
-            u0: as_wire(&reach.u0),
-            measured: as_wire(&reach.measured),
-            visits: reach.visits,
-            ..(*source).clone()
-        });
+        let source =
+            Arc::new(Source { u0: reach.u0, measured: reach.measured, visits: reach.visits, ..(*source).clone() });
         let pieces: Arc<dyn ExecutionPlan> = Arc::new(F1PiecesExec::new(leaf, source.clone()));
         Ok(rank(Arc::new(CoalescePartitionsExec::new(pieces)), source))
     }
@@ -246,32 +245,21 @@ struct Source {
     request: WireRequest,
     details: bool,
     f0: PersonKey,
-    /// U0 as `(venue, start, end)`.
-    u0: Vec<(VenueKey, Seconds, Seconds)>,
-    measured: Vec<(VenueKey, Seconds, Seconds)>,
+    /// U0, `(venue, [start, end))`, and its measured part.
+    u0: Vec<(VenueKey, (Seconds, Seconds))>,
+    measured: Vec<(VenueKey, (Seconds, Seconds))>,
     visits: usize,
 }
 
-type VenueIntervals = Vec<(VenueKey, (Seconds, Seconds))>;
-
 impl Source {
-    fn intervals(v: &[(VenueKey, Seconds, Seconds)]) -> VenueIntervals {
-        v.iter().map(|&(v, s, e)| (v, (s, e))).collect()
-    }
-
     /// The pieces of the parts named `names`.
     fn pieces(&self, names: &HashSet<String>) -> DfResult<RecordBatch> {
         let snap = snapshot(&self.dir, self.version)?;
         let req = self.request.request()?;
         let f0 = self.f0;
-        let (pieces, _) = exposure::pieces_in(
-            &snap,
-            &|p| p == f0,
-            &Source::intervals(&self.u0),
-            &Source::intervals(&self.measured),
-            &req,
-            &|part| names.contains(&part.info.path),
-        )
+        let (pieces, _) = exposure::pieces_in(&snap, &|p| p == f0, &self.u0, &self.measured, &req, &|part| {
+            names.contains(&part.info.path)
+        })
         .map_err(engine)?;
         pieces_batch(&pieces)
     }

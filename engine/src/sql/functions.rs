@@ -176,9 +176,7 @@ pub(crate) fn request(exprs: &[Expr], rules: &RuleBook) -> Result<TraceRequest, 
         Some(v) => Some(text(v).ok_or_else(|| format!("argument rule must be a rule name (text), got {v}"))?),
         None => None,
     };
-    if rule.is_some() || rules.path.is_some() {
-        req = rules.get(rule.unwrap_or("overlap")).map_err(|e| e.to_string())?.apply(req);
-    }
+    req = rules.apply_named(rule, req).map_err(|e| e.to_string())?;
     for (i, v) in values.iter().enumerate().skip(1) {
         if v.is_null() || i == 7 {
             continue;

@@ -18,6 +18,19 @@ pub enum RankBy {
     Score,
 }
 
+impl RankBy {
+    /// `exposure` or `score`, as `--rank`, the API's and Python's `rank` take it.
+    pub fn parse(name: &str) -> Result<RankBy> {
+        match name.trim() {
+            "exposure" => Ok(RankBy::Exposure),
+            "score" => Ok(RankBy::Score),
+            other => {
+                Err(Error::InvalidArgument { what: "rank", value: other.to_string(), hint: "exposure or score".into() })
+            }
+        }
+    }
+}
+
 /// A trace request. Build with [`TraceRequest::new`] and the setters.
 ///
 /// ```

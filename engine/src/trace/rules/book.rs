@@ -239,6 +239,16 @@ impl RuleBook {
         &self.rules
     }
 
+    /// `req` under the rule `name`, as every front end reads `--rule`/`rule=`: the named rule's
+    /// parameters set first (the caller's own override them after); with a rules file and no
+    /// name, the file's `overlap`; with neither, `req` unchanged.
+    pub fn apply_named(&self, name: Option<&str>, req: TraceRequest) -> Result<TraceRequest> {
+        match name.or(self.path.as_ref().map(|_| "overlap")) {
+            Some(name) => Ok(self.get(name)?.apply(req)),
+            None => Ok(req),
+        }
+    }
+
     /// The rule named `name`.
     pub fn get(&self, name: &str) -> Result<&RuleSpec> {
         self.rules.iter().find(|r| r.name == name.trim()).ok_or_else(|| Error::InvalidArgument {
