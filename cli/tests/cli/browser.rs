@@ -102,15 +102,7 @@ fn a_tracer_signs_in_traces_an_f0_and_downloads_the_csv_in_chromium() {
     let report_file = dir.path().join("report.html");
     run_ok(&["report", "daily", "--store", &s(&store), "--date", "2021-08-02", "--lang", "vi", "-o", &s(&report_file)]);
     // The F0: whoever has the most F1s among a few busy persons, so the list is long.
-    let busy = run_ok(&[
-        "sql",
-        "--store",
-        &s(&store),
-        "--format",
-        "csv",
-        "SELECT person_id FROM checkins GROUP BY person_id ORDER BY count(*) DESC, person_id LIMIT 1",
-    ]);
-    let f0 = busy.lines().nth(1).unwrap().to_string();
+    let f0 = super::busiest_person(&store);
     let want_csv = run_ok(&["trace", "--store", &s(&store), "--f0", &f0, "--format", "csv"]);
     let column = want_csv.lines().next().unwrap().split(',').position(|c| c == "person_id").unwrap();
     let want_first = want_csv.lines().nth(1).expect("the F0 has contacts").split(',').nth(column).unwrap().to_string();

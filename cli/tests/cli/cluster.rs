@@ -69,15 +69,7 @@ fn sql_runs_on_a_cluster_of_truyvet_processes() {
     }
 
     let url = format!("df://127.0.0.1:{scheduler}");
-    let f0 = run_ok(&[
-        "sql",
-        "--store",
-        &s(&store),
-        "--format",
-        "csv",
-        "SELECT person_id FROM checkins GROUP BY person_id ORDER BY count(*) DESC, person_id LIMIT 1",
-    ]);
-    let f0 = f0.lines().nth(1).unwrap().to_string();
+    let f0 = super::busiest_person(&store);
     for sql in [
         "SELECT day, count(*) AS n, count(DISTINCT person_id) AS persons FROM checkins GROUP BY day ORDER BY day"
             .to_string(),

@@ -37,6 +37,14 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The person with the most check-ins in `store` (ties: the smallest id), by `truyvet sql`.
+#[cfg(unix)]
+pub fn busiest_person(store: &Path) -> String {
+    let sql = "SELECT person_id FROM checkins GROUP BY person_id ORDER BY count(*) DESC, person_id LIMIT 1";
+    let csv = run_ok(&["sql", "--store", store.to_str().unwrap(), "--format", "csv", sql]);
+    csv.lines().nth(1).expect("a store with check-ins").to_string()
+}
+
 /// Rows in a Parquet file written by `truyvet ... --format parquet`.
 pub fn parquet_rows(path: &Path) -> usize {
     let reader =
