@@ -27,8 +27,10 @@
 //! map probe per scan and stays never go through strings again.
 //!
 //! # Performance
-//! Parsing and validation run on a reader thread, interning (and scan pairing) on the calling
-//! thread; sorting and Parquet encoding on the writer thread and rayon. Memory is bounded by two
+//! Parsing and validation run on a reader thread, interning on a thread of its own, scan pairing
+//! and buffering on the calling thread; sorting and Parquet encoding on the writer thread and
+//! rayon. At 5 M persons both interning and pairing miss the cache on nearly every probe (each
+//! table is hundreds of MB), so on one thread they made the serial stage of a scan ingest. Memory is bounded by two
 //! buffers of `flush_rows` visits plus the dictionaries (proportional to distinct ids, not to
 //! rows); rejected rows are on disk, not in memory.
 
@@ -42,6 +44,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
@@ -168,23 +171,15 @@ fn split_key(key: u64) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
-/// The encoding stage: interns ids, buffers visits, hands full buffers to the part writer.
-struct Encoder {
+/// The batch's dictionaries: written by the interning stage, read by the encoding stage when it
+/// hands a buffer to the part writer (views as of then hold every key the buffer names).
+struct Dicts {
     persons: Interner,
     venues: Interner,
     new_clear: NewClear,
-    buf: Vec<Visit>,
-    /// Open stays carried to the next scan batch: written to parts of their own.
-    carried: Vec<Visit>,
-    flush_rows: usize,
-    seq: u32,
-    rows_stored: u64,
 }
 
-/// The part writer stopped (its error is what the ingest reports).
-struct WriterGone;
-
-impl Encoder {
+impl Dicts {
     /// The person and venue keys of a row's ids (in `text`), a new person's clear id kept.
     fn keys(&mut self, text: &str, ids: &Ids) -> (u32, u32) {
         let known = self.persons.len();
@@ -198,6 +193,35 @@ impl Encoder {
         (person, self.venues.intern(&text[ids.venue.0 as usize..ids.venue.1 as usize]))
     }
 
+    /// The keys of every valid row of `chunk`, in row order (`(0, 0)` for a rejected row).
+    fn chunk_keys(&mut self, chunk: &ParsedChunk) -> Vec<(u32, u32)> {
+        chunk
+            .rows
+            .iter()
+            .map(|row| match row {
+                ParsedRow::Valid { ids, .. } | ParsedRow::Scan { ids, .. } => self.keys(&chunk.ids, ids),
+                ParsedRow::Rejected { .. } => (0, 0),
+            })
+            .collect()
+    }
+}
+
+/// The encoding stage: buffers visits (paired from scans, or as read), hands full buffers to
+/// the part writer.
+struct Encoder<'d> {
+    dicts: &'d Mutex<Dicts>,
+    buf: Vec<Visit>,
+    /// Open stays carried to the next scan batch: written to parts of their own.
+    carried: Vec<Visit>,
+    flush_rows: usize,
+    seq: u32,
+    rows_stored: u64,
+}
+
+/// The part writer stopped (its error is what the ingest reports).
+struct WriterGone;
+
+impl Encoder<'_> {
     /// Store a visit (`carried`: an open stay carried to the next scan batch).
     fn push(&mut self, visit: Visit, carried: bool, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
         self.rows_stored += 1;
@@ -223,7 +247,11 @@ impl Encoder {
     }
 
     fn send(&mut self, rows: Vec<Visit>, carried: bool, tx: &SyncSender<(Flush, bool)>) -> Result<(), WriterGone> {
-        let flush = Flush { rows, persons: self.persons.view(), venues: self.venues.view(), seq: self.seq };
+        let (persons, venues) = {
+            let dicts = self.dicts.lock().unwrap_or_else(|e| e.into_inner());
+            (dicts.persons.view(), dicts.venues.view())
+        };
+        let flush = Flush { rows, persons, venues, seq: self.seq };
         self.seq += 1;
         tx.send((flush, carried)).map_err(|_| WriterGone)
     }
@@ -415,27 +443,29 @@ impl Ingest {
         let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
         let counter = Arc::new(AtomicU64::new(0));
         let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
+        let dicts = Dicts { persons, venues, new_clear: NewClear::default() };
+        let mut pairer = match self.scans {
+            Some(options) => Some(self.resume_pairing(txn, options, &dicts)?),
+            None => None,
+        };
+        let dicts_lock = Mutex::new(dicts);
         let mut enc = Encoder {
-            persons,
-            venues,
-            new_clear: NewClear::default(),
+            dicts: &dicts_lock,
             buf: Vec::with_capacity(self.flush_rows.min(1 << 20)),
             carried: Vec::new(),
             flush_rows: self.flush_rows,
             seq: 0,
             rows_stored: 0,
         };
-        let mut pairer = match self.scans {
-            Some(options) => Some(self.resume_pairing(txn, options, &mut enc)?),
-            None => None,
-        };
         let mut rows_read = 0u64;
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
         let (parts, carried_parts, carry_out) = std::thread::scope(|s| -> Result<_> {
-            // Three stages: a reader thread parses and validates, this thread interns, pairs
-            // scans and buffers, a writer thread sorts and writes parts.
+            // Four stages: a reader thread parses and validates, an interning thread finds the
+            // rows' keys, this thread pairs scans and buffers, a writer thread sorts and writes
+            // parts.
             let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
+            let (keyed_tx, keyed_rx) = sync_channel::<Result<(ParsedChunk, Vec<(u32, u32)>)>>(4);
             // A flush of carried open stays (`true`) is written to parts of its own.
             let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(1);
             let dir = self.store.clone();
@@ -459,13 +489,25 @@ impl Ingest {
                 let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref(), scans };
                 reader.run(todo, &chunk_tx)
             });
+            let dicts = &dicts_lock;
+            s.spawn(move || {
+                for chunk in chunk_rx {
+                    let keyed = chunk.map(|c| {
+                        let keys = dicts.lock().unwrap_or_else(|e| e.into_inner()).chunk_keys(&c);
+                        (c, keys)
+                    });
+                    if keyed_tx.send(keyed).is_err() {
+                        break;
+                    }
+                }
+            });
 
             let mut made: Vec<Paired<u64>> = Vec::new();
             let mut writer_gone = false;
             let mut stopped_early = None;
             let mut failed = None;
-            'chunks: for chunk in chunk_rx {
-                let chunk = match chunk {
+            'chunks: for chunk in keyed_rx {
+                let (chunk, keys) = match chunk {
                     Ok(c) => c,
                     Err(e) => {
                         failed = Some(e);
@@ -473,7 +515,7 @@ impl Ingest {
                     }
                 };
                 let report = &mut reports[chunk.file];
-                for row in &chunk.rows {
+                for (row, &(person, venue)) in chunk.rows.iter().zip(&keys) {
                     rows_read += 1;
                     report.rows_read += 1;
                     if let Err(e) = spill.next_row_at(row.byte()) {
@@ -481,15 +523,13 @@ impl Ingest {
                         break 'chunks;
                     }
                     let refused = match row {
-                        ParsedRow::Valid { ids, check_in, check_out, .. } => {
-                            let (person, venue) = enc.keys(&chunk.ids, ids);
+                        ParsedRow::Valid { check_in, check_out, .. } => {
                             let visit = Visit { venue, check_in: *check_in, person, check_out: *check_out };
                             writer_gone = enc.push(visit, false, &flush_tx).is_err();
                             None
                         }
                         ParsedRow::Scan { line, ids, at, direction, .. } => {
                             let pairer = pairer.as_mut().expect("scans are read with a pairer");
-                            let (person, venue) = enc.keys(&chunk.ids, ids);
                             let outcome = pairer.scan(&pair_key(person, venue), *at, *direction, &mut made);
                             writer_gone = enc.push_stays(&mut made, &flush_tx).is_err();
                             match outcome {
@@ -559,7 +599,8 @@ impl Ingest {
             let (parts, carried) = flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))??;
             Ok((parts, carried, carry))
         })?;
-        let Encoder { persons, venues, new_clear, rows_stored, .. } = enc;
+        let rows_stored = enc.rows_stored;
+        let Dicts { persons, venues, new_clear } = dicts_lock.into_inner().unwrap_or_else(|e| e.into_inner());
         let scan_counts = pairer.map(|p| p.counts);
         if let Some(p) = &self.progress {
             p(total_bytes, total_bytes);
@@ -702,13 +743,13 @@ impl Ingest {
 
     /// The pairing a scan batch starts from: what the last scan batch carried, if anything (its
     /// parts of open stays are dropped: this batch writes those stays again), or nothing.
-    fn resume_pairing(&self, txn: &mut Transaction, options: ScanOptions, enc: &mut Encoder) -> Result<Pairer<u64>> {
+    fn resume_pairing(&self, txn: &mut Transaction, options: ScanOptions, dicts: &Dicts) -> Result<Pairer<u64>> {
         let Some(c) = txn.base().scan_carry.clone() else { return Ok(Pairer::new(options)) };
         let path = layout::resolve(&self.store, &c.state);
         let state = carry::read(&path, txn.base().checksums.get(&c.state))?;
         let damaged = |why: String| Error::store(&path, format!("damaged scan pairing state: {why}"));
         c.check(&state, &txn.base().parts).map_err(damaged)?;
-        let known = |s: &CarriedScan| enc.persons.get(s.person.as_bytes()).zip(enc.venues.get(s.venue.as_bytes()));
+        let known = |s: &CarriedScan| dicts.persons.get(s.person.as_bytes()).zip(dicts.venues.get(s.venue.as_bytes()));
         if state.scans.iter().any(|s| s.open.is_some() && known(s).is_none()) {
             return Err(damaged("an open stay names an id the dictionaries do not hold".into()));
         }

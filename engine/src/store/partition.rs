@@ -1,5 +1,5 @@
 //! Partitioning a buffer of encoded visits into day parts: sort, split by UTC day of check-in,
-//! write each day's Parquet part and trace index (days in parallel). Ingest writes its flushes
+//! write each day's Parquet part and trace index (days, and a day's two files, in parallel). Ingest writes its flushes
 //! through it, compaction its merged days.
 //!
 //! # Algorithm
@@ -58,9 +58,12 @@ pub(crate) fn write_flush(dir: &Path, batch: u64, flush: Flush, parallel: bool) 
         let pq_path = layout::resolve(dir, &pq_rel);
         let parent = pq_path.parent().expect("parts live in a day directory");
         std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-        let pq_bytes = parquet::write_part(&pq_path, day, rows, &persons, &venues)?;
         let idx_path = layout::resolve(dir, &idx_rel);
-        index::write(&idx_path, day, rows)?;
+        // The Parquet part and its index are independent encodings of the same sorted rows.
+        let write_pq = || parquet::write_part(&pq_path, day, rows, &persons, &venues);
+        let write_idx = || index::write(&idx_path, day, rows);
+        let (pq_bytes, idx) = if parallel { rayon::join(write_pq, write_idx) } else { (write_pq(), write_idx()) };
+        let (pq_bytes, ()) = (pq_bytes?, idx?);
         let idx_bytes = std::fs::metadata(&idx_path).map_err(Error::io(&idx_path))?.len();
         Ok(PartInfo {
             path: pq_rel,
