@@ -455,29 +455,47 @@ impl Dict {
         s.local_str((key - s.base) as usize)
     }
     /// The ids of `keys`, in order, as [`Dict::id`] gives them; `from(key)` names the file of a
-    /// key beyond the dictionary. Two passes, every key's offsets and then every key's bytes, so
-    /// that the reads of different keys (each a cache and TLB miss in a large dictionary) are
-    /// in flight together instead of one after the other.
+    /// key beyond the dictionary. Two passes over each block of keys, every key's offsets and
+    /// then every key's bytes, so that the reads of different keys (each a cache and TLB miss in
+    /// a large dictionary) are in flight together instead of one after the other. Blocks are
+    /// small enough that the pages a pass touches are still in the TLB when it reads them.
     pub(crate) fn ids(&self, keys: &[u32], from: &dyn Fn(u32) -> Error) -> Result<Vec<&str>> {
-        let mut locals = Vec::with_capacity(keys.len());
-        for &key in keys {
-            let seg = self.segments.partition_point(|s| s.base + s.count <= key);
-            let Some(s) = self.segments.get(seg) else { return Err(from(key)) };
-            locals.push((seg, (key - s.base) as usize));
-        }
-        // Bare loads first, so the checked reads below find the lines cached.
-        let map = |seg: usize| &self.segments[seg].map[..];
-        prefetch(locals.iter().map(|&(seg, i)| (map(seg), self.segments[seg].offsets.bytes_of(i..i + 1).start)));
-        let spans = locals.iter().map(|&(seg, i)| self.segments[seg].span(i)).collect::<Result<Vec<_>>>()?;
-        prefetch(locals.iter().zip(&spans).map(|(&(seg, _), span)| (map(seg), span.start)));
-        let spans = locals.into_iter().map(|(seg, _)| seg).zip(spans);
-        keys.iter()
-            .zip(spans)
-            .map(|(&key, (seg, span))| {
+        self.ids_as(keys, from, |id| id)
+    }
+
+    /// [`Dict::ids`], each id passed through `f` while its page is fresh (to copy it out: a copy
+    /// made after the whole list was looked up misses the TLB again).
+    pub(crate) fn ids_as<'a, T>(
+        &'a self,
+        keys: &[u32],
+        from: &dyn Fn(u32) -> Error,
+        f: impl Fn(&'a str) -> T,
+    ) -> Result<Vec<T>> {
+        const BLOCK: usize = 256;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut locals = Vec::with_capacity(BLOCK.min(keys.len()));
+        let mut spans = Vec::with_capacity(BLOCK.min(keys.len()));
+        for block in keys.chunks(BLOCK) {
+            locals.clear();
+            for &key in block {
+                let seg = self.segments.partition_point(|s| s.base + s.count <= key);
+                let Some(s) = self.segments.get(seg) else { return Err(from(key)) };
+                locals.push((seg, (key - s.base) as usize));
+            }
+            // Bare loads first, so the checked reads below find the lines cached.
+            let map = |seg: usize| &self.segments[seg].map[..];
+            prefetch(locals.iter().map(|&(seg, i)| (map(seg), self.segments[seg].offsets.bytes_of(i..i + 1).start)));
+            spans.clear();
+            for &(seg, i) in &locals {
+                spans.push(self.segments[seg].span(i)?);
+            }
+            prefetch(locals.iter().zip(&spans).map(|(&(seg, _), span)| (map(seg), span.start)));
+            for (&(seg, i), span) in locals.iter().zip(&spans) {
                 let s = &self.segments[seg];
-                s.text((key - s.base) as usize, s.bytes(span)?)
-            })
-            .collect()
+                out.push(f(s.text(i, s.bytes(span.clone())?)?));
+            }
+        }
+        Ok(out)
     }
 
     /// The segments.

@@ -263,6 +263,12 @@ impl Snapshot {
         self.0.persons.ids(keys, &|key| self.unknown_key("person", key))
     }
 
+    /// [`Snapshot::person_ids`] as owned strings, copied while each id's page is fresh: for
+    /// lists that outlive the lookup, faster than copying the borrowed ids afterwards.
+    pub fn person_ids_owned(&self, keys: &[PersonKey]) -> Result<Vec<String>> {
+        self.0.persons.ids_as(keys, &|key| self.unknown_key("person", key), str::to_string)
+    }
+
     /// Key of a venue id (`None`: not in the store; an error: a damaged dictionary).
     pub fn venue_key(&self, id: &str) -> Result<Option<VenueKey>> {
         self.0.venues.key(id)

@@ -20,11 +20,11 @@ use crate::store::Snapshot;
 use crate::store::dict::id_prefix;
 
 /// A contact before ranking: totals and the range of its episodes in the flat episode list.
-struct Candidate<'s> {
+struct Candidate {
     person: PersonKey,
     /// Looked up once: ties on exposure and episodes are common, and a dictionary lookup per
     /// comparison dominated the sort of large lists.
-    id: &'s str,
+    id: String,
     /// The id's first 8 bytes, big-endian, zero-padded: orders as the id unless equal.
     prefix: u64,
     exposure: Seconds,
@@ -93,7 +93,7 @@ pub(crate) fn rank(
         }
         candidates.push(Candidate {
             person: person_run[0].person,
-            id: "",
+            id: String::new(),
             prefix: 0,
             exposure,
             imputed,
@@ -105,12 +105,12 @@ pub(crate) fn rank(
     }
     if ids {
         let keys: Vec<PersonKey> = candidates.iter().map(|c| c.person).collect();
-        for (c, id) in candidates.iter_mut().zip(snapshot.person_ids(&keys)?) {
-            c.id = id;
+        for (c, id) in candidates.iter_mut().zip(snapshot.person_ids_owned(&keys)?) {
             c.prefix = id_prefix(id.as_bytes());
+            c.id = id;
         }
     }
-    let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
+    let order = |a: &Candidate, b: &Candidate| {
         b.exposure
             .cmp(&a.exposure)
             .then(b.episodes.len().cmp(&a.episodes.len()))
@@ -147,7 +147,7 @@ pub(crate) fn rank(
         contacts.push(Contact {
             rank,
             person: c.person,
-            person_id: c.id.to_string(),
+            person_id: c.id,
             exposure_seconds: c.exposure,
             imputed_seconds: c.imputed,
             episodes: c.episodes.len() as u32,

@@ -129,22 +129,25 @@ pub(crate) fn trace(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> R
 /// asc; each contact's matches become its exposures (the two scans, in time order).
 fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<(Vec<Contact>, Vec<Exposure>)> {
     struct Row<'a> {
-        id: &'a str,
+        id: String,
         gap: Seconds,
         run: &'a [Match],
     }
     let runs: Vec<&[Match]> = matches.chunk_by(|a, b| a.person == b.person).collect();
-    let ids = snapshot.person_ids(&runs.iter().map(|run| run[0].person).collect::<Vec<_>>())?;
+    let ids = snapshot.person_ids_owned(&runs.iter().map(|run| run[0].person).collect::<Vec<_>>())?;
     let mut rows: Vec<Row> = Vec::with_capacity(runs.len());
     for (run, id) in runs.into_iter().zip(ids) {
         let gap = run.iter().map(|m| (m.at - m.f0_at).abs()).min().unwrap_or(0);
         rows.push(Row { id, gap, run });
     }
-    rows.sort_unstable_by_key(|r| (r.gap, Reverse(r.run.len()), r.id.as_bytes(), r.run[0].person));
+    let key = |r: &Row| (r.gap, Reverse(r.run.len()));
+    rows.sort_unstable_by(|a, b| {
+        key(a).cmp(&key(b)).then_with(|| (&a.id, a.run[0].person).cmp(&(&b.id, b.run[0].person)))
+    });
     rows.truncate(limit.unwrap_or(usize::MAX));
     let mut contacts = Vec::with_capacity(rows.len());
     let mut exposures = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
+    for (i, r) in rows.into_iter().enumerate() {
         let rank = i as u32 + 1;
         let mut venues: Vec<VenueKey> = r.run.iter().map(|m| m.venue).collect();
         venues.sort_unstable();
@@ -153,7 +156,7 @@ fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<
         contacts.push(Contact {
             rank,
             person,
-            person_id: r.id.to_string(),
+            person_id: r.id,
             exposure_seconds: 0,
             imputed_seconds: 0,
             episodes: r.run.len() as u32,
