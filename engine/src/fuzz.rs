@@ -67,7 +67,7 @@ pub fn seeds(name: &str) -> Result<Vec<Vec<u8>>> {
             vec![bytes]
         }
         "dict" => {
-            let mut it = Interner::default();
+            let mut it: Interner = Interner::default();
             for i in 0..500 {
                 it.intern(&format!("09{i:08}"));
             }

@@ -61,7 +61,7 @@ use crate::error::{Error, Result};
 use crate::model::{Visit, col};
 use crate::pseudonym::{Key, Pseudonyms};
 use crate::store::carry::{self, CarriedScan, CarriedState, ScanCarry};
-use crate::store::dict::{Interner, open_segments};
+use crate::store::dict::{Interner, VenueInterner, open_segments};
 use crate::store::manifest::{BatchInfo, DictSegmentInfo, SourceFile};
 use crate::store::partition::{Flush, write_flush};
 use crate::store::txn::{DictKind, Failpoint, Transaction};
@@ -175,7 +175,7 @@ fn split_key(key: u64) -> (u32, u32) {
 /// hands a buffer to the part writer (views as of then hold every key the buffer names).
 struct Dicts {
     persons: Interner,
-    venues: Interner,
+    venues: VenueInterner,
     new_clear: NewClear,
 }
 
@@ -620,16 +620,20 @@ impl Ingest {
         if let (Some(carry), Some(c)) = (carry_out, scan_counts) {
             self.carry_pairing(txn, carry, carried_parts, c.carried, &persons, &venues)?;
         }
-        for (kind, interner, start) in
-            [(DictKind::Persons, &persons, persons_base), (DictKind::Venues, &venues, venues_base)]
+        for (kind, len, start) in
+            [(DictKind::Persons, persons.len(), persons_base), (DictKind::Venues, venues.len(), venues_base)]
         {
-            if interner.len() > start {
+            if len > start {
                 let rel = layout::dict(kind.name(), batch);
-                let count = interner.write_segment(start, &layout::resolve(&self.store, &rel))?;
+                let path = layout::resolve(&self.store, &rel);
+                let count = match kind {
+                    DictKind::Persons => persons.write_segment(start, &path)?,
+                    DictKind::Venues => venues.write_segment(start, &path)?,
+                };
                 let reid = match (&self.key, kind) {
                     (Some(key), DictKind::Persons) => {
                         let rel = layout::reid(batch);
-                        let view = interner.view();
+                        let view = persons.view();
                         if new_clear.ends.len() != count as usize {
                             return Err(Error::Internal(format!(
                                 "{} clear ids for {count} new persons",
@@ -778,7 +782,7 @@ impl Ingest {
         parts: Vec<String>,
         open: u64,
         persons: &Interner,
-        venues: &Interner,
+        venues: &VenueInterner,
     ) -> Result<()> {
         if carry.states.is_empty() {
             return Ok(());

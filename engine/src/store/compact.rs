@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::dict::{Interner, open_segments};
+use super::dict::{Interner, VenueInterner, open_segments};
 use super::index::PartIndex;
 use super::layout;
 use super::manifest::PartInfo;
@@ -65,8 +65,8 @@ pub(crate) fn compact(dir: &Path, day: Option<i64>) -> Result<CompactReport> {
         return Ok(CompactReport { version: None, days: Vec::new() });
     }
     let _span = tracing::info_span!("compact", days = days.len()).entered();
-    let persons = Interner::load(&open_segments(dir, &base.persons)?)?;
-    let venues = Interner::load(&open_segments(dir, &base.venues)?)?;
+    let persons: Interner = Interner::load(&open_segments(dir, &base.persons)?)?;
+    let venues: VenueInterner = Interner::load(&open_segments(dir, &base.venues)?)?;
     let (persons_view, venues_view) = (persons.view(), venues.view());
     let mut report = Vec::with_capacity(days.len());
     let mut run = |txn: &mut Transaction| -> Result<()> {

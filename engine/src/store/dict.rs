@@ -82,27 +82,35 @@ impl InternedView {
 }
 
 /// A hash table slot of the interner: the key, and the id itself when it is short (most person
-/// ids are phone or citizen numbers), so that finding a known id reads one cache line, not the
-/// arena's offsets and text as well.
+/// ids are phone or citizen numbers, most venue ids QR codes of under 30 bytes), so that finding
+/// a known id reads one cache line, not the arena's offsets and text as well. `N` is the bytes
+/// kept: ids of up to `N - 1` bytes, and their length.
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+struct Slot<const N: usize> {
     key: u32,
-    /// `short[..len]` is the id when `len = short[SHORT] <= SHORT`; `LONG` otherwise.
-    short: [u8; SHORT + 1],
+    /// `short[..len]` is the id when `len = short[N - 1] < N`; `LONG` otherwise.
+    short: [u8; N],
 }
 
-/// Ids up to this many bytes are kept in their slot.
-const SHORT: usize = 11;
 const LONG: u8 = u8::MAX;
 
-impl Slot {
-    fn new(key: u32, id: &[u8]) -> Slot {
-        let mut short = [0u8; SHORT + 1];
-        if id.len() <= SHORT {
+/// Slot bytes of the person interner: a 16-byte slot, ids of up to 11 bytes (phone and citizen
+/// numbers) kept in it. Millions of persons: the table's size is what this sets.
+pub(crate) const PERSON_SLOT: usize = 12;
+/// Slot bytes of the venue interner: a 32-byte slot, ids of up to 27 bytes kept in it. Venues
+/// are few (a table of 80 k venues is 4 MiB), and every check-in looks one up.
+pub(crate) const VENUE_SLOT: usize = 28;
+
+impl<const N: usize> Slot<N> {
+    const SHORT: usize = N - 1;
+
+    fn new(key: u32, id: &[u8]) -> Slot<N> {
+        let mut short = [0u8; N];
+        if id.len() <= Self::SHORT {
             short[..id.len()].copy_from_slice(id);
-            short[SHORT] = id.len() as u8;
+            short[Self::SHORT] = id.len() as u8;
         } else {
-            short[SHORT] = LONG;
+            short[Self::SHORT] = LONG;
         }
         Slot { key, short }
     }
@@ -110,8 +118,8 @@ impl Slot {
     /// Whether this slot holds `id`; `long` fetches a long id from the arena.
     #[inline]
     fn holds<'a>(&self, id: &[u8], long: impl FnOnce(u32) -> &'a [u8]) -> bool {
-        match self.short[SHORT] {
-            LONG => id.len() > SHORT && long(self.key) == id,
+        match self.short[Self::SHORT] {
+            LONG => id.len() > Self::SHORT && long(self.key) == id,
             n => usize::from(n) == id.len() && &self.short[..id.len()] == id,
         }
     }
@@ -128,15 +136,18 @@ fn arena_get<'a>(frozen: &'a [Arc<Chunk>], open: &'a Chunk, key: u32) -> &'a [u8
 
 /// An append-only string interner: the ingest-side dictionary.
 #[derive(Debug, Default)]
-pub(crate) struct Interner {
+pub(crate) struct Interner<const N: usize = PERSON_SLOT> {
     frozen: Vec<Arc<Chunk>>,
     open: Chunk,
-    table: HashTable<Slot>,
+    table: HashTable<Slot<N>>,
     hasher: DefaultHashBuilder,
     len: u32,
 }
 
-impl Interner {
+/// The interner of venue ids.
+pub(crate) type VenueInterner = Interner<VENUE_SLOT>;
+
+impl<const N: usize> Interner<N> {
     pub(crate) fn len(&self) -> u32 {
         self.len
     }
@@ -157,7 +168,7 @@ impl Interner {
         open.text.push_str(id);
         open.ends.push(open.text.len() as u32);
         *len += 1;
-        let rehash = |s: &Slot| hasher.hash_one(arena_get(frozen, open, s.key));
+        let rehash = |s: &Slot<N>| hasher.hash_one(arena_get(frozen, open, s.key));
         table.insert_unique(hash, Slot::new(key, id_bytes), rehash);
         if open.ends.len() == CHUNK {
             frozen.push(Arc::new(std::mem::take(open)));
@@ -181,7 +192,7 @@ impl Interner {
     }
 
     /// Load every id of the given segments, in key order.
-    pub(crate) fn load(segments: &[DictSegment]) -> Result<Interner> {
+    pub(crate) fn load(segments: &[DictSegment]) -> Result<Interner<N>> {
         let mut interner = Interner::default();
         for seg in segments {
             if seg.base != interner.len {
@@ -512,7 +523,7 @@ mod tests {
     #[test]
     fn lookups_find_ids_that_share_long_prefixes_or_differ_by_padding() {
         let dir = tempfile::tempdir().unwrap();
-        let mut it = Interner::default();
+        let mut it: Interner = Interner::default();
         let mut ids: Vec<String> = (0..5_000).rev().map(|i| format!("QR-HNI-CG-{i}")).collect();
         ids.extend(["a", "a\0", "a\0b", "a\0\0\0\0\0\0\0\0", "ab", "b", "Đà Nẵng-1", "Đà Nẵng-10"].map(String::from));
         let keys: Vec<u32> = ids.iter().map(|s| it.intern(s)).collect();
@@ -526,9 +537,26 @@ mod tests {
     }
 
     #[test]
+    fn venue_slots_keep_ids_up_to_their_size_and_fetch_longer_ones() {
+        let mut it = VenueInterner::default();
+        // Lengths around the 27 bytes a venue slot keeps, sharing their first 26 bytes.
+        let ids: Vec<String> = (24..32)
+            .flat_map(|n| ["a", "b"].map(|tail| format!("{}{tail}", &"QR-HNI-CG-0123456789abcdefghij"[..n - 1])))
+            .collect();
+        let keys: Vec<u32> = ids.iter().map(|s| it.intern(s)).collect();
+        assert_eq!(keys, (0..ids.len() as u32).collect::<Vec<_>>());
+        for (s, &k) in ids.iter().zip(&keys) {
+            assert_eq!(it.intern(s), k, "{s:?}");
+            assert_eq!(it.get(s.as_bytes()), Some(k), "{s:?}");
+            assert_eq!(it.view().get(k), s);
+        }
+        assert_eq!(it.get(b"QR-HNI-CG-0123456789abcdefghi"), None);
+    }
+
+    #[test]
     fn interner_segments_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
-        let mut it = Interner::default();
+        let mut it: Interner = Interner::default();
         let ids: Vec<String> = (0..200_000).map(|i| format!("09{:08}", (i * 7919) % 1_000_003)).collect();
         let keys: Vec<u32> = ids.iter().map(|s| it.intern(s)).collect();
         assert_eq!(it.intern(&ids[5]), keys[5]);
@@ -554,14 +582,14 @@ mod tests {
         for seg in dict.segments() {
             seg.verify().unwrap();
         }
-        let reloaded = Interner::load(dict.segments()).unwrap();
+        let reloaded: Interner = Interner::load(dict.segments()).unwrap();
         assert_eq!(reloaded.get(ids[77].as_bytes()), Some(keys[77]));
     }
 
     #[test]
     fn damaged_segment_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let mut it = Interner::default();
+        let mut it: Interner = Interner::default();
         it.intern("a");
         it.intern("bb");
         let p = dir.path().join("a.dict");
@@ -576,7 +604,7 @@ mod tests {
     #[test]
     fn any_damaged_byte_is_an_error_never_a_panic_or_another_id() {
         let dir = tempfile::tempdir().unwrap();
-        let mut it = Interner::default();
+        let mut it: Interner = Interner::default();
         let ids = ["0901000001", "QR-HNI-BD-000001", "b", "", "Đà Nẵng", "0901000002"];
         for id in ids {
             it.intern(id);

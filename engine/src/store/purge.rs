@@ -127,7 +127,7 @@ fn rewrite(
     // 2. Dictionaries of the used ids, in the old key order, and the old → new key maps.
     let mut remaps = Vec::new();
     for (kind, segs) in [(DictKind::Persons, &base.persons), (DictKind::Venues, &base.venues)] {
-        let old = Interner::load(&open_segments(dir, segs)?)?;
+        let old: Interner = Interner::load(&open_segments(dir, segs)?)?;
         let used = if kind == DictKind::Persons { &persons_used } else { &venues_used };
         if used.max().is_some_and(|k| k >= old.len()) {
             return Err(Error::store(
@@ -136,7 +136,7 @@ fn rewrite(
             ));
         }
         let view = old.view();
-        let mut new = Interner::default();
+        let mut new: Interner = Interner::default();
         let mut map = vec![u32::MAX; old.len() as usize];
         for k in used {
             map[k as usize] = new.intern(view.get(k));
