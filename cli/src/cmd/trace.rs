@@ -143,6 +143,9 @@ fn request(a: &Args, mut req: TraceRequest, rule: Option<&str>) -> Result<TraceR
 
 pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     let key = args.key.as_deref().map(Key::read).transpose()?;
+    // One F0 traced and the process exits: its pages are read at scattered places.
+    let one_f0 = args.case_ids.len() <= 1 && args.cases_confirmed.is_none() && args.cases_file.is_none();
+    truyvet::store::set_scattered_reads(one_f0 && args.hops <= 1);
     let snap = Store::open(&args.store.store)?.snapshot();
     if args.case_ids.len() > 1 || args.cases_confirmed.is_some() || args.cases_file.is_some() {
         return run_cases(&args, details_cmd, &snap, key.as_ref());

@@ -34,7 +34,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use std::hash::BuildHasher;
 
-use super::bytes::{U32s, U64s, map_file, prefetch, read_u32, read_u64, write_u32s, write_u64s};
+use super::bytes::{U32s, U64s, map_file_scattered, prefetch, read_u32, read_u64, will_read, write_u32s, write_u64s};
 use super::layout;
 use super::manifest::DictSegmentInfo;
 use super::paged::{self, PageSums, SumWriter, crc, pages};
@@ -195,6 +195,7 @@ impl<const N: usize> Interner<N> {
     pub(crate) fn load(segments: &[DictSegment]) -> Result<Interner<N>> {
         let mut interner = Interner::default();
         for seg in segments {
+            will_read(&seg.map, 0..seg.map.len());
             if seg.base != interner.len {
                 return Err(Error::store(
                     &seg.path,
@@ -311,7 +312,7 @@ impl DictSegment {
     /// Map and check a segment's header and section bounds. Offsets, ids and pages are checked
     /// when read, so opening costs the same whatever the dictionary's size.
     pub(crate) fn open(path: &Path, base: u32, count: u32) -> Result<DictSegment> {
-        DictSegment::from_map(path, map_file(path)?, base, count)
+        DictSegment::from_map(path, map_file_scattered(path)?, base, count)
     }
 
     /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
@@ -415,6 +416,7 @@ impl DictSegment {
 
     /// Check the whole segment: every page, every offset, every id UTF-8 and the lookup order.
     pub(crate) fn verify(&self) -> Result<()> {
+        will_read(&self.map, 0..self.map.len());
         self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
         for i in 0..self.count as usize {
             self.local_str(i)?;

@@ -55,7 +55,7 @@ use std::sync::OnceLock;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
-use super::bytes::{U32s, map_file, prefetch, read_u32, read_u64, write_u32s};
+use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, will_read, write_u32s};
 use super::keyset::{self, KeySet};
 use super::paged::{self, PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
@@ -271,7 +271,7 @@ impl PartIndex {
     /// Map and check an index: magic, header checksum, row count, day and section bounds.
     /// Contents are checked when first used.
     pub(crate) fn open(path: &Path, expected_rows: u64, day: i64) -> Result<PartIndex> {
-        PartIndex::from_map(path, map_file(path)?, expected_rows, day)
+        PartIndex::from_map(path, map_file_scattered(path)?, expected_rows, day)
     }
 
     /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
@@ -403,7 +403,10 @@ impl PartIndex {
     /// The keys on `side` present in this part, ascending.
     fn keys_of(&self, side: Side) -> Result<Vec<u32>> {
         match &self.keys {
-            Keys::Mapped(sets) => sets[side as usize].keys(&self.map, &self.sums).map_err(|e| self.damaged(e)),
+            Keys::Mapped(sets) => {
+                will_read(&self.map, sets[side as usize].byte_range());
+                sets[side as usize].keys(&self.map, &self.sums).map_err(|e| self.damaged(e))
+            }
             Keys::Roaring(bitmaps) => Ok(self.bitmap(&bitmaps[side as usize], self.entries(side))?.iter().collect()),
         }
     }
@@ -658,6 +661,7 @@ impl PartIndex {
     /// Each venue's rows whose check-in lies in `[lo, hi)`, checked, in stored order (venue
     /// groups without such rows are left out): two binary searches per venue.
     pub(crate) fn groups_checked_in(&self, lo: Seconds, hi: Seconds) -> Result<Vec<(VenueKey, Range<u32>)>> {
+        will_read(&self.map, self.check_in.byte_range());
         self.groups()?;
         self.ensure(self.check_in.bytes_of(0..self.rows))?;
         let mut out = Vec::new();
@@ -676,6 +680,7 @@ impl PartIndex {
 
     /// Every row as a visit, in stored order, checked (compaction reads parts back this way).
     pub(crate) fn visits(&self) -> Result<Vec<Visit>> {
+        will_read(&self.map, 0..self.map.len());
         self.groups()?;
         self.ensure_rows(0..self.rows as u32)?;
         let mut out = Vec::with_capacity(self.rows);
@@ -695,6 +700,7 @@ impl PartIndex {
     /// Check the whole file: every page, both bitmaps against their postings, the groups, and
     /// every posting offset and row id in range.
     pub(crate) fn verify(&self) -> Result<()> {
+        will_read(&self.map, 0..self.map.len());
         self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
         match &self.keys {
             Keys::Mapped(sets) => {

@@ -137,6 +137,14 @@ impl KeySet {
         }
     }
 
+    /// The bytes of the set's arrays.
+    pub(crate) fn byte_range(&self) -> Range<usize> {
+        match self {
+            KeySet::Bits { words, samples, .. } => words.bytes_of(0..0).start..samples.byte_range().end,
+            KeySet::Sorted { starts, keys, .. } => starts.byte_range().start..keys.byte_range().end,
+        }
+    }
+
     /// Number of keys.
     pub(crate) fn len(&self) -> usize {
         match *self {

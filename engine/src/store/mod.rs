@@ -30,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+pub use self::bytes::set_scattered_reads;
 pub use self::compact::{CompactReport, DayCompaction};
 use self::dict::Dict;
 pub(crate) use self::index::PartIndex;
