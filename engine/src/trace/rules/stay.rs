@@ -118,12 +118,18 @@ impl VenueStays<'_> {
             if std::ptr::eq(&part.index, idx) && idx.has_next_in() {
                 continue;
             }
-            let (day, day_start) = (part.info.day, part.info.day * DAY);
+            let (day, first_in, last_in) = (part.info.day, part.info.min_check_in, part.info.max_check_in);
             ask.clear();
             queries.clear();
             for (i, &(_, p, a, cap, best)) in open.iter().enumerate() {
-                // A later day's part cannot hold an earlier check-in than one found.
-                if a.div_euclid(DAY) <= day && day <= cap.div_euclid(DAY) && best.is_none_or(|b| b > day_start) {
+                // Only a part with a check-in in (a, cap], and before the earliest one found so
+                // far, can hold a nearer one (parts of an hourly ingest each span an hour).
+                if a.div_euclid(DAY) <= day
+                    && day <= cap.div_euclid(DAY)
+                    && last_in > a
+                    && first_in <= cap
+                    && best.is_none_or(|b| b > first_in)
+                {
                     ask.push(i);
                     queries.push((p, a, cap));
                 }
