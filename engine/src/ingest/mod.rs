@@ -30,9 +30,9 @@
 //! Parsing and validation run on a reader thread, interning on a thread of its own, scan pairing
 //! and buffering on the calling thread; sorting and Parquet encoding on the writer thread and
 //! rayon. At 5 M persons both interning and pairing miss the cache on nearly every probe (each
-//! table is hundreds of MB), so on one thread they made the serial stage of a scan ingest. Memory is bounded by two
-//! buffers of `flush_rows` visits plus the dictionaries (proportional to distinct ids, not to
-//! rows); rejected rows are on disk, not in memory.
+//! table is hundreds of MB), so on one thread they made the serial stage of a scan ingest.
+//! Memory is bounded by two buffers of `flush_rows` visits plus the dictionaries (proportional
+//! to distinct ids, not to rows); rejected rows are on disk, not in memory.
 
 mod rejects;
 pub mod scans;

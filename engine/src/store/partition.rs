@@ -1,6 +1,6 @@
 //! Partitioning a buffer of encoded visits into day parts: sort, split by UTC day of check-in,
-//! write each day's Parquet part and trace index (days, and a day's two files, in parallel). Ingest writes its flushes
-//! through it, compaction its merged days.
+//! write each day's Parquet part and trace index (days, and a day's two files, in parallel).
+//! Ingest writes its flushes through it, compaction its merged days.
 //!
 //! # Algorithm
 //! 1. Rank the venues present in the buffer by their id string, so parts are sorted by

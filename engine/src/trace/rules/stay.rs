@@ -118,18 +118,14 @@ impl VenueStays<'_> {
             if std::ptr::eq(&part.index, idx) && idx.has_next_in() {
                 continue;
             }
-            let (day, first_in, last_in) = (part.info.day, part.info.min_check_in, part.info.max_check_in);
+            let (first_in, last_in) = (part.info.min_check_in, part.info.max_check_in);
             ask.clear();
             queries.clear();
             for (i, &(_, p, a, cap, best)) in open.iter().enumerate() {
                 // Only a part with a check-in in (a, cap], and before the earliest one found so
-                // far, can hold a nearer one (parts of an hourly ingest each span an hour).
-                if a.div_euclid(DAY) <= day
-                    && day <= cap.div_euclid(DAY)
-                    && last_in > a
-                    && first_in <= cap
-                    && best.is_none_or(|b| b > first_in)
-                {
+                // far, can hold a nearer one (parts of an hourly ingest each span an hour; a
+                // part of a day outside a..cap has none there).
+                if last_in > a && first_in <= cap && best.is_none_or(|b| b > first_in) {
                     ask.push(i);
                     queries.push((p, a, cap));
                 }
