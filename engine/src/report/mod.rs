@@ -494,10 +494,15 @@ impl Snapshot {
                 let row = group(map, name);
                 row.checkins += n;
                 row.missing_checkout += missing;
-                row.baseline_mean += base as f64 / baseline;
+                // A sum of whole numbers, exact in any order (the venues come from a hash map);
+                // divided once below, so the report is the same from run to run.
+                row.baseline_mean += base as f64;
                 row.venues_scanned += u64::from(n > 0);
             }
             scanned_ids.insert(id, (n > 0, base > 0));
+        }
+        for row in districts.values_mut().chain(categories.values_mut()) {
+            row.baseline_mean /= baseline;
         }
         let mut silent_venues = Vec::new();
         for (id, info) in attrs {

@@ -650,11 +650,12 @@ impl PartIndex {
     }
 
     /// The rows of `rows` (one venue's, sorted by check-in, check-in pages checked) whose
-    /// check-in lies in `[lo, hi)`: two binary searches.
+    /// check-in lies in `[lo, hi)`: a binary search for the first, then a galloping one for the
+    /// end, which reads near the first (a window is short beside a busy venue's day).
     fn checked_in(&self, rows: Range<u32>, lo: Seconds, hi: Seconds) -> Range<u32> {
         let (base, n) = (rows.start, rows.len());
         let first = partition_point(n, |i| self.check_in(base + i as u32) < lo);
-        let end = first + partition_point(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
+        let end = first + gallop(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
         base + first as u32..base + end as u32
     }
 
@@ -760,9 +761,36 @@ pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
+/// [`partition_point`] probing `0, 1, 3, 7, …` first: reads O(log k) entries near the start
+/// when the answer is `k`.
+pub(super) fn gallop(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let mut lo = 0;
+    let mut step = 1;
+    while lo < n && pred(lo) {
+        let next = lo + step;
+        if next >= n || !pred(next) {
+            let hi = next.min(n);
+            return lo + 1 + partition_point(hi - lo - 1, |i| pred(lo + 1 + i));
+        }
+        lo = next;
+        step *= 2;
+    }
+    lo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gallop_agrees_with_a_binary_search() {
+        for n in 0..70 {
+            for k in 0..=n {
+                assert_eq!(gallop(n, |i| i < k), k, "n {n} k {k}");
+                assert_eq!(partition_point(n, |i| i < k), k);
+            }
+        }
+    }
 
     #[test]
     fn postings_roundtrip() {

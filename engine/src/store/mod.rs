@@ -40,7 +40,8 @@ pub use self::purge::PurgeReport;
 pub use self::txn::Failpoint;
 pub use self::verify::{Problem, VerifyReport};
 use crate::error::{Error, Result};
-use crate::model::{PersonKey, VenueKey};
+use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::time::DAY;
 
 /// A store directory, opened at its live version.
 ///
@@ -247,6 +248,13 @@ impl Snapshot {
         let by_day = &self.0.by_day;
         let lo = by_day.partition_point(|&(d, _)| d < first);
         by_day[lo..].iter().take_while(move |&&(d, _)| d <= last).map(|&(_, i)| &self.0.parts[i])
+    }
+
+    /// Parts that hold a check-in in `[lo, hi)` by their manifest span (a part of a day's
+    /// hourly ingest spans its hour), in day order.
+    pub(crate) fn parts_checked_in(&self, lo: Seconds, hi: Seconds) -> impl Iterator<Item = &Part> + '_ {
+        self.parts_of_days(lo.div_euclid(DAY), hi.saturating_sub(1).div_euclid(DAY))
+            .filter(move |p| p.info.min_check_in < hi && p.info.max_check_in >= lo)
     }
 
     /// Key of a person id (`None`: not in the store; an error: a damaged dictionary).

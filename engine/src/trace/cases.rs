@@ -30,6 +30,7 @@ use roaring::RoaringBitmap;
 
 use super::chain::{ChainRequest, ChainResult};
 use super::interval::merge_sorted;
+use super::reach::{Marks, Scratch};
 use super::ts;
 use crate::error::{Error, Result};
 use crate::model::{Case, PersonKey, Seconds, VenueKey, col, timestamp_type};
@@ -148,13 +149,28 @@ pub struct CallCounts {
 }
 
 impl Snapshot {
-    /// What [`Snapshot::trace_cases`] would list, counted: the same chains, unranked, each
-    /// reduced to a bitmap of persons per hop as soon as it is traced, so no exposure interval
-    /// is kept or merged. Memory: a bitmap per case and hop, and a counter per person.
+    /// What [`Snapshot::trace_cases`] would list, counted: each case's chain reduced to a bitmap
+    /// of persons per hop as it is followed (`reach`: no exposure interval is built, sorted or
+    /// merged), unless a `max_per_hop` cap picks sources by rank, where the chains are ranked.
+    /// Memory: a bitmap per case and hop, a counter per person, and bitsets per worker.
     pub fn count_cases(&self, cases: &[Case], req: &CasesRequest) -> Result<CallCounts> {
-        let per_case: Vec<Option<Vec<RoaringBitmap>>> = self.each_chain(cases, req, None, false, |chain| {
-            Ok(chain.hops.iter().map(|h| h.result.contacts.iter().map(|c| c.person).collect()).collect())
-        })?;
+        let per_case: Vec<Option<Vec<RoaringBitmap>>> = if req.chain.hops > 1 && req.chain.max_per_hop.is_some() {
+            // A cap picks each hop's sources by rank: the chains are ranked where it applies.
+            self.each_chain(cases, req, None, false, |chain| {
+                Ok(chain.hops.iter().map(|h| h.result.contacts.iter().map(|c| c.person).collect()).collect())
+            })?
+        } else {
+            let (keys, excluded) = self.case_keys(cases)?;
+            let excluded = Marks::with(self.person_count(), excluded);
+            cases
+                .par_iter()
+                .zip(&keys)
+                .map_init(Scratch::default, |scratch, (case, key_of_case)| {
+                    let Some(person) = *key_of_case else { return Ok(None) };
+                    self.chain_reach(&case_chain(req, case), person, &excluded, scratch).map(Some)
+                })
+                .collect::<Result<_>>()?
+        };
         let hops = per_case.iter().flatten().map(Vec::len).max().unwrap_or(0);
         let (mut seen, mut distinct) = (RoaringBitmap::new(), Vec::with_capacity(hops));
         for h in 0..hops {
@@ -181,6 +197,15 @@ impl Snapshot {
         })
     }
 
+    /// The person key of each case (`None`: no check-in in the store), and the persons no chain
+    /// lists: the register's cases and those traced.
+    fn case_keys(&self, cases: &[Case]) -> Result<(Vec<Option<PersonKey>>, RoaringBitmap)> {
+        let keys = self.person_keys_of(cases)?;
+        let excluded: RoaringBitmap =
+            self.person_keys_of(self.cases()?)?.into_iter().chain(keys.iter().copied()).flatten().collect();
+        Ok((keys, excluded))
+    }
+
     /// Each case's chain (rules 1 and 2 of the module docs), traced in parallel and handed to
     /// `f` as soon as it is done; `None` for a case whose person has no check-in.
     fn each_chain<T: Send>(
@@ -191,25 +216,28 @@ impl Snapshot {
         ranked: bool,
         f: impl Fn(ChainResult) -> Result<T> + Sync,
     ) -> Result<Vec<Option<T>>> {
-        let keys = self.person_keys_of(cases)?;
-        let excluded: RoaringBitmap =
-            self.person_keys_of(self.cases()?)?.into_iter().chain(keys.iter().copied()).flatten().collect();
+        let (keys, excluded) = self.case_keys(cases)?;
         cases
             .par_iter()
             .zip(&keys)
             .map(|(case, key_of_case)| {
                 let Some(person) = *key_of_case else { return Ok(None) };
-                let (from, to) = req.lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
-                let mut r = req.chain.clone();
-                r.trace.f0 = case.person_id.clone();
-                r.trace.from = req.chain.trace.from.or(Some(from));
-                r.trace.to = req.chain.trace.to.or(Some(to));
-                r.trace.limit = None;
-                r.trace.parallel = false;
-                f(self.chain_of(&r, person, &excluded, key, ranked)?).map(Some)
+                f(self.chain_of(&case_chain(req, case), person, &excluded, key, ranked)?).map(Some)
             })
             .collect()
     }
+}
+
+/// The chain of one case under `req`: its F0, and its window unless the request sets one.
+fn case_chain(req: &CasesRequest, case: &Case) -> ChainRequest {
+    let (from, to) = req.lookback.map_or((case.window_from, case.window_to), |l| case.window(l));
+    let mut r = req.chain.clone();
+    r.trace.f0 = case.person_id.clone();
+    r.trace.from = req.chain.trace.from.or(Some(from));
+    r.trace.to = req.chain.trace.to.or(Some(to));
+    r.trace.limit = None;
+    r.trace.parallel = false;
+    r
 }
 
 /// Rules 3 and 4 of the module docs; with `key`, ids are clear and ties go by them.

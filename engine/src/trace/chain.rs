@@ -86,7 +86,7 @@ impl ChainRequest {
         self
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let bad = |what: &'static str, value: String, hint: &str| {
             Err(Error::InvalidArgument { what, value, hint: hint.into() })
         };

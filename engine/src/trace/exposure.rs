@@ -6,8 +6,8 @@
 //!    rows from the person postings (key slot → CSR).
 //! 2. Clip each stay to the window, keep it if non-empty, extend its end by `linger`; union per
 //!    venue into U0(v) (maximal disjoint intervals).
-//! 3. For each interval `[s, e)` of U0(v) and each part whose day lies in
-//!    `[day(s − max_visit), day(e − 1)]`: the rows at `v` checked in within `[s − max_visit, e)`
+//! 3. For each interval `[s, e)` of U0(v) and each part with a check-in in `[s − max_visit, e)`
+//!    (its manifest span): the rows at `v` checked in within `[s − max_visit, e)`
 //!    (venue postings + binary search on check-in) are exactly those whose capped stay can reach
 //!    `[s, e)`; each overlap with another person is a *piece* `(person, venue, start, end)`.
 //!
@@ -89,6 +89,10 @@ pub(crate) fn unions(stays: &[SourceStay]) -> (VenueIntervals, VenueIntervals) {
 /// Steps 1–2 for any sources (the F0 at hop 1, a hop's contacts after it): each source
 /// `(person, from)`'s stays clipped to `[from, to)` and extended by linger, sorted by venue then
 /// start; and the source visits looked at.
+///
+/// Part by part, each part asked for every source whose window it meets: a hop's sources come
+/// in key order, so one part's key set and postings are read in ascending order while they are
+/// in cache, rather than every part once per source.
 pub(crate) fn source_stays(
     snapshot: &Snapshot,
     sources: &[(PersonKey, Seconds)],
@@ -96,16 +100,19 @@ pub(crate) fn source_stays(
 ) -> Result<(Vec<SourceStay>, usize)> {
     let to = req.to.unwrap_or(Seconds::MAX / 4);
     let stays = Stays::new(snapshot, req);
-    let one = |(i, &(person, from)): (usize, &(PersonKey, Seconds))| -> Result<(Vec<SourceStay>, usize)> {
+    let Some(earliest) = sources.iter().map(|s| s.1).filter(|&f| f < to).min() else {
+        return Ok((Vec::new(), 0));
+    };
+    let one = |part: &Part| -> Result<(Vec<SourceStay>, usize)> {
         req.check_deadline()?;
+        let idx = &part.index;
         let mut out = Vec::new();
         let mut visits = 0;
-        if from >= to {
-            return Ok((out, 0));
-        }
-        let (first, last) = day_range(req, from, to);
-        for part in snapshot.parts_of_days(first, last) {
-            let idx = &part.index;
+        for (i, &(person, from)) in sources.iter().enumerate() {
+            // The part holds no check-in in [from − max_visit, to): none of its stays reach.
+            if from >= to || part.info.max_check_in < from.saturating_sub(req.max_visit) {
+                continue;
+            }
             for r in idx.person_rows(person)? {
                 visits += 1;
                 let venue = idx.venue(r)?;
@@ -131,10 +138,11 @@ pub(crate) fn source_stays(
         }
         Ok((out, visits))
     };
-    let per: Vec<(Vec<SourceStay>, usize)> = if req.parallel && sources.len() > 1 {
-        sources.par_iter().enumerate().map(one).collect::<Result<_>>()?
+    let parts: Vec<&Part> = snapshot.parts_checked_in(earliest.saturating_sub(req.max_visit), to).collect();
+    let per: Vec<(Vec<SourceStay>, usize)> = if req.parallel && parts.len() > 1 && sources.len() > 1 {
+        parts.par_iter().map(|p| one(p)).collect::<Result<_>>()?
     } else {
-        sources.iter().enumerate().map(one).collect::<Result<_>>()?
+        parts.iter().map(|p| one(p)).collect::<Result<_>>()?
     };
     let visits = per.iter().map(|p| p.1).sum();
     let mut stays: Vec<SourceStay> = per.into_iter().flat_map(|p| p.0).collect();
@@ -184,8 +192,10 @@ pub(crate) fn pieces_in(
     let tasks: Vec<(VenueKey, Interval, &Part)> = u0
         .iter()
         .flat_map(|&(v, (s, e))| {
-            let (first, last) = day_range(req, s, e);
-            snapshot.parts_of_days(first, last).filter(|p| keep(p)).map(move |p| (v, (s, e), p))
+            snapshot
+                .parts_checked_in(s.saturating_sub(req.max_visit), e)
+                .filter(|p| keep(p))
+                .map(move |p| (v, (s, e), p))
         })
         .collect();
     let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> Result<(Vec<Piece>, u64)> {
@@ -366,10 +376,10 @@ pub(crate) fn f1_contributions(
     let rules = Stays::new(snapshot, req);
     for s in stays {
         let at = rules.at(s.venue)?;
-        let (first, last) = day_range(req, s.start.saturating_sub(req.linger), s.end);
-        for part in snapshot.parts_of_days(first, last) {
+        let lo = s.start.saturating_sub(req.max_visit + req.linger);
+        for part in snapshot.parts_checked_in(lo, s.end) {
             let idx = &part.index;
-            let rows = idx.venue_rows_checked_in(s.venue, s.start.saturating_sub(req.max_visit + req.linger), s.end)?;
+            let rows = idx.venue_rows_checked_in(s.venue, lo, s.end)?;
             for row in rows {
                 let stay = at.stay(idx, row)?;
                 let (xa, xb) = (stay.start, stay.end);

@@ -25,6 +25,7 @@ mod hotspots;
 pub mod interval;
 mod places;
 mod rank;
+mod reach;
 mod request;
 pub mod rules;
 mod score;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use truyvet::trace::{CasesRequest, ChainRequest};
-use truyvet::{Case, Store, TraceRequest};
+use truyvet::{Case, ExposureRule, Store, TraceRequest};
 
 use crate::chain::{Intervals, reference_with_intervals, row_strategy};
 use crate::fixture::{Row, StoreFixture, at};
@@ -164,8 +164,43 @@ fn rules_strategy() -> impl Strategy<Value = ChainRequest> {
         })
 }
 
+/// Rules a count is taken under: every followable rule, up to three hops, a latency, short and
+/// long stays (the count follows its own join, grouped per venue, so the look-back matters).
+fn counted_rules_strategy() -> impl Strategy<Value = ChainRequest> {
+    (
+        (
+            1u8..=3,
+            prop_oneof![
+                Just(ExposureRule::IntervalOverlap),
+                Just(ExposureRule::Midnight),
+                Just(ExposureRule::NextCheckin)
+            ],
+        ),
+        (prop_oneof![Just(0i64), 0i64..30], prop_oneof![Just(0i64), 0i64..60], prop_oneof![Just(0i64), 0i64..120]),
+        (prop_oneof![Just(60i64), 1i64..240], prop_oneof![Just(720i64), 1i64..1500], proptest::option::of(1usize..3)),
+    )
+        .prop_map(|((hops, rule), (linger, min_overlap, latency), (dwell, max_visit, cap))| {
+            let t = TraceRequest::default()
+                .rule(rule)
+                .linger(linger * 60)
+                .min_overlap(min_overlap * 60)
+                .dwell(dwell * 60)
+                .max_visit(max_visit * 60);
+            ChainRequest::new(t, hops).latency(latency * 60).max_per_hop(cap)
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The counts (`count_cases`) against each case's ranked chain and the merged list, under
+    /// every followable rule (`engine` checks them).
+    #[test]
+    fn counts_match_chains_under_every_rule(rows in proptest::collection::vec(row_strategy(), 1..40), cases in cases_strategy(), rules in counted_rules_strategy(), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
+        let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush), StoreFixture::row);
+        let (_dir, store) = fixture.build();
+        engine(&store, &cases, &rules);
+    }
 
     #[test]
     fn call_lists_match_reference(rows in proptest::collection::vec(row_strategy(), 1..35), cases in cases_strategy(), rules in rules_strategy(), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
@@ -218,4 +253,22 @@ fn registered_cases_are_never_called_and_an_empty_day_is_empty() {
     truyvet::CasesImport::new(store.dir()).import(&[file]).unwrap();
     let store = Store::open(store.dir()).unwrap();
     assert_eq!(engine(&store, &cases, &rules).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["X"]);
+}
+
+/// A stay that spans two of the F0's stays at one venue is exposed to both: counted, its two
+/// overlaps add up to reach `min_overlap` although neither does alone.
+#[test]
+fn a_count_adds_up_a_stays_overlaps_with_several_intervals() {
+    let f = StoreFixture::new()
+        .visit("A", "MARKET", "08:00", Some("09:00"))
+        .visit("A", "MARKET", "10:00", Some("11:00"))
+        .visit("X", "MARKET", "08:00", Some("11:00"))
+        .visit("Y", "MARKET", "08:30", Some("09:30"));
+    let (_d, store) = f.build();
+    let day = (at("2021-08-01", "00:00"), at("2021-08-02", "00:00"));
+    let cases = [case("BN1", "A", day.0, day.1)];
+    let rules = ChainRequest::new(TraceRequest::default().min_overlap(90 * 60), 1);
+    let counts = store.snapshot().count_cases(&cases, &CasesRequest::new(rules.clone())).unwrap();
+    assert_eq!(counts.per_hop, [vec![1]]);
+    assert_eq!(engine(&store, &cases, &rules).iter().map(|c| (c.1.as_str(), c.3)).collect::<Vec<_>>(), [("X", 7200)]);
 }
