@@ -49,7 +49,9 @@ use crate::error::{Error, Result};
 use crate::model::{Seconds, VenueKey};
 use crate::store::{Part, Snapshot};
 use crate::time::{DAY, Tz, day_name, format_utc};
-use crate::trace::{CasesRequest, ChainRequest, ClusterRequest, HotspotRequest, TraceRequest};
+use crate::trace::{
+    CallCounts, CasesRequest, ChainRequest, ClusterRequest, Clusters, Hotspot, HotspotRequest, TraceRequest,
+};
 
 /// The label of venues absent from the venues register, or without the attribute.
 pub const UNKNOWN: &str = "(unknown)";
@@ -398,6 +400,18 @@ struct Tally {
     after_commit: u64,
 }
 
+/// What [`Snapshot::case_work`] traced for the cases section.
+struct CaseWork {
+    /// The cases confirmed in the period, in confirmation order.
+    new_cases: Vec<crate::model::Case>,
+    /// By register index, whether the case is new.
+    is_new: Vec<bool>,
+    counts: CallCounts,
+    hotspots: Vec<Hotspot>,
+    /// `None` when there is no new case.
+    clusters: Option<Clusters>,
+}
+
 impl Snapshot {
     /// The daily report (see the [module docs](crate::report)).
     pub fn daily_report(&self, req: &ReportRequest) -> Result<DailyReport> {
@@ -429,14 +443,23 @@ impl Snapshot {
             })
             .collect();
         let commits = commit_times(self);
-        let tallies: Vec<(i64, Tally)> = tasks
-            .par_iter()
-            .map(|&(d, part)| {
-                let in_period = d >= req.from;
-                let committed = commits.get(&part.info.batch).copied().flatten();
-                tally(part, req.start_of(d), req.start_of(d + 1), in_period, committed).map(|t| (d, t))
-            })
-            .collect::<Result<_>>()?;
+        // The cases' traces run beside the tallies: both are parallel, neither fills two cores
+        // all the time.
+        let (tallies, work) = rayon::join(
+            || -> Result<(Vec<(i64, Tally)>, RoaringBitmap)> {
+                let tallies = tasks
+                    .par_iter()
+                    .map(|&(d, part)| {
+                        let in_period = d >= req.from;
+                        let committed = commits.get(&part.info.batch).copied().flatten();
+                        tally(part, req.start_of(d), req.start_of(d + 1), in_period, committed).map(|t| (d, t))
+                    })
+                    .collect::<Result<_>>()?;
+                Ok((tallies, self.persons_before(start)?))
+            },
+            || self.case_work(req, start, end),
+        );
+        let (tallies, seen_before) = tallies?;
 
         let attrs = self.venue_attrs()?;
         let venue_register = !attrs.is_empty();
@@ -466,7 +489,6 @@ impl Snapshot {
 
         // Persons seen before the period: earlier parts whole, the rows before `start` of a
         // part that straddles it.
-        let seen_before = self.persons_before(start)?;
         let first_seen = persons.difference_len(&seen_before);
 
         // Baseline means are over the baseline days the store's data covers (a store that began
@@ -539,7 +561,7 @@ impl Snapshot {
             venues_silent_baseline: silent_venues.iter().filter(|s| s.silent_baseline).count() as u64,
         };
 
-        let cases = self.cases_section(req, start, end, &mut districts)?;
+        let cases = self.cases_section(work?, &mut districts)?;
         let quality = self.quality(req, first_day, repeated, after_commit)?;
 
         let data_days = span.map(|(a, b)| (day_name(a), day_name(b)));
@@ -619,22 +641,56 @@ impl Snapshot {
             .try_reduce(RoaringBitmap::new, |a, b| Ok(a | b))
     }
 
-    fn cases_section(
-        &self,
-        req: &ReportRequest,
-        start: Seconds,
-        end: Seconds,
-        districts: &mut BTreeMap<String, GroupRow>,
-    ) -> Result<CasesSection> {
+    /// The traces behind the cases section, each beside the others: the new cases' counts,
+    /// the hotspots and the clusters (`None`: no cases register).
+    fn case_work(&self, req: &ReportRequest, start: Seconds, end: Seconds) -> Result<Option<CaseWork>> {
         let register = self.cases()?;
         if register.is_empty() {
-            return Ok(CasesSection::default());
+            return Ok(None);
         }
         // By register index, whether the case is new; the new ones in confirmation order.
         let is_new: Vec<bool> = register.iter().map(|c| (start..end).contains(&c.confirmed_at)).collect();
         let mut new_cases: Vec<crate::model::Case> =
             register.iter().zip(&is_new).filter(|(_, new)| **new).map(|(c, _)| c.clone()).collect();
         new_cases.sort_by(|a, b| (a.confirmed_at, &a.case_id).cmp(&(b.confirmed_at, &b.case_id)));
+        let mut hreq = HotspotRequest { rules: req.rules.clone(), ..HotspotRequest::default() };
+        hreq.rules.from = Some(req.start_of(req.from - req.baseline_days));
+        hreq.rules.to = Some(end);
+        let traced = !new_cases.is_empty();
+        let ((counts, hotspots), clusters) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        // Counted, not listed: the report needs no exposure interval of the call list.
+                        let chain = ChainRequest::new(req.rules.clone(), req.hops);
+                        traced.then(|| self.count_cases(&new_cases, &CasesRequest::new(chain))).transpose()
+                    },
+                    || self.hotspots(&hreq),
+                )
+            },
+            || {
+                let creq = ClusterRequest { rules: req.rules.clone(), ..ClusterRequest::default() };
+                traced.then(|| self.clusters(&creq)).transpose()
+            },
+        );
+        Ok(Some(CaseWork {
+            new_cases,
+            is_new,
+            counts: counts?.unwrap_or_default(),
+            hotspots: hotspots?.hotspots,
+            clusters: clusters?,
+        }))
+    }
+
+    /// The cases section from its traces; adds each district's new cases and hotspots to its row.
+    fn cases_section(
+        &self,
+        work: Option<CaseWork>,
+        districts: &mut BTreeMap<String, GroupRow>,
+    ) -> Result<CasesSection> {
+        let Some(CaseWork { new_cases, is_new, counts, hotspots, clusters }) = work else {
+            return Ok(CasesSection::default());
+        };
         let attrs = self.venue_attrs()?;
         let district_of = |v: VenueKey| -> Result<String> {
             let id = self.venue_id(v)?;
@@ -643,9 +699,6 @@ impl Snapshot {
 
         let mut section = CasesSection::default();
         if !new_cases.is_empty() {
-            // Counted, not listed: the report needs no exposure interval of the call list.
-            let counts =
-                self.count_cases(&new_cases, &CasesRequest::new(ChainRequest::new(req.rules.clone(), req.hops)))?;
             section.f1 = counts.distinct.first().copied().unwrap_or(0);
             section.f2 = counts.distinct.get(1).copied().unwrap_or(0);
             section.reached_by = counts.reached_by.iter().copied().filter(|&(n, _)| n >= 2).collect();
@@ -680,10 +733,7 @@ impl Snapshot {
                 });
             }
         }
-        let mut hreq = HotspotRequest { rules: req.rules.clone(), ..HotspotRequest::default() };
-        hreq.rules.from = Some(req.start_of(req.from - req.baseline_days));
-        hreq.rules.to = Some(end);
-        for h in self.hotspots(&hreq)?.hotspots {
+        for h in hotspots {
             let district = district_of(h.venue)?;
             let row = group(districts, &district);
             row.hotspots += 1;
@@ -700,8 +750,7 @@ impl Snapshot {
             });
         }
 
-        if !new_cases.is_empty() {
-            let clusters = self.clusters(&ClusterRequest { rules: req.rules.clone(), ..ClusterRequest::default() })?;
+        if let Some(clusters) = clusters {
             for c in clusters.clusters.iter().filter(|c| c.cases.len() >= 2) {
                 let new_cases = c.cases.iter().filter(|&&i| is_new[i as usize]).count() as u64;
                 if new_cases == 0 {

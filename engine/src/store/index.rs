@@ -463,6 +463,16 @@ impl PartIndex {
         Ok(())
     }
 
+    /// Touch every cache line of `rows`' check-in, stay and person columns with bare loads, so
+    /// that a scan of the rows that follows finds them in flight or in cache rather than
+    /// missing once per line (a venue's rows are a short run at a random place in each column).
+    pub(crate) fn prefetch_rows(&self, rows: Range<u32>) {
+        let rows = rows.start as usize..rows.end as usize;
+        let lines = |c: U32s| c.bytes_of(rows.clone()).step_by(64);
+        let map: &[u8] = &self.map;
+        prefetch(lines(self.check_in).chain(lines(self.stay)).chain(lines(self.person)).map(|at| (map, at)));
+    }
+
     /// Check the pages of row `r` (one that may come from a damaged posting).
     pub(crate) fn ensure_row(&self, r: u32) -> Result<()> {
         if r as usize >= self.rows {
@@ -652,9 +662,26 @@ impl PartIndex {
     /// The rows of `rows` (one venue's, sorted by check-in, check-in pages checked) whose
     /// check-in lies in `[lo, hi)`: a binary search for the first, then a galloping one for the
     /// end, which reads near the first (a window is short beside a busy venue's day).
+    ///
+    /// The first is searched from where it would lie if the run's check-ins were spread evenly
+    /// between its first and last: a busy venue's run spans many pages, and a binary search
+    /// would miss the cache at most of its probes.
     fn checked_in(&self, rows: Range<u32>, lo: Seconds, hi: Seconds) -> Range<u32> {
         let (base, n) = (rows.start, rows.len());
-        let first = partition_point(n, |i| self.check_in(base + i as u32) < lo);
+        let before = |i: usize| self.check_in(base + i as u32) < lo;
+        let first = if n < 64 {
+            partition_point(n, before)
+        } else {
+            let (a, b) = (self.check_in(base), self.check_in(base + n as u32 - 1));
+            let guess = if lo <= a {
+                0
+            } else if lo > b {
+                n
+            } else {
+                ((lo - a) as f64 / (b - a).max(1) as f64 * (n - 1) as f64) as usize
+            };
+            search_from(n, guess.min(n), before)
+        };
         let end = first + gallop(n - first, |i| self.check_in(base + (first + i) as u32) < hi);
         base + first as u32..base + end as u32
     }
@@ -761,6 +788,18 @@ pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
+/// [`partition_point`] of a `pred` true then false over `0..n`, galloping outwards from
+/// `guess` (`≤ n`): reads O(log d) entries around it when the answer is `d` away.
+pub(super) fn search_from(n: usize, guess: usize, pred: impl Fn(usize) -> bool) -> usize {
+    if guess < n && pred(guess) {
+        let ahead = n - guess - 1;
+        guess + 1 + gallop(ahead, |i| pred(guess + 1 + i))
+    } else {
+        // Count back from guess − 1 while pred is false.
+        guess - gallop(guess, |i| !pred(guess - 1 - i))
+    }
+}
+
 /// [`partition_point`] probing `0, 1, 3, 7, …` first: reads O(log k) entries near the start
 /// when the answer is `k`.
 pub(super) fn gallop(n: usize, pred: impl Fn(usize) -> bool) -> usize {
@@ -783,11 +822,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gallop_agrees_with_a_binary_search() {
+    fn gallop_and_search_from_a_guess_agree_with_a_binary_search() {
         for n in 0..70 {
             for k in 0..=n {
                 assert_eq!(gallop(n, |i| i < k), k, "n {n} k {k}");
                 assert_eq!(partition_point(n, |i| i < k), k);
+                for guess in 0..=n {
+                    assert_eq!(search_from(n, guess, |i| i < k), k, "n {n} k {k} guess {guess}");
+                }
             }
         }
     }

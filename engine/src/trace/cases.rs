@@ -179,17 +179,33 @@ impl Snapshot {
             distinct.push(at_hop.difference_len(&seen));
             seen |= at_hop;
         }
-        let mut times = vec![0u32; self.person_count() as usize];
-        for bitmaps in per_case.iter().flatten() {
-            let any = bitmaps.iter().fold(RoaringBitmap::new(), |a, b| a | b);
-            for p in any {
-                times[p as usize] += 1;
-            }
-        }
-        let mut reached = std::collections::BTreeMap::<u32, u64>::new();
-        for t in times.into_iter().filter(|&t| t > 0) {
-            *reached.entry(t).or_default() += 1;
-        }
+        // How many cases reach each person, counted over slices of the person keys in parallel.
+        let any: Vec<RoaringBitmap> =
+            per_case.par_iter().flatten().map(|b| b.iter().fold(RoaringBitmap::new(), |a, b| a | b)).collect();
+        let persons = self.person_count();
+        const SLICE: u32 = 1 << 18;
+        let reached = (0..persons.div_ceil(SLICE))
+            .into_par_iter()
+            .map(|i| {
+                let lo = i * SLICE;
+                let mut times = vec![0u32; (persons - lo).min(SLICE) as usize];
+                for b in &any {
+                    for p in b.range(lo..lo + times.len() as u32) {
+                        times[(p - lo) as usize] += 1;
+                    }
+                }
+                let mut out = std::collections::BTreeMap::<u32, u64>::new();
+                for t in times.into_iter().filter(|&t| t > 0) {
+                    *out.entry(t).or_default() += 1;
+                }
+                out
+            })
+            .reduce(std::collections::BTreeMap::new, |mut a, b| {
+                for (t, n) in b {
+                    *a.entry(t).or_default() += n;
+                }
+                a
+            });
         Ok(CallCounts {
             per_hop: per_case.iter().map(|b| b.iter().flatten().map(|x| x.len() as usize).collect()).collect(),
             distinct,

@@ -202,6 +202,7 @@ pub(crate) fn pieces_in(
         req.check_deadline()?;
         let idx = &part.index;
         let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
+        idx.prefetch_rows(rows.clone());
         let examined = rows.len() as u64;
         let at = stays.at(v)?;
         let known = within(measured, v, s, e);
@@ -380,6 +381,7 @@ pub(crate) fn f1_contributions(
         for part in snapshot.parts_checked_in(lo, s.end) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, lo, s.end)?;
+            idx.prefetch_rows(rows.clone());
             for row in rows {
                 let stay = at.stay(idx, row)?;
                 let (xa, xb) = (stay.start, stay.end);

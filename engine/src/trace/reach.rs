@@ -218,6 +218,7 @@ fn reach_hop(
             for part in snapshot.parts_checked_in(lo, ge) {
                 let idx = &part.index;
                 let rows = idx.venue_rows_checked_in(v, lo, ge)?;
+                idx.prefetch_rows(rows.clone());
                 let ahead = at.stays_ahead(idx, rows.clone())?;
                 // The first interval ending after the current row's check-in: check-ins ascend.
                 let mut j = 0;
