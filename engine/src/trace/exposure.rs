@@ -6,10 +6,13 @@
 //!    rows from the person postings (key slot → CSR).
 //! 2. Clip each stay to the window, keep it if non-empty, extend its end by `linger`; union per
 //!    venue into U0(v) (maximal disjoint intervals).
-//! 3. For each interval `[s, e)` of U0(v) and each part with a check-in in `[s − max_visit, e)`
-//!    (its manifest span): the rows at `v` checked in within `[s − max_visit, e)`
-//!    (venue postings + binary search on check-in) are exactly those whose capped stay can reach
-//!    `[s, e)`; each overlap with another person is a *piece* `(person, venue, start, end)`.
+//! 3. For each interval `[s, e)` of U0(v): the rows at `v` checked in within
+//!    `[s − max_visit, e)` are exactly those whose capped stay can reach `[s, e)`; each overlap
+//!    with another person is a *piece* `(person, venue, start, end)`. The intervals of a venue
+//!    whose look-back ranges meet are read as one group ([`look_back_groups`]): per part with a
+//!    check-in in the group's range (its manifest span), the venue's rows there (venue postings
+//!    and a search on check-in), once, each meeting the intervals from the first that ends
+//!    after its check-in.
 //!
 //! Tasks of step 3 run in parallel (rayon) when asked; pieces are sorted afterwards, so the
 //! result does not depend on the thread count.
@@ -189,25 +192,24 @@ pub(crate) fn pieces_in(
 ) -> Result<(Vec<Piece>, u64)> {
     let persons = snapshot.person_count();
     let stays = Stays::new(snapshot, req);
-    let tasks: Vec<(VenueKey, Interval, &Part)> = u0
-        .iter()
-        .flat_map(|&(v, (s, e))| {
-            snapshot
-                .parts_checked_in(s.saturating_sub(req.max_visit), e)
-                .filter(|p| keep(p))
-                .map(move |p| (v, (s, e), p))
+    let tasks: Vec<(&[(VenueKey, Interval)], &Part)> = look_back_groups(u0, req.max_visit)
+        .flat_map(|group| {
+            let (lo, hi) = (group[0].1.0.saturating_sub(req.max_visit), group[group.len() - 1].1.1);
+            snapshot.parts_checked_in(lo, hi).filter(|p| keep(p)).map(move |p| (group, p))
         })
         .collect();
-    let run = |&(v, (s, e), part): &(VenueKey, Interval, &Part)| -> Result<(Vec<Piece>, u64)> {
+    let run = |&(group, part): &(&[(VenueKey, Interval)], &Part)| -> Result<(Vec<Piece>, u64)> {
         req.check_deadline()?;
-        let idx = &part.index;
-        let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
+        let (v, n, idx) = (group[0].0, group.len(), &part.index);
+        let rows = idx.venue_rows_checked_in(v, group[0].1.0.saturating_sub(req.max_visit), group[n - 1].1.1)?;
         idx.prefetch_rows(rows.clone());
         let examined = rows.len() as u64;
         let at = stays.at(v)?;
-        let known = within(measured, v, s, e);
+        let known: Vec<Vec<Interval>> = group.iter().map(|&(_, (s, e))| within(measured, v, s, e)).collect();
         let mut out = Vec::new();
         let ahead = at.stays_ahead(idx, rows.clone())?;
+        // The first interval ending after the current row's check-in: check-ins ascend.
+        let mut j = 0;
         for (k, r) in rows.enumerate() {
             let p = idx.person(r);
             if skip(p) {
@@ -225,19 +227,24 @@ pub(crate) fn pieces_in(
                 Some(&stay) => stay,
                 None => at.stay(idx, r)?,
             };
-            let (ps, pe) = (stay.start.max(s), stay.end.min(e));
-            if ps >= pe {
-                continue;
+            while j < n && group[j].1.1 <= stay.start {
+                j += 1;
             }
-            // Measured as a whole when one measured interval of U0 holds it; otherwise its
-            // measured parts follow as pieces of their own.
-            let whole = !stay.imputed && known.iter().any(|&(ks, ke)| ks <= ps && pe <= ke);
-            out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: whole });
-            if !stay.imputed && !whole {
-                for &(ks, ke) in &known {
-                    let (ms, me) = (ks.max(ps), ke.min(pe));
-                    if ms < me {
-                        out.push(Piece { person: p, venue: v, start: ms, end: me, measured: true });
+            for (i, &(_, (s, e))) in group.iter().enumerate().skip(j).take_while(|(_, iv)| iv.1.0 < stay.end) {
+                let (ps, pe) = (stay.start.max(s), stay.end.min(e));
+                if ps >= pe {
+                    continue;
+                }
+                // Measured as a whole when one measured interval of U0 holds it; otherwise its
+                // measured parts follow as pieces of their own.
+                let whole = !stay.imputed && known[i].iter().any(|&(ks, ke)| ks <= ps && pe <= ke);
+                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: whole });
+                if !stay.imputed && !whole {
+                    for &(ks, ke) in &known[i] {
+                        let (ms, me) = (ks.max(ps), ke.min(pe));
+                        if ms < me {
+                            out.push(Piece { person: p, venue: v, start: ms, end: me, measured: true });
+                        }
                     }
                 }
             }
@@ -260,6 +267,28 @@ pub(crate) fn pieces_in(
         all.sort_unstable();
     }
     Ok((all, examined))
+}
+
+/// `u` (sorted by venue then start, disjoint per venue) cut into groups of one venue whose
+/// look-back ranges `[s − max_visit, e)` meet: a group's rows are read once, in check-in order,
+/// where reading them per interval would read a busy venue's look-back once per interval.
+pub(crate) fn look_back_groups(
+    u: &[(VenueKey, Interval)],
+    max_visit: Seconds,
+) -> impl Iterator<Item = &[(VenueKey, Interval)]> + '_ {
+    let mut rest = u;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = 1 + rest
+            .windows(2)
+            .take_while(|w| w[1].0 == w[0].0 && w[1].1.0.saturating_sub(max_visit) <= w[0].1.1)
+            .count();
+        let (group, next) = rest.split_at(n);
+        rest = next;
+        Some(group)
+    })
 }
 
 /// The intervals of `measured` (sorted by venue then start) at venue `v` that meet `[s, e)`.

@@ -9,11 +9,10 @@
 //! # Algorithm
 //! Per hop:
 //! 1. The sources' stays and their union per venue, as a chain builds them.
-//! 2. Each venue's intervals are cut into groups whose look-back ranges `[s − max_visit, e)`
-//!    meet, and each group's rows are read once, in check-in order, per part: a row meets the
-//!    intervals from the first that ends after its check-in, a pointer that only moves forward.
-//!    (A trace reads a venue's look-back once per interval; a hop after the first has thousands
-//!    of intervals at a busy venue, so the same rows would be read many times over.)
+//! 2. As the join of a trace does ([`exposure::look_back_groups`]): each venue's intervals are
+//!    cut into groups whose look-back ranges `[s − max_visit, e)` meet, and each group's rows
+//!    are read once, in check-in order, per part; a row meets the intervals from the first that
+//!    ends after its check-in, a pointer that only moves forward.
 //! 3. Every overlap marks its person in a bitset over the person keys, and keeps the earliest
 //!    overlap start when another hop follows. With `min_overlap` above one second, an overlap
 //!    that alone reaches it decides the person; shorter ones are kept, and only the persons left
@@ -203,56 +202,49 @@ fn reach_hop(
             }
         }
     };
-    for venue_run in u.chunk_by(|a, b| a.0 == b.0) {
-        let v = venue_run[0].0;
+    for group in exposure::look_back_groups(u, req.max_visit) {
+        let (v, n) = (group[0].0, group.len());
         let at = stays.at(v)?;
-        let mut rest = venue_run;
-        while !rest.is_empty() {
-            // A group: intervals whose look-back ranges meet the previous one's.
-            let n = 1 + rest.windows(2).take_while(|w| w[1].1.0.saturating_sub(req.max_visit) <= w[0].1.1).count();
-            let (group, next) = rest.split_at(n);
-            rest = next;
-            req.check_deadline()?;
-            let (gs, ge) = (group[0].1.0, group[n - 1].1.1);
-            let lo = gs.saturating_sub(req.max_visit);
-            for part in snapshot.parts_checked_in(lo, ge) {
-                let idx = &part.index;
-                let rows = idx.venue_rows_checked_in(v, lo, ge)?;
-                idx.prefetch_rows(rows.clone());
-                let ahead = at.stays_ahead(idx, rows.clone())?;
-                // The first interval ending after the current row's check-in: check-ins ascend.
-                let mut j = 0;
-                for (k, r) in rows.enumerate() {
-                    let stay = match ahead.get(k) {
-                        Some(&stay) => stay,
-                        None => at.stay(idx, r)?,
-                    };
-                    while j < n && group[j].1.1 <= stay.start {
-                        j += 1;
-                    }
-                    if j == n {
-                        break;
-                    }
-                    if group[j].1.0 >= stay.end {
-                        continue;
-                    }
-                    let p = idx.person(r);
-                    if p >= persons {
-                        return Err(Error::store(
-                            snapshot.dir().join(&part.info.index),
-                            format!(
-                                "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
-                            ),
-                        ));
-                    }
-                    if listed.contains(p) {
-                        continue;
-                    }
-                    for &(_, (s, e)) in group[j..].iter().take_while(|iv| iv.1.0 < stay.end) {
-                        let (a, b) = (stay.start.max(s), stay.end.min(e));
-                        if a < b {
-                            hit(p, v, a, b);
-                        }
+        req.check_deadline()?;
+        let (gs, ge) = (group[0].1.0, group[n - 1].1.1);
+        let lo = gs.saturating_sub(req.max_visit);
+        for part in snapshot.parts_checked_in(lo, ge) {
+            let idx = &part.index;
+            let rows = idx.venue_rows_checked_in(v, lo, ge)?;
+            idx.prefetch_rows(rows.clone());
+            let ahead = at.stays_ahead(idx, rows.clone())?;
+            // The first interval ending after the current row's check-in: check-ins ascend.
+            let mut j = 0;
+            for (k, r) in rows.enumerate() {
+                let stay = match ahead.get(k) {
+                    Some(&stay) => stay,
+                    None => at.stay(idx, r)?,
+                };
+                while j < n && group[j].1.1 <= stay.start {
+                    j += 1;
+                }
+                if j == n {
+                    break;
+                }
+                if group[j].1.0 >= stay.end {
+                    continue;
+                }
+                let p = idx.person(r);
+                if p >= persons {
+                    return Err(Error::store(
+                        snapshot.dir().join(&part.info.index),
+                        format!(
+                            "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
+                        ),
+                    ));
+                }
+                if listed.contains(p) {
+                    continue;
+                }
+                for &(_, (s, e)) in group[j..].iter().take_while(|iv| iv.1.0 < stay.end) {
+                    let (a, b) = (stay.start.max(s), stay.end.min(e));
+                    if a < b {
+                        hit(p, v, a, b);
                     }
                 }
             }
