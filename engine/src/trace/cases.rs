@@ -20,6 +20,9 @@
 //! `via` found) only when a cap picks its sources; the others stay in person key order, so the
 //! merge is one stable sort that merges runs, then a parallel pass per person. Memory: every
 //! case's contacts and exposure intervals until the merge.
+//!
+//! [`Snapshot::count_cases`] (the daily report's figures) builds no list: each chain is followed
+//! by `reach`, a bitset of the persons each hop reaches, and only the counts are merged.
 
 use std::sync::Arc;
 
