@@ -104,21 +104,28 @@ fn rules_over(p: &Params, base: TraceRequest) -> Result<TraceRequest, ApiError> 
     Ok(r)
 }
 
-/// Run `f` on the live snapshot on the blocking pool, under the time limit. A request past the
-/// limit is answered with an error; a trace's join stops at its deadline too
-/// ([`Params::within`]), other work runs to its end in the background.
+/// Run `f` on the live snapshot on the blocking pool when its turn comes ([`Live::work`]), under
+/// the time limit (the wait included). A request past the limit is answered with an error; a
+/// trace's join stops at its deadline too ([`Params::within`]), other work runs to its end in
+/// the background.
 pub async fn blocking<T: Send + 'static>(
     live: &Arc<Live>,
     f: impl FnOnce(&Live, Snapshot) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let l = live.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let snap = l.snapshot()?;
-        f(&l, snap)
-    });
-    match tokio::time::timeout(live.time_limit, task).await {
+    let run = async move {
+        let _turn = l.work.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let l = l.clone();
+        tokio::task::spawn_blocking(move || {
+            let snap = l.snapshot()?;
+            f(&l, snap)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the request failed: {e}")))
+    };
+    match tokio::time::timeout(live.time_limit, run).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => Err(ApiError::Internal(format!("the request failed: {e}"))),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::Timeout(live.time_limit)),
     }
 }
@@ -390,15 +397,21 @@ async fn sql_rows(
         // The session cancels the statement at the time limit itself; this outer limit is a
         // second guard, a little later.
         let l = live.clone();
-        let task = tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
-            let snap = l.snapshot()?;
-            let admin = user.is_some_and(|u| u.1 == Role::Admin);
-            let (schema, batches) = l.sql_session(&snap, admin)?.query(&statement)?;
-            Ok(Rows { schema, batches, notes: Vec::new() })
-        });
+        let task = async move {
+            let _turn = l.sql_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+            let l = l.clone();
+            tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
+                let snap = l.snapshot()?;
+                let admin = user.is_some_and(|u| u.1 == Role::Admin);
+                let (schema, batches) = l.sql_session(&snap, admin)?.query(&statement)?;
+                Ok(Rows { schema, batches, notes: Vec::new() })
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("the statement failed: {e}")))
+        };
         let rows = match tokio::time::timeout(limit + std::time::Duration::from_secs(5), task).await {
             Ok(Ok(rows)) => rows?,
-            Ok(Err(e)) => return Err(ApiError::Internal(format!("the statement failed: {e}"))),
+            Ok(Err(e)) => return Err(e),
             Err(_) => return Err(ApiError::Timeout(limit)),
         };
         respond::rows(rows, encoding)

@@ -39,6 +39,13 @@ pub struct Live {
     sessions: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
     /// Failed sign-ins per client address: (count, start of the minute counted).
     failures: Mutex<std::collections::HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
+    /// Requests computing at once (traces, status, pages), two per core (one may be writing its
+    /// audit record); the others wait their turn in arrival order rather than share the cores
+    /// sixty ways.
+    pub work: tokio::sync::Semaphore,
+    /// SQL statements computing at once over HTTP: one, beside the requests above, so that an
+    /// epidemiologist's query never holds a tracer's trace behind it.
+    pub sql_slots: tokio::sync::Semaphore,
 }
 
 impl Live {
@@ -63,6 +70,8 @@ impl Live {
             session_lifetime: SESSION,
             sessions: Mutex::new(Default::default()),
             failures: Mutex::new(Default::default()),
+            work: tokio::sync::Semaphore::new(2 * std::thread::available_parallelism().map_or(2, |n| n.get())),
+            sql_slots: tokio::sync::Semaphore::new(1),
         })
     }
 
