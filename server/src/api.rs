@@ -114,9 +114,9 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let l = live.clone();
     let run = async move {
-        let _turn = l.work.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-        let l = l.clone();
+        let turn = l.work.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let snap = l.snapshot()?;
             f(&l, snap)
         })
@@ -396,22 +396,23 @@ async fn sql_rows(
         let limit = live.time_limit;
         // The session cancels the statement at the time limit itself; this outer limit is a
         // second guard, a little later.
-        let l = live.clone();
-        let task = async move {
-            let _turn = l.sql_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-            let l = l.clone();
-            tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
-                let snap = l.snapshot()?;
-                let admin = user.is_some_and(|u| u.1 == Role::Admin);
-                let (schema, batches) = l.sql_session(&snap, admin)?.query(&statement)?;
-                Ok(Rows { schema, batches, notes: Vec::new() })
-            })
-            .await
-            .map_err(|e| ApiError::Internal(format!("the statement failed: {e}")))
+        // A statement waits at most the time limit for its lane; the limit of its run starts
+        // when it runs, and the turn stays with the statement until it ends.
+        let turn = match tokio::time::timeout(limit, live.sql_slots.clone().acquire_owned()).await {
+            Ok(turn) => turn.map_err(|e| ApiError::Internal(e.to_string()))?,
+            Err(_) => return Err(ApiError::Timeout(limit)),
         };
+        let l = live.clone();
+        let task = tokio::task::spawn_blocking(move || -> Result<Rows, ApiError> {
+            let _turn = turn;
+            let snap = l.snapshot()?;
+            let admin = user.is_some_and(|u| u.1 == Role::Admin);
+            let (schema, batches) = l.sql_session(&snap, admin)?.query(&statement)?;
+            Ok(Rows { schema, batches, notes: Vec::new() })
+        });
         let rows = match tokio::time::timeout(limit + std::time::Duration::from_secs(5), task).await {
             Ok(Ok(rows)) => rows?,
-            Ok(Err(e)) => return Err(e),
+            Ok(Err(e)) => return Err(ApiError::Internal(format!("the statement failed: {e}"))),
             Err(_) => return Err(ApiError::Timeout(limit)),
         };
         respond::rows(rows, encoding)

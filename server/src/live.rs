@@ -41,11 +41,12 @@ pub struct Live {
     failures: Mutex<std::collections::HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
     /// Requests computing at once (traces, status, pages), two per core (one may be writing its
     /// audit record); the others wait their turn in arrival order rather than share the cores
-    /// sixty ways.
-    pub work: tokio::sync::Semaphore,
+    /// sixty ways. A turn is held by the computation itself, so a request abandoned at its time
+    /// limit keeps its turn until its work ends.
+    pub work: Arc<tokio::sync::Semaphore>,
     /// SQL statements computing at once over HTTP: one, beside the requests above, so that an
     /// epidemiologist's query never holds a tracer's trace behind it.
-    pub sql_slots: tokio::sync::Semaphore,
+    pub sql_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Live {
@@ -70,8 +71,10 @@ impl Live {
             session_lifetime: SESSION,
             sessions: Mutex::new(Default::default()),
             failures: Mutex::new(Default::default()),
-            work: tokio::sync::Semaphore::new(2 * std::thread::available_parallelism().map_or(2, |n| n.get())),
-            sql_slots: tokio::sync::Semaphore::new(1),
+            work: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            sql_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 

@@ -200,9 +200,10 @@ pub async fn trace(
     if p.get("f0").is_some() || p.get("case").is_some() {
         let api: Vec<(String, String)> = q.into_iter().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
         let query: String = api.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
-        let limit = live.time_limit;
+        // The deadline is set now, so that the wait for a turn counts toward it.
+        let p = Params::new(api, &known).map(|p| p.within(live.time_limit));
         let result = blocking(&live, move |l, snap| {
-            let p = Params::new(api, &known)?.within(limit);
+            let p = p?;
             let req = crate::api::trace_request(&snap, &p, &l.rules)?;
             let f0 = req.trace.f0.clone();
             let key =

@@ -223,7 +223,7 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     }
     if result.contacts.is_empty() {
         eprintln!(
-            "note: F0 {f0} has {} check-in(s) in the store and no contact in the window; the F1 list is empty",
+            "note: F0 {f0} has {} check-in(s) that can reach the window and no contact in it; the F1 list is empty",
             result.f0_visits
         );
     }

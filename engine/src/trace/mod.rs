@@ -125,7 +125,7 @@ pub struct Exposure {
 pub struct TraceResult {
     /// The request answered.
     pub request: TraceRequest,
-    /// F0 check-ins looked at (in parts overlapping the window).
+    /// F0 check-ins looked at (in parts with a check-in that can reach the window).
     pub f0_visits: usize,
     /// F0 stays that reached the window, merged per venue.
     pub f0_intervals: usize,
