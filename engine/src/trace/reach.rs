@@ -161,7 +161,6 @@ impl Snapshot {
                 break;
             }
             sources = reached.iter().map(|p| (p, scratch.first[p as usize].saturating_add(req.latency))).collect();
-            let reached = if hop_req.min_overlap > 1 { &scratch.reached } else { &scratch.seen };
             scratch.listed.union_with(reached);
         }
         Ok(out)
@@ -220,11 +219,9 @@ fn reach_hop(
                     Some(&stay) => stay,
                     None => at.stay(idx, r)?,
                 };
-                while j < n && group[j].1.1 <= stay.start {
+                // Never past the last interval: every row checks in before the group ends.
+                while j < n - 1 && group[j].1.1 <= stay.start {
                     j += 1;
-                }
-                if j == n {
-                    break;
                 }
                 if group[j].1.0 >= stay.end {
                     continue;
