@@ -35,6 +35,16 @@ struct Candidate {
     last: Seconds,
 }
 
+/// A candidate's place in the ranking: exposure desc, episodes desc, id asc (its prefix here,
+/// the whole id and then the key on ties), candidate `at`.
+#[derive(Clone, Copy)]
+struct RankKey {
+    exposure: Seconds,
+    episodes: u32,
+    prefix: u64,
+    at: u32,
+}
+
 /// The order of ranked contacts under every rule but their ids (ties go by id, then key):
 /// exposure desc, episodes desc for the interval rules; `cwa` and `pc-covid` put their score
 /// first.
@@ -110,28 +120,39 @@ pub(crate) fn rank(
             c.id = id;
         }
     }
-    let order = |a: &Candidate, b: &Candidate| {
-        b.exposure
-            .cmp(&a.exposure)
-            .then(b.episodes.len().cmp(&a.episodes.len()))
-            .then(a.prefix.cmp(&b.prefix))
-            .then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
-            .then(a.person.cmp(&b.person))
+    // Sorted as small keys pointing at the candidates: moving whole candidates (~100 bytes,
+    // id and all) through the sort of a large list cost more than comparing them.
+    let mut keys: Vec<RankKey> = candidates
+        .iter()
+        .enumerate()
+        .map(|(at, c)| RankKey {
+            exposure: c.exposure,
+            episodes: c.episodes.len() as u32,
+            prefix: c.prefix,
+            at: at as u32,
+        })
+        .collect();
+    let order = |a: &RankKey, b: &RankKey| {
+        b.exposure.cmp(&a.exposure).then(b.episodes.cmp(&a.episodes)).then(a.prefix.cmp(&b.prefix)).then_with(|| {
+            let (ca, cb) = (&candidates[a.at as usize], &candidates[b.at as usize]);
+            ca.id.as_bytes().cmp(cb.id.as_bytes()).then(ca.person.cmp(&cb.person))
+        })
     };
     match limit {
         // Unordered: the person order the pieces came in (and the merge of lists relies on).
         None if !ids => {}
-        Some(n) if n < candidates.len() => {
+        Some(n) if n < keys.len() => {
             // Only the first n need ordering among themselves.
-            candidates.select_nth_unstable_by(n, order);
-            candidates.truncate(n);
-            candidates.sort_unstable_by(order);
+            keys.select_nth_unstable_by(n, order);
+            keys.truncate(n);
+            keys.sort_unstable_by(order);
         }
-        _ => candidates.sort_unstable_by(order),
+        _ => keys.sort_unstable_by(order),
     }
-    let mut exposures = Vec::with_capacity(candidates.iter().map(|c| c.episodes.len()).sum());
-    let mut contacts = Vec::with_capacity(candidates.len());
-    for (i, c) in candidates.into_iter().enumerate() {
+    let mut exposures = Vec::with_capacity(keys.iter().map(|k| candidates[k.at as usize].episodes.len()).sum());
+    let mut contacts = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let c = &mut candidates[k.at as usize];
         let rank = i as u32 + 1;
         let episodes = &mut flat[c.episodes.clone()];
         episodes.sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
@@ -147,7 +168,7 @@ pub(crate) fn rank(
         contacts.push(Contact {
             rank,
             person: c.person,
-            person_id: c.id,
+            person_id: std::mem::take(&mut c.id),
             exposure_seconds: c.exposure,
             imputed_seconds: c.imputed,
             episodes: c.episodes.len() as u32,
