@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampSecondType};
 use arrow::error::ArrowError;
@@ -66,8 +66,18 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         if let DataType::Timestamp(_, _) = field.data_type() {
             let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None))?;
             let secs = secs.as_primitive::<TimestampSecondType>();
-            let text: StringArray =
-                (0..secs.len()).map(|i| secs.is_valid(i).then(|| crate::time::format_utc(secs.value(i)))).collect();
+            let mut text = StringBuilder::with_capacity(secs.len(), secs.len() * 20);
+            let mut one = String::with_capacity(32);
+            for i in 0..secs.len() {
+                if secs.is_valid(i) {
+                    one.clear();
+                    crate::time::push_utc(secs.value(i), &mut one);
+                    text.append_value(&one);
+                } else {
+                    text.append_null();
+                }
+            }
+            let text: StringArray = text.finish();
             fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
             columns.push(Arc::new(text));
         } else {

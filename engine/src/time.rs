@@ -214,11 +214,36 @@ pub fn parse_bytes(text: &str) -> Result<usize> {
 
 /// Format Unix seconds as RFC 3339 UTC (`2021-08-01T01:15:00Z`).
 pub fn format_utc(seconds: i64) -> String {
+    let mut out = String::with_capacity(20);
+    push_utc(seconds, &mut out);
+    out
+}
+
+/// [`format_utc`] appended to `out`, without allocating: CSV and JSON outputs format two or
+/// three instants per contact, and a `String` per instant (chrono's `to_rfc3339_opts`) was most
+/// of their cost. chrono does the calendar; years outside 0000–9999 go through chrono's own
+/// formatting, and instants beyond chrono's range are written as their seconds.
+pub fn push_utc(seconds: i64, out: &mut String) {
+    use chrono::Timelike;
     match DateTime::from_timestamp(seconds, 0) {
-        // `to_rfc3339_opts` formats without parsing a pattern per call; `format(..)` parsing
-        // showed in profiles of large CSV outputs.
-        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        None => seconds.to_string(),
+        Some(dt) if (0..=9999).contains(&dt.year()) => {
+            let mut text = *b"0000-00-00T00:00:00Z";
+            let mut put = |at: usize, width: usize, mut n: u32| {
+                for i in (at..at + width).rev() {
+                    text[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                }
+            };
+            put(0, 4, dt.year() as u32);
+            put(5, 2, dt.month());
+            put(8, 2, dt.day());
+            put(11, 2, dt.hour());
+            put(14, 2, dt.minute());
+            put(17, 2, dt.second());
+            out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+        }
+        Some(dt) => out.push_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => out.push_str(&seconds.to_string()),
     }
 }
 
@@ -279,6 +304,33 @@ pub fn parse_duration(text: &str) -> Result<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        #[test]
+        fn utc_text_is_chronos(seconds in proptest::prop_oneof![
+            -62_167_219_200i64..253_402_300_800, // 0000-01-01 to 9999-12-31
+            proptest::num::i64::ANY,
+            -100_000_000_000_000i64..100_000_000_000_000,
+        ]) {
+            let want = match DateTime::from_timestamp(seconds, 0) {
+                Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                None => seconds.to_string(),
+            };
+            proptest::prop_assert_eq!(format_utc(seconds), want);
+        }
+    }
+
+    #[test]
+    fn utc_text_at_the_edges() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(1_627_780_500), "2021-08-01T01:15:00Z");
+        assert_eq!(format_utc(-62_167_219_200), "0000-01-01T00:00:00Z");
+        assert_eq!(format_utc(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(format_utc(-1), "1969-12-31T23:59:59Z");
+        let mut s = String::from("x,");
+        push_utc(951_782_400, &mut s);
+        assert_eq!(s, "x,2000-02-29T00:00:00Z");
+    }
     use super::*;
     use proptest::prelude::*;
 
