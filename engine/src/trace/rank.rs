@@ -94,6 +94,10 @@ pub(crate) fn rank(
             flat.extend(imputed_per_episode(&scratch, &known).map(|(iv, imputed)| (v, iv, imputed)));
             venues += 1;
         }
+        // In start order now, while they are in cache, not when they are listed in rank order.
+        if flat.len() - start > 1 {
+            flat[start..].sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
+        }
         let episodes = &flat[start..];
         let exposure: Seconds = episodes.iter().map(|&(_, (s, e), _)| e - s).sum();
         let imputed: Seconds = episodes.iter().map(|e| e.2).sum();
@@ -154,8 +158,7 @@ pub(crate) fn rank(
     for (i, k) in keys.iter().enumerate() {
         let c = &mut candidates[k.at as usize];
         let rank = i as u32 + 1;
-        let episodes = &mut flat[c.episodes.clone()];
-        episodes.sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
+        let episodes = &flat[c.episodes.clone()];
         exposures.extend(episodes.iter().map(|&(venue, (start, end), imputed_seconds)| Exposure {
             rank,
             person: c.person,
