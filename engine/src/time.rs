@@ -304,10 +304,12 @@ pub fn parse_duration(text: &str) -> Result<i64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use proptest::prelude::*;
 
-    proptest::proptest! {
+    proptest! {
         #[test]
-        fn utc_text_is_chronos(seconds in proptest::prop_oneof![
+        fn utc_text_is_chronos(seconds in prop_oneof![
             -62_167_219_200i64..253_402_300_800, // 0000-01-01 to 9999-12-31
             proptest::num::i64::ANY,
             -100_000_000_000_000i64..100_000_000_000_000,
@@ -316,7 +318,7 @@ mod tests {
                 Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 None => seconds.to_string(),
             };
-            proptest::prop_assert_eq!(format_utc(seconds), want);
+            prop_assert_eq!(format_utc(seconds), want);
         }
     }
 
@@ -331,8 +333,6 @@ mod tests {
         push_utc(951_782_400, &mut s);
         assert_eq!(s, "x,2000-02-29T00:00:00Z");
     }
-    use super::*;
-    use proptest::prelude::*;
 
     const VN: Tz = Tz { offset_seconds: 7 * 3600 };
 

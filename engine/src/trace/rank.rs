@@ -94,17 +94,15 @@ pub(crate) fn rank(
             flat.extend(imputed_per_episode(&scratch, &known).map(|(iv, imputed)| (v, iv, imputed)));
             venues += 1;
         }
-        // In start order now, while they are in cache, not when they are listed in rank order.
-        if flat.len() - start > 1 {
-            flat[start..].sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
-        }
-        let episodes = &flat[start..];
-        let exposure: Seconds = episodes.iter().map(|&(_, (s, e), _)| e - s).sum();
-        let imputed: Seconds = episodes.iter().map(|e| e.2).sum();
+        let exposure: Seconds = flat[start..].iter().map(|&(_, (s, e), _)| e - s).sum();
+        let imputed: Seconds = flat[start..].iter().map(|e| e.2).sum();
         if exposure < min_overlap.max(1) {
             flat.truncate(start);
             continue;
         }
+        // In start order now, while they are in cache, not when they are listed in rank order.
+        flat[start..].sort_unstable_by_key(|&(v, (s, e), _)| (s, e, v));
+        let episodes = &flat[start..];
         candidates.push(Candidate {
             person: person_run[0].person,
             id: String::new(),
