@@ -57,6 +57,7 @@ pub mod fuzz;
 pub mod ingest;
 pub mod model;
 pub mod pseudonym;
+mod radix;
 pub mod report;
 #[cfg(feature = "sql")]
 pub mod sql;

@@ -113,8 +113,11 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     let venue_group: Vec<u32> = by_key.iter().map(|&(_, g)| g).collect();
 
     // Person CSR: row ids grouped by person key, ascending within a person.
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by_key(|&r| (person[r as usize], r));
+    // (A stable radix sort of person | row: rows start in order, so they stay so within a person.)
+    let mut by_person: Vec<u64> = person.iter().enumerate().map(|(r, &p)| u64::from(p) << 32 | r as u64).collect();
+    let max_person = person.iter().copied().max().unwrap_or(0);
+    crate::radix::sort_by_key(&mut by_person, crate::radix::bits_for(max_person.into()), |k| k >> 32);
+    let order: Vec<u32> = by_person.into_iter().map(|k| k as u32).collect();
     let mut present = Vec::new();
     let mut person_offsets = Vec::new();
     for (i, &r) in order.iter().enumerate() {

@@ -3,6 +3,13 @@
 //! Parts are written sorted by (venue_id, check_in) with page-level statistics, a page index,
 //! small data pages and declared sorting columns, so DataFusion prunes row groups and pages on
 //! venue and time. Columns follow [`CHECKINS_SCHEMA`].
+//!
+//! Encodings: `venue_id` and `day` are dictionary encoded (a part holds few venues, one day).
+//! `person_id` is not: a row group's persons are nearly all distinct, so its dictionary
+//! outgrew the page limit and fell back to plain pages anyway, after hashing every id.
+//! `check_in` and `check_out` are delta encoded (rows run in check-in order per venue), not
+//! dictionary encoded. Measured on a 10 M-row CSV: the parts 17 % smaller, the ingest 8 %
+//! faster, SQL over them the same (benches/README.md).
 
 use std::fs::File;
 use std::path::Path;
@@ -12,14 +19,15 @@ use arrow::array::{
     ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, StringBuilder, TimestampSecondArray,
 };
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::dict::InternedView;
 use super::manifest::FileSum;
 use crate::error::{Error, Result};
-use crate::model::{CHECKINS_SCHEMA, VENUES_SCHEMA, Visit};
+use crate::model::{CHECKINS_SCHEMA, VENUES_SCHEMA, Visit, col};
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 const PAGE_ROWS: usize = 8 * 1024;
@@ -37,6 +45,11 @@ fn properties() -> WriterProperties {
             SortingColumn { column_idx: 2, descending: false, nulls_first: false },
         ]))
         .set_created_by(format!("truyvet {}", env!("CARGO_PKG_VERSION")))
+        .set_column_dictionary_enabled(ColumnPath::from(col::PERSON_ID), false)
+        .set_column_dictionary_enabled(ColumnPath::from(col::CHECK_IN), false)
+        .set_column_encoding(ColumnPath::from(col::CHECK_IN), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from(col::CHECK_OUT), false)
+        .set_column_encoding(ColumnPath::from(col::CHECK_OUT), Encoding::DELTA_BINARY_PACKED)
         .build()
 }
 
@@ -86,7 +99,10 @@ pub(crate) fn write_part(
             RecordBatch::try_new(CHECKINS_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
         writer.write(&batch).map_err(pq)?;
     }
-    let file = writer.into_inner().map_err(pq)?;
+    // `finish`, not `into_inner`: its flush reports a write error as I/O, `into_inner`'s only as
+    // text (a full disk must stay an I/O error naming the file).
+    writer.finish().map_err(pq)?;
+    let file = writer.inner();
     file.sync_all().map_err(io)?;
     Ok(file.metadata().map_err(io)?.len())
 }
@@ -127,7 +143,10 @@ pub(crate) fn write_venues(path: &Path, venues: &[VenueInfo]) -> Result<()> {
     let file = File::create(path).map_err(Error::io(path))?;
     let mut writer = ArrowWriter::try_new(file, VENUES_SCHEMA.clone(), None).map_err(pq)?;
     writer.write(&batch).map_err(pq)?;
-    let file = writer.into_inner().map_err(pq)?;
+    // `finish`, not `into_inner`: its flush reports a write error as I/O, `into_inner`'s only as
+    // text (a full disk must stay an I/O error naming the file).
+    writer.finish().map_err(pq)?;
+    let file = writer.inner();
     file.sync_all().map_err(Error::io(path))
 }
 

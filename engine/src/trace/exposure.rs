@@ -29,6 +29,7 @@ use super::request::TraceRequest;
 use super::rules::{ExposureRule, Stays, cwa};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::radix;
 use crate::store::{Part, Snapshot};
 use crate::time::DAY;
 
@@ -271,44 +272,21 @@ pub(crate) fn pieces_in(
 
 /// Sort pieces as `Ord` does. A comparison sort of a trace's thousands of pieces was a tenth of
 /// its time; persons are few per piece (one to three pieces each), so the pieces are first
-/// spread by person key (least significant digit first, up to 11 bits a pass: the counters stay
-/// in L1), then each person's run, already nearly in order, is sorted on its own.
-pub(crate) fn sort_pieces(all: &mut Vec<Piece>) {
+/// spread by person key (a radix sort), then each person's run, already nearly in order, is
+/// sorted on its own.
+pub(crate) fn sort_pieces(all: &mut [Piece]) {
     const SMALL: usize = 512;
     if all.len() < SMALL {
         all.sort_unstable();
         return;
     }
     let max = all.iter().map(|p| p.person).max().unwrap_or(0);
-    let bits = u32::BITS - max.leading_zeros();
-    let passes = bits.div_ceil(11).max(1);
-    let width = bits.div_ceil(passes);
-    let mut from = std::mem::take(all);
-    let mut to = from.clone();
-    let mut count = vec![0usize; 1 << width];
-    for pass in 0..passes {
-        let digit = |p: &Piece| ((p.person >> (pass * width)) & ((1 << width) - 1)) as usize;
-        count.fill(0);
-        for p in &from {
-            count[digit(p)] += 1;
-        }
-        let mut at = 0;
-        for c in &mut count {
-            (*c, at) = (at, at + *c);
-        }
-        for p in &from {
-            let d = digit(p);
-            to[count[d]] = *p;
-            count[d] += 1;
-        }
-        std::mem::swap(&mut from, &mut to);
-    }
-    for run in from.chunk_by_mut(|a, b| a.person == b.person) {
+    radix::sort_by_key(all, radix::bits_for(max.into()), |p| p.person.into());
+    for run in all.chunk_by_mut(|a, b| a.person == b.person) {
         if run.len() > 1 {
             run.sort_unstable();
         }
     }
-    *all = from;
 }
 
 /// `u` (sorted by venue then start, disjoint per venue) cut into groups of one venue whose
