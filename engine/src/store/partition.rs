@@ -14,7 +14,7 @@
 //! 3. Split at day boundaries; for each day write `b<batch>-<seq>.parquet` and `.tvx`.
 //!
 //! # Performance
-//! O(n) for the radix sort (4 passes over 8-byte keys for a 4 Mi-row buffer over 14 days at
+//! O(n) for the radix sort (one pass by day over 8-byte keys, then three per day at
 //! 20 k venues; the comparison sort of 32-byte rows it replaced was a fifth of an ingest's CPU),
 //! O(n log n) for the fallback (parallel), O(n) for the writes; memory is the buffer itself,
 //! 16 bytes a row while sorting, and one Parquet row group per day being written.
