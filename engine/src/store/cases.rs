@@ -47,11 +47,7 @@ pub(crate) fn write(path: &Path, cases: &[Case]) -> Result<()> {
     let file = File::create(path).map_err(Error::io(path))?;
     let mut writer = ArrowWriter::try_new(file, CASES_SCHEMA.clone(), None).map_err(pq)?;
     writer.write(&to_record_batch(cases)).map_err(pq)?;
-    // `finish`, not `into_inner`: its flush reports a write error as I/O, `into_inner`'s only as
-    // text (a full disk must stay an I/O error naming the file).
-    writer.finish().map_err(pq)?;
-    let file = writer.inner();
-    file.sync_all().map_err(Error::io(path))
+    super::parquet::finish(writer, path).map(drop)
 }
 
 /// Read a register written by [`write`], checked first against the manifest's size and BLAKE3

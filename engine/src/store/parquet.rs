@@ -66,6 +66,16 @@ pub(crate) fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Erro
     }
 }
 
+/// Write a store file's footer, `fsync` it, and return its size. `finish`, not `into_inner`: its
+/// flush reports a write error as I/O, `into_inner`'s only as text, and a full disk must stay
+/// an I/O error naming the file.
+pub(crate) fn finish(mut writer: ArrowWriter<File>, path: &Path) -> Result<u64> {
+    writer.finish().map_err(|e| write_error(path, e))?;
+    let file = writer.inner();
+    file.sync_all().map_err(Error::io(path))?;
+    Ok(file.metadata().map_err(Error::io(path))?.len())
+}
+
 /// Write one day's sorted rows as a Parquet part. Returns the file size.
 pub(crate) fn write_part(
     path: &Path,
@@ -74,9 +84,8 @@ pub(crate) fn write_part(
     persons: &InternedView,
     venues: &InternedView,
 ) -> Result<u64> {
-    let io = |e: std::io::Error| Error::io(path)(e);
     let pq = |e| write_error(path, e);
-    let file = File::create(path).map_err(io)?;
+    let file = File::create(path).map_err(Error::io(path))?;
     let mut writer = ArrowWriter::try_new(file, CHECKINS_SCHEMA.clone(), Some(properties())).map_err(pq)?;
     for chunk in rows.chunks(WRITE_BATCH_ROWS) {
         let mut person = StringBuilder::with_capacity(chunk.len(), chunk.len() * 12);
@@ -99,12 +108,7 @@ pub(crate) fn write_part(
             RecordBatch::try_new(CHECKINS_SCHEMA.clone(), columns).map_err(|e| Error::Internal(e.to_string()))?;
         writer.write(&batch).map_err(pq)?;
     }
-    // `finish`, not `into_inner`: its flush reports a write error as I/O, `into_inner`'s only as
-    // text (a full disk must stay an I/O error naming the file).
-    writer.finish().map_err(pq)?;
-    let file = writer.inner();
-    file.sync_all().map_err(io)?;
-    Ok(file.metadata().map_err(io)?.len())
+    finish(writer, path)
 }
 
 /// Venue attributes (a row of a venues file).
@@ -143,11 +147,7 @@ pub(crate) fn write_venues(path: &Path, venues: &[VenueInfo]) -> Result<()> {
     let file = File::create(path).map_err(Error::io(path))?;
     let mut writer = ArrowWriter::try_new(file, VENUES_SCHEMA.clone(), None).map_err(pq)?;
     writer.write(&batch).map_err(pq)?;
-    // `finish`, not `into_inner`: its flush reports a write error as I/O, `into_inner`'s only as
-    // text (a full disk must stay an I/O error naming the file).
-    writer.finish().map_err(pq)?;
-    let file = writer.inner();
-    file.sync_all().map_err(Error::io(path))
+    finish(writer, path).map(drop)
 }
 
 /// Read venue attributes written by [`write_venues`]. With the checksum the manifest recorded,

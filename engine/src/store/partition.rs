@@ -10,7 +10,7 @@
 //!    venue rank, second of the day and row number fit in 64 bits together (days spanning up to
 //!    2^(64 − 17 − venue bits − row bits) in one buffer: 128 days at 200 k venues and 4 Mi rows),
 //!    the packed keys are radix sorted, runs of equal (day, venue, check-in) are sorted by
-//!    (person, check-out), and the rows are permuted into place; otherwise a comparison sort.
+//!    (person, check-out), and the rows are gathered in that order; otherwise a comparison sort.
 //! 3. Split at day boundaries; for each day write `b<batch>-<seq>.parquet` and `.tvx`.
 //!
 //! # Performance
