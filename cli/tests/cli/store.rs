@@ -162,6 +162,51 @@ fn a_format_1_store_still_reads_and_grows() {
     assert!(after.contains("NEW,"), "{after}");
 }
 
+/// A store whose trace indexes are format 3 (committed fixture, written before the `reach`
+/// section) opens, verifies and traces as it did; under every rule it gives the lists of a
+/// compacted copy, whose indexes are format 4 and skip the ended blocks of a look-back.
+#[test]
+fn a_format_3_index_traces_as_format_4() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    copy_dir(&fixtures.join("store-v3"), &store);
+    let s = store.to_str().unwrap();
+    let want = std::fs::read_to_string(fixtures.join("store-v3.trace.csv")).unwrap();
+    assert_eq!(run_ok(&["trace", "--store", s, "--f0", "0901000001", "--format", "csv"]), want);
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["verify", "--store", s, "--format", "json"])).unwrap();
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
+    let copy = dir.path().join("compacted");
+    copy_dir(&store, &copy);
+    let c = copy.to_str().unwrap();
+    run_ok(&["compact", "--store", c]);
+    let magics = |root: &Path| -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for day in std::fs::read_dir(root.join("data")).unwrap() {
+            for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+                let path = f.unwrap().path();
+                if path.extension().is_some_and(|e| e == "tvx") {
+                    out.push(std::fs::read(&path).unwrap()[..8].to_vec());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    };
+    assert_eq!(magics(&store), [b"TVIDX003".to_vec()]);
+    // The day of two parts is rewritten; the day of one keeps its part.
+    assert_eq!(magics(&copy), [b"TVIDX003".to_vec(), b"TVIDX004".to_vec()]);
+    for f0 in ["0901000001", "0901000003", "0901000004"] {
+        for rule in ["overlap", "pc-covid", "midnight", "next-checkin", "cwa"] {
+            let trace = |store: &str| {
+                run_ok(&["trace", "--store", store, "--f0", f0, "--rule", rule, "--tz", "+07:00", "--format", "csv"])
+            };
+            assert_eq!(trace(s), trace(c), "{f0} under {rule}");
+        }
+    }
+}
+
 /// Run an ingest with the file-size limit at `kib` KiB (`ulimit -f`): writes beyond it fail with
 /// EFBIG, as on a full disk.
 fn ingest_limited(kib: u32, args: &[&str]) -> Output {

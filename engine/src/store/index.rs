@@ -11,16 +11,16 @@
 //! bit set when the part holds a dense share of the keys, sorted keys under a bucket table when
 //! it holds few. A trace reads the pages of the keys it asks about, nothing else.
 //!
-//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 3, little-endian)
+//! # File (`data/day=2021-08-01/b000007-00.tvx`, version 4, little-endian)
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `TVIDX003` |
+//! | 0..8 | magic `TVIDX004` |
 //! | 8..12 | `rows` |
-//! | 12..16 | CRC-32 of bytes 0..224 with this field zeroed |
+//! | 12..16 | CRC-32 of bytes 0..240 with this field zeroed |
 //! | 16..24 | `day_start`: Unix seconds of 00:00 UTC of the part's day |
-//! | 24..216 | twelve sections as `(offset u64, length u64)`, in the order below |
-//! | 216..220 | CRC-32 of the page-sum section |
-//! | 220..224 | zero |
+//! | 24..232 | thirteen sections as `(offset u64, length u64)`, in the order below |
+//! | 232..236 | CRC-32 of the page-sum section |
+//! | 236..240 | zero |
 //!
 //! Sections, each starting 8-byte aligned: `check_in` (`u32 × rows`, seconds after `day_start`),
 //! `stay` (`u32 × rows`, check-out minus check-in, `u32::MAX` when missing), `person`
@@ -30,12 +30,16 @@
 //! (`u32 × (persons + 1)`), `person_rows` (`u32 × rows`), `next_in` (`u32 × rows`: the
 //! earliest check-in of the row's person in this part strictly after the row's own, in seconds
 //! after `day_start`, `u32::MAX` when none; the `next-checkin` rule reads it beside the row),
-//! then `page_sums`: a CRC-32 per 4 KiB page of bytes `224..` up to the page sums (see `paged`),
-//! each page checked when a trace first reads it.
+//! `reach` (`u32` per block of 64 rows, the last block short: the latest check-out among the
+//! block's rows, in seconds after `day_start`, saturating, 0 when none has one; a join skips
+//! the blocks of a venue's look-back that ended before its interval, see
+//! [`PartIndex::rows_reaching`]), then `page_sums`: a CRC-32 per 4 KiB page of bytes `240..` up
+//! to the page sums (see `paged`), each page checked when a trace first reads it.
 //!
-//! Versions 1 and 2 are still read. Version 2 (`TVIDX002`, a 208-byte header, ten sections) is
-//! version 3 with the two key sets as portable roaring bitmaps, each decoded into the heap on
-//! first use, and without `next_in`. Version 1
+//! Versions 1 to 3 are still read. Version 3 (`TVIDX003`, a 224-byte header, eleven sections)
+//! is version 4 without `reach`: its look-backs are read row by row. Version 2 (`TVIDX002`, a
+//! 208-byte header, ten sections) is version 3 with the two key sets as portable roaring
+//! bitmaps, each decoded into the heap on first use, and without `next_in`. Version 1
 //! (`TVIDX001`, a 184-byte header, byte 12..16 zero, no page sums) is version 2 without page
 //! sums: its structure is checked the same way, its contents cannot be.
 //!
@@ -63,12 +67,15 @@ use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
 const MAGIC_V1: &[u8; 8] = b"TVIDX001";
 const MAGIC_V2: &[u8; 8] = b"TVIDX002";
-const MAGIC: &[u8; 8] = b"TVIDX003";
-/// Sections before the page sums: ten in formats 1 and 2, eleven in format 3.
+const MAGIC_V3: &[u8; 8] = b"TVIDX003";
+const MAGIC: &[u8; 8] = b"TVIDX004";
+/// Sections before the page sums: ten in formats 1 and 2, eleven in format 3, twelve in 4.
 const SECTIONS_V2: usize = 10;
-const SECTIONS: usize = 11;
+const SECTIONS_V3: usize = 11;
+const SECTIONS: usize = 12;
 const HEADER_V1: usize = 24 + SECTIONS_V2 * 16;
 const HEADER_V2: usize = 24 + (SECTIONS_V2 + 1) * 16 + 8;
+const HEADER_V3: usize = 24 + (SECTIONS_V3 + 1) * 16 + 8;
 const HEADER: usize = 24 + (SECTIONS + 1) * 16 + 8;
 const SUMS_CRC_AT: usize = 24 + (SECTIONS + 1) * 16;
 const HEADER_CRC_AT: usize = 12;
@@ -76,6 +83,8 @@ const HEADER_CRC_AT: usize = 12;
 const NO_CHECKOUT: u32 = u32::MAX;
 /// `next_in` value of a row whose person checks in no later in the part.
 const NO_NEXT: u32 = u32::MAX;
+/// Rows per entry of the `reach` section.
+const REACH_BLOCK: usize = 64;
 
 /// Write the sidecar for `rows`, which must all check in on `day` and be sorted as stored.
 pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
@@ -129,6 +138,7 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     }
     person_offsets.push(n as u32);
     let next_in = next_in_part(&check_in, &order, &person_offsets);
+    let reach = reach_of_blocks(&check_in, &stay);
 
     let io = |e| Error::io(path)(e);
     let file = File::create(path).map_err(io)?;
@@ -162,6 +172,7 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     section(&mut w, 8, &|b| write_u32s(b, &person_offsets)).map_err(io)?;
     section(&mut w, 9, &|b| write_u32s(b, &order)).map_err(io)?;
     section(&mut w, 10, &|b| write_u32s(b, &next_in)).map_err(io)?;
+    section(&mut w, 11, &|b| write_u32s(b, &reach)).map_err(io)?;
     let (sums, mut file) = w.finish();
     let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
     write_u32s(&mut sums_bytes, &sums).map_err(io)?;
@@ -209,7 +220,24 @@ fn next_in_part(check_in: &[u32], order: &[u32], offsets: &[u32]) -> Vec<u32> {
     next
 }
 
-/// Recompute the checksums of a (damaged) format-3 index in place, so that fuzzing reaches the
+/// Per block of [`REACH_BLOCK`] rows (the last may be short), the latest check-out of its rows
+/// that have one, in seconds after `day_start` (saturating; 0 when none has).
+fn reach_of_blocks(check_in: &[u32], stay: &[u32]) -> Vec<u32> {
+    check_in
+        .chunks(REACH_BLOCK)
+        .zip(stay.chunks(REACH_BLOCK))
+        .map(|(ins, stays)| {
+            ins.iter()
+                .zip(stays)
+                .filter(|&(_, &d)| d != NO_CHECKOUT)
+                .map(|(&a, &d)| a.saturating_add(d))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Recompute the checksums of a (damaged) format-4 index in place, so that fuzzing reaches the
 /// structural checks behind them. Does nothing to bytes too broken to locate the sums.
 pub(crate) fn reseal(bytes: &mut [u8]) {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
@@ -242,13 +270,15 @@ pub(crate) struct PartIndex {
     group_venue: U32s,
     person_offsets: U32s,
     person_rows: U32s,
-    /// Format 3: per row, its person's next check-in in this part.
+    /// Formats 3 and 4: per row, its person's next check-in in this part.
     next_in: Option<U32s>,
+    /// Format 4: per block of rows, their latest check-out.
+    reach: Option<U32s>,
     keys: Keys,
     groups_checked: OnceLock<Result<(), String>>,
 }
 
-/// The venue and person key sets of a part, indexed by [`Side`]: in place (format 3), or
+/// The venue and person key sets of a part, indexed by [`Side`]: in place (formats 3 and 4), or
 /// roaring bitmaps decoded on first use (formats 1 and 2).
 #[derive(Debug)]
 enum Keys {
@@ -280,9 +310,17 @@ impl PartIndex {
     /// [`PartIndex::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, expected_rows: u64, day: i64) -> Result<PartIndex> {
         let bad = |why: &str| Error::store(path, format!("damaged trace index: {why}"));
-        let v3 = map.get(..8) == Some(MAGIC);
-        let (magic, header_len, sections) =
-            if v3 { (MAGIC, HEADER, SECTIONS) } else { (MAGIC_V2, HEADER_V2, SECTIONS_V2) };
+        let version = match map.get(..8) {
+            Some(m) if m == MAGIC => 4,
+            Some(m) if m == MAGIC_V3 => 3,
+            _ => 2,
+        };
+        let (magic, header_len, sections) = match version {
+            4 => (MAGIC, HEADER, SECTIONS),
+            3 => (MAGIC_V3, HEADER_V3, SECTIONS_V3),
+            _ => (MAGIC_V2, HEADER_V2, SECTIONS_V2),
+        };
+        let v3 = version >= 3;
         let (header, v2) =
             paged::header(&map, (MAGIC_V1, magic), (HEADER_V1, header_len), HEADER_CRC_AT).map_err(bad)?;
         let header_len = header.len();
@@ -353,6 +391,7 @@ impl PartIndex {
             person_offsets,
             person_rows: u32s(9, Some(rows))?,
             next_in: if v3 { Some(u32s(10, Some(rows))?) } else { None },
+            reach: if version >= 4 { Some(u32s(11, Some(rows.div_ceil(REACH_BLOCK)))?) } else { None },
             keys,
             groups_checked: OnceLock::new(),
             map,
@@ -513,7 +552,7 @@ impl PartIndex {
         Some((t != NO_NEXT).then(|| self.day_start + Seconds::from(t)))
     }
 
-    /// Whether the index has the `next_in` column (format 3).
+    /// Whether the index has the `next_in` column (formats 3 and 4).
     pub(crate) fn has_next_in(&self) -> bool {
         self.next_in.is_some()
     }
@@ -689,6 +728,42 @@ impl PartIndex {
         base + first as u32..base + end as u32
     }
 
+    /// The rows of `rows` (one venue's, from [`PartIndex::venue_rows_checked_in`]) whose stays
+    /// may last past `after`, as ascending disjoint ranges: every row checked in at or after
+    /// `open_from`, and before it only the blocks of rows whose latest check-out is after
+    /// `after`. The caller's rule must end every stay without check-out that begins before
+    /// `open_from` at or before `after`; rows left out are then exactly those ended by then,
+    /// read a block at a time through the `reach` section rather than row by row. Without
+    /// that section (formats 1–3), all of `rows`.
+    pub(crate) fn rows_reaching(
+        &self,
+        rows: Range<u32>,
+        after: Seconds,
+        open_from: Seconds,
+    ) -> Result<Vec<Range<u32>>> {
+        let Some(reach) = self.reach else { return Ok(vec![rows]) };
+        let base = rows.start;
+        let open = base + partition_point(rows.len(), |i| self.check_in(base + i as u32) < open_from) as u32;
+        let mut out: Vec<Range<u32>> = Vec::new();
+        let mut push = |r: Range<u32>| match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ if r.is_empty() => {}
+            _ => out.push(r),
+        };
+        if open > base {
+            let blocks = base as usize / REACH_BLOCK..(open as usize - 1) / REACH_BLOCK + 1;
+            self.ensure(reach.bytes_of(blocks.clone()))?;
+            for b in blocks {
+                if self.day_start + Seconds::from(reach.get(&self.map, b)) > after {
+                    let at = (b * REACH_BLOCK) as u32;
+                    push(at.max(base)..(at + REACH_BLOCK as u32).min(open));
+                }
+            }
+        }
+        push(open..rows.end);
+        Ok(out)
+    }
+
     /// Each venue's rows whose check-in lies in `[lo, hi)`, checked, in stored order (venue
     /// groups without such rows are left out): two binary searches per venue.
     pub(crate) fn groups_checked_in(&self, lo: Seconds, hi: Seconds) -> Result<Vec<(VenueKey, Range<u32>)>> {
@@ -765,6 +840,15 @@ impl PartIndex {
             let want = next_in_part(&column(self.check_in), &column(self.person_rows), &offsets);
             if let Some(r) = (0..self.rows).find(|&r| next_in.get(&self.map, r) != want[r]) {
                 return Err(self.damaged(format!("row {r}: next check-in of its person disagrees with the postings")));
+            }
+        }
+        if let Some(reach) = self.reach {
+            let column = |c: U32s| (0..c.len()).map(|i| c.get(&self.map, i)).collect::<Vec<u32>>();
+            let want = reach_of_blocks(&column(self.check_in), &column(self.stay));
+            if let Some(b) = (0..want.len()).find(|&b| reach.get(&self.map, b) != want[b]) {
+                return Err(
+                    self.damaged(format!("rows from {}: latest check-out disagrees with the rows", b * REACH_BLOCK))
+                );
             }
         }
         Ok(())
@@ -879,13 +963,100 @@ mod tests {
         let mut out = Vec::new();
         for k in [1, 2, 3, 4, 9, 700_000] {
             out.push(format!("{:?}", idx.person_rows(k)?));
-            out.push(format!("{:?}", idx.venue_rows_checked_in(k, t, t + 86_400)?));
+            let rows = idx.venue_rows_checked_in(k, t, t + 86_400)?;
+            out.push(format!("{rows:?}"));
+            for (after, from) in [(t, t), (t + 1_000, t + 2_000), (t + 5_000, t)] {
+                out.push(format!("{:?}", idx.rows_reaching(rows.clone(), after, from)?));
+            }
         }
         for r in 0..idx.rows() as u32 {
             idx.ensure_row(r)?;
             out.push(format!("{} {:?} {} {}", idx.check_in(r), idx.check_out(r), idx.person(r), idx.venue(r)?));
         }
         Ok(out)
+    }
+
+    /// Rows of one day at three venues, stored order, a third without check-out.
+    fn day_rows() -> impl proptest::strategy::Strategy<Value = Vec<Visit>> {
+        use proptest::prelude::*;
+        let t = 18_840 * crate::time::DAY;
+        let row = (0u32..3, 0i64..86_400, 0u32..50, prop_oneof![1 => Just(None), 2 => (0i64..20_000).prop_map(Some)]);
+        prop::collection::vec(row, 1..600).prop_map(move |rows| {
+            let mut rows: Vec<Visit> = rows
+                .into_iter()
+                .map(|(venue, at, person, stay)| Visit {
+                    venue,
+                    check_in: t + at,
+                    person,
+                    check_out: stay.map(|d| t + at + d),
+                })
+                .collect();
+            rows.sort_unstable_by_key(|v| (v.venue, v.check_in, v.person));
+            rows
+        })
+    }
+
+    proptest::proptest! {
+        /// `rows_reaching` leaves out only rows checked in before `open_from` whose stays ended
+        /// by `after` (check-out at or before it, or none), keeps every row from `open_from`
+        /// on, and gives ascending disjoint ranges within the venue's rows.
+        #[test]
+        fn rows_reaching_leaves_out_only_ended_rows(
+            rows in day_rows(),
+            after in 0i64..100_000,
+            from_before in 0i64..30_000,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let day = 18_840;
+            let t = day * crate::time::DAY;
+            let (after, open_from) = (t + after, t + after - from_before);
+            let p = dir.path().join("x.tvx");
+            write(&p, day, &rows).unwrap();
+            let idx = PartIndex::open(&p, rows.len() as u64, day).unwrap();
+            idx.verify().unwrap();
+            for v in 0..3 {
+                let all = idx.venue_rows_checked_in(v, t, t + crate::time::DAY).unwrap();
+                let live = idx.rows_reaching(all.clone(), after, open_from).unwrap();
+                let kept: Vec<u32> = live.iter().flat_map(|r| r.clone()).collect();
+                proptest::prop_assert!(kept.windows(2).all(|w| w[0] < w[1]));
+                proptest::prop_assert!(live.iter().all(|r| !r.is_empty() && all.start <= r.start && r.end <= all.end));
+                proptest::prop_assert!(live.windows(2).all(|w| w[0].end < w[1].start), "{live:?}");
+                for r in all {
+                    let v = &rows[r as usize];
+                    let ended = v.check_in < open_from && v.check_out.is_none_or(|o| o <= after);
+                    proptest::prop_assert!(ended || kept.contains(&r), "row {r} ({v:?}) left out");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_reaching_skips_blocks_that_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 18_840;
+        let t = day * crate::time::DAY;
+        // 300 rows at one venue, a minute apart from 00:00, each checked out after 10 minutes;
+        // row 100 stays until 20:00.
+        let rows: Vec<Visit> = (0..300)
+            .map(|i| Visit {
+                venue: 1,
+                check_in: t + 60 * i,
+                person: i as u32,
+                check_out: Some(t + 60 * i + if i == 100 { 72_000 } else { 600 }),
+            })
+            .collect();
+        let p = dir.path().join("x.tvx");
+        write(&p, day, &rows).unwrap();
+        let idx = PartIndex::open(&p, 300, day).unwrap();
+        // At 04:00 (row 240's check-in) rows from 231 on are present. Rows checked in from
+        // 03:50 (row 230) on are kept; before it, the blocks with a later check-out: row 100's
+        // (rows 64..128), and rows 192..256, whose last rows leave after 04:00.
+        let after = t + 240 * 60;
+        assert_eq!(idx.rows_reaching(0..300, after, t + 230 * 60).unwrap(), [64..128, 192..300]);
+        assert_eq!(idx.rows_reaching(70..300, after, t + 230 * 60).unwrap(), [70..128, 192..300]);
+        assert_eq!(idx.rows_reaching(0..190, after, t + 180 * 60).unwrap(), [64..128, 180..190]);
+        // Nothing ended yet: everything.
+        assert_eq!(idx.rows_reaching(0..300, t, t).unwrap(), vec![0..300u32; 1]);
     }
 
     /// A posting naming the last possible row, checksums intact (as a buggy writer or a

@@ -12,15 +12,20 @@
 //!    whose look-back ranges meet are read as one group ([`look_back_groups`]): per part with a
 //!    check-in in the group's range (its manifest span), the venue's rows there (venue postings
 //!    and a search on check-in), once, each meeting the intervals from the first that ends
-//!    after its check-in.
+//!    after its check-in. Of the look-back, only the rows whose stays may last past the
+//!    group's first start are read: those checked in since the rule's longest imputed stay
+//!    before it, and earlier blocks of rows with a later check-out
+//!    (`VenueStays::rows_reaching`).
 //!
 //! Tasks of step 3 run in parallel (rayon) when asked; pieces are sorted afterwards, so the
 //! result does not depend on the thread count.
 //!
 //! # Performance
-//! O(F0's rows + rows at the F0's venues within `max_visit` before and during its stays), plus
-//! a key-set lookup (a cache line or two of the mapped index) per part touched; independent
-//! of the store's size.
+//! O(F0's rows + rows at the F0's venues present during its stays or checked in within the
+//! imputed stay before them + one 4-byte entry per 64 earlier rows within `max_visit`), plus a
+//! key-set lookup (a cache line or two of the mapped index) per part touched; independent of
+//! the store's size. Under `next-checkin`, and on indexes before format 4, every row within
+//! `max_visit` before.
 
 use rayon::prelude::*;
 
@@ -203,48 +208,53 @@ pub(crate) fn pieces_in(
         req.check_deadline()?;
         let (v, n, idx) = (group[0].0, group.len(), &part.index);
         let rows = idx.venue_rows_checked_in(v, group[0].1.0.saturating_sub(req.max_visit), group[n - 1].1.1)?;
-        idx.prefetch_rows(rows.clone());
-        let examined = rows.len() as u64;
         let at = stays.at(v)?;
+        let live = at.rows_reaching(idx, rows, group[0].1.0)?;
+        for range in &live {
+            idx.prefetch_rows(range.clone());
+        }
+        let examined = live.iter().map(|r| r.len() as u64).sum();
         let known: Vec<Vec<Interval>> = group.iter().map(|&(_, (s, e))| within(measured, v, s, e)).collect();
         let mut out = Vec::new();
-        let ahead = at.stays_ahead(idx, rows.clone())?;
         // The first interval ending after the current row's check-in: check-ins ascend.
         let mut j = 0;
-        for (k, r) in rows.enumerate() {
-            let p = idx.person(r);
-            if skip(p) {
-                continue;
-            }
-            if p >= persons {
-                return Err(Error::store(
-                    snapshot.dir().join(&part.info.index),
-                    format!(
-                        "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
-                    ),
-                ));
-            }
-            let stay = match ahead.get(k) {
-                Some(&stay) => stay,
-                None => at.stay(idx, r)?,
-            };
-            while j < n && group[j].1.1 <= stay.start {
-                j += 1;
-            }
-            for (i, &(_, (s, e))) in group.iter().enumerate().skip(j).take_while(|(_, iv)| iv.1.0 < stay.end) {
-                let (ps, pe) = (stay.start.max(s), stay.end.min(e));
-                if ps >= pe {
+        for range in live {
+            let ahead = at.stays_ahead(idx, range.clone(), group[0].1.0)?;
+            for (k, r) in range.enumerate() {
+                let p = idx.person(r);
+                if skip(p) {
                     continue;
                 }
-                // Measured as a whole when one measured interval of U0 holds it; otherwise its
-                // measured parts follow as pieces of their own.
-                let whole = !stay.imputed && known[i].iter().any(|&(ks, ke)| ks <= ps && pe <= ke);
-                out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: whole });
-                if !stay.imputed && !whole {
-                    for &(ks, ke) in &known[i] {
-                        let (ms, me) = (ks.max(ps), ke.min(pe));
-                        if ms < me {
-                            out.push(Piece { person: p, venue: v, start: ms, end: me, measured: true });
+                if p >= persons {
+                    return Err(Error::store(
+                        snapshot.dir().join(&part.info.index),
+                        format!(
+                            "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
+                        ),
+                    ));
+                }
+                let stay = match ahead.get(k) {
+                    Some(&stay) => stay,
+                    None => at.stay(idx, r)?,
+                };
+                while j < n && group[j].1.1 <= stay.start {
+                    j += 1;
+                }
+                for (i, &(_, (s, e))) in group.iter().enumerate().skip(j).take_while(|(_, iv)| iv.1.0 < stay.end) {
+                    let (ps, pe) = (stay.start.max(s), stay.end.min(e));
+                    if ps >= pe {
+                        continue;
+                    }
+                    // Measured as a whole when one measured interval of U0 holds it; otherwise
+                    // its measured parts follow as pieces of their own.
+                    let whole = !stay.imputed && known[i].iter().any(|&(ks, ke)| ks <= ps && pe <= ke);
+                    out.push(Piece { person: p, venue: v, start: ps, end: pe, measured: whole });
+                    if !stay.imputed && !whole {
+                        for &(ks, ke) in &known[i] {
+                            let (ms, me) = (ks.max(ps), ke.min(pe));
+                            if ms < me {
+                                out.push(Piece { person: p, venue: v, start: ms, end: me, measured: true });
+                            }
                         }
                     }
                 }
@@ -430,8 +440,11 @@ pub(crate) fn f1_contributions(
         for part in snapshot.parts_checked_in(lo, s.end) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, lo, s.end)?;
-            idx.prefetch_rows(rows.clone());
-            for row in rows {
+            let live = at.rows_reaching(idx, rows, s.start.saturating_sub(req.linger))?;
+            for range in &live {
+                idx.prefetch_rows(range.clone());
+            }
+            for row in live.into_iter().flatten() {
                 let stay = at.stay(idx, row)?;
                 let (xa, xb) = (stay.start, stay.end);
                 // Most rows of the look-back ended, linger included, before the stay began:

@@ -210,38 +210,43 @@ fn reach_hop(
         for part in snapshot.parts_checked_in(lo, ge) {
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(v, lo, ge)?;
-            idx.prefetch_rows(rows.clone());
-            let ahead = at.stays_ahead(idx, rows.clone())?;
+            let live = at.rows_reaching(idx, rows, gs)?;
+            for range in &live {
+                idx.prefetch_rows(range.clone());
+            }
             // The first interval ending after the current row's check-in: check-ins ascend.
             let mut j = 0;
-            for (k, r) in rows.enumerate() {
-                let stay = match ahead.get(k) {
-                    Some(&stay) => stay,
-                    None => at.stay(idx, r)?,
-                };
-                // Never past the last interval: every row checks in before the group ends.
-                while j < n - 1 && group[j].1.1 <= stay.start {
-                    j += 1;
-                }
-                if group[j].1.0 >= stay.end {
-                    continue;
-                }
-                let p = idx.person(r);
-                if p >= persons {
-                    return Err(Error::store(
-                        snapshot.dir().join(&part.info.index),
-                        format!(
-                            "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
-                        ),
-                    ));
-                }
-                if listed.contains(p) {
-                    continue;
-                }
-                for &(_, (s, e)) in group[j..].iter().take_while(|iv| iv.1.0 < stay.end) {
-                    let (a, b) = (stay.start.max(s), stay.end.min(e));
-                    if a < b {
-                        hit(p, v, a, b);
+            for range in live {
+                let ahead = at.stays_ahead(idx, range.clone(), gs)?;
+                for (k, r) in range.enumerate() {
+                    let stay = match ahead.get(k) {
+                        Some(&stay) => stay,
+                        None => at.stay(idx, r)?,
+                    };
+                    // Never past the last interval: every row checks in before the group ends.
+                    while j < n - 1 && group[j].1.1 <= stay.start {
+                        j += 1;
+                    }
+                    if group[j].1.0 >= stay.end {
+                        continue;
+                    }
+                    let p = idx.person(r);
+                    if p >= persons {
+                        return Err(Error::store(
+                            snapshot.dir().join(&part.info.index),
+                            format!(
+                                "damaged trace index: row {r} names person key {p}, beyond the {persons} of the dictionary"
+                            ),
+                        ));
+                    }
+                    if listed.contains(p) {
+                        continue;
+                    }
+                    for &(_, (s, e)) in group[j..].iter().take_while(|iv| iv.1.0 < stay.end) {
+                        let (a, b) = (stay.start.max(s), stay.end.min(e));
+                        if a < b {
+                            hit(p, v, a, b);
+                        }
                     }
                 }
             }

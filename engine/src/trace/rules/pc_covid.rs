@@ -5,9 +5,10 @@
 //!    check-in), sorted per venue.
 //! 2. Per venue, the windows `[t − radius, t + radius]` around them, merged.
 //! 3. Per window and part: the rows at the venue checked in within `[window start − max_visit,
-//!    window end]` (a scan lies at or after its check-in and at most `max_visit` after it);
-//!    each of their scans inside the window is matched to the nearest F0 scan by binary
-//!    search. Windows are disjoint, so every scan is counted once.
+//!    window end]` (a scan lies at or after its check-in and at most `max_visit` after it), of
+//!    those before the window only the blocks with a check-out in or after it (the index's
+//!    `reach` section); each of their scans inside the window is matched to the nearest F0
+//!    scan by binary search. Windows are disjoint, so every scan is counted once.
 //!
 //! # Performance
 //! O(F0's rows + rows at the F0's venues checked in within `max_visit + radius` before and
@@ -91,9 +92,11 @@ pub(crate) fn trace(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> R
         req.check_deadline()?;
         let idx = &part.index;
         let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
-        let examined = rows.len() as u64;
+        // A row checked in before the window scans in it only by a check-out at or after `s`.
+        let live = idx.rows_reaching(rows, s - 1, s)?;
+        let examined = live.iter().map(|r| r.len() as u64).sum();
         let mut out = Vec::new();
-        for r in rows {
+        for r in live.into_iter().flatten() {
             let p = idx.person(r);
             if p == f0 {
                 continue;

@@ -9,7 +9,13 @@
 //! every other part of the days up to `max_visit` later: a key-set probe, and a few rows where
 //! the person is present, for all of a venue's rows at once ([`VenueStays::stays_ahead`]).
 //! Parts never change, so the column is never stale: a later batch's check-ins are found in
-//! that batch's own parts.
+//! that batch's own parts. A row whose own part already shows a next check-in before the
+//! join's intervals begin ended by then, and no other part is probed for it.
+//!
+//! Every rule but `next-checkin` bounds a stay without check-out (dwell, or the next local
+//! midnight), so a join reads of a venue's look-back only the rows checked in within that
+//! bound before its intervals, and earlier ones only in blocks of 64 rows with a later
+//! check-out (the index's `reach` section): [`VenueStays::rows_reaching`].
 
 use super::ExposureRule;
 use crate::error::Result;
@@ -75,10 +81,38 @@ impl VenueStays<'_> {
         let end = match (out, req.rule) {
             (Some(_), _) => cap,
             (None, ExposureRule::Midnight) => next_midnight(a, req.params.tz_offset),
-            (None, ExposureRule::NextCheckin) => return Ok(self.stays_ahead(idx, r..r + 1)?[0]),
+            (None, ExposureRule::NextCheckin) => return Ok(self.stays_ahead(idx, r..r + 1, Seconds::MIN)?[0]),
             (None, _) => a.saturating_add(self.dwell),
         };
         Ok(Stay { start: a, end: end.min(cap), imputed: true })
+    }
+
+    /// The rows of `rows` (rows of `idx` at this venue, checked) whose stays may end after
+    /// `after`, as ascending ranges: the look-back of a join whose intervals start at `after`
+    /// or later. A stay without check-out that begins before [`VenueStays::open_from`] has
+    /// ended by `after`, and the index skips the blocks of earlier rows whose check-outs all
+    /// lie at or before it ([`PartIndex::rows_reaching`]). Under `next-checkin`, where such a
+    /// stay ends only at its person's next check-in, all of `rows`.
+    pub(crate) fn rows_reaching(&self, idx: &PartIndex, rows: Range<u32>, after: Seconds) -> Result<Vec<Range<u32>>> {
+        match self.open_from(after) {
+            Some(from) => idx.rows_reaching(rows, after, from),
+            None => Ok(vec![rows]),
+        }
+    }
+
+    /// A time before which every stay without check-out at this venue ends at or before
+    /// `after` (`None` when the rule bounds no such stay but by `max_visit`).
+    fn open_from(&self, after: Seconds) -> Option<Seconds> {
+        let req = self.stays.req;
+        let capped = after.saturating_sub(req.max_visit).saturating_add(1);
+        match req.rule {
+            ExposureRule::NextCheckin => None,
+            // A stay checked in before the last midnight at or before `after` ends by then.
+            ExposureRule::Midnight => Some((next_midnight(after, req.params.tz_offset) - DAY).max(capped)),
+            ExposureRule::IntervalOverlap | ExposureRule::PcCovid | ExposureRule::Cwa => {
+                Some(after.saturating_sub(self.dwell.min(req.max_visit).max(0)).saturating_add(1))
+            }
+        }
     }
 
     /// The stays of `rows` (rows of `idx` at this venue, checked), in order, computed ahead where
@@ -88,7 +122,12 @@ impl VenueStays<'_> {
     /// the days up to `max_visit` later is probed for all the rows without check-out at once
     /// ([`PartIndex::next_check_ins`]), so that the probes' cache misses overlap. Empty under
     /// the other rules: [`VenueStays::stay`] gives each.
-    pub(crate) fn stays_ahead(&self, idx: &PartIndex, rows: Range<u32>) -> Result<Vec<Stay>> {
+    ///
+    /// Only stays ending after `reach` need to be exact: a row whose own part already shows its
+    /// person's next check-in at or before `reach` ends no later, so no other part is probed
+    /// for it, and its stay is returned ending there (at or after its true end, not after
+    /// `reach`). The joins pass their intervals' earliest start.
+    pub(crate) fn stays_ahead(&self, idx: &PartIndex, rows: Range<u32>, reach: Seconds) -> Result<Vec<Stay>> {
         let req = self.stays.req;
         if req.rule != ExposureRule::NextCheckin {
             return Ok(Vec::new());
@@ -104,6 +143,10 @@ impl VenueStays<'_> {
             let a = idx.check_in(r);
             let cap = a.saturating_add(req.max_visit);
             let own = idx.next_in_part(r).flatten().filter(|&t| t <= cap);
+            if let Some(t) = own.filter(|&t| t <= reach).or((cap <= reach).then_some(cap)) {
+                out.push(Stay { start: a, end: t, imputed: true });
+                continue;
+            }
             open.push((out.len(), idx.person(r), a, cap, own));
             out.push(Stay { start: a, end: cap, imputed: true });
         }
