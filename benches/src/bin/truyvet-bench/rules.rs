@@ -1,7 +1,7 @@
 //! `--rules`: the same F0s under each exposure rule: library latency against `overlap`, list
 //! sizes, and how the lists differ from `overlap`'s (listed by both, only one, rank moves).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -22,6 +22,9 @@ pub struct RuleFigures {
     /// F1 list sizes.
     pub contacts_p50: usize,
     pub contacts_total: usize,
+    /// Rows of the F0s' venues read (p50 over the F0s), and `overlap`'s.
+    pub rows_examined_p50: u64,
+    pub overlap_rows_examined_p50: u64,
     /// Summed over the F0s: listed by both rules, only by overlap, only by this rule.
     pub both: usize,
     pub only_overlap: usize,
@@ -31,60 +34,93 @@ pub struct RuleFigures {
     pub down: usize,
 }
 
-/// Trace every F0 under `overlap` and then each rule; print one line per rule.
+/// What one rule gathers over the F0s.
+#[derive(Default)]
+struct Tally {
+    latency: Vec<Duration>,
+    sizes: Vec<usize>,
+    examined: Vec<u64>,
+    both: usize,
+    only_overlap: usize,
+    only_rule: usize,
+    up: usize,
+    down: usize,
+}
+
+/// Trace each F0 under `overlap` and under each rule, in an order that rotates from F0 to F0
+/// (the first trace of an F0 pays for touching its pages and for memory the allocator has
+/// just returned, so each rule goes first equally often), so that neither that nor a slower
+/// stretch of a shared machine weighs on one rule more than another; print one line per rule.
 pub fn rules(snap: &Snapshot, f0s: &[String], names: &[String]) -> Result<Vec<RuleFigures>> {
-    let run = |rule: ExposureRule| -> Result<(Vec<std::time::Duration>, Vec<truyvet::TraceResult>)> {
-        let mut lat = Vec::with_capacity(f0s.len());
-        let mut results = Vec::with_capacity(f0s.len());
-        for f0 in f0s {
-            let req = TraceRequest::new(f0.as_str()).rule(rule);
+    let mut rules: Vec<ExposureRule> = vec![ExposureRule::IntervalOverlap];
+    for n in names {
+        rules.push(ExposureRule::parse(n)?);
+    }
+    let mut tallies: Vec<Tally> = rules.iter().map(|_| Tally::default()).collect();
+    let mut results: Vec<Option<truyvet::TraceResult>> = rules.iter().map(|_| None).collect();
+    for (i, f0) in f0s.iter().enumerate() {
+        for k in (0..rules.len()).map(|k| (k + i) % rules.len()) {
+            let req = TraceRequest::new(f0.as_str()).rule(rules[k]);
             let t = Instant::now();
             let r = snap.trace(&req)?;
-            lat.push(t.elapsed());
-            results.push(r);
+            let tally = &mut tallies[k];
+            tally.latency.push(t.elapsed());
+            tally.sizes.push(r.contacts.len());
+            tally.examined.push(r.rows_examined);
+            results[k] = Some(r);
         }
-        Ok((lat, results))
+        let a = results[0].take().expect("traced");
+        for (tally, b) in tallies[1..].iter_mut().zip(&mut results[1..]) {
+            let c = Comparison::of(&a, &b.take().expect("traced"));
+            tally.both += c.both;
+            tally.only_overlap += c.only_a;
+            tally.only_rule += c.only_b;
+            tally.up += c.up;
+            tally.down += c.down;
+        }
+    }
+    let mut tallies = tallies.into_iter();
+    let mut base = tallies.next().expect("overlap");
+    let p50 = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
     };
-    let (base_lat, base) = run(ExposureRule::IntervalOverlap)?;
-    let base_p = Percentiles::of(&base_lat);
+    let base_p = Percentiles::of(&base.latency);
+    let base_examined = p50(&mut base.examined);
+    let base_total: usize = base.sizes.iter().sum();
     let mut out = Vec::new();
-    for name in names {
-        let rule = ExposureRule::parse(name)?;
-        let (lat, results) = run(rule)?;
-        let p = Percentiles::of(&lat);
-        let mut sizes: Vec<usize> = results.iter().map(|r| r.contacts.len()).collect();
-        sizes.sort_unstable();
-        let mut f = RuleFigures {
+    for (name, mut t) in names.iter().zip(tallies) {
+        let p = Percentiles::of(&t.latency);
+        t.sizes.sort_unstable();
+        let f = RuleFigures {
             rule: name.clone(),
             latency: p,
             p50_ratio: p.p50_ms / base_p.p50_ms,
             p99_ratio: p.p99_ms / base_p.p99_ms,
-            contacts_p50: sizes[sizes.len() / 2],
-            contacts_total: sizes.iter().sum(),
-            both: 0,
-            only_overlap: 0,
-            only_rule: 0,
-            up: 0,
-            down: 0,
+            contacts_p50: t.sizes.get(t.sizes.len() / 2).copied().unwrap_or(0),
+            contacts_total: t.sizes.iter().sum(),
+            rows_examined_p50: p50(&mut t.examined),
+            overlap_rows_examined_p50: base_examined,
+            both: t.both,
+            only_overlap: t.only_overlap,
+            only_rule: t.only_rule,
+            up: t.up,
+            down: t.down,
         };
-        for (a, b) in base.iter().zip(&results) {
-            let c = Comparison::of(a, b);
-            f.both += c.both;
-            f.only_overlap += c.only_a;
-            f.only_rule += c.only_b;
-            f.up += c.up;
-            f.down += c.down;
-        }
         eprintln!(
-            "rule {:>12}: p50 {:.2} ms ({:.2}× overlap), p99 {:.2} ms ({:.2}×); F1 p50 {}, total {} (overlap {}); both {}, only overlap {}, only {} {}; ranked higher {}, lower {}",
+            "rule {:>12}: p50 {:.2} ms ({:.2}× overlap's {:.2}), p99 {:.2} ms ({:.2}× {:.2}); rows examined p50 {} (overlap {}); F1 p50 {}, total {} (overlap {}); both {}, only overlap {}, only {} {}; ranked higher {}, lower {}",
             f.rule,
             p.p50_ms,
             f.p50_ratio,
+            base_p.p50_ms,
             p.p99_ms,
             f.p99_ratio,
+            base_p.p99_ms,
+            f.rows_examined_p50,
+            f.overlap_rows_examined_p50,
             f.contacts_p50,
             f.contacts_total,
-            base.iter().map(|r| r.contacts.len()).sum::<usize>(),
+            base_total,
             f.both,
             f.only_overlap,
             f.rule,
