@@ -126,18 +126,26 @@ fn verify_names_each_damaged_file_and_readers_never_panic() {
     run_ok(&["verify", "--store", s]);
 }
 
+/// A copy of the committed fixture store `name` (written by an older format), after checking
+/// that it traces `0901000001` as that format did (`name.trace.csv`); and its `verify` report.
+fn old_fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf, serde_json::Value) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    copy_dir(&fixtures.join(name), &store);
+    let s = store.to_str().unwrap();
+    let want = std::fs::read_to_string(fixtures.join(format!("{name}.trace.csv"))).unwrap();
+    assert_eq!(run_ok(&["trace", "--store", s, "--f0", "0901000001", "--format", "csv"]), want);
+    let v = serde_json::from_str(&run_ok(&["verify", "--store", s, "--format", "json"])).unwrap();
+    (dir, store, v)
+}
+
 /// A store written by format 1 (committed fixture) opens, verifies, traces as it did, and takes
 /// a new batch in the current format.
 #[test]
 fn a_format_1_store_still_reads_and_grows() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures");
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    copy_dir(&fixtures.join("store-v1"), &store);
+    let (dir, store, v) = old_fixture("store-v1");
     let s = store.to_str().unwrap();
-    let want = std::fs::read_to_string(fixtures.join("store-v1.trace.csv")).unwrap();
-    assert_eq!(run_ok(&["trace", "--store", s, "--f0", "0901000001", "--format", "csv"]), want);
-    let v: serde_json::Value = serde_json::from_str(&run_ok(&["verify", "--store", s, "--format", "json"])).unwrap();
     assert_eq!((v["problems"].as_array().unwrap().len(), v["unhashed"].as_u64()), (0, v["files"].as_u64()));
     // `next-checkin` reads format-1 postings where format 3 has a column: a compacted copy
     // (rewritten in the current format) gives the same list.
@@ -167,14 +175,8 @@ fn a_format_1_store_still_reads_and_grows() {
 /// compacted copy, whose indexes are format 4 and skip the ended blocks of a look-back.
 #[test]
 fn a_format_3_index_traces_as_format_4() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures");
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    copy_dir(&fixtures.join("store-v3"), &store);
+    let (dir, store, v) = old_fixture("store-v3");
     let s = store.to_str().unwrap();
-    let want = std::fs::read_to_string(fixtures.join("store-v3.trace.csv")).unwrap();
-    assert_eq!(run_ok(&["trace", "--store", s, "--f0", "0901000001", "--format", "csv"]), want);
-    let v: serde_json::Value = serde_json::from_str(&run_ok(&["verify", "--store", s, "--format", "json"])).unwrap();
     assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
     let copy = dir.path().join("compacted");
     copy_dir(&store, &copy);
