@@ -732,9 +732,9 @@ impl PartIndex {
     /// may last past `after`, as ascending disjoint ranges: every row checked in at or after
     /// `open_from`, and before it only the blocks of rows whose latest check-out is after
     /// `after`. The caller's rule must end every stay without check-out that begins before
-    /// `open_from` at or before `after`; rows left out are then exactly those ended by then,
-    /// read a block at a time through the `reach` section rather than row by row. Without
-    /// that section (formats 1–3), all of `rows`.
+    /// `open_from` at or before `after`; the rows left out have then all ended by `after`. The
+    /// earlier rows are judged a block at a time through the `reach` section, not row by row.
+    /// Without that section (formats 1–3), all of `rows`.
     pub(crate) fn rows_reaching(
         &self,
         rows: Range<u32>,

@@ -9,8 +9,8 @@
 //! every other part of the days up to `max_visit` later: a key-set probe, and a few rows where
 //! the person is present, for all of a venue's rows at once ([`VenueStays::stays_ahead`]).
 //! Parts never change, so the column is never stale: a later batch's check-ins are found in
-//! that batch's own parts. A row whose own part already shows a next check-in before the
-//! join's intervals begin ended by then, and no other part is probed for it.
+//! that batch's own parts. A row whose own part already shows a next check-in at or before
+//! the start of the join's intervals ended by then, and no other part is probed for it.
 //!
 //! Every rule but `next-checkin` bounds a stay without check-out (dwell, or the next local
 //! midnight), so a join reads of a venue's look-back only the rows checked in within that
@@ -118,15 +118,15 @@ impl VenueStays<'_> {
     /// The stays of `rows` (rows of `idx` at this venue, checked), in order, computed ahead where
     /// that is faster than one by one: under `next-checkin`, where a stay without check-out
     /// ends at its person's next check-in. That is read from the row's part's `next_in` column
-    /// (format 3; formats 1 and 2 probe the part like the others), and every other part of
+    /// (formats 3 and 4; formats 1 and 2 probe the part like the others), and every other part of
     /// the days up to `max_visit` later is probed for all the rows without check-out at once
     /// ([`PartIndex::next_check_ins`]), so that the probes' cache misses overlap. Empty under
     /// the other rules: [`VenueStays::stay`] gives each.
     ///
     /// Only stays ending after `reach` need to be exact: a row whose own part already shows its
-    /// person's next check-in at or before `reach` ends no later, so no other part is probed
-    /// for it, and its stay is returned ending there (at or after its true end, not after
-    /// `reach`). The joins pass their intervals' earliest start.
+    /// person's next check-in at or before `reach` (or whose `max_visit` cap is) ends no later,
+    /// so no other part is probed for it, and its stay is returned ending there (at or after
+    /// its true end, not after `reach`). The joins pass their intervals' earliest start.
     pub(crate) fn stays_ahead(&self, idx: &PartIndex, rows: Range<u32>, reach: Seconds) -> Result<Vec<Stay>> {
         let req = self.stays.req;
         if req.rule != ExposureRule::NextCheckin {
