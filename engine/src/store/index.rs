@@ -834,17 +834,16 @@ impl PartIndex {
         if (0..self.rows).any(|i| self.person_rows.get(&self.map, i) as usize >= self.rows) {
             return Err(self.damaged("a person posting names a row beyond the part"));
         }
+        let column = |c: U32s| (0..c.len()).map(|i| c.get(&self.map, i)).collect::<Vec<u32>>();
+        let check_in = column(self.check_in);
         if let Some(next_in) = self.next_in {
-            let column = |c: U32s| (0..c.len()).map(|i| c.get(&self.map, i)).collect::<Vec<u32>>();
-            let offsets = column(self.person_offsets);
-            let want = next_in_part(&column(self.check_in), &column(self.person_rows), &offsets);
+            let want = next_in_part(&check_in, &column(self.person_rows), &column(self.person_offsets));
             if let Some(r) = (0..self.rows).find(|&r| next_in.get(&self.map, r) != want[r]) {
                 return Err(self.damaged(format!("row {r}: next check-in of its person disagrees with the postings")));
             }
         }
         if let Some(reach) = self.reach {
-            let column = |c: U32s| (0..c.len()).map(|i| c.get(&self.map, i)).collect::<Vec<u32>>();
-            let want = reach_of_blocks(&column(self.check_in), &column(self.stay));
+            let want = reach_of_blocks(&check_in, &column(self.stay));
             if let Some(b) = (0..want.len()).find(|&b| reach.get(&self.map, b) != want[b]) {
                 return Err(
                     self.damaged(format!("rows from {}: latest check-out disagrees with the rows", b * REACH_BLOCK))

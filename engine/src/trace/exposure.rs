@@ -210,9 +210,6 @@ pub(crate) fn pieces_in(
         let rows = idx.venue_rows_checked_in(v, group[0].1.0.saturating_sub(req.max_visit), group[n - 1].1.1)?;
         let at = stays.at(v)?;
         let live = at.rows_reaching(idx, rows, group[0].1.0)?;
-        for range in &live {
-            idx.prefetch_rows(range.clone());
-        }
         let examined = live.iter().map(|r| r.len() as u64).sum();
         let known: Vec<Vec<Interval>> = group.iter().map(|&(_, (s, e))| within(measured, v, s, e)).collect();
         let mut out = Vec::new();
@@ -441,9 +438,6 @@ pub(crate) fn f1_contributions(
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(s.venue, lo, s.end)?;
             let live = at.rows_reaching(idx, rows, s.start.saturating_sub(req.linger))?;
-            for range in &live {
-                idx.prefetch_rows(range.clone());
-            }
             for row in live.into_iter().flatten() {
                 let stay = at.stay(idx, row)?;
                 let (xa, xb) = (stay.start, stay.end);

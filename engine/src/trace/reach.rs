@@ -211,9 +211,6 @@ fn reach_hop(
             let idx = &part.index;
             let rows = idx.venue_rows_checked_in(v, lo, ge)?;
             let live = at.rows_reaching(idx, rows, gs)?;
-            for range in &live {
-                idx.prefetch_rows(range.clone());
-            }
             // The first interval ending after the current row's check-in: check-ins ascend.
             let mut j = 0;
             for range in live {

@@ -92,12 +92,17 @@ impl VenueStays<'_> {
     /// or later. A stay without check-out that begins before [`VenueStays::open_from`] has
     /// ended by `after`, and the index skips the blocks of earlier rows whose check-outs all
     /// lie at or before it ([`PartIndex::rows_reaching`]). Under `next-checkin`, where such a
-    /// stay ends only at its person's next check-in, all of `rows`.
+    /// stay ends only at its person's next check-in, all of `rows`. Their cache lines are
+    /// prefetched ([`PartIndex::prefetch_rows`]): every caller scans them next.
     pub(crate) fn rows_reaching(&self, idx: &PartIndex, rows: Range<u32>, after: Seconds) -> Result<Vec<Range<u32>>> {
-        match self.open_from(after) {
-            Some(from) => idx.rows_reaching(rows, after, from),
-            None => Ok(vec![rows]),
+        let live = match self.open_from(after) {
+            Some(from) => idx.rows_reaching(rows, after, from)?,
+            None => vec![rows],
+        };
+        for range in &live {
+            idx.prefetch_rows(range.clone());
         }
+        Ok(live)
     }
 
     /// A time before which every stay without check-out at this venue ends at or before
