@@ -159,6 +159,13 @@ fn a_format_1_store_still_reads_and_grows() {
     args[2] = c;
     assert_eq!(run_ok(&args), old);
 
+    // Its batches recorded no input sizes: a copy of an input is still known by its hash.
+    let again = dir.path().join("tiny-again.csv");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures/tiny.csv"), &again).unwrap();
+    let out = truyvet().args(["ingest", "--store", s, "--tz", "+07:00", again.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("same contents as tiny.csv, ingested in batch 1"), "{err}");
+
     let more = dir.path().join("more.csv");
     std::fs::write(&more, "person_id,venue_id,check_in,check_out\nNEW,QR-HNI-BD-000001,2021-08-01T08:10:00+07:00,\n")
         .unwrap();

@@ -133,8 +133,8 @@ impl CasesImport {
         let mut inputs = Vec::with_capacity(paths.len());
         for path in paths {
             let rows = read::read(path)?;
-            let blake3 = crate::ingest::hash_file(path, self.key.as_ref())?;
-            inputs.push(Input { name: path.display().to_string(), blake3: Some(blake3), rows });
+            let hashed = crate::ingest::hash_file(path, self.key.as_ref())?;
+            inputs.push(Input { name: path.display().to_string(), hashed: Some(hashed), rows });
         }
         self.merge("import", inputs)
     }
@@ -175,7 +175,7 @@ impl CasesImport {
                 hint: reason,
             });
         }
-        self.merge("add", vec![Input { name: "(command line)".into(), blake3: None, rows: vec![row] }])
+        self.merge("add", vec![Input { name: "(command line)".into(), hashed: None, rows: vec![row] }])
     }
 
     fn validate(&self, row: &CaseRow) -> Result<Case, String> {
@@ -239,10 +239,11 @@ impl CasesImport {
                         }
                     }
                 }
-                if let Some(blake3) = &input.blake3 {
+                if let Some(hashed) = &input.hashed {
                     files.push(SourceFile {
                         path: input.name.clone(),
-                        blake3: blake3.clone(),
+                        blake3: hashed.blake3.clone(),
+                        bytes: Some(hashed.bytes),
                         rows_read: input.rows.len() as u64,
                         rows_rejected: rejected,
                     });
@@ -362,7 +363,8 @@ pub fn remove(store: impl AsRef<Path>, case_ids: &[String]) -> Result<CasesRepor
 /// The rows of one input.
 struct Input {
     name: String,
-    blake3: Option<String>,
+    /// Its hash (a file's, not the command line's).
+    hashed: Option<crate::ingest::Hashed>,
     rows: Vec<CaseRow>,
 }
 

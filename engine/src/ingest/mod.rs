@@ -275,6 +275,8 @@ struct Pipeline {
     rows_stored: u64,
     spill: Spill,
     scans: Option<ScanCounts>,
+    /// The hashes of the files hashed as they were read, by file.
+    hashed: Vec<(usize, Hashed)>,
 }
 
 impl Ingest {
@@ -363,7 +365,12 @@ impl Ingest {
         let base = txn.base().clone();
 
         let key = self.key.as_deref();
-        let hashes: Vec<String> = match files.par_iter().map(|f| hash_file(f, key)).collect::<Result<_>>() {
+        let early = files.iter().map(|f| Ok(std::fs::metadata(f).map_err(Error::io(f))?.len())).collect::<Result<_>>();
+        let hashed = early.and_then(|sizes: Vec<u64>| {
+            let early = hash_first(&sizes, &base);
+            files.par_iter().zip(&early).map(|(f, &early)| early.then(|| hash_file(f, key)).transpose()).collect()
+        });
+        let mut hashes: Vec<Option<Hashed>> = match hashed {
             Ok(h) => h,
             Err(e) => {
                 txn.abort();
@@ -379,10 +386,14 @@ impl Ingest {
         let mut reports = Vec::with_capacity(files.len());
         let mut todo = Vec::new();
         for (i, (path, hash)) in files.iter().zip(&hashes).enumerate() {
-            let outcome = match known.get(hash.as_str()) {
+            // A file not hashed yet has a size no other input has: it is no duplicate.
+            let seen = hash.as_ref().and_then(|h| known.get(h.blake3.as_str()));
+            let outcome = match seen {
                 Some((batch, original)) => FileOutcome::Duplicate { batch: *batch, original: original.clone() },
                 None => {
-                    known.insert(hash, (None, path.display().to_string()));
+                    if let Some(h) = hash {
+                        known.insert(&h.blake3, (None, path.display().to_string()));
+                    }
                     todo.push(i);
                     FileOutcome::Ingested
                 }
@@ -416,8 +427,13 @@ impl Ingest {
                 scans: None,
             });
         }
-        match self.pipeline(&mut txn, &files, &todo, &mut reports) {
-            Ok(outcome) => self.commit(txn, outcome, venues_in, &files, &hashes, &todo, reports, warnings),
+        match self.pipeline(&mut txn, &files, &todo, &hashes, &mut reports) {
+            Ok(mut outcome) => {
+                for (i, h) in std::mem::take(&mut outcome.hashed) {
+                    hashes[i] = Some(h);
+                }
+                self.commit(txn, outcome, venues_in, &files, &hashes, &todo, reports, warnings)
+            }
             Err(e) => {
                 txn.abort();
                 Err(e)
@@ -432,6 +448,7 @@ impl Ingest {
         txn: &mut Transaction,
         files: &[PathBuf],
         todo: &[usize],
+        hashes: &[Option<Hashed>],
         reports: &mut [FileReport],
     ) -> Result<Pipeline> {
         let base = txn.base();
@@ -460,7 +477,7 @@ impl Ingest {
         let mut rows_read = 0u64;
         let allowed = |read: u64| (read as f64 * self.max_reject_ratio).floor() as u64;
 
-        let (parts, carried_parts, carry_out) = std::thread::scope(|s| -> Result<_> {
+        let (parts, carried_parts, carry_out, hashed) = std::thread::scope(|s| -> Result<_> {
             // Four stages: a reader thread parses and validates, an interning thread finds the
             // rows' keys, this thread pairs scans and buffers, a writer thread sorts and writes
             // parts.
@@ -485,9 +502,9 @@ impl Ingest {
             let progress = self.progress.clone();
             let key = self.key.as_deref();
             let scans = self.scans.is_some();
-            s.spawn(move || {
+            let reader = s.spawn(move || {
                 let reader = Reader { files, tz, key, counter, total_bytes, progress: progress.as_deref(), scans };
-                reader.run(todo, &chunk_tx)
+                reader.run(todo, hashes, &chunk_tx)
             });
             let dicts = &dicts_lock;
             s.spawn(move || {
@@ -597,7 +614,8 @@ impl Ingest {
             }
             drop(flush_tx);
             let (parts, carried) = flusher.join().map_err(|_| Error::Internal("part writer panicked".into()))??;
-            Ok((parts, carried, carry))
+            let hashed = reader.join().map_err(|_| Error::Internal("input reader panicked".into()))?;
+            Ok((parts, carried, carry, hashed))
         })?;
         let rows_stored = enc.rows_stored;
         let Dicts { persons, venues, new_clear } = dicts_lock.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -655,7 +673,7 @@ impl Ingest {
                 txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count, reid });
             }
         }
-        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill, scans: scan_counts })
+        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill, scans: scan_counts, hashed })
     }
 
     /// Write the quarantine and venue files and commit.
@@ -666,12 +684,12 @@ impl Ingest {
         done: Pipeline,
         venues_in: Option<Vec<VenueInfo>>,
         files: &[PathBuf],
-        hashes: &[String],
+        hashes: &[Option<Hashed>],
         todo: &[usize],
         reports: Vec<FileReport>,
         warnings: Vec<String>,
     ) -> Result<IngestReport> {
-        let Pipeline { parts, rows_read, rows_stored, spill, scans } = done;
+        let Pipeline { parts, rows_read, rows_stored, spill, scans, hashed: _ } = done;
         let batch = txn.id();
         let dir = self.store.as_path();
         let rows_rejected = spill.count();
@@ -711,18 +729,29 @@ impl Ingest {
                 return Err(e);
             }
         };
+        let sources = todo.iter().map(|&i| {
+            let Some(h) = &hashes[i] else {
+                return Err(Error::Internal(format!("{} was read but not hashed", files[i].display())));
+            };
+            Ok(SourceFile {
+                path: files[i].display().to_string(),
+                blake3: h.blake3.clone(),
+                bytes: Some(h.bytes),
+                rows_read: reports[i].rows_read,
+                rows_rejected: reports[i].rows_rejected,
+            })
+        });
+        let sources = match sources.collect::<Result<Vec<_>>>() {
+            Ok(s) => s,
+            Err(e) => {
+                txn.abort();
+                return Err(e);
+            }
+        };
         txn.add_batch(BatchInfo {
             id: batch,
             committed_at: crate::time::format_utc(chrono::Utc::now().timestamp()),
-            files: todo
-                .iter()
-                .map(|&i| SourceFile {
-                    path: files[i].display().to_string(),
-                    blake3: hashes[i].clone(),
-                    rows_read: reports[i].rows_read,
-                    rows_rejected: reports[i].rows_rejected,
-                })
-                .collect(),
+            files: sources,
             rows_read,
             rows_stored,
             rows_rejected,
@@ -931,7 +960,15 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn run(&self, todo: &[usize], tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>) {
+    /// Read the files `todo` in order into `tx`; those not in `hashes` yet are hashed as they are
+    /// read, and returned with their hashes.
+    fn run(
+        &self,
+        todo: &[usize],
+        hashes: &[Option<Hashed>],
+        tx: &std::sync::mpsc::SyncSender<Result<ParsedChunk>>,
+    ) -> Vec<(usize, Hashed)> {
+        let mut hashed = Vec::new();
         for &fi in todo {
             let path = &self.files[fi];
             let kind = FileKind::of(path).expect("expand keeps known kinds");
@@ -967,22 +1004,33 @@ impl Reader<'_> {
                 }
             };
             let columns = if self.scans { &source::SCAN_INPUT } else { &col::INPUT };
+            let mut hasher = hashes[fi].is_none().then(|| input_hasher(self.key));
             let done = match kind {
                 FileKind::Parquet => source::read_parquet(path, self.counter.clone(), columns, &mut on_row),
-                _ => source::read_csv(path, kind, self.counter.clone(), columns, &mut on_row),
+                _ => source::read_csv(path, kind, self.counter.clone(), columns, &mut on_row, hasher.as_mut()),
             };
             if receiver_gone {
-                return;
+                return hashed;
             }
-            if let Err(e) = failed.map_or(done, Err) {
-                let _ = tx.send(Err(e));
-                return;
+            let hash = match hasher {
+                // A Parquet file is not read front to back: it is hashed once it has been read.
+                Some(_) if kind == FileKind::Parquet => done.and_then(|()| hash_file(path, self.key)).map(Some),
+                Some(hasher) => done.map(|()| Some(Hashed::of(&hasher))),
+                None => done.map(|()| None),
+            };
+            match failed.map_or(hash, Err) {
+                Ok(hash) => hashed.extend(hash.map(|h| (fi, h))),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return hashed;
+                }
             }
             chunk.last_of_file = true;
             if tx.send(Ok(chunk)).is_err() {
-                return;
+                return hashed;
             }
         }
+        hashed
     }
 
     /// Validate one raw scan; a valid scan's ids are appended to `ids` (pairing needs them
@@ -1053,14 +1101,54 @@ pub(crate) fn check_key(store: &Path, base: &crate::store::Manifest, key: Option
     }
 }
 
-/// The BLAKE3 of an input file (keyed under a pseudonymisation key).
-pub(crate) fn hash_file(path: &Path, key: Option<&Key>) -> Result<String> {
+/// An input file's content hash and the bytes it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Hashed {
+    /// BLAKE3, hex (keyed under a pseudonymisation key).
+    pub blake3: String,
+    /// Bytes hashed.
+    pub bytes: u64,
+}
+
+impl Hashed {
+    /// What `hasher` has taken in.
+    pub(crate) fn of(hasher: &blake3::Hasher) -> Hashed {
+        Hashed { blake3: hasher.finalize().to_hex().to_string(), bytes: hasher.count() }
+    }
+}
+
+/// The hasher of input files (keyed under a pseudonymisation key).
+pub(crate) fn input_hasher(key: Option<&Key>) -> blake3::Hasher {
+    key.map_or_else(blake3::Hasher::new, Key::input_hasher)
+}
+
+/// Hash an input file.
+pub(crate) fn hash_file(path: &Path, key: Option<&Key>) -> Result<Hashed> {
     // Read, not mapped: a mapped file's pages count in the process's resident memory, and an
     // ingest's memory bound must not grow with its inputs. Files hash in parallel instead.
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let mut hasher = key.map_or_else(blake3::Hasher::new, Key::input_hasher);
+    let mut hasher = input_hasher(key);
     hasher.update_reader(file).map_err(Error::io(path))?;
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(Hashed::of(&hasher))
+}
+
+/// Which inputs must be hashed before any is read: those that may repeat a file of an earlier
+/// batch or of this one. A file's size is known before it is read; a file of a size that no
+/// other input had is not a duplicate, and is hashed as it is read (the reader's bytes, not a
+/// second pass over the file). An earlier batch that recorded no sizes makes every input early.
+fn hash_first(sizes: &[u64], base: &crate::store::Manifest) -> Vec<bool> {
+    let mut earlier: HashMap<u64, usize> = HashMap::new();
+    for f in base.batches.iter().flat_map(|b| &b.files) {
+        match f.bytes {
+            Some(bytes) => *earlier.entry(bytes).or_default() += 1,
+            None => return vec![true; sizes.len()],
+        }
+    }
+    let mut here: HashMap<u64, usize> = HashMap::new();
+    for &s in sizes {
+        *here.entry(s).or_default() += 1;
+    }
+    sizes.iter().map(|s| earlier.contains_key(s) || here[s] > 1).collect()
 }
 
 /// What the quarantine keeps of a rejected row beside its reason: nothing for CSV (it re-reads

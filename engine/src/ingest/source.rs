@@ -122,23 +122,36 @@ pub(crate) struct RawRow<'a> {
 }
 
 /// Counts bytes read from the underlying file, for progress reporting.
-struct Counting<R> {
+/// A file's bytes as read: counted for progress, and hashed when asked.
+struct Counting<'h, R> {
     inner: R,
     counter: Arc<AtomicU64>,
+    hasher: Option<&'h mut blake3::Hasher>,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
 
+fn counting<'h>(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+    hasher: Option<&'h mut blake3::Hasher>,
+) -> Result<Counting<'h, BufReader<File>>> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    Ok(Counting { inner: BufReader::with_capacity(1 << 20, file), counter, hasher })
+}
+
 /// Open a CSV file (gzip-decoded if `.csv.gz`) as a byte stream.
 pub(crate) fn open_text(path: &Path, kind: FileKind, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
-    let file = File::open(path).map_err(Error::io(path))?;
-    let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), counter };
+    let counting = counting(path, counter, None)?;
     Ok(match kind {
         FileKind::CsvGz => Box::new(flate2::read::MultiGzDecoder::new(counting)),
         _ => Box::new(counting),
@@ -198,8 +211,16 @@ pub(crate) fn read_csv(
     counter: Arc<AtomicU64>,
     columns: &Columns,
     f: &mut dyn FnMut(RawRow<'_>),
+    hasher: Option<&mut blake3::Hasher>,
 ) -> Result<()> {
-    read_csv_from(open_text(path, kind, counter)?, path, kind, columns, f)
+    let mut file = counting(path, counter, hasher)?;
+    match kind {
+        FileKind::CsvGz => read_csv_from(flate2::read::MultiGzDecoder::new(&mut file), path, kind, columns, f)?,
+        _ => read_csv_from(&mut file, path, kind, columns, f)?,
+    }
+    // Whatever the CSV reader left unread is hashed too.
+    std::io::copy(&mut file, &mut std::io::sink()).map_err(Error::io(path))?;
+    Ok(())
 }
 
 /// Stream the rows of CSV text (decoded already; `path` and `kind` for messages and checks).

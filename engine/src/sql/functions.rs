@@ -55,6 +55,7 @@ pub(crate) struct TraceFunction {
     /// The rules `rule` can name.
     pub rules: RuleBook,
     /// The session runs on a cluster: the call becomes a plan the cluster traces.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub cluster: bool,
 }
 

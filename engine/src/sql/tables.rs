@@ -225,6 +225,7 @@ impl ParquetFile {
 /// A read-only table over a fixed list of Parquet files with one schema: the store table
 /// `name` of manifest `version` of the store in `dir`.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))] // where it came from: a cluster's codec
 pub(crate) struct ParquetTable {
     pub(crate) dir: std::path::PathBuf,
     pub(crate) name: String,

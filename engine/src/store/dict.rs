@@ -79,6 +79,16 @@ impl InternedView {
         let k = key as usize;
         self.chunks[k / CHUNK].get_str(k % CHUNK)
     }
+
+    /// Touch the text of each key's id (see [`prefetch`]): a part's person ids are in no order of
+    /// key, and the misses of a run of bare loads overlap where those of [`get`](Self::get)
+    /// between appends do not.
+    pub(crate) fn prefetch(&self, keys: impl Iterator<Item = u32>) {
+        prefetch(keys.filter_map(|key| {
+            let (k, chunk) = (key as usize, self.chunks.get(key as usize / CHUNK)?);
+            Some((chunk.text.as_bytes(), (*chunk.ends.get(k % CHUNK)? as usize).saturating_sub(1)))
+        }));
+    }
 }
 
 /// A hash table slot of the interner: the key, and the id itself when it is short (most person

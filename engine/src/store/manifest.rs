@@ -172,6 +172,10 @@ pub struct SourceFile {
     /// BLAKE3 of the file's bytes, hex (keyed, in a pseudonymised store: see
     /// [`crate::pseudonym`]).
     pub blake3: String,
+    /// Its size in bytes as hashed (absent from manifests written before 2026-11-28). An input
+    /// of a size that no earlier one had cannot be a duplicate: it is hashed as it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
     /// Rows read from it.
     pub rows_read: u64,
     /// Rows rejected from it.

@@ -191,6 +191,7 @@ struct SnapshotInner {
 impl Snapshot {
     /// The snapshot of manifest `version` of the store in `dir` (a cluster's processes open
     /// the version their client planned against). An error once that version is purged.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn open_version(dir: &Path, version: u64) -> Result<Snapshot> {
         let manifest = Manifest::read(&layout::resolve(dir, &layout::manifest(version)))?;
         Snapshot::from_manifest(dir, manifest)

@@ -103,6 +103,70 @@ fn duplicate_files_are_skipped() {
     assert_eq!(Store::open(&store).unwrap().snapshot().stats().unwrap().rows, 50);
 }
 
+/// The record of `file` in the first batch of `store`: (BLAKE3, bytes).
+fn recorded(store: &Path, file: &Path) -> (String, Option<u64>) {
+    let snap = Store::open(store).unwrap().snapshot();
+    let name = file.display().to_string();
+    let f = snap.manifest().batches.iter().flat_map(|b| &b.files).find(|f| f.path == name).unwrap();
+    (f.blake3.clone(), f.bytes)
+}
+
+/// An input of a size no other input has is hashed as it is read; one that shares its size with
+/// another is hashed before anything is read, because it may be a copy. The record must be the
+/// same either way, for every input format, or a later copy would pass as new.
+#[test]
+fn an_input_is_recorded_alike_whether_hashed_first_or_as_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "a.csv", &format!("{HEADER}{}", clean_rows(40, "A")));
+    let gz = dir.path().join("b.csv.gz");
+    let mut w = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    w.write_all(format!("{HEADER}{}", clean_rows(40, "B")).as_bytes()).unwrap();
+    w.finish().unwrap();
+    let pq = dir.path().join("c.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("venue_id", DataType::Utf8, false),
+        Field::new("check_in", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new("check_out", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["C1", "C2"])),
+            Arc::new(StringArray::from(vec!["V1", "V1"])),
+            Arc::new(TimestampMillisecondArray::from(vec![1_627_779_600_000, 1_627_779_700_000])),
+            Arc::new(TimestampMillisecondArray::from(vec![None, None])),
+        ],
+    )
+    .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    for file in [csv, gz, pq] {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let (alone, beside) = (dir.path().join(format!("alone-{name}")), dir.path().join(format!("beside-{name}")));
+        Ingest::new(&alone).max_reject_ratio(0.5).run(std::slice::from_ref(&file)).unwrap();
+        let copy = dir.path().join(format!("copy-of-{name}"));
+        std::fs::copy(&file, &copy).unwrap();
+        let r = Ingest::new(&beside).max_reject_ratio(0.5).run(&[file.clone(), copy.clone()]).unwrap();
+        assert!(matches!(r.files[1].outcome, truyvet::ingest::FileOutcome::Duplicate { batch: None, .. }), "{name}");
+        let len = std::fs::metadata(&file).unwrap().len();
+        let (hash, bytes) = recorded(&alone, &file);
+        assert_eq!((&hash, bytes), (&recorded(&beside, &file).0, Some(len)), "{name}");
+        assert_eq!(hash.len(), 64, "{name}");
+        // The copy, later and alone, is known by the hash recorded as the original was read.
+        let r = Ingest::new(&alone).run(std::slice::from_ref(&copy)).unwrap();
+        assert!(matches!(r.files[0].outcome, truyvet::ingest::FileOutcome::Duplicate { batch: Some(1), .. }), "{name}");
+    }
+    // A file of the same size as an earlier one but other bytes is read, not skipped.
+    let store = dir.path().join("alone-a.csv");
+    let twin = write(dir.path(), "twin.csv", &format!("{HEADER}{}", clean_rows(40, "T")));
+    assert_eq!(std::fs::metadata(&twin).unwrap().len(), recorded(&store, &dir.path().join("a.csv")).1.unwrap());
+    let r = Ingest::new(&store).run(std::slice::from_ref(&twin)).unwrap();
+    assert_eq!((r.batch, r.rows_stored), (Some(2), 40));
+    assert_ne!(recorded(&store, &twin).0, recorded(&store, &dir.path().join("a.csv")).0);
+}
+
 #[test]
 fn bad_files_are_clear_errors_and_commit_nothing() {
     let dir = tempfile::tempdir().unwrap();
