@@ -145,7 +145,7 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     let mut file = BufWriter::with_capacity(1 << 20, file);
     file.write_all(&[0u8; HEADER]).map_err(io)?;
     // The body goes through the page summer; `pos` is the file offset.
-    let mut w = SumWriter::new(file);
+    let mut w = SumWriter::new(file, paged::PAGE);
     let mut pos = HEADER as u64;
     let mut table = [(0u64, 0u64); SECTIONS + 1];
     let mut section = |w: &mut SumWriter<BufWriter<File>>,
@@ -247,11 +247,11 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
     let (off, len) = (read_u64(bytes, at).unwrap_or(0) as usize, read_u64(bytes, at + 8).unwrap_or(0) as usize);
     if off < HEADER
         || off.checked_add(len).is_none_or(|end| end > bytes.len())
-        || len != super::paged::pages(off - HEADER) * 4
+        || len != super::paged::pages(off - HEADER, paged::PAGE) * 4
     {
         return;
     }
-    paged::reseal(bytes, HEADER..off, SUMS_CRC_AT, HEADER, HEADER_CRC_AT);
+    paged::reseal(bytes, HEADER..off, paged::PAGE, SUMS_CRC_AT, HEADER, HEADER_CRC_AT);
 }
 
 /// A mapped trace index of one part; see the module documentation for what is checked when.
@@ -346,7 +346,8 @@ impl PartIndex {
                 return Err(bad("section overlaps the page sums"));
             }
             let table_crc = read_u32(header, 24 + (sections + 1) * 16).ok_or_else(|| bad("header"))?;
-            PageSums::new(body, table, table_crc).ok_or_else(|| bad("page sums do not cover the sections"))?
+            PageSums::new(body, paged::PAGE, table, table_crc)
+                .ok_or_else(|| bad("page sums do not cover the sections"))?
         } else {
             PageSums::none()
         };

@@ -1,5 +1,5 @@
-//! Page checksums: a CRC-32 per 4 KiB page of a file's body, checked the first time a reader
-//! touches the page.
+//! Page checksums: a CRC-32 per page of a file's body (4 KiB, or smaller where reads are
+//! scattered: see [`PAGE`]), checked the first time a reader touches the page.
 //!
 //! The trace reads a few pages of each index and dictionary it visits, so checking whole files
 //! at open would cost more than the trace itself; checking nothing lets a flipped bit change an
@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::bytes::U32s;
 
-/// Bytes per checksummed page.
+/// Bytes per checksummed page of the trace index, the key sets and the format-2 dictionary
+/// segments. A file whose readers touch a few bytes here and there (the dictionaries: one id
+/// per contact) uses smaller pages, or a reader hashes kilobytes per id it reads.
 pub(crate) const PAGE: usize = 4096;
 
-/// Number of pages covering `len` bytes.
-pub(crate) fn pages(len: usize) -> usize {
-    len.div_ceil(PAGE)
+/// Number of `page`-byte pages covering `len` bytes.
+pub(crate) fn pages(len: usize, page: usize) -> usize {
+    len.div_ceil(page)
 }
 
 /// CRC-32 of bytes.
@@ -45,11 +47,12 @@ pub(crate) fn seal_header(header: &mut [u8], crc_at: usize) {
 pub(crate) fn reseal(
     bytes: &mut [u8],
     body: Range<usize>,
+    page: usize,
     sums_crc_at: usize,
     header_len: usize,
     header_crc_at: usize,
 ) {
-    let sums: Vec<u32> = bytes[body.clone()].chunks(PAGE).map(crc).collect();
+    let sums: Vec<u32> = bytes[body.clone()].chunks(page).map(crc).collect();
     let table = body.end..body.end + sums.len() * 4;
     for (slot, sum) in bytes[table.clone()].chunks_mut(4).zip(sums) {
         slot.copy_from_slice(&sum.to_le_bytes());
@@ -84,17 +87,19 @@ pub(crate) fn header<'a>(
     Ok((header, v2))
 }
 
-/// A writer that passes bytes through and records a CRC-32 per [`PAGE`] of them.
+/// A writer that passes bytes through and records a CRC-32 per page of them.
 pub(crate) struct SumWriter<W> {
     inner: W,
     page: crc32fast::Hasher,
+    page_len: usize,
     in_page: usize,
     sums: Vec<u32>,
 }
 
 impl<W: Write> SumWriter<W> {
-    pub(crate) fn new(inner: W) -> SumWriter<W> {
-        SumWriter { inner, page: crc32fast::Hasher::new(), in_page: 0, sums: Vec::new() }
+    /// Sums of pages of `page_len` bytes.
+    pub(crate) fn new(inner: W, page_len: usize) -> SumWriter<W> {
+        SumWriter { inner, page: crc32fast::Hasher::new(), page_len, in_page: 0, sums: Vec::new() }
     }
 
     /// The page sums of everything written (the last page may be short), and the writer.
@@ -111,11 +116,11 @@ impl<W: Write> Write for SumWriter<W> {
         let n = self.inner.write(buf)?;
         let mut rest = &buf[..n];
         while !rest.is_empty() {
-            let take = rest.len().min(PAGE - self.in_page);
+            let take = rest.len().min(self.page_len - self.in_page);
             self.page.update(&rest[..take]);
             self.in_page += take;
             rest = &rest[take..];
-            if self.in_page == PAGE {
+            if self.in_page == self.page_len {
                 let full = std::mem::replace(&mut self.page, crc32fast::Hasher::new());
                 self.sums.push(full.finalize());
                 self.in_page = 0;
@@ -134,18 +139,20 @@ impl<W: Write> Write for SumWriter<W> {
 #[derive(Debug)]
 pub(crate) struct PageSums {
     body: Range<usize>,
+    page: usize,
     sums: Option<(U32s, u32)>,
     table_ok: OnceLock<Result<(), String>>,
     checked: Box<[AtomicU64]>,
 }
 
 impl PageSums {
-    /// Sums stored at `sums` (one `u32` per page of `body`), whose own CRC-32 is `table_crc`
-    /// (checked on first use). `None` if the table's length does not fit the body.
-    pub(crate) fn new(body: Range<usize>, sums: U32s, table_crc: u32) -> Option<PageSums> {
-        let n = pages(body.len());
+    /// Sums stored at `sums` (one `u32` per `page` bytes of `body`), whose own CRC-32 is
+    /// `table_crc` (checked on first use). `None` if the table's length does not fit the body.
+    pub(crate) fn new(body: Range<usize>, page: usize, sums: U32s, table_crc: u32) -> Option<PageSums> {
+        let n = pages(body.len(), page);
         (sums.len() == n).then(|| PageSums {
             body,
+            page,
             sums: Some((sums, table_crc)),
             table_ok: OnceLock::new(),
             checked: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
@@ -154,7 +161,7 @@ impl PageSums {
 
     /// No sums (a format-1 file).
     pub(crate) fn none() -> PageSums {
-        PageSums { body: 0..0, sums: None, table_ok: OnceLock::new(), checked: Box::new([]) }
+        PageSums { body: 0..0, page: PAGE, sums: None, table_ok: OnceLock::new(), checked: Box::new([]) }
     }
 
     /// Check every not-yet-checked page overlapping `range` (bytes of `map`).
@@ -172,15 +179,15 @@ impl PageSums {
         if range.start < self.body.start || range.end > self.body.end {
             return Err(format!("bytes {range:?} lie outside the checksummed body {:?}", self.body));
         }
-        let first = (range.start - self.body.start) / PAGE;
-        let last = (range.end - 1 - self.body.start) / PAGE;
+        let first = (range.start - self.body.start) / self.page;
+        let last = (range.end - 1 - self.body.start) / self.page;
         for p in first..=last {
             let (word, bit) = (&self.checked[p / 64], 1u64 << (p % 64));
             if word.load(Ordering::Relaxed) & bit != 0 {
                 continue;
             }
-            let start = self.body.start + p * PAGE;
-            let page = &map[start..(start + PAGE).min(self.body.end)];
+            let start = self.body.start + p * self.page;
+            let page = &map[start..(start + self.page).min(self.body.end)];
             if crc(page) != sums.get(map, p) {
                 return Err(format!("checksum mismatch in bytes {}..{}", start, start + page.len()));
             }
@@ -207,8 +214,14 @@ mod tests {
 
     #[test]
     fn sums_follow_pages_and_catch_one_flipped_bit() {
-        let body: Vec<u8> = (0..3 * PAGE + 100).map(|i| (i * 7 % 251) as u8).collect();
-        let mut w = SumWriter::new(Vec::new());
+        for page in [PAGE, 512] {
+            sums_of_pages(page);
+        }
+    }
+
+    fn sums_of_pages(page: usize) {
+        let body: Vec<u8> = (0..3 * page + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let mut w = SumWriter::new(Vec::new(), page);
         // Odd-sized writes straddle page boundaries.
         for chunk in body.chunks(1000) {
             w.write_all(chunk).unwrap();
@@ -224,18 +237,18 @@ mod tests {
         }
         let table = U32s::new(file.len(), sums_at..file.len()).unwrap();
         let table_crc = crc(&file[sums_at..]);
-        let ps = PageSums::new(8..sums_at, table, table_crc).unwrap();
+        let ps = PageSums::new(8..sums_at, page, table, table_crc).unwrap();
         ps.ensure_all(&file).unwrap();
         let mut bad = file.clone();
-        bad[8 + 2 * PAGE + 5] ^= 0x10;
-        let fresh = PageSums::new(8..sums_at, table, table_crc).unwrap();
-        fresh.ensure(&bad, 8..8 + 2 * PAGE).expect("pages 0 and 1 are intact");
-        let err = fresh.ensure(&bad, 8 + 2 * PAGE..8 + 2 * PAGE + 1).unwrap_err();
+        bad[8 + 2 * page + 5] ^= 0x10;
+        let fresh = PageSums::new(8..sums_at, page, table, table_crc).unwrap();
+        fresh.ensure(&bad, 8..8 + 2 * page).expect("pages 0 and 1 are intact");
+        let err = fresh.ensure(&bad, 8 + 2 * page..8 + 2 * page + 1).unwrap_err();
         assert!(err.contains("checksum mismatch"), "{err}");
         assert!(fresh.ensure(&bad, 0..4).is_err(), "the header is not part of the body");
         let mut bad_table = file.clone();
         bad_table[sums_at + 1] ^= 1;
-        let err = PageSums::new(8..sums_at, table, table_crc).unwrap().ensure(&bad_table, 8..9).unwrap_err();
+        let err = PageSums::new(8..sums_at, page, table, table_crc).unwrap().ensure(&bad_table, 8..9).unwrap_err();
         assert!(err.contains("page-sum table"), "{err}");
     }
 }
