@@ -89,17 +89,15 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 }
 
 /// Write `batches` (of `schema`) to `out` in `encoding`; an empty list is a header, `[]`, or an
-/// empty file. Errors of `out` keep their kind (a closed pipe stays a closed pipe).
+/// empty file. Errors of `out` keep their kind (a closed pipe stays a closed pipe), but where
+/// CSV goes through arrow's writer (a column type [`write_plain_csv`] does not take), which
+/// reports them as text; the CLI's output keeps the kind itself.
 pub fn write<W: Write + Send>(
     out: W,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     encoding: Encoding,
 ) -> std::io::Result<W> {
-    let arrow_err = |e: ArrowError| match e {
-        ArrowError::IoError(_, e) => e,
-        e => std::io::Error::other(e),
-    };
     match encoding {
         Encoding::Parquet => {
             let mut w =
@@ -117,9 +115,11 @@ pub fn write<W: Write + Send>(
             w.finish().map_err(arrow_err)?;
             w.into_inner().map_err(arrow_err)
         }
-        Encoding::Csv if schema.fields().iter().all(|f| plain(f.data_type()).is_some()) => {
+        Encoding::Csv if all_plain(schema) && batches.iter().all(|b| all_plain(&b.schema())) => {
+            // The header as arrow's writer writes it: the first batch's names.
+            let header = batches.first().map_or_else(|| schema.clone(), RecordBatch::schema);
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(schema.fields().iter().map(|f| f.name())).map_err(csv_err)?;
+            w.write_record(header.fields().iter().map(|f| f.name())).map_err(csv_err)?;
             for b in batches {
                 write_plain_csv(&mut w, b)?;
             }
@@ -143,10 +143,6 @@ pub fn write<W: Write + Send>(
 
 /// CSV by arrow's writer, timestamps as text first: any column type arrow can write.
 fn write_arrow_csv<W: Write + Send>(out: W, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<W> {
-    let arrow_err = |e: ArrowError| match e {
-        ArrowError::IoError(_, e) => e,
-        e => std::io::Error::other(e),
-    };
     let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
     if batches.is_empty() {
         w.write(&times_as_text(&RecordBatch::new_empty(schema.clone())).map_err(arrow_err)?).map_err(arrow_err)?;
@@ -155,6 +151,19 @@ fn write_arrow_csv<W: Write + Send>(out: W, schema: &SchemaRef, batches: &[Recor
         w.write(&times_as_text(b).map_err(arrow_err)?).map_err(arrow_err)?;
     }
     Ok(w.into_inner())
+}
+
+/// An Arrow error as I/O: an I/O error it wraps with its kind kept.
+fn arrow_err(e: ArrowError) -> std::io::Error {
+    match e {
+        ArrowError::IoError(_, e) => e,
+        e => std::io::Error::other(e),
+    }
+}
+
+/// Whether [`write_plain_csv`] writes every column of `schema`.
+fn all_plain(schema: &Schema) -> bool {
+    schema.fields().iter().all(|f| plain(f.data_type()).is_some())
 }
 
 /// The type a column of `data_type` is cast to before [`write_plain_csv`] writes it (itself when
@@ -197,16 +206,19 @@ fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std
     let arrays = batch.columns().iter().map(cast_to).collect::<Result<Vec<_>, _>>().map_err(std::io::Error::other)?;
     let columns: Vec<Column<'_>> = arrays
         .iter()
-        .map(|a| match a.data_type() {
-            DataType::Utf8 => Column::Utf8(a.as_string()),
-            DataType::LargeUtf8 => Column::LargeUtf8(a.as_string()),
-            DataType::Utf8View => Column::Utf8View(a.as_string_view()),
-            DataType::Boolean => Column::Bool(a.as_boolean()),
-            DataType::Int64 => Column::Int(a.as_primitive::<Int64Type>()),
-            DataType::UInt64 => Column::UInt(a.as_primitive::<UInt64Type>()),
-            _ => Column::Time(a.as_primitive::<TimestampSecondType>()),
+        .map(|a| {
+            Ok(match a.data_type() {
+                DataType::Utf8 => Column::Utf8(a.as_string()),
+                DataType::LargeUtf8 => Column::LargeUtf8(a.as_string()),
+                DataType::Utf8View => Column::Utf8View(a.as_string_view()),
+                DataType::Boolean => Column::Bool(a.as_boolean()),
+                DataType::Int64 => Column::Int(a.as_primitive::<Int64Type>()),
+                DataType::UInt64 => Column::UInt(a.as_primitive::<UInt64Type>()),
+                DataType::Timestamp(TimeUnit::Second, _) => Column::Time(a.as_primitive::<TimestampSecondType>()),
+                t => return Err(std::io::Error::other(format!("no plain CSV for {t}"))),
+            })
         })
-        .collect();
+        .collect::<std::io::Result<_>>()?;
     let mut record = csv::ByteRecord::with_capacity(256, columns.len());
     let (mut digits, mut text) = (itoa::Buffer::new(), String::with_capacity(32));
     for row in 0..batch.num_rows() {
@@ -235,8 +247,11 @@ fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std
     Ok(())
 }
 
-/// A CSV writer's error as the I/O error it wraps, its kind kept.
+/// A CSV writer's error as I/O: the I/O error it wraps with its kind kept.
 fn csv_err(e: csv::Error) -> std::io::Error {
+    if !matches!(e.kind(), csv::ErrorKind::Io(_)) {
+        return std::io::Error::other(e);
+    }
     match e.into_kind() {
         csv::ErrorKind::Io(e) => e,
         kind => std::io::Error::other(format!("{kind:?}")),
@@ -247,14 +262,15 @@ fn csv_err(e: csv::Error) -> std::io::Error {
 mod tests {
     use super::*;
     use arrow::array::{
-        BooleanArray, Int8Array, Int32Array, Int64Array, LargeStringArray, StringViewArray, TimestampMicrosecondArray,
-        TimestampMillisecondArray, TimestampSecondArray, UInt16Array, UInt64Array,
+        BooleanArray, Int8Array, Int16Array, Int32Array, Int64Array, LargeStringArray, StringViewArray,
+        TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+        UInt8Array, UInt16Array, UInt32Array, UInt64Array,
     };
     use proptest::prelude::*;
 
     /// A column of one of the types the plain writer takes, `rows` long, some values null.
     fn column(kind: u8, rows: usize) -> impl Strategy<Value = ArrayRef> {
-        let text = proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 ,;\"\r\nđàẵ]{0,6}"), rows);
+        let text = proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 ,;\"\r\nđàẵ]{0,6}|[a-z\"]{20,40}"), rows);
         let ints = proptest::collection::vec(proptest::option::of(any::<i64>()), rows);
         let times = proptest::collection::vec(proptest::option::of(-400_000_000_000i64..400_000_000_000), rows);
         (text, ints, times).prop_map(move |(text, ints, times)| -> ArrayRef {
@@ -270,20 +286,31 @@ mod tests {
                 7 => Arc::new(small(65_536).map(|v| v.map(|v| v as u16)).collect::<UInt16Array>()),
                 8 => Arc::new(ints.iter().map(|v| v.map(|v| v as u64)).collect::<UInt64Array>()),
                 9 => Arc::new(times.iter().copied().collect::<TimestampSecondArray>().with_timezone("UTC")),
+                12 => Arc::new(times.iter().copied().collect::<TimestampSecondArray>()),
+                13 => Arc::new(
+                    times
+                        .iter()
+                        .map(|t| t.map(|t| (t % 9_000_000_000) * 1_000_000_000 + 7))
+                        .collect::<TimestampNanosecondArray>(),
+                ),
+                14 => Arc::new(small(65_536).map(|v| v.map(|v| (v - 32_768) as i16)).collect::<Int16Array>()),
+                15 => Arc::new(small(256).map(|v| v.map(|v| v as u8)).collect::<UInt8Array>()),
+                16 => Arc::new(ints.iter().map(|v| v.map(|v| v as u32)).collect::<UInt32Array>()),
                 10 => Arc::new(times.iter().map(|t| t.map(|t| t * 1000 + 999)).collect::<TimestampMillisecondArray>()),
-                _ => Arc::new(
+                11 => Arc::new(
                     times
                         .iter()
                         .map(|t| t.map(|t| t * 1_000_000 - 1))
                         .collect::<TimestampMicrosecondArray>()
                         .with_timezone("+07:00"),
                 ),
+                _ => Arc::new(text.iter().map(|t| t.as_deref()).collect::<StringArray>()),
             }
         })
     }
 
     fn batches() -> impl Strategy<Value = (SchemaRef, Vec<RecordBatch>)> {
-        (proptest::collection::vec(0u8..12, 1..5), 0usize..12, 0usize..6)
+        (proptest::collection::vec(0u8..17, 1..5), 0usize..12, 0usize..6)
             .prop_flat_map(|(kinds, rows, split)| {
                 let columns: Vec<_> = kinds.iter().map(|&k| column(k, rows)).collect();
                 (Just(kinds), columns, Just(split.min(rows)))
@@ -313,11 +340,42 @@ mod tests {
         /// nulls, quotes and line breaks in text, empty batches and single columns.
         #[test]
         fn plain_csv_is_arrows_csv((schema, batches) in batches()) {
+            prop_assert!(all_plain(&schema), "the plain writer takes every generated type");
             let plain = write(Vec::new(), &schema, &batches, Encoding::Csv).map_err(|e| e.to_string());
             let arrow = write_arrow_csv(Vec::new(), &schema, &batches).map_err(|e| e.to_string());
             prop_assert_eq!(plain.map(String::from_utf8), arrow.map(String::from_utf8));
             let none = write(Vec::new(), &schema, &[], Encoding::Csv).unwrap();
             prop_assert_eq!(none, write_arrow_csv(Vec::new(), &schema, &[]).unwrap());
+        }
+    }
+
+    /// A writer that takes `room` bytes, then fails as a closed pipe does.
+    struct Closed {
+        room: usize,
+    }
+
+    impl Write for Closed {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room < buf.len() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A closed pipe under the plain CSV writer is a closed pipe to the caller, mid-list or at
+    /// the end.
+    #[test]
+    fn plain_csv_keeps_the_kind_of_an_output_error() {
+        let ids: StringArray = (0..5_000).map(|i| Some(format!("09{i:08}"))).collect();
+        let batch = RecordBatch::try_from_iter([("person_id", Arc::new(ids) as ArrayRef)]).unwrap();
+        for room in [0, 100, 20_000, 50_000] {
+            let err = write(Closed { room }, &batch.schema(), std::slice::from_ref(&batch), Encoding::Csv).err();
+            assert_eq!(err.map(|e| e.kind()), Some(std::io::ErrorKind::BrokenPipe), "room {room}");
         }
     }
 }

@@ -365,12 +365,17 @@ impl Ingest {
         let base = txn.base().clone();
 
         let key = self.key.as_deref();
-        let early = files.iter().map(|f| Ok(std::fs::metadata(f).map_err(Error::io(f))?.len())).collect::<Result<_>>();
-        let hashed = early.and_then(|sizes: Vec<u64>| {
-            let early = hash_first(&sizes, &base);
-            files.par_iter().zip(&early).map(|(f, &early)| early.then(|| hash_file(f, key)).transpose()).collect()
-        });
-        let mut hashes: Vec<Option<Hashed>> = match hashed {
+        let sized = files.iter().map(|f| Ok(std::fs::metadata(f).map_err(Error::io(f))?.len())).collect::<Result<_>>();
+        let sizes: Vec<u64> = match sized {
+            Ok(s) => s,
+            Err(e) => {
+                txn.abort();
+                return Err(e);
+            }
+        };
+        let first = hash_first(&sizes, &base);
+        let hashed = files.par_iter().zip(&first).map(|(f, &first)| first.then(|| hash_file(f, key)).transpose());
+        let mut hashes: Vec<Option<Hashed>> = match hashed.collect() {
             Ok(h) => h,
             Err(e) => {
                 txn.abort();
@@ -430,6 +435,16 @@ impl Ingest {
         match self.pipeline(&mut txn, &files, &todo, &hashes, &mut reports) {
             Ok(mut outcome) => {
                 for (i, h) in std::mem::take(&mut outcome.hashed) {
+                    // Its size is why it was not hashed first: one that changed since could now
+                    // repeat another input.
+                    if h.bytes != sizes[i] {
+                        txn.abort();
+                        let why = format!(
+                            "changed while it was read ({} bytes, then {}): ingest it again",
+                            sizes[i], h.bytes
+                        );
+                        return Err(Error::bad_input(&files[i], why));
+                    }
                     hashes[i] = Some(h);
                 }
                 self.commit(txn, outcome, venues_in, &files, &hashes, &todo, reports, warnings)
@@ -1004,7 +1019,10 @@ impl Reader<'_> {
                 }
             };
             let columns = if self.scans { &source::SCAN_INPUT } else { &col::INPUT };
-            let mut hasher = hashes[fi].is_none().then(|| input_hasher(self.key));
+            let hash_late = hashes[fi].is_none();
+            // CSV is hashed from the bytes the parser reads; a Parquet file, not read front to
+            // back, once it has been read.
+            let mut hasher = (hash_late && kind != FileKind::Parquet).then(|| input_hasher(self.key));
             let done = match kind {
                 FileKind::Parquet => source::read_parquet(path, self.counter.clone(), columns, &mut on_row),
                 _ => source::read_csv(path, kind, self.counter.clone(), columns, &mut on_row, hasher.as_mut()),
@@ -1012,13 +1030,12 @@ impl Reader<'_> {
             if receiver_gone {
                 return hashed;
             }
-            let hash = match hasher {
-                // A Parquet file is not read front to back: it is hashed once it has been read.
-                Some(_) if kind == FileKind::Parquet => done.and_then(|()| hash_file(path, self.key)).map(Some),
-                Some(hasher) => done.map(|()| Some(Hashed::of(&hasher))),
-                None => done.map(|()| None),
-            };
-            match failed.map_or(hash, Err) {
+            let hash = failed.map_or(done, Err).and_then(|()| match hasher {
+                Some(hasher) => Ok(Some(Hashed::of(&hasher))),
+                None if hash_late => hash_file(path, self.key).map(Some),
+                None => Ok(None),
+            });
+            match hash {
                 Ok(hash) => hashed.extend(hash.map(|h| (fi, h))),
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -1102,7 +1119,7 @@ pub(crate) fn check_key(store: &Path, base: &crate::store::Manifest, key: Option
 }
 
 /// An input file's content hash and the bytes it covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hashed {
     /// BLAKE3, hex (keyed under a pseudonymisation key).
     pub blake3: String,
@@ -1134,21 +1151,23 @@ pub(crate) fn hash_file(path: &Path, key: Option<&Key>) -> Result<Hashed> {
 
 /// Which inputs must be hashed before any is read: those that may repeat a file of an earlier
 /// batch or of this one. A file's size is known before it is read; a file of a size that no
-/// other input had is not a duplicate, and is hashed as it is read (the reader's bytes, not a
-/// second pass over the file). An earlier batch that recorded no sizes makes every input early.
+/// other input of this batch and no input of an earlier one had is not a duplicate, and is
+/// hashed as it is read (a CSV from the reader's bytes, not a second pass over the file). An
+/// earlier batch that recorded no sizes (written before 2026-11-28) makes every input early, in
+/// that store for good. A file whose size changes while it is read is refused at the end.
 fn hash_first(sizes: &[u64], base: &crate::store::Manifest) -> Vec<bool> {
-    let mut earlier: HashMap<u64, usize> = HashMap::new();
+    let mut earlier = std::collections::HashSet::new();
     for f in base.batches.iter().flat_map(|b| &b.files) {
         match f.bytes {
-            Some(bytes) => *earlier.entry(bytes).or_default() += 1,
+            Some(bytes) => earlier.insert(bytes),
             None => return vec![true; sizes.len()],
-        }
+        };
     }
     let mut here: HashMap<u64, usize> = HashMap::new();
     for &s in sizes {
         *here.entry(s).or_default() += 1;
     }
-    sizes.iter().map(|s| earlier.contains_key(s) || here[s] > 1).collect()
+    sizes.iter().map(|s| earlier.contains(s) || here[s] > 1).collect()
 }
 
 /// What the quarantine keeps of a rejected row beside its reason: nothing for CSV (it re-reads

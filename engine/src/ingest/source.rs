@@ -121,7 +121,6 @@ pub(crate) struct RawRow<'a> {
     pub field_count: Option<(usize, usize)>,
 }
 
-/// Counts bytes read from the underlying file, for progress reporting.
 /// A file's bytes as read: counted for progress, and hashed when asked.
 struct Counting<'h, R> {
     inner: R,

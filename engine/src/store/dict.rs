@@ -633,6 +633,43 @@ mod tests {
 
     /// Damage each byte of a segment in turn: lookups either fail with an error naming the file
     /// or give the undamaged answer; none panics.
+    /// A format-2 segment (4 KiB pages) of many pages reads with its own page size, and a
+    /// damaged byte on a later page is an error there. (The fixtures' format-2 segments are
+    /// one page long.) Made from a format-3 one: the same body, sums of 4 KiB pages.
+    #[test]
+    fn a_format_2_segment_reads_and_checks_its_4_kib_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut it: Interner = Interner::default();
+        let ids: Vec<String> = (0..3_000).map(|i| format!("QR-HNI-CG-{i:06}")).collect();
+        for id in &ids {
+            it.intern(id);
+        }
+        let p = dir.path().join("s.dict");
+        let n = it.write_segment(0, &p).unwrap();
+        let v3 = std::fs::read(&p).unwrap();
+        let body_end = HEADER + (n as usize + 1) * 8 + n as usize * 4 + read_u64(&v3, 16).unwrap() as usize;
+        assert!(body_end - HEADER > 3 * paged::PAGE);
+        let mut v2 = v3[..body_end].to_vec();
+        v2[..8].copy_from_slice(MAGIC_V2);
+        v2.resize(body_end + pages(body_end - HEADER, paged::PAGE) * 4, 0);
+        reseal(&mut v2);
+        std::fs::write(&p, &v2).unwrap();
+        let dict = Dict::new(vec![DictSegment::open(&p, 0, n).unwrap()]);
+        let none = || Error::Internal("beyond".into());
+        for (k, id) in ids.iter().enumerate().step_by(97) {
+            assert_eq!((dict.key(id).unwrap(), dict.id(k as u32, &none).unwrap()), (Some(k as u32), id.as_str()));
+        }
+        dict.segments()[0].verify().unwrap();
+        // The last id's text lies on the last page: damage it.
+        let mut bad = v2.clone();
+        bad[body_end - 3] ^= 0x10;
+        std::fs::write(&p, &bad).unwrap();
+        let dict = Dict::new(vec![DictSegment::open(&p, 0, n).unwrap()]);
+        assert_eq!(dict.id(0, &none).unwrap(), ids[0], "the first page is intact");
+        let err = dict.id(n - 1, &none).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch") && err.contains("s.dict"), "{err}");
+    }
+
     #[test]
     fn any_damaged_byte_is_an_error_never_a_panic_or_another_id() {
         let dir = tempfile::tempdir().unwrap();

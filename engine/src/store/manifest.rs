@@ -173,7 +173,8 @@ pub struct SourceFile {
     /// [`crate::pseudonym`]).
     pub blake3: String,
     /// Its size in bytes as hashed (absent from manifests written before 2026-11-28). An input
-    /// of a size that no earlier one had cannot be a duplicate: it is hashed as it is read.
+    /// of a size that no earlier one had cannot be a duplicate: it is hashed as it is read (a
+    /// CSV) or once it has been (a Parquet file), not before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     /// Rows read from it.

@@ -62,9 +62,9 @@ pub(crate) fn reseal(
     seal_header(&mut bytes[..header_len], header_crc_at);
 }
 
-/// The header of a versioned store file: `(header bytes, format 2?)`. Format 2 headers carry
-/// a CRC-32 of themselves (with its own 4 bytes at `crc_at` zeroed), checked here; format 1
-/// headers carry none.
+/// The header of a versioned store file: `(header bytes, checksummed?)`. Headers after format 1
+/// (magic `magics.1`) carry a CRC-32 of themselves (with its own 4 bytes at `crc_at` zeroed),
+/// checked here; format 1 headers carry none.
 pub(crate) fn header<'a>(
     map: &'a [u8],
     magics: (&[u8; 8], &[u8; 8]),

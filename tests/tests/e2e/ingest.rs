@@ -103,7 +103,7 @@ fn duplicate_files_are_skipped() {
     assert_eq!(Store::open(&store).unwrap().snapshot().stats().unwrap().rows, 50);
 }
 
-/// The record of `file` in the first batch of `store`: (BLAKE3, bytes).
+/// The record of `file` in the batches of `store`: (BLAKE3, bytes).
 fn recorded(store: &Path, file: &Path) -> (String, Option<u64>) {
     let snap = Store::open(store).unwrap().snapshot();
     let name = file.display().to_string();
