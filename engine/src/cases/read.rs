@@ -78,7 +78,7 @@ pub fn read(path: &Path) -> Result<Vec<CaseRow>> {
 }
 
 fn read_csv(path: &Path, kind: FileKind) -> Result<Vec<CaseRow>> {
-    let text = open_text(path, kind, Arc::new(AtomicU64::new(0)))?;
+    let text = open_text(path, kind, Arc::new(AtomicU64::new(0)), None)?;
     let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(text);
     let csv_err = |e: csv::Error| Error::bad_input(path, format!("unreadable CSV: {e}"));
     let mut rec = csv::ByteRecord::new();

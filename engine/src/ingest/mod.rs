@@ -365,17 +365,14 @@ impl Ingest {
         let base = txn.base().clone();
 
         let key = self.key.as_deref();
-        let sized = files.iter().map(|f| Ok(std::fs::metadata(f).map_err(Error::io(f))?.len())).collect::<Result<_>>();
-        let sizes: Vec<u64> = match sized {
-            Ok(s) => s,
-            Err(e) => {
-                txn.abort();
-                return Err(e);
-            }
+        let sized = || -> Result<(Vec<u64>, Vec<Option<Hashed>>)> {
+            let sizes: Vec<u64> =
+                files.iter().map(|f| Ok(std::fs::metadata(f).map_err(Error::io(f))?.len())).collect::<Result<_>>()?;
+            let first = hash_first(&sizes, &base);
+            let hashes = files.par_iter().zip(&first).map(|(f, &first)| first.then(|| hash_file(f, key)).transpose());
+            Ok((sizes, hashes.collect::<Result<_>>()?))
         };
-        let first = hash_first(&sizes, &base);
-        let hashed = files.par_iter().zip(&first).map(|(f, &first)| first.then(|| hash_file(f, key)).transpose());
-        let mut hashes: Vec<Option<Hashed>> = match hashed.collect() {
+        let (sizes, mut hashes) = match sized() {
             Ok(h) => h,
             Err(e) => {
                 txn.abort();
@@ -432,7 +429,7 @@ impl Ingest {
                 scans: None,
             });
         }
-        match self.pipeline(&mut txn, &files, &todo, &hashes, &mut reports) {
+        match self.pipeline(&mut txn, &files, &sizes, &todo, &hashes, &mut reports) {
             Ok(mut outcome) => {
                 for (i, h) in std::mem::take(&mut outcome.hashed) {
                     // Its size is why it was not hashed first: one that changed since could now
@@ -462,6 +459,7 @@ impl Ingest {
         &self,
         txn: &mut Transaction,
         files: &[PathBuf],
+        sizes: &[u64],
         todo: &[usize],
         hashes: &[Option<Hashed>],
         reports: &mut [FileReport],
@@ -472,7 +470,7 @@ impl Ingest {
         let venues = Interner::load(&open_segments(&self.store, &base.venues)?)?;
         let (persons_base, venues_base) = (persons.len(), venues.len());
 
-        let total_bytes: u64 = todo.iter().map(|&i| std::fs::metadata(&files[i]).map_or(0, |m| m.len())).sum();
+        let total_bytes: u64 = todo.iter().map(|&i| sizes[i]).sum();
         let counter = Arc::new(AtomicU64::new(0));
         let mut spill = Spill::create(layout::resolve(&self.store, &layout::reject_spill(batch)))?;
         let dicts = Dicts { persons, venues, new_clear: NewClear::default() };

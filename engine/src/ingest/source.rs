@@ -139,18 +139,16 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-fn counting<'h>(
+/// Open a CSV file (gzip-decoded if `.csv.gz`) as a byte stream; the file's bytes (before
+/// decoding) also go through `hasher` when one is given.
+pub(crate) fn open_text<'h>(
     path: &Path,
+    kind: FileKind,
     counter: Arc<AtomicU64>,
     hasher: Option<&'h mut blake3::Hasher>,
-) -> Result<Counting<'h, BufReader<File>>> {
+) -> Result<Box<dyn Read + Send + 'h>> {
     let file = File::open(path).map_err(Error::io(path))?;
-    Ok(Counting { inner: BufReader::with_capacity(1 << 20, file), counter, hasher })
-}
-
-/// Open a CSV file (gzip-decoded if `.csv.gz`) as a byte stream.
-pub(crate) fn open_text(path: &Path, kind: FileKind, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
-    let counting = counting(path, counter, None)?;
+    let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), counter, hasher };
     Ok(match kind {
         FileKind::CsvGz => Box::new(flate2::read::MultiGzDecoder::new(counting)),
         _ => Box::new(counting),
@@ -212,13 +210,10 @@ pub(crate) fn read_csv(
     f: &mut dyn FnMut(RawRow<'_>),
     hasher: Option<&mut blake3::Hasher>,
 ) -> Result<()> {
-    let mut file = counting(path, counter, hasher)?;
-    match kind {
-        FileKind::CsvGz => read_csv_from(flate2::read::MultiGzDecoder::new(&mut file), path, kind, columns, f)?,
-        _ => read_csv_from(&mut file, path, kind, columns, f)?,
-    }
+    let mut text = open_text(path, kind, counter, hasher)?;
+    read_csv_from(&mut text, path, kind, columns, f)?;
     // Whatever the CSV reader left unread is hashed too.
-    std::io::copy(&mut file, &mut std::io::sink()).map_err(Error::io(path))?;
+    std::io::copy(&mut text, &mut std::io::sink()).map_err(Error::io(path))?;
     Ok(())
 }
 
@@ -272,7 +267,7 @@ pub(crate) struct Verbatim {
 
 impl Verbatim {
     pub(crate) fn open(path: &Path, kind: FileKind) -> Result<Verbatim> {
-        let raw = open_text(path, kind, Arc::new(AtomicU64::new(0)))?;
+        let raw = open_text(path, kind, Arc::new(AtomicU64::new(0)), None)?;
         Ok(Verbatim { path: path.to_path_buf(), raw, pos: 0, text: Vec::new() })
     }
 

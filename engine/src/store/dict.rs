@@ -292,25 +292,29 @@ pub(crate) fn id_prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
-/// The page size of a segment of versions 2 and 3 (by its magic), `None` for other bytes.
-fn page_of(map: &[u8]) -> Option<usize> {
+/// The magic and page size of a segment of versions 2 and 3, `None` for other bytes.
+fn checksummed(map: &[u8]) -> Option<(&'static [u8; 8], usize)> {
     match map.get(..8)? {
-        m if m == MAGIC => Some(PAGE),
-        m if m == MAGIC_V2 => Some(paged::PAGE),
+        m if m == MAGIC => Some((MAGIC, PAGE)),
+        m if m == MAGIC_V2 => Some((MAGIC_V2, paged::PAGE)),
         _ => None,
     }
+}
+
+/// Where the body of a segment of versions 2 and 3 ends and its page sums begin, by its header;
+/// `None` for a short header or counts that overflow.
+fn body_end_of(bytes: &[u8]) -> Option<usize> {
+    let count = read_u32(bytes, 12)? as usize;
+    let blob_len = read_u64(bytes, 16)? as usize;
+    (count + 1).checked_mul(12).and_then(|n| (HEADER - 4 + n).checked_add(blob_len))
 }
 
 /// Recompute the checksums of a (damaged) segment of version 2 or 3 in place, so that fuzzing
 /// reaches the structural checks behind them. Does nothing to bytes too broken to locate the
 /// sums.
 pub(crate) fn reseal(bytes: &mut [u8]) {
-    let Some(page) = page_of(bytes).filter(|_| bytes.len() >= HEADER) else { return };
-    let count = read_u32(bytes, 12).unwrap_or(0) as usize;
-    let blob_len = read_u64(bytes, 16).unwrap_or(0) as usize;
-    let Some(body_end) = (count + 1).checked_mul(12).and_then(|n| (HEADER - 4 + n).checked_add(blob_len)) else {
-        return;
-    };
+    let Some((_, page)) = checksummed(bytes).filter(|_| bytes.len() >= HEADER) else { return };
+    let Some(body_end) = body_end_of(bytes) else { return };
     let sums_len = pages(body_end.saturating_sub(HEADER), page) * 4;
     if body_end < HEADER || body_end.checked_add(sums_len) != Some(bytes.len()) {
         return;
@@ -325,8 +329,7 @@ pub(crate) fn as_format_2(v3: &[u8]) -> Option<Vec<u8>> {
     if v3.get(..8)? != MAGIC {
         return None;
     }
-    let count = read_u32(v3, 12)? as usize;
-    let body_end = HEADER + (count + 1) * 8 + count * 4 + read_u64(v3, 16)? as usize;
+    let body_end = body_end_of(v3)?;
     let mut v2 = v3.get(..body_end)?.to_vec();
     v2[..8].copy_from_slice(MAGIC_V2);
     v2.resize(body_end + pages(body_end - HEADER, paged::PAGE) * 4, 0);
@@ -362,8 +365,8 @@ impl DictSegment {
     /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
     pub(crate) fn from_map(path: &Path, map: Mmap, base: u32, count: u32) -> Result<DictSegment> {
         let bad = |why: &str| Error::store(path, format!("damaged dictionary segment: {why}"));
-        let page = page_of(&map).unwrap_or(paged::PAGE);
-        let newer = if page == PAGE { MAGIC } else { MAGIC_V2 };
+        // Format 1 has no pages; anything else is a bad magic.
+        let (newer, page) = checksummed(&map).unwrap_or((MAGIC, PAGE));
         let (header, v2) = paged::header(&map, (MAGIC_V1, newer), (HEADER_V1, HEADER), HEADER_CRC_AT).map_err(bad)?;
         let header_len = header.len();
         let (b, c, blob_len) = (
@@ -663,7 +666,7 @@ mod tests {
         let p = dir.path().join("s.dict");
         let n = it.write_segment(0, &p).unwrap();
         let v3 = std::fs::read(&p).unwrap();
-        let body_end = HEADER + (n as usize + 1) * 8 + n as usize * 4 + read_u64(&v3, 16).unwrap() as usize;
+        let body_end = body_end_of(&v3).unwrap();
         assert!(body_end - HEADER > 3 * paged::PAGE);
         let v2 = as_format_2(&v3).unwrap();
         std::fs::write(&p, &v2).unwrap();
