@@ -67,11 +67,11 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
             let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None))?;
             let secs = secs.as_primitive::<TimestampSecondType>();
             let mut text = StringBuilder::with_capacity(secs.len(), secs.len() * 20);
-            let mut one = String::with_capacity(32);
+            let (mut one, mut utc) = (String::with_capacity(32), crate::time::UtcText::default());
             for i in 0..secs.len() {
                 if secs.is_valid(i) {
                     one.clear();
-                    crate::time::push_utc(secs.value(i), &mut one);
+                    utc.push(secs.value(i), &mut one);
                     text.append_value(&one);
                 } else {
                     text.append_null();
@@ -219,12 +219,15 @@ fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std
             })
         })
         .collect::<std::io::Result<_>>()?;
+    // Each column's nulls once, not a dynamic call per value.
+    let nulls: Vec<_> = arrays.iter().map(|a| a.logical_nulls()).collect();
     let mut record = csv::ByteRecord::with_capacity(256, columns.len());
-    let (mut digits, mut text) = (itoa::Buffer::new(), String::with_capacity(32));
+    let (mut digits, mut text, mut utc) =
+        (itoa::Buffer::new(), String::with_capacity(32), crate::time::UtcText::default());
     for row in 0..batch.num_rows() {
         record.clear();
-        for (column, array) in columns.iter().zip(&arrays) {
-            if array.is_null(row) {
+        for (column, nulls) in columns.iter().zip(&nulls) {
+            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 record.push_field(b"");
                 continue;
             }
@@ -237,7 +240,7 @@ fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std
                 Column::UInt(a) => record.push_field(digits.format(a.value(row)).as_bytes()),
                 Column::Time(a) => {
                     text.clear();
-                    crate::time::push_utc(a.value(row), &mut text);
+                    utc.push(a.value(row), &mut text);
                     record.push_field(text.as_bytes());
                 }
             }
