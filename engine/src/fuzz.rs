@@ -79,7 +79,15 @@ pub fn seeds(name: &str) -> Result<Vec<Vec<u8>>> {
             // Format 2 (4 KiB pages) is still read: a seed of its own.
             let v2 =
                 crate::store::dict::as_format_2(&bytes).ok_or_else(|| Error::Internal("a format-2 seed".into()))?;
-            vec![bytes, v2]
+            // Ids of one length make a format-4 segment (no offsets).
+            let mut fixed: Interner = Interner::default();
+            for i in 0..500 {
+                fixed.intern(&format!("09{i:08}"));
+            }
+            fixed.write_segment(0, &path)?;
+            let v4 = std::fs::read(&path).map_err(Error::io(&path))?;
+            let _ = std::fs::remove_file(&path);
+            vec![bytes, v2, v4]
         }
         _ => panic!("unknown fuzz target {name}"),
     })

@@ -18,7 +18,12 @@
 //! | .. | the blob: the ids' UTF-8 bytes, concatenated in key order |
 //! | .. | page sums: a CRC-32 per 512-byte page of bytes `32..` up to here (see `paged`) |
 //!
-//! Version 2 (`TVDICT02`, the same with 4 KiB pages) and version 1 (`TVDICT01`, a 24-byte
+//! Version 4 (`TVDICT04`) is version 3 for a segment whose ids all have the same length (phone
+//! or citizen numbers, pseudonyms): it has no `offsets`, and id `i` is the `w` bytes at `i × w`
+//! of the blob, `w = blob_len / count`. A writer chooses it whenever it applies; otherwise it
+//! writes version 3.
+//!
+//! Version 2 (`TVDICT02`, version 3 with 4 KiB pages) and version 1 (`TVDICT01`, a 24-byte
 //! header, no checksums) are still read. Every offset is bounds-checked when read and every page
 //! checked when first read, so a damaged segment is an error naming it, never a panic or a
 //! different id.
@@ -28,6 +33,11 @@
 //! pages. With 4 KiB pages, checking them hashed 8 KiB per contact: at 100 M check-ins, a
 //! 13,750-contact F0's whole process spent a seventh of its time in CRC-32. Pages of 512 bytes
 //! hash an eighth of that, for a table of sums of 0.8 % of the segment instead of 0.1 %.
+//!
+//! # Why a version without offsets
+//! With offsets, a first lookup of an id touches two places of the file far apart (its offsets,
+//! then its bytes): two pages to fault in and check. Ids of one length need no offsets, and a
+//! lookup touches one.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
@@ -50,6 +60,8 @@ use crate::error::{Error, Result};
 const MAGIC_V1: &[u8; 8] = b"TVDICT01";
 const MAGIC_V2: &[u8; 8] = b"TVDICT02";
 const MAGIC: &[u8; 8] = b"TVDICT03";
+/// Version 4: version 3 without offsets, every id of one length.
+const MAGIC_FIXED: &[u8; 8] = b"TVDICT04";
 /// Checksummed page of a version-3 segment (version 2: [`paged::PAGE`]).
 const PAGE: usize = 512;
 const HEADER_V1: usize = 24;
@@ -242,6 +254,12 @@ impl<const N: usize> Interner<N> {
             blob_len += self.get_bytes(k).len() as u64;
             offsets.push(blob_len);
         }
+        // Ids of one length: version 4, whose lookups need no offsets.
+        let width = offsets.get(1).copied().unwrap_or(0);
+        let fixed = count > 0 && offsets.windows(2).all(|w| w[1] - w[0] == width);
+        if fixed {
+            offsets.clear();
+        }
         // Sorted by id bytes: by an 8-byte prefix first (in the array, no string fetched), the
         // ids only on a tie, in parallel.
         let mut keyed: Vec<(u64, u32)> = (0..count).map(|i| (id_prefix(self.get_bytes(base + i)), i)).collect();
@@ -264,7 +282,7 @@ impl<const N: usize> Interner<N> {
         let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
         write_u32s(&mut sums_bytes, &sums).map_err(io)?;
         let mut header = Vec::with_capacity(HEADER);
-        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(if fixed { MAGIC_FIXED } else { MAGIC });
         header.extend_from_slice(&base.to_le_bytes());
         header.extend_from_slice(&count.to_le_bytes());
         header.extend_from_slice(&blob_len.to_le_bytes());
@@ -292,24 +310,26 @@ pub(crate) fn id_prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
-/// The magic and page size of a segment of versions 2 and 3, `None` for other bytes.
+/// The magic and page size of a segment of versions 2 to 4, `None` for other bytes.
 fn checksummed(map: &[u8]) -> Option<(&'static [u8; 8], usize)> {
     match map.get(..8)? {
         m if m == MAGIC => Some((MAGIC, PAGE)),
+        m if m == MAGIC_FIXED => Some((MAGIC_FIXED, PAGE)),
         m if m == MAGIC_V2 => Some((MAGIC_V2, paged::PAGE)),
         _ => None,
     }
 }
 
-/// Where the body of a segment of versions 2 and 3 ends and its page sums begin, by its header;
+/// Where the body of a segment of versions 2 to 4 ends and its page sums begin, by its header;
 /// `None` for a short header or counts that overflow.
 fn body_end_of(bytes: &[u8]) -> Option<usize> {
     let count = read_u32(bytes, 12)? as usize;
     let blob_len = read_u64(bytes, 16)? as usize;
-    (count + 1).checked_mul(12).and_then(|n| (HEADER - 4 + n).checked_add(blob_len))
+    let offsets = if bytes.get(..8)? == MAGIC_FIXED { 0 } else { (count + 1) * 8 };
+    (HEADER + offsets + count * 4).checked_add(blob_len)
 }
 
-/// Recompute the checksums of a (damaged) segment of version 2 or 3 in place, so that fuzzing
+/// Recompute the checksums of a (damaged) segment of versions 2 to 4 in place, so that fuzzing
 /// reaches the structural checks behind them. Does nothing to bytes too broken to locate the
 /// sums.
 pub(crate) fn reseal(bytes: &mut [u8]) {
@@ -349,10 +369,19 @@ pub(crate) struct DictSegment {
     map: Mmap,
     base: u32,
     count: u32,
-    offsets: U64s,
+    spans: Spans,
     sorted: U32s,
     blob: std::ops::Range<usize>,
     sums: PageSums,
+}
+
+/// Where a segment's ids lie in its blob.
+#[derive(Debug, Clone, Copy)]
+enum Spans {
+    /// Versions 1 to 3: `offsets[i]..offsets[i + 1]`.
+    Offsets(U64s),
+    /// Version 4: `i × w..(i + 1) × w`.
+    Width(usize),
 }
 
 impl DictSegment {
@@ -377,14 +406,23 @@ impl DictSegment {
         if b != base || c != count {
             return Err(bad("header disagrees with the manifest"));
         }
-        let off_end = header_len + (count as usize + 1) * 8;
+        let fixed = newer == MAGIC_FIXED && v2;
+        let off_end = header_len + if fixed { 0 } else { (count as usize + 1) * 8 };
         let sorted_end = off_end + count as usize * 4;
         let body_end = sorted_end.checked_add(blob_len).ok_or_else(|| bad("blob length"))?;
         let sums_len = if v2 { pages(body_end - header_len, page) * 4 } else { 0 };
         if map.len() != body_end + sums_len {
             return Err(bad("file length disagrees with its header"));
         }
-        let offsets = U64s::new(map.len(), header_len..off_end).ok_or_else(|| bad("truncated offsets"))?;
+        let spans = if fixed {
+            let width = blob_len.checked_div(count as usize).unwrap_or(0);
+            if width * count as usize != blob_len {
+                return Err(bad("a blob of ids of one length that is not a whole number of them"));
+            }
+            Spans::Width(width)
+        } else {
+            Spans::Offsets(U64s::new(map.len(), header_len..off_end).ok_or_else(|| bad("truncated offsets"))?)
+        };
         let sorted = U32s::new(map.len(), off_end..sorted_end).ok_or_else(|| bad("truncated index"))?;
         let sums = if v2 {
             let table = U32s::new(map.len(), body_end..map.len()).ok_or_else(|| bad("page sums"))?;
@@ -393,16 +431,7 @@ impl DictSegment {
         } else {
             PageSums::none()
         };
-        Ok(DictSegment {
-            path: path.to_path_buf(),
-            map,
-            base,
-            count,
-            offsets,
-            sorted,
-            blob: sorted_end..body_end,
-            sums,
-        })
+        Ok(DictSegment { path: path.to_path_buf(), map, base, count, spans, sorted, blob: sorted_end..body_end, sums })
     }
 
     fn damaged(&self, why: impl std::fmt::Display) -> Error {
@@ -421,8 +450,16 @@ impl DictSegment {
 
     /// Where the bytes of local id `i` lie in the map, its offsets checked.
     fn span(&self, i: usize) -> Result<Range<usize>> {
-        self.ensure(self.offsets.bytes_of(i..i + 2))?;
-        let (s, e) = (self.offsets.get(&self.map, i) as usize, self.offsets.get(&self.map, i + 1) as usize);
+        let (s, e) = match self.spans {
+            Spans::Width(_) if i >= self.count as usize => {
+                return Err(self.damaged(format!("id {i} of {}", self.count)));
+            }
+            Spans::Width(w) => (i * w, (i + 1) * w),
+            Spans::Offsets(offsets) => {
+                self.ensure(offsets.bytes_of(i..i + 2))?;
+                (offsets.get(&self.map, i) as usize, offsets.get(&self.map, i + 1) as usize)
+            }
+        };
         if s > e || e > self.blob.len() {
             return Err(self.damaged(format!("id {i} at bytes {s}..{e} of a {}-byte blob", self.blob.len())));
         }
@@ -546,7 +583,10 @@ impl Dict {
             }
             // Bare loads first, so the checked reads below find the lines cached.
             let map = |seg: usize| &self.segments[seg].map[..];
-            prefetch(locals.iter().map(|&(seg, i)| (map(seg), self.segments[seg].offsets.bytes_of(i..i + 1).start)));
+            prefetch(locals.iter().filter_map(|&(seg, i)| match self.segments[seg].spans {
+                Spans::Offsets(offsets) => Some((map(seg), offsets.bytes_of(i..i + 1).start)),
+                Spans::Width(_) => None,
+            }));
             spans.clear();
             for &(seg, i) in &locals {
                 spans.push(self.segments[seg].span(i)?);
@@ -604,6 +644,61 @@ mod tests {
         assert_eq!(it.get(b"QR-HNI-CG-0123456789abcdefghi"), None);
     }
 
+    /// Ids of one length are written without offsets (version 4), the others with them
+    /// (version 3), and both read alike: lookups both ways, across segments of each version,
+    /// the whole-segment check and a reload into an interner. A one-length segment whose blob is
+    /// not a whole number of ids is refused.
+    #[test]
+    fn ids_of_one_length_need_no_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut it: Interner = Interner::default();
+        let phones: Vec<String> = (0..5_000).map(|i| format!("09{:08}", (i * 7919) % 1_000_003)).collect();
+        phones.iter().for_each(|p| _ = it.intern(p));
+        let (a, b, c) = (dir.path().join("a.dict"), dir.path().join("b.dict"), dir.path().join("c.dict"));
+        let n1 = it.write_segment(0, &a).unwrap();
+        let mixed = ["QR-1", "QR-22", "Đà Nẵng"];
+        mixed.iter().for_each(|m| _ = it.intern(m));
+        let n2 = it.write_segment(n1, &b).unwrap();
+        let one = it.intern("x");
+        let n3 = it.write_segment(n1 + n2, &c).unwrap();
+        let magic = |p: &Path| std::fs::read(p).unwrap()[..8].to_vec();
+        assert_eq!((magic(&a), magic(&b), magic(&c)), (MAGIC_FIXED.to_vec(), MAGIC.to_vec(), MAGIC_FIXED.to_vec()));
+        // Version 4 is smaller by the offsets: 8 bytes an id, and one more.
+        let body = body_end_of(&std::fs::read(&a).unwrap()).unwrap();
+        assert_eq!(body, HEADER + 5_000 * 4 + 5_000 * 10);
+        let dict = Dict::new(vec![
+            DictSegment::open(&a, 0, n1).unwrap(),
+            DictSegment::open(&b, n1, n2).unwrap(),
+            DictSegment::open(&c, n1 + n2, n3).unwrap(),
+        ]);
+        let none = || Error::Internal("beyond".into());
+        let all: Vec<&str> = phones.iter().map(String::as_str).chain(mixed).chain(["x"]).collect();
+        let keys: Vec<u32> = (0..all.len() as u32).rev().collect();
+        let got = dict.ids(&keys, &|_| none()).unwrap();
+        assert_eq!(got, keys.iter().map(|&k| all[k as usize]).collect::<Vec<_>>());
+        for (k, id) in all.iter().enumerate().step_by(7) {
+            assert_eq!(dict.key(id).unwrap(), Some(k as u32), "{id}");
+            assert_eq!(dict.id(k as u32, &none).unwrap(), *id);
+        }
+        assert_eq!(dict.key("0900000000x").unwrap(), None);
+        assert_eq!(dict.key("x").unwrap(), Some(one));
+        assert!(dict.id(it.len(), &none).is_err());
+        dict.segments().iter().for_each(|s| s.verify().unwrap());
+        let reloaded: Interner = Interner::load(dict.segments()).unwrap();
+        assert_eq!(reloaded.get(phones[4_321].as_bytes()), Some(4_321));
+        // A blob one byte longer than its ids, every checksum made right again: refused.
+        let mut bad = std::fs::read(&a).unwrap();
+        let blob_len = read_u64(&bad, 16).unwrap() + 1;
+        bad[16..24].copy_from_slice(&blob_len.to_le_bytes());
+        bad.insert(body, b'0');
+        let sums = pages(body + 1 - HEADER, PAGE) * 4;
+        bad.resize(body + 1 + sums, 0);
+        reseal(&mut bad);
+        std::fs::write(&a, &bad).unwrap();
+        let err = DictSegment::open(&a, 0, n1).unwrap_err().to_string();
+        assert!(err.contains("not a whole number") && err.contains("a.dict"), "{err}");
+    }
+
     #[test]
     fn interner_segments_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
@@ -659,13 +754,15 @@ mod tests {
     fn a_format_2_segment_reads_and_checks_its_4_kib_pages() {
         let dir = tempfile::tempdir().unwrap();
         let mut it: Interner = Interner::default();
-        let ids: Vec<String> = (0..3_000).map(|i| format!("QR-HNI-CG-{i:06}")).collect();
+        // Of several lengths: a version-3 segment.
+        let ids: Vec<String> = (0..3_000).map(|i| format!("QR-HNI-CG-{i}")).collect();
         for id in &ids {
             it.intern(id);
         }
         let p = dir.path().join("s.dict");
         let n = it.write_segment(0, &p).unwrap();
         let v3 = std::fs::read(&p).unwrap();
+        assert_eq!(&v3[..8], MAGIC);
         let body_end = body_end_of(&v3).unwrap();
         assert!(body_end - HEADER > 3 * paged::PAGE);
         let v2 = as_format_2(&v3).unwrap();
@@ -688,15 +785,21 @@ mod tests {
 
     #[test]
     fn any_damaged_byte_is_an_error_never_a_panic_or_another_id() {
+        // Ids of several lengths (version 3), then of one length (version 4, no offsets).
+        any_damaged_byte_is_an_error(&["0901000001", "QR-HNI-BD-000001", "b", "", "Đà Nẵng", "0901000002"], MAGIC);
+        any_damaged_byte_is_an_error(&["0901000001", "0901000002", "ĐàNẵng", "0987654321", "0900000000"], MAGIC_FIXED);
+    }
+
+    fn any_damaged_byte_is_an_error(ids: &[&str], magic: &[u8; 8]) {
         let dir = tempfile::tempdir().unwrap();
         let mut it: Interner = Interner::default();
-        let ids = ["0901000001", "QR-HNI-BD-000001", "b", "", "Đà Nẵng", "0901000002"];
         for id in ids {
             it.intern(id);
         }
         let p = dir.path().join("s.dict");
         it.write_segment(0, &p).unwrap();
         let good = std::fs::read(&p).unwrap();
+        assert_eq!(&good[..8], magic);
         let n = ids.len() as u32;
         let answers = |seg: DictSegment| -> Result<Vec<String>> {
             let dict = Dict::new(vec![seg]);
