@@ -71,22 +71,21 @@ pub fn seeds(name: &str) -> Result<Vec<Vec<u8>>> {
             for i in 0..500 {
                 it.intern(&format!("09{i:08}"));
             }
-            it.intern("Đà Nẵng");
             let path = scratch("dict");
-            it.write_segment(0, &path)?;
-            let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
-            let _ = std::fs::remove_file(&path);
+            let segment = |it: &Interner| -> Result<Vec<u8>> {
+                it.write_segment(0, &path)?;
+                let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+                let _ = std::fs::remove_file(&path);
+                Ok(bytes)
+            };
+            // Ids of one length make a format-4 segment (no offsets), one more of another
+            // length a format-3 one.
+            let v4 = segment(&it)?;
+            it.intern("Đà Nẵng");
+            let bytes = segment(&it)?;
             // Format 2 (4 KiB pages) is still read: a seed of its own.
             let v2 =
                 crate::store::dict::as_format_2(&bytes).ok_or_else(|| Error::Internal("a format-2 seed".into()))?;
-            // Ids of one length make a format-4 segment (no offsets).
-            let mut fixed: Interner = Interner::default();
-            for i in 0..500 {
-                fixed.intern(&format!("09{i:08}"));
-            }
-            fixed.write_segment(0, &path)?;
-            let v4 = std::fs::read(&path).map_err(Error::io(&path))?;
-            let _ = std::fs::remove_file(&path);
             vec![bytes, v2, v4]
         }
         _ => panic!("unknown fuzz target {name}"),

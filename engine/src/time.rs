@@ -219,9 +219,8 @@ pub fn format_utc(seconds: i64) -> String {
     out
 }
 
-/// [`format_utc`] appended to `out`, without allocating: CSV and JSON outputs format two or
-/// three instants per contact, and a `String` per instant (chrono's `to_rfc3339_opts`) was most
-/// of their cost. For many instants, [`UtcText`] also keeps the days it has named.
+/// [`format_utc`] appended to `out`, without allocating. For many instants (a list's columns),
+/// [`UtcText`] also keeps the days it has named.
 pub fn push_utc(seconds: i64, out: &mut String) {
     UtcText::default().push(seconds, out)
 }
@@ -249,12 +248,12 @@ impl UtcText {
         let (day, second) = (seconds.div_euclid(DAY), seconds.rem_euclid(DAY) as u32);
         let slot = &mut self.days[(day & 15) as usize];
         if slot.0 != day {
-            let Some(date) = DateTime::from_timestamp(seconds, 0).map(|dt| dt.date_naive()) else {
+            let Some(dt) = DateTime::from_timestamp(seconds, 0) else {
                 out.push_str(&seconds.to_string());
                 return;
             };
+            let date = dt.date_naive();
             if !(0..=9999).contains(&date.year()) {
-                let dt = DateTime::from_timestamp(seconds, 0).unwrap_or_default();
                 out.push_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                 return;
             }

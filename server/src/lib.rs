@@ -230,6 +230,13 @@ pub async fn serve_on(
     if live.users.is_none() {
         check_bind(&listener.local_addr()?)?;
     }
+    // An answer's last segment leaves at once, not when the client acknowledges the one before
+    // it (Nagle's algorithm): a client that keeps its connection would otherwise wait.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     axum::serve(listener, router(live).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -20,7 +20,8 @@
 //!
 //! Version 4 (`TVDICT04`) is version 3 for a segment whose ids all have the same length (phone
 //! or citizen numbers, pseudonyms): it has no `offsets`, and id `i` is the `w` bytes at `i × w`
-//! of the blob, `w = blob_len / count`. A writer chooses it whenever it applies; otherwise it
+//! of the blob, `w = blob_len / count` (a blob that is not a whole number of ids, or several ids
+//! of length 0, is a damaged segment). A writer chooses it whenever it applies; otherwise it
 //! writes version 3.
 //!
 //! Version 2 (`TVDICT02`, version 3 with 4 KiB pages) and version 1 (`TVDICT01`, a 24-byte
@@ -29,8 +30,8 @@
 //! different id.
 //!
 //! # Why 512-byte pages
-//! A trace reads one id per contact, at random: 8 bytes of offsets and ~10 of text, on two
-//! pages. With 4 KiB pages, checking them hashed 8 KiB per contact: at 100 M check-ins, a
+//! A trace reads one id per contact, at random: in version 3, 8 bytes of offsets and ~10 of
+//! text, on two pages. With 4 KiB pages, checking them hashed 8 KiB per contact: at 100 M check-ins, a
 //! 13,750-contact F0's whole process spent a seventh of its time in CRC-32. Pages of 512 bytes
 //! hash an eighth of that, for a table of sums of 0.8 % of the segment instead of 0.1 %.
 //!
@@ -325,8 +326,8 @@ fn checksummed(map: &[u8]) -> Option<(&'static [u8; 8], usize)> {
 fn body_end_of(bytes: &[u8]) -> Option<usize> {
     let count = read_u32(bytes, 12)? as usize;
     let blob_len = read_u64(bytes, 16)? as usize;
-    let offsets = if bytes.get(..8)? == MAGIC_FIXED { 0 } else { (count + 1) * 8 };
-    (HEADER + offsets + count * 4).checked_add(blob_len)
+    let offsets = if bytes.get(..8)? == MAGIC_FIXED { 0 } else { count.checked_add(1)?.checked_mul(8)? };
+    HEADER.checked_add(offsets)?.checked_add(count.checked_mul(4)?)?.checked_add(blob_len)
 }
 
 /// Recompute the checksums of a (damaged) segment of versions 2 to 4 in place, so that fuzzing
@@ -411,13 +412,17 @@ impl DictSegment {
         let sorted_end = off_end + count as usize * 4;
         let body_end = sorted_end.checked_add(blob_len).ok_or_else(|| bad("blob length"))?;
         let sums_len = if v2 { pages(body_end - header_len, page) * 4 } else { 0 };
-        if map.len() != body_end + sums_len {
+        if body_end.checked_add(sums_len) != Some(map.len()) {
             return Err(bad("file length disagrees with its header"));
         }
         let spans = if fixed {
             let width = blob_len.checked_div(count as usize).unwrap_or(0);
             if width * count as usize != blob_len {
                 return Err(bad("a blob of ids of one length that is not a whole number of them"));
+            }
+            // Ids are distinct: only one can be empty.
+            if width == 0 && count > 1 {
+                return Err(bad(&format!("{count} ids of length 0")));
             }
             Spans::Width(width)
         } else {
@@ -555,7 +560,7 @@ impl Dict {
     }
     /// The ids of `keys`, in order, as [`Dict::id`] gives them; `from(key)` names the file of a
     /// key beyond the dictionary. Two passes over each block of keys, every key's offsets and
-    /// then every key's bytes, so that the reads of different keys (each a cache and TLB miss in
+    /// then every key's bytes (one pass, the bytes, in a format-4 segment), so that the reads of different keys (each a cache and TLB miss in
     /// a large dictionary) are in flight together instead of one after the other. Blocks are
     /// small enough that the pages a pass touches are still in the TLB when it reads them.
     pub(crate) fn ids(&self, keys: &[u32], from: &dyn Fn(u32) -> Error) -> Result<Vec<&str>> {
@@ -686,17 +691,24 @@ mod tests {
         dict.segments().iter().for_each(|s| s.verify().unwrap());
         let reloaded: Interner = Interner::load(dict.segments()).unwrap();
         assert_eq!(reloaded.get(phones[4_321].as_bytes()), Some(4_321));
-        // A blob one byte longer than its ids, every checksum made right again: refused.
-        let mut bad = std::fs::read(&a).unwrap();
-        let blob_len = read_u64(&bad, 16).unwrap() + 1;
-        bad[16..24].copy_from_slice(&blob_len.to_le_bytes());
-        bad.insert(body, b'0');
-        let sums = pages(body + 1 - HEADER, PAGE) * 4;
-        bad.resize(body + 1 + sums, 0);
-        reseal(&mut bad);
-        std::fs::write(&a, &bad).unwrap();
-        let err = DictSegment::open(&a, 0, n1).unwrap_err().to_string();
-        assert!(err.contains("not a whole number") && err.contains("a.dict"), "{err}");
+        // Blobs that are not a whole number of ids, or ids of length 0, every checksum made
+        // right again: refused.
+        let good = std::fs::read(&a).unwrap();
+        for (blob_len, why) in
+            [(5_000 * 10 + 1, "not a whole number"), (5_000 * 10 - 1, "not a whole number"), (0, "ids of length 0")]
+        {
+            let mut bad = good[..HEADER + 5_000 * 4].to_vec();
+            bad[16..24].copy_from_slice(&(blob_len as u64).to_le_bytes());
+            bad.extend(std::iter::repeat_n(b'0', blob_len));
+            bad.resize(bad.len() + pages(bad.len() - HEADER, PAGE) * 4, 0);
+            reseal(&mut bad);
+            std::fs::write(&a, &bad).unwrap();
+            let err = DictSegment::open(&a, 0, n1).unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains("a.dict"), "{blob_len}: {err}");
+        }
+        // The same made sound again opens.
+        std::fs::write(&a, &good).unwrap();
+        DictSegment::open(&a, 0, n1).unwrap().verify().unwrap();
     }
 
     #[test]

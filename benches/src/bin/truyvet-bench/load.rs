@@ -1,7 +1,8 @@
 //! `--serve-load SECONDS`: `truyvet serve` (the product binary) over a copy of the store, and 64
 //! clients on loopback mixing traces (70 %), status (20 %) and SQL (10 %) for SECONDS while
 //! `truyvet ingest` commits a batch every quarter of the run. Per endpoint: requests, errors,
-//! p50/p99 latency.
+//! p50/p99 latency. Each client opens a connection per request, or with `--keep-alive` keeps
+//! one open (reconnecting when the server closes it).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,6 +27,8 @@ pub const CLIENTS: usize = 64;
 #[derive(Debug, Serialize)]
 pub struct LoadFigures {
     pub clients: usize,
+    /// Whether each client kept one connection open across its requests.
+    pub keep_alive: bool,
     pub seconds: f64,
     pub commits: usize,
     pub endpoints: BTreeMap<String, Endpoint>,
@@ -49,8 +52,73 @@ fn get(addr: &str, target: &str) -> Result<u16> {
     Ok(status)
 }
 
+/// A client's connection kept open across requests (the server answers with whole bodies of a
+/// stated `Content-Length`).
+#[derive(Default)]
+struct Kept {
+    conn: Option<BufReader<TcpStream>>,
+}
+
+impl Kept {
+    /// `GET target`: the status, on the open connection (a new one if there is none, or if the
+    /// server had closed the open one before this request reached it).
+    fn get(&mut self, addr: &str, target: &str) -> Result<u16> {
+        let reused = self.conn.is_some();
+        match self.try_get(addr, target) {
+            Err(_) if reused => {
+                self.conn = None;
+                self.try_get(addr, target)
+            }
+            answer => answer,
+        }
+    }
+
+    fn try_get(&mut self, addr: &str, target: &str) -> Result<u16> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => {
+                let stream = TcpStream::connect(addr)?;
+                // A request leaves in one segment, not held back for the answer's ACK.
+                stream.set_nodelay(true)?;
+                self.conn.insert(BufReader::new(stream))
+            }
+        };
+        conn.get_mut().write_all(format!("GET {target} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())?;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            if conn.read_until(b'\n', &mut head)? == 0 {
+                self.conn = None;
+                bail!("the server closed the connection");
+            }
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        response.parse(&head)?;
+        let header = |name: &str| {
+            response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.to_ascii_lowercase())
+        };
+        let length: u64 = header("content-length")
+            .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+            .context("an answer without a Content-Length")?;
+        let closing = header("connection").is_some_and(|v| v == b"close");
+        let status = response.code.unwrap_or(0);
+        let read = std::io::copy(&mut conn.by_ref().take(length), &mut std::io::sink())?;
+        if read != length || closing {
+            self.conn = None;
+        }
+        Ok(status)
+    }
+}
+
 /// Run the load against a copy of `store_dir` (the cached store is not changed).
-pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed: u64) -> Result<LoadFigures> {
+pub fn figures(
+    bin: &Path,
+    store_dir: &Path,
+    f0s: &[String],
+    seconds: u64,
+    seed: u64,
+    keep_alive: bool,
+) -> Result<LoadFigures> {
     let work = tempfile_dir(store_dir)?;
     let store = work.join("store");
     let status = Command::new("cp").arg("-a").arg(store_dir).arg(&store).status()?;
@@ -73,7 +141,8 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
         text
     });
     let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).context("no address")?.to_string();
-    eprintln!("load: {CLIENTS} clients for {seconds} s against http://{addr}/ ...");
+    let how = if keep_alive { "each keeping its connection" } else { "a connection per request" };
+    eprintln!("load: {CLIENTS} clients ({how}) for {seconds} s against http://{addr}/ ...");
 
     let samples: Arc<Mutex<Samples>> = Default::default();
     let until = Instant::now() + Duration::from_secs(seconds);
@@ -83,6 +152,7 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
             let (addr, f0s, samples) = (addr.clone(), f0s.clone(), samples.clone());
             std::thread::spawn(move || {
                 let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed.wrapping_add(c as u64));
+                let mut kept = Kept::default();
                 while Instant::now() < until {
                     let p = &f0s[rng.random_range(0..f0s.len())];
                     let roll = rng.random_range(0..10);
@@ -92,7 +162,8 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
                         _ => ("sql", format!("/api/v1/sql?format=csv&q=SELECT%20count(*)%20FROM%20f1_contacts('{p}')")),
                     };
                     let t = Instant::now();
-                    let ok = matches!(get(&addr, &target), Ok(200));
+                    let answer = if keep_alive { kept.get(&addr, &target) } else { get(&addr, &target) };
+                    let ok = matches!(answer, Ok(200));
                     let d = t.elapsed();
                     let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
                     let e = s.entry(name).or_default();
@@ -138,7 +209,7 @@ pub fn figures(bin: &Path, store_dir: &Path, f0s: &[String], seconds: u64, seed:
             (k.to_string(), Endpoint { requests: lat.len(), errors, latency: Percentiles::of(&lat) })
         })
         .collect();
-    Ok(LoadFigures { clients: CLIENTS, seconds: seconds as f64, commits, endpoints })
+    Ok(LoadFigures { clients: CLIENTS, keep_alive, seconds: seconds as f64, commits, endpoints })
 }
 
 fn tempfile_dir(beside: &Path) -> Result<std::path::PathBuf> {

@@ -88,6 +88,10 @@ struct Args {
     /// status, SQL) for SECONDS while ingests commit; per endpoint: requests, errors, p50/p99.
     #[arg(long, value_name = "SECONDS")]
     serve_load: Option<u64>,
+    /// With `--serve-load`: each client keeps one connection open across its requests (as a
+    /// dashboard's HTTP client or a browser does) instead of opening one per request.
+    #[arg(long, requires = "serve_load")]
+    keep_alive: bool,
     /// Also trace the F0s under these exposure rules (comma-separated: pc-covid, midnight,
     /// next-checkin, cwa) and report each against `overlap`: latency ratio, list sizes, and who
     /// each lists.
@@ -240,7 +244,7 @@ fn run(args: Args) -> Result<()> {
         report.register = Some(register::figures(&relay, &bin, &store_dir, &f0s, n, args.seed, args.processes)?);
     }
     if let Some(seconds) = args.serve_load {
-        let load = load::figures(&bin, &store_dir, &f0s, seconds, args.seed)?;
+        let load = load::figures(&bin, &store_dir, &f0s, seconds, args.seed, args.keep_alive)?;
         for (name, e) in &load.endpoints {
             eprintln!(
                 "load: {name:>6}: {} requests, {} errors, p50 {:.1} ms, p99 {:.1} ms",
