@@ -275,8 +275,6 @@ struct Pipeline {
     rows_stored: u64,
     spill: Spill,
     scans: Option<ScanCounts>,
-    /// The hashes of the files hashed as they were read, by file.
-    hashed: Vec<(usize, Hashed)>,
 }
 
 impl Ingest {
@@ -430,8 +428,8 @@ impl Ingest {
             });
         }
         match self.pipeline(&mut txn, &files, &sizes, &todo, &hashes, &mut reports) {
-            Ok(mut outcome) => {
-                for (i, h) in std::mem::take(&mut outcome.hashed) {
+            Ok((outcome, hashed)) => {
+                for (i, h) in hashed {
                     // Its size is why it was not hashed first: one that changed since could now
                     // repeat another input.
                     if h.bytes != sizes[i] {
@@ -454,7 +452,8 @@ impl Ingest {
     }
 
     /// Parse, validate, encode and write the parts of the files `todo`; rejected rows go to a
-    /// spill. Nothing is committed here.
+    /// spill. Nothing is committed here. Beside what the commit needs, the hashes of the files
+    /// hashed as they were read, by file, for the caller to check against their sizes.
     fn pipeline(
         &self,
         txn: &mut Transaction,
@@ -463,7 +462,7 @@ impl Ingest {
         todo: &[usize],
         hashes: &[Option<Hashed>],
         reports: &mut [FileReport],
-    ) -> Result<Pipeline> {
+    ) -> Result<(Pipeline, Vec<(usize, Hashed)>)> {
         let base = txn.base();
         let batch = txn.id();
         let persons = Interner::load(&open_segments(&self.store, &base.persons)?)?;
@@ -686,7 +685,7 @@ impl Ingest {
                 txn.add_dict_segment(kind, DictSegmentInfo { path: rel, base: start, count, reid });
             }
         }
-        Ok(Pipeline { parts: parts.len(), rows_read, rows_stored, spill, scans: scan_counts, hashed })
+        Ok((Pipeline { parts: parts.len(), rows_read, rows_stored, spill, scans: scan_counts }, hashed))
     }
 
     /// Write the quarantine and venue files and commit.
@@ -702,7 +701,7 @@ impl Ingest {
         reports: Vec<FileReport>,
         warnings: Vec<String>,
     ) -> Result<IngestReport> {
-        let Pipeline { parts, rows_read, rows_stored, spill, scans, hashed: _ } = done;
+        let Pipeline { parts, rows_read, rows_stored, spill, scans } = done;
         let batch = txn.id();
         let dir = self.store.as_path();
         let rows_rejected = spill.count();
