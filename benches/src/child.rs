@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub const RELAY_FLAG: &str = "--relay-child-rss";
 
 const MARK: &str = "\ntruyvet-relay peak_rss_bytes=";
+const ELAPSED: &str = " elapsed_ns=";
 
 /// A finished child process.
 #[derive(Debug)]
@@ -27,7 +28,8 @@ pub struct Finished {
     pub stdout: Vec<u8>,
     /// Everything it wrote to stderr.
     pub stderr: Vec<u8>,
-    /// Wall time from spawn to exit (the relay's start included: a few milliseconds at most).
+    /// Wall time from its spawn to its exit, as the relay saw it (the relay's own start, a
+    /// second large binary's `exec`, is not counted).
     pub elapsed: Duration,
     /// Peak resident set size in bytes (`ru_maxrss`).
     pub peak_rss_bytes: u64,
@@ -36,7 +38,6 @@ pub struct Finished {
 /// Run `program args` to completion with stdout and stderr captured and stdin closed, under
 /// `relay_exe` (a binary whose `main` calls [`relay`] first).
 pub fn run(relay_exe: &std::path::Path, program: &std::path::Path, args: &[OsString]) -> std::io::Result<Finished> {
-    let start = Instant::now();
     let mut child = Command::new(relay_exe)
         .arg(RELAY_FLAG)
         .arg(program)
@@ -56,26 +57,31 @@ pub fn run(relay_exe: &std::path::Path, program: &std::path::Path, args: &[OsStr
     out.read_to_end(&mut stdout)?;
     let mut stderr = err_reader.join().expect("stderr reader does not panic")?;
     let status = child.wait()?;
-    let elapsed = start.elapsed();
     let text = String::from_utf8_lossy(&stderr);
     let at = text.rfind(MARK).ok_or_else(|| std::io::Error::other(format!("the relay reported no peak: {text}")))?;
-    let peak_rss_bytes = text[at + MARK.len()..].trim().parse().map_err(std::io::Error::other)?;
+    let (peak, elapsed_ns) = text[at + MARK.len()..]
+        .trim()
+        .split_once(ELAPSED)
+        .ok_or_else(|| std::io::Error::other(format!("the relay reported no time: {text}")))?;
+    let peak_rss_bytes = peak.parse().map_err(std::io::Error::other)?;
+    let elapsed = Duration::from_nanos(elapsed_ns.parse().map_err(std::io::Error::other)?);
     stderr.truncate(at);
     Ok(Finished { status, stdout, stderr, elapsed, peak_rss_bytes })
 }
 
 /// Relay mode: when the process was started as `EXE --relay-child-rss PROGRAM ARGS...`, run
-/// PROGRAM with the inherited stdio, print its peak RSS on stderr after it exits, and exit with
-/// its code. Otherwise return at once. Call it first thing in `main`.
+/// PROGRAM with the inherited stdio, print its peak RSS and its wall time (spawn to exit) on
+/// stderr after it exits, and exit with its code. Otherwise return at once. Call it first thing in `main`.
 pub fn relay() {
     let mut args = std::env::args_os().skip(1);
     if args.next().is_none_or(|a| a != RELAY_FLAG) {
         return;
     }
     let Some(program) = args.next() else { std::process::exit(2) };
+    let start = Instant::now();
     let code = match Command::new(program).args(args).spawn().and_then(|c| reap(c.id())) {
         Ok((status, peak)) => {
-            eprint!("{MARK}{peak}");
+            eprint!("{MARK}{peak}{ELAPSED}{}", start.elapsed().as_nanos());
             status.code().unwrap_or(128)
         }
         Err(e) => {
