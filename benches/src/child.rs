@@ -71,7 +71,8 @@ pub fn run(relay_exe: &std::path::Path, program: &std::path::Path, args: &[OsStr
 
 /// Relay mode: when the process was started as `EXE --relay-child-rss PROGRAM ARGS...`, run
 /// PROGRAM with the inherited stdio, print its peak RSS and its wall time (spawn to exit) on
-/// stderr after it exits, and exit with its code. Otherwise return at once. Call it first thing in `main`.
+/// stderr after it exits, and exit with its code. Otherwise return at once. Call it first thing
+/// in `main`.
 pub fn relay() {
     let mut args = std::env::args_os().skip(1);
     if args.next().is_none_or(|a| a != RELAY_FLAG) {

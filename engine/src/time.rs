@@ -353,11 +353,13 @@ mod tests {
         /// One writer over many instants: days it remembers (and days that share its slot,
         /// 16 days apart, or fall outside the years it writes itself) come out as chrono's.
         #[test]
-        fn utc_text_remembers_days_rightly(base in -62_167_219_200i64..253_402_300_800, steps in proptest::collection::vec(prop_oneof![
-            -40 * DAY..40 * DAY,
-            (-3i64..3).prop_map(|k| k * 16 * DAY),
-            proptest::num::i64::ANY,
-        ], 1..60)) {
+        fn utc_text_remembers_days_rightly(
+            base in -62_167_219_200i64..253_402_300_800,
+            steps in proptest::collection::vec(
+                prop_oneof![-40 * DAY..40 * DAY, (-3i64..3).prop_map(|k| k * 16 * DAY), proptest::num::i64::ANY],
+                1..60,
+            ),
+        ) {
             let mut writer = UtcText::default();
             let mut text = String::new();
             for step in steps {

@@ -248,19 +248,21 @@ impl<const N: usize> Interner<N> {
     /// Write keys `base..len` as a segment file. Returns the number of ids written.
     pub(crate) fn write_segment(&self, base: u32, path: &Path) -> Result<u32> {
         let count = self.len - base;
-        let mut offsets = Vec::with_capacity(count as usize + 1);
-        let mut blob_len = 0u64;
-        offsets.push(0);
-        for k in base..self.len {
-            blob_len += self.get_bytes(k).len() as u64;
-            offsets.push(blob_len);
-        }
+        let len = |k: u32| self.get_bytes(k).len() as u64;
+        let blob_len: u64 = (base..self.len).map(len).sum();
         // Ids of one length: version 4, whose lookups need no offsets.
-        let width = offsets.get(1).copied().unwrap_or(0);
-        let fixed = count > 0 && offsets.windows(2).all(|w| w[1] - w[0] == width);
-        if fixed {
-            offsets.clear();
-        }
+        let fixed = count > 0 && (base..self.len).all(|k| len(k) == len(base));
+        let offsets: Vec<u64> = if fixed {
+            Vec::new()
+        } else {
+            let mut end = 0;
+            std::iter::once(0)
+                .chain((base..self.len).map(|k| {
+                    end += len(k);
+                    end
+                }))
+                .collect()
+        };
         // Sorted by id bytes: by an 8-byte prefix first (in the array, no string fetched), the
         // ids only on a tie, in parallel.
         let mut keyed: Vec<(u64, u32)> = (0..count).map(|i| (id_prefix(self.get_bytes(base + i)), i)).collect();
@@ -407,7 +409,7 @@ impl DictSegment {
         if b != base || c != count {
             return Err(bad("header disagrees with the manifest"));
         }
-        let fixed = newer == MAGIC_FIXED && v2;
+        let fixed = newer == MAGIC_FIXED;
         let off_end = header_len + if fixed { 0 } else { (count as usize + 1) * 8 };
         let sorted_end = off_end + count as usize * 4;
         let body_end = sorted_end.checked_add(blob_len).ok_or_else(|| bad("blob length"))?;
@@ -560,9 +562,10 @@ impl Dict {
     }
     /// The ids of `keys`, in order, as [`Dict::id`] gives them; `from(key)` names the file of a
     /// key beyond the dictionary. Two passes over each block of keys, every key's offsets and
-    /// then every key's bytes (one pass, the bytes, in a format-4 segment), so that the reads of different keys (each a cache and TLB miss in
-    /// a large dictionary) are in flight together instead of one after the other. Blocks are
-    /// small enough that the pages a pass touches are still in the TLB when it reads them.
+    /// then every key's bytes (one pass, the bytes, in a format-4 segment), so that the reads of
+    /// different keys (each a cache and TLB miss in a large dictionary) are in flight together
+    /// instead of one after the other. Blocks are small enough that the pages a pass touches are
+    /// still in the TLB when it reads them.
     pub(crate) fn ids(&self, keys: &[u32], from: &dyn Fn(u32) -> Error) -> Result<Vec<&str>> {
         self.ids_as(keys, from, |id| id)
     }
