@@ -140,6 +140,28 @@ fn store_ops(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // What a server's CSV answer costs beside the trace: the ranked list as CSV.
+    let mut g = c.benchmark_group("encode");
+    let lists: Vec<_> = f0s.iter().map(|f0| snap.trace(&TraceRequest::new(f0.as_str())).unwrap()).collect();
+    g.bench_function("f1_list_csv", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % lists.len();
+            let batch = lists[i].to_record_batch();
+            truyvet::encode::to_vec(&batch.schema(), &[batch], truyvet::encode::Encoding::Csv).unwrap().len()
+        })
+    });
+    // The same list as JSON, a dashboard's default.
+    g.bench_function("f1_list_json", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % lists.len();
+            let batch = lists[i].to_record_batch();
+            truyvet::encode::to_vec(&batch.schema(), &[batch], truyvet::encode::Encoding::Json).unwrap().len()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, intervals, parsing, store_ops);

@@ -115,15 +115,18 @@ pub fn write<W: Write + Send>(
             w.finish().map_err(arrow_err)?;
             w.into_inner().map_err(arrow_err)
         }
-        Encoding::Csv if all_plain(schema) && batches.iter().all(|b| all_plain(&b.schema())) => {
-            // The header as arrow's writer writes it: the first batch's names.
-            let header = batches.first().map_or_else(|| schema.clone(), RecordBatch::schema);
-            let mut w = csv::Writer::from_writer(out);
-            w.write_record(header.fields().iter().map(|f| f.name())).map_err(csv_err)?;
-            for b in batches {
-                write_plain_csv(&mut w, b)?;
-            }
-            w.into_inner().map_err(|e| e.into_error())
+        Encoding::Csv if plain_batches(schema, batches) => {
+            let mut out = out;
+            let mut lines = Vec::with_capacity(BLOCK + BLOCK / 8);
+            plain_csv(&mut lines, schema, batches, |lines| {
+                if lines.len() >= BLOCK {
+                    out.write_all(lines)?;
+                    lines.clear();
+                }
+                Ok(())
+            })?;
+            out.write_all(&lines)?;
+            Ok(out)
         }
         Encoding::Csv => write_arrow_csv(out, schema, batches),
         Encoding::Json => {
@@ -139,6 +142,43 @@ pub fn write<W: Write + Send>(
             Ok(out)
         }
     }
+}
+
+/// [`write`] into a new buffer: for a list in CSV, the lines written straight into the answer,
+/// which is sized for them first (a server's answer is one buffer, not one grown by doubling).
+pub fn to_vec(schema: &SchemaRef, batches: &[RecordBatch], encoding: Encoding) -> std::io::Result<Vec<u8>> {
+    if encoding != Encoding::Csv || !plain_batches(schema, batches) {
+        return write(Vec::new(), schema, batches, encoding);
+    }
+    let mut lines = Vec::with_capacity(batches.iter().map(csv_size).sum::<usize>() + 4096);
+    plain_csv(&mut lines, schema, batches, |_| Ok(()))?;
+    Ok(lines)
+}
+
+/// Bytes held before [`write`] hands plain CSV lines to its output.
+const BLOCK: usize = 64 << 10;
+
+/// Whether [`plain_csv`] writes `batches` of `schema`.
+fn plain_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
+    all_plain(schema) && batches.iter().all(|b| all_plain(&b.schema()))
+}
+
+/// About how many bytes `batch` takes as plain CSV: its text's bytes, and a typical width for
+/// other values (a guess, for sizing a buffer; a larger list grows it).
+fn csv_size(batch: &RecordBatch) -> usize {
+    let rows = batch.num_rows();
+    let values: usize = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8 => c.as_string::<i32>().values().len() + 2 * rows,
+            DataType::LargeUtf8 => c.as_string::<i64>().values().len() + 2 * rows,
+            DataType::Utf8View => c.as_string_view().total_buffer_bytes_used() + 2 * rows,
+            DataType::Timestamp(_, _) => 20 * rows,
+            _ => 8 * rows,
+        })
+        .sum();
+    values + rows * batch.num_columns()
 }
 
 /// CSV by arrow's writer, timestamps as text first: any column type arrow can write.
@@ -183,12 +223,70 @@ fn plain(data_type: &DataType) -> Option<DataType> {
     }
 }
 
-/// Write the rows of `batch`, whose columns are all of types [`plain`] takes, as arrow's CSV
-/// writer would after [`times_as_text`] (the same bytes: a property test holds them equal),
-/// formatting each value straight into the record. Every list of a trace is of such columns;
-/// arrow's writer, which formats any type through one dynamic formatter per value and wants
-/// timestamps turned into a column of strings first, was a fifth of a loaded server's CPU.
-fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std::io::Result<()> {
+/// The header and rows of `batches` (of `schema`), whose columns are all of types [`plain`]
+/// takes, as CSV lines appended to `lines`, the bytes arrow's CSV writer writes after
+/// [`times_as_text`] (a property test holds them equal): each value formatted straight into the
+/// line, text quoted where the csv crate quotes it (csv-core decides and escapes). After each
+/// line, `line_done` may take the lines away. Every list of a trace is of such columns; arrow's
+/// writer, which formats any type through one dynamic formatter per value and wants timestamps
+/// turned into a column of strings first, was a fifth of a loaded server's CPU, and the csv
+/// crate's writer, which copies each record into its own buffer and that into the output, most of
+/// what was left of writing a list.
+fn plain_csv(
+    lines: &mut Vec<u8>,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    mut line_done: impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let quoting = csv_core::Writer::new();
+    // The header as arrow's writer writes it: the first batch's names.
+    let header = batches.first().map_or_else(|| schema.clone(), RecordBatch::schema);
+    let start = lines.len();
+    for (i, f) in header.fields().iter().enumerate() {
+        if i > 0 {
+            lines.push(b',');
+        }
+        text(&quoting, lines, f.name().as_bytes());
+    }
+    end_line(lines, start);
+    line_done(lines)?;
+    for batch in batches {
+        plain_rows(&quoting, lines, batch, &mut line_done)?;
+    }
+    Ok(())
+}
+
+/// `field` as a CSV field: quoted, and its quotes doubled, where `quoting` says it must be.
+fn text(quoting: &csv_core::Writer, lines: &mut Vec<u8>, field: &[u8]) {
+    if !quoting.should_quote(field) {
+        lines.extend_from_slice(field);
+        return;
+    }
+    let at = lines.len();
+    // Quotes around it, and at worst each byte a doubled quote.
+    lines.resize(at + 2 * field.len() + 2, 0);
+    lines[at] = b'"';
+    let (_, _, n) = csv_core::quote(field, &mut lines[at + 1..], b'"', b'\\', true);
+    lines[at + 1 + n] = b'"';
+    lines.truncate(at + n + 2);
+}
+
+/// End the line begun at `start`: a line with no bytes at all (one empty field) is written as
+/// `""`, so that it is not read back as no record.
+fn end_line(lines: &mut Vec<u8>, start: usize) {
+    if lines.len() == start {
+        lines.extend_from_slice(b"\"\"");
+    }
+    lines.push(b'\n');
+}
+
+/// The rows of `batch` for [`plain_csv`].
+fn plain_rows(
+    quoting: &csv_core::Writer,
+    lines: &mut Vec<u8>,
+    batch: &RecordBatch,
+    line_done: &mut impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     enum Column<'a> {
         Utf8(&'a StringArray),
         LargeUtf8(&'a arrow::array::LargeStringArray),
@@ -221,44 +319,30 @@ fn write_plain_csv<W: Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> std
         .collect::<std::io::Result<_>>()?;
     // Each column's nulls once, not a dynamic call per value.
     let nulls: Vec<_> = arrays.iter().map(|a| a.logical_nulls()).collect();
-    let mut record = csv::ByteRecord::with_capacity(256, columns.len());
-    let (mut digits, mut text, mut utc) =
-        (itoa::Buffer::new(), String::with_capacity(32), crate::time::UtcText::default());
+    let (mut digits, mut utc) = (itoa::Buffer::new(), crate::time::UtcText::default());
     for row in 0..batch.num_rows() {
-        record.clear();
-        for (column, nulls) in columns.iter().zip(&nulls) {
+        let start = lines.len();
+        for (i, (column, nulls)) in columns.iter().zip(&nulls).enumerate() {
+            if i > 0 {
+                lines.push(b',');
+            }
             if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                record.push_field(b"");
                 continue;
             }
             match column {
-                Column::Utf8(a) => record.push_field(a.value(row).as_bytes()),
-                Column::LargeUtf8(a) => record.push_field(a.value(row).as_bytes()),
-                Column::Utf8View(a) => record.push_field(a.value(row).as_bytes()),
-                Column::Bool(a) => record.push_field(if a.value(row) { b"true" } else { b"false" }),
-                Column::Int(a) => record.push_field(digits.format(a.value(row)).as_bytes()),
-                Column::UInt(a) => record.push_field(digits.format(a.value(row)).as_bytes()),
-                Column::Time(a) => {
-                    text.clear();
-                    utc.push(a.value(row), &mut text);
-                    record.push_field(text.as_bytes());
-                }
+                Column::Utf8(a) => text(quoting, lines, a.value(row).as_bytes()),
+                Column::LargeUtf8(a) => text(quoting, lines, a.value(row).as_bytes()),
+                Column::Utf8View(a) => text(quoting, lines, a.value(row).as_bytes()),
+                Column::Bool(a) => lines.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
+                Column::Int(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
+                Column::UInt(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
+                Column::Time(a) => utc.push_bytes(a.value(row), lines),
             }
         }
-        w.write_byte_record(&record).map_err(csv_err)?;
+        end_line(lines, start);
+        line_done(lines)?;
     }
     Ok(())
-}
-
-/// A CSV writer's error as I/O: the I/O error it wraps with its kind kept.
-fn csv_err(e: csv::Error) -> std::io::Error {
-    if !matches!(e.kind(), csv::ErrorKind::Io(_)) {
-        return std::io::Error::other(e);
-    }
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        kind => std::io::Error::other(format!("{kind:?}")),
-    }
 }
 
 #[cfg(test)]
@@ -346,10 +430,32 @@ mod tests {
             prop_assert!(all_plain(&schema), "the plain writer takes every generated type");
             let plain = write(Vec::new(), &schema, &batches, Encoding::Csv).map_err(|e| e.to_string());
             let arrow = write_arrow_csv(Vec::new(), &schema, &batches).map_err(|e| e.to_string());
-            prop_assert_eq!(plain.map(String::from_utf8), arrow.map(String::from_utf8));
+            prop_assert_eq!(plain.map(String::from_utf8), arrow.clone().map(String::from_utf8));
+            let whole = to_vec(&schema, &batches, Encoding::Csv).map_err(|e| e.to_string());
+            prop_assert_eq!(whole.map(String::from_utf8), arrow.map(String::from_utf8));
             let none = write(Vec::new(), &schema, &[], Encoding::Csv).unwrap();
             prop_assert_eq!(none, write_arrow_csv(Vec::new(), &schema, &[]).unwrap());
         }
+    }
+
+    /// A list of many blocks reads the same written to an output as made whole, and as arrow
+    /// writes it: quotes, line breaks, empty text and nulls across the blocks' edges.
+    #[test]
+    fn a_long_list_is_written_whole() {
+        let texts = ["09", "", "a \"quoted\" name", "two\nlines", "đà, nẵng"];
+        let text: StringArray = (0..30_000).map(|i| (i % 7 != 3).then(|| texts[i % texts.len()])).collect();
+        let times =
+            TimestampSecondArray::from_iter((0..30_000).map(|i: i64| (i % 5 != 0).then_some(1_627_776_000 + i * 97)));
+        let batch = RecordBatch::try_from_iter([
+            ("name", Arc::new(text) as ArrayRef),
+            ("at", Arc::new(times.with_timezone("UTC")) as ArrayRef),
+        ])
+        .unwrap();
+        let (schema, batches) = (batch.schema(), [batch.clone(), batch]);
+        let arrow = write_arrow_csv(Vec::new(), &schema, &batches).unwrap();
+        assert!(arrow.len() > 4 * BLOCK, "the list spans blocks");
+        assert_eq!(write(Vec::new(), &schema, &batches, Encoding::Csv).unwrap(), arrow);
+        assert_eq!(to_vec(&schema, &batches, Encoding::Csv).unwrap(), arrow);
     }
 
     /// A writer that takes `room` bytes, then fails as a closed pipe does.
@@ -374,9 +480,9 @@ mod tests {
     /// the end.
     #[test]
     fn plain_csv_keeps_the_kind_of_an_output_error() {
-        let ids: StringArray = (0..5_000).map(|i| Some(format!("09{i:08}"))).collect();
+        let ids: StringArray = (0..20_000).map(|i| Some(format!("09{i:08}"))).collect();
         let batch = RecordBatch::try_from_iter([("person_id", Arc::new(ids) as ArrayRef)]).unwrap();
-        for room in [0, 100, 20_000, 50_000] {
+        for room in [0, 100, 20_000, 100_000, 200_000] {
             let err = write(Closed { room }, &batch.schema(), std::slice::from_ref(&batch), Encoding::Csv).err();
             assert_eq!(err.map(|e| e.kind()), Some(std::io::ErrorKind::BrokenPipe), "room {room}");
         }

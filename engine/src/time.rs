@@ -245,17 +245,30 @@ impl Default for UtcText {
 impl UtcText {
     /// Append the RFC 3339 UTC text of `seconds` to `out`.
     pub fn push(&mut self, seconds: i64, out: &mut String) {
+        match self.text(seconds) {
+            Utc::Fixed(text) => out.push_str(std::str::from_utf8(&text).unwrap_or_default()),
+            Utc::Other(text) => out.push_str(&text),
+        }
+    }
+
+    /// [`UtcText::push`] for a byte buffer (a CSV line), without checking the ASCII it writes.
+    pub fn push_bytes(&mut self, seconds: i64, out: &mut Vec<u8>) {
+        match self.text(seconds) {
+            Utc::Fixed(text) => out.extend_from_slice(&text),
+            Utc::Other(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+
+    fn text(&mut self, seconds: i64) -> Utc {
         let (day, second) = (seconds.div_euclid(DAY), seconds.rem_euclid(DAY) as u32);
         let slot = &mut self.days[(day & 15) as usize];
         if slot.0 != day {
             let Some(dt) = DateTime::from_timestamp(seconds, 0) else {
-                out.push_str(&seconds.to_string());
-                return;
+                return Utc::Other(seconds.to_string());
             };
             let date = dt.date_naive();
             if !(0..=9999).contains(&date.year()) {
-                out.push_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                return;
+                return Utc::Other(dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             let mut name = *b"0000-00-00";
             for (at, width, mut n) in [(0, 4, date.year() as u32), (5, 2, date.month()), (8, 2, date.day())] {
@@ -272,8 +285,15 @@ impl UtcText {
             text[at] = b'0' + (n / 10) as u8;
             text[at + 1] = b'0' + (n % 10) as u8;
         }
-        out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+        Utc::Fixed(text)
     }
+}
+
+/// An instant's text: the usual twenty bytes, or (out of chrono's range or past year 9999)
+/// whatever chrono or the number itself gives.
+enum Utc {
+    Fixed([u8; 20]),
+    Other(String),
 }
 
 /// The UTC day (`YYYY-MM-DD`) holding `seconds`.

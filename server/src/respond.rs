@@ -135,7 +135,7 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Encoding, 
 
 /// Encode rows as a response.
 pub fn rows(rows: Rows, encoding: Encoding) -> Result<Response, ApiError> {
-    let body = encode::write(Vec::new(), &rows.schema, &rows.batches, encoding)
+    let body = encode::to_vec(&rows.schema, &rows.batches, encoding)
         .map_err(|e| ApiError::Internal(format!("encoding the answer: {e}")))?;
     let mut response = (StatusCode::OK, body).into_response();
     let returned = rows.batches.iter().map(|b| b.num_rows() as u64).sum();
