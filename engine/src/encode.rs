@@ -115,10 +115,10 @@ pub fn write<W: Write + Send>(
             w.finish().map_err(arrow_err)?;
             w.into_inner().map_err(arrow_err)
         }
-        Encoding::Csv if plain_batches(schema, batches) => {
+        Encoding::Csv | Encoding::Json if plain_batches(schema, batches) => {
             let mut out = out;
             let mut lines = Vec::with_capacity(BLOCK + BLOCK / 8);
-            plain_csv(&mut lines, schema, batches, |lines| {
+            plain(&mut lines, encoding, schema, batches, |lines| {
                 if lines.len() >= BLOCK {
                     out.write_all(lines)?;
                     lines.clear();
@@ -129,43 +129,35 @@ pub fn write<W: Write + Send>(
             Ok(out)
         }
         Encoding::Csv => write_arrow_csv(out, schema, batches),
-        Encoding::Json => {
-            // The writer opens the array on its first row, or in `finish` when there is none, so
-            // an empty result is `[]` like any other.
-            let mut w = arrow::json::ArrayWriter::new(out);
-            for b in batches {
-                w.write(&times_as_text(b).map_err(arrow_err)?).map_err(arrow_err)?;
-            }
-            w.finish().map_err(arrow_err)?;
-            let mut out = w.into_inner();
-            out.write_all(b"\n")?;
-            Ok(out)
-        }
+        Encoding::Json => write_arrow_json(out, batches),
     }
 }
 
-/// [`write`] into a new buffer: for a list in CSV, the lines written straight into the answer,
-/// which is sized for them first (a server's answer is one buffer, not one grown by doubling).
+/// [`write`] into a new buffer: for a list in CSV or JSON, the rows written straight into the
+/// answer, which is sized for them first (a server's answer is one buffer, not one grown by
+/// doubling).
 pub fn to_vec(schema: &SchemaRef, batches: &[RecordBatch], encoding: Encoding) -> std::io::Result<Vec<u8>> {
-    if encoding != Encoding::Csv || !plain_batches(schema, batches) {
+    if !matches!(encoding, Encoding::Csv | Encoding::Json) || !plain_batches(schema, batches) {
         return write(Vec::new(), schema, batches, encoding);
     }
-    let mut lines = Vec::with_capacity(batches.iter().map(csv_size).sum::<usize>() + 4096);
-    plain_csv(&mut lines, schema, batches, |_| Ok(()))?;
+    let size = batches.iter().map(|b| plain_size(b, encoding)).sum::<usize>();
+    let mut lines = Vec::with_capacity(size + 4096);
+    plain(&mut lines, encoding, schema, batches, |_| Ok(()))?;
     Ok(lines)
 }
 
-/// Bytes held before [`write`] hands plain CSV lines to its output.
+/// Bytes held before [`write`] hands plain CSV or JSON rows to its output.
 const BLOCK: usize = 64 << 10;
 
-/// Whether [`plain_csv`] writes `batches` of `schema`.
+/// Whether [`plain`] writes `batches` of `schema`.
 fn plain_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
     all_plain(schema) && batches.iter().all(|b| all_plain(&b.schema()))
 }
 
-/// About how many bytes `batch` takes as plain CSV: its text's bytes, and a typical width for
-/// other values (a guess, for sizing a buffer; a larger list grows it).
-fn csv_size(batch: &RecordBatch) -> usize {
+/// About how many bytes `batch` takes as plain CSV or JSON: its text's bytes, a typical width for
+/// other values, and in JSON the names on every row (a guess, for sizing a buffer; a larger list
+/// grows it).
+fn plain_size(batch: &RecordBatch, encoding: Encoding) -> usize {
     let rows = batch.num_rows();
     let values: usize = batch
         .columns()
@@ -178,7 +170,11 @@ fn csv_size(batch: &RecordBatch) -> usize {
             _ => 8 * rows,
         })
         .sum();
-    values + rows * batch.num_columns()
+    let names = match encoding {
+        Encoding::Json => batch.schema().fields().iter().map(|f| f.name().len() + 4).sum::<usize>() + 2,
+        _ => 0,
+    };
+    values + rows * (batch.num_columns() + names)
 }
 
 /// CSV by arrow's writer, timestamps as text first: any column type arrow can write.
@@ -193,6 +189,20 @@ fn write_arrow_csv<W: Write + Send>(out: W, schema: &SchemaRef, batches: &[Recor
     Ok(w.into_inner())
 }
 
+/// JSON by arrow's writer, timestamps as text first: any column type arrow can write. The writer
+/// opens the array on its first row, or in `finish` when there is none, so an empty result is
+/// `[]` like any other.
+fn write_arrow_json<W: Write + Send>(out: W, batches: &[RecordBatch]) -> std::io::Result<W> {
+    let mut w = arrow::json::ArrayWriter::new(out);
+    for b in batches {
+        w.write(&times_as_text(b).map_err(arrow_err)?).map_err(arrow_err)?;
+    }
+    w.finish().map_err(arrow_err)?;
+    let mut out = w.into_inner();
+    out.write_all(b"\n")?;
+    Ok(out)
+}
+
 /// An Arrow error as I/O: an I/O error it wraps with its kind kept.
 fn arrow_err(e: ArrowError) -> std::io::Error {
     match e {
@@ -201,14 +211,14 @@ fn arrow_err(e: ArrowError) -> std::io::Error {
     }
 }
 
-/// Whether [`write_plain_csv`] writes every column of `schema`.
+/// Whether [`plain`] writes every column of `schema`.
 fn all_plain(schema: &Schema) -> bool {
-    schema.fields().iter().all(|f| plain(f.data_type()).is_some())
+    schema.fields().iter().all(|f| plain_type(f.data_type()).is_some())
 }
 
-/// The type a column of `data_type` is cast to before [`write_plain_csv`] writes it (itself when
-/// no cast is needed), or `None` when it writes no such column.
-fn plain(data_type: &DataType) -> Option<DataType> {
+/// The type a column of `data_type` is cast to before [`plain`] writes it (itself when no cast is
+/// needed), or `None` when it writes no such column.
+fn plain_type(data_type: &DataType) -> Option<DataType> {
     match data_type {
         DataType::Int8 | DataType::Int16 | DataType::Int32 => Some(DataType::Int64),
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => Some(DataType::UInt64),
@@ -223,22 +233,35 @@ fn plain(data_type: &DataType) -> Option<DataType> {
     }
 }
 
-/// The header and rows of `batches` (of `schema`), whose columns are all of types [`plain`]
-/// takes, as CSV lines appended to `lines`, the bytes arrow's CSV writer writes after
-/// [`times_as_text`] (a property test holds them equal): each value formatted straight into the
-/// line, text quoted where the csv crate quotes it (csv-core decides and escapes). After each
-/// line, `line_done` may take the lines away. Every list of a trace is of such columns; arrow's
-/// writer, which formats any type through one dynamic formatter per value and wants timestamps
-/// turned into a column of strings first, was a fifth of a loaded server's CPU, and the csv
-/// crate's writer, which copies each record into its own buffer and that into the output, most of
-/// what was left of writing a list.
-fn plain_csv(
+/// The rows of `batches` (of `schema`), whose columns are all of types [`plain_type`] takes,
+/// appended to `lines` as CSV (a header, then a line a row) or as one JSON array of objects, the
+/// bytes arrow's writers write after [`times_as_text`] (property tests hold them equal): each
+/// value formatted straight into the row, CSV text quoted where the csv crate quotes it (csv-core
+/// decides and escapes), JSON text escaped by serde_json, a JSON null left out of its object.
+/// After each row, `row_done` may take the rows away.
+///
+/// Every list of a trace is of such columns. Arrow's CSV writer, which formats any type through
+/// one dynamic formatter per value and wants timestamps turned into a column of strings first,
+/// was a fifth of a loaded server's CPU; the csv crate's writer, which copies each record into its
+/// own buffer and that into the output, most of what was left of writing a list; arrow's JSON
+/// writer took twice what CSV takes now.
+fn plain(
     lines: &mut Vec<u8>,
+    encoding: Encoding,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    mut line_done: impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+    mut row_done: impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let quoting = csv_core::Writer::new();
+    if encoding == Encoding::Json {
+        let mut json = Json { rows: 0 };
+        lines.push(b'[');
+        for batch in batches {
+            json.rows(lines, batch, &mut row_done)?;
+        }
+        lines.extend_from_slice(b"]\n");
+        return Ok(());
+    }
+    let mut csv = Csv(csv_core::Writer::new());
     // The header as arrow's writer writes it: the first batch's names.
     let header = batches.first().map_or_else(|| schema.clone(), RecordBatch::schema);
     let start = lines.len();
@@ -246,103 +269,193 @@ fn plain_csv(
         if i > 0 {
             lines.push(b',');
         }
-        text(&quoting, lines, f.name().as_bytes());
+        csv.text(lines, f.name());
     }
-    end_line(lines, start);
-    line_done(lines)?;
+    csv.end(lines, start);
+    row_done(lines)?;
     for batch in batches {
-        plain_rows(&quoting, lines, batch, &mut line_done)?;
+        csv.rows(lines, batch, &mut row_done)?;
     }
     Ok(())
 }
 
-/// `field` as a CSV field: quoted, and its quotes doubled, where `quoting` says it must be.
-fn text(quoting: &csv_core::Writer, lines: &mut Vec<u8>, field: &[u8]) {
-    if !quoting.should_quote(field) {
-        lines.extend_from_slice(field);
-        return;
-    }
-    let at = lines.len();
-    // Quotes around it, and at worst each byte a doubled quote.
-    lines.resize(at + 2 * field.len() + 2, 0);
-    lines[at] = b'"';
-    let (_, _, n) = csv_core::quote(field, &mut lines[at + 1..], b'"', b'\\', true);
-    lines[at + 1 + n] = b'"';
-    lines.truncate(at + n + 2);
-}
+/// One of the plain writers' formats: what goes around a row and its values.
+trait Rows {
+    /// Begin a row.
+    fn begin(&mut self, lines: &mut Vec<u8>);
+    /// Before column `i`'s value (`null`: it has none); `false`: write nothing of it.
+    fn value(&mut self, lines: &mut Vec<u8>, i: usize, null: bool, name: &[u8], start: usize) -> bool;
+    /// Text.
+    fn text(&self, lines: &mut Vec<u8>, field: &str);
+    /// An instant's text, which needs no quoting nor escaping.
+    fn instant(&self, lines: &mut Vec<u8>, utc: &mut crate::time::UtcText, seconds: i64);
+    /// End the row begun at `start`.
+    fn end(&self, lines: &mut Vec<u8>, start: usize);
+    /// A column's name as written before each of its values (JSON's `"name":`).
+    fn name(&self, name: &str) -> Vec<u8>;
 
-/// End the line begun at `start`: a line with no bytes at all (one empty field) is written as
-/// `""`, so that it is not read back as no record.
-fn end_line(lines: &mut Vec<u8>, start: usize) {
-    if lines.len() == start {
-        lines.extend_from_slice(b"\"\"");
-    }
-    lines.push(b'\n');
-}
-
-/// The rows of `batch` for [`plain_csv`].
-fn plain_rows(
-    quoting: &csv_core::Writer,
-    lines: &mut Vec<u8>,
-    batch: &RecordBatch,
-    line_done: &mut impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    enum Column<'a> {
-        Utf8(&'a StringArray),
-        LargeUtf8(&'a arrow::array::LargeStringArray),
-        Utf8View(&'a arrow::array::StringViewArray),
-        Bool(&'a arrow::array::BooleanArray),
-        Int(&'a arrow::array::Int64Array),
-        UInt(&'a arrow::array::UInt64Array),
-        Time(&'a arrow::array::TimestampSecondArray),
-    }
-    // A type it does not take is left as it is, for the match below to refuse.
-    let cast_to = |c: &ArrayRef| match plain(c.data_type()) {
-        Some(t) if &t != c.data_type() => cast(c, &t),
-        _ => Ok(c.clone()),
-    };
-    let arrays = batch.columns().iter().map(cast_to).collect::<Result<Vec<_>, _>>().map_err(std::io::Error::other)?;
-    let columns: Vec<Column<'_>> = arrays
-        .iter()
-        .map(|a| {
-            Ok(match a.data_type() {
-                DataType::Utf8 => Column::Utf8(a.as_string()),
-                DataType::LargeUtf8 => Column::LargeUtf8(a.as_string()),
-                DataType::Utf8View => Column::Utf8View(a.as_string_view()),
-                DataType::Boolean => Column::Bool(a.as_boolean()),
-                DataType::Int64 => Column::Int(a.as_primitive::<Int64Type>()),
-                DataType::UInt64 => Column::UInt(a.as_primitive::<UInt64Type>()),
-                DataType::Timestamp(TimeUnit::Second, _) => Column::Time(a.as_primitive::<TimestampSecondType>()),
-                t => return Err(std::io::Error::other(format!("no plain CSV for {t}"))),
-            })
-        })
-        .collect::<std::io::Result<_>>()?;
-    // Each column's nulls once, not a dynamic call per value.
-    let nulls: Vec<_> = arrays.iter().map(|a| a.logical_nulls()).collect();
-    let (mut digits, mut utc) = (itoa::Buffer::new(), crate::time::UtcText::default());
-    for row in 0..batch.num_rows() {
-        let start = lines.len();
-        for (i, (column, nulls)) in columns.iter().zip(&nulls).enumerate() {
-            if i > 0 {
-                lines.push(b',');
-            }
-            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                continue;
-            }
-            match column {
-                Column::Utf8(a) => text(quoting, lines, a.value(row).as_bytes()),
-                Column::LargeUtf8(a) => text(quoting, lines, a.value(row).as_bytes()),
-                Column::Utf8View(a) => text(quoting, lines, a.value(row).as_bytes()),
-                Column::Bool(a) => lines.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
-                Column::Int(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
-                Column::UInt(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
-                Column::Time(a) => utc.push_bytes(a.value(row), lines),
-            }
+    /// The rows of `batch`.
+    fn rows(
+        &mut self,
+        lines: &mut Vec<u8>,
+        batch: &RecordBatch,
+        row_done: &mut impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        enum Column<'a> {
+            Utf8(&'a StringArray),
+            LargeUtf8(&'a arrow::array::LargeStringArray),
+            Utf8View(&'a arrow::array::StringViewArray),
+            Bool(&'a arrow::array::BooleanArray),
+            Int(&'a arrow::array::Int64Array),
+            UInt(&'a arrow::array::UInt64Array),
+            Time(&'a arrow::array::TimestampSecondArray),
         }
-        end_line(lines, start);
-        line_done(lines)?;
+        // A type it does not take is left as it is, for the match below to refuse.
+        let cast_to = |c: &ArrayRef| match plain_type(c.data_type()) {
+            Some(t) if &t != c.data_type() => cast(c, &t),
+            _ => Ok(c.clone()),
+        };
+        let arrays =
+            batch.columns().iter().map(cast_to).collect::<Result<Vec<_>, _>>().map_err(std::io::Error::other)?;
+        let columns: Vec<Column<'_>> = arrays
+            .iter()
+            .map(|a| {
+                Ok(match a.data_type() {
+                    DataType::Utf8 => Column::Utf8(a.as_string()),
+                    DataType::LargeUtf8 => Column::LargeUtf8(a.as_string()),
+                    DataType::Utf8View => Column::Utf8View(a.as_string_view()),
+                    DataType::Boolean => Column::Bool(a.as_boolean()),
+                    DataType::Int64 => Column::Int(a.as_primitive::<Int64Type>()),
+                    DataType::UInt64 => Column::UInt(a.as_primitive::<UInt64Type>()),
+                    DataType::Timestamp(TimeUnit::Second, _) => Column::Time(a.as_primitive::<TimestampSecondType>()),
+                    t => return Err(std::io::Error::other(format!("no plain CSV or JSON for {t}"))),
+                })
+            })
+            .collect::<std::io::Result<_>>()?;
+        // Each column's nulls once, not a dynamic call per value.
+        let nulls: Vec<_> = arrays.iter().map(|a| a.logical_nulls()).collect();
+        let names: Vec<Vec<u8>> = batch.schema().fields().iter().map(|f| self.name(f.name())).collect();
+        let (mut digits, mut utc) = (itoa::Buffer::new(), crate::time::UtcText::default());
+        for row in 0..batch.num_rows() {
+            self.begin(lines);
+            let start = lines.len();
+            for (i, ((column, nulls), name)) in columns.iter().zip(&nulls).zip(&names).enumerate() {
+                let null = nulls.as_ref().is_some_and(|n| n.is_null(row));
+                if !self.value(lines, i, null, name, start) || null {
+                    continue;
+                }
+                match column {
+                    Column::Utf8(a) => self.text(lines, a.value(row)),
+                    Column::LargeUtf8(a) => self.text(lines, a.value(row)),
+                    Column::Utf8View(a) => self.text(lines, a.value(row)),
+                    Column::Bool(a) => lines.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
+                    Column::Int(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
+                    Column::UInt(a) => lines.extend_from_slice(digits.format(a.value(row)).as_bytes()),
+                    Column::Time(a) => self.instant(lines, &mut utc, a.value(row)),
+                }
+            }
+            self.end(lines, start);
+            row_done(lines)?;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// CSV rows, quoted where the writer says.
+struct Csv(csv_core::Writer);
+
+impl Rows for Csv {
+    fn begin(&mut self, _: &mut Vec<u8>) {}
+
+    fn value(&mut self, lines: &mut Vec<u8>, i: usize, _: bool, _: &[u8], _: usize) -> bool {
+        if i > 0 {
+            lines.push(b',');
+        }
+        true
+    }
+
+    /// Quoted, and its quotes doubled, where the writer says it must be.
+    fn text(&self, lines: &mut Vec<u8>, field: &str) {
+        let field = field.as_bytes();
+        if !self.0.should_quote(field) {
+            lines.extend_from_slice(field);
+            return;
+        }
+        let at = lines.len();
+        // Quotes around it, and at worst each byte a doubled quote.
+        lines.resize(at + 2 * field.len() + 2, 0);
+        lines[at] = b'"';
+        let (_, _, n) = csv_core::quote(field, &mut lines[at + 1..], b'"', b'\\', true);
+        lines[at + 1 + n] = b'"';
+        lines.truncate(at + n + 2);
+    }
+
+    fn instant(&self, lines: &mut Vec<u8>, utc: &mut crate::time::UtcText, seconds: i64) {
+        utc.push_bytes(seconds, lines);
+    }
+
+    /// A line with no bytes at all (one empty field) is written as `""`, so that it is not read
+    /// back as no record.
+    fn end(&self, lines: &mut Vec<u8>, start: usize) {
+        if lines.len() == start {
+            lines.extend_from_slice(b"\"\"");
+        }
+        lines.push(b'\n');
+    }
+
+    fn name(&self, _: &str) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+/// Objects of one JSON array: `rows` written so far.
+struct Json {
+    rows: usize,
+}
+
+impl Rows for Json {
+    fn begin(&mut self, lines: &mut Vec<u8>) {
+        if self.rows > 0 {
+            lines.push(b',');
+        }
+        self.rows += 1;
+        lines.push(b'{');
+    }
+
+    fn value(&mut self, lines: &mut Vec<u8>, _: usize, null: bool, name: &[u8], start: usize) -> bool {
+        if null {
+            return false;
+        }
+        if lines.len() > start {
+            lines.push(b',');
+        }
+        lines.extend_from_slice(name);
+        true
+    }
+
+    /// Escaped by serde_json, as arrow's writer escapes it.
+    fn text(&self, lines: &mut Vec<u8>, field: &str) {
+        serde::Serializer::serialize_str(&mut serde_json::Serializer::new(&mut *lines), field)
+            .expect("writing to a Vec cannot fail");
+    }
+
+    fn instant(&self, lines: &mut Vec<u8>, utc: &mut crate::time::UtcText, seconds: i64) {
+        lines.push(b'"');
+        utc.push_bytes(seconds, lines);
+        lines.push(b'"');
+    }
+
+    fn end(&self, lines: &mut Vec<u8>, _: usize) {
+        lines.push(b'}');
+    }
+
+    fn name(&self, name: &str) -> Vec<u8> {
+        let mut quoted = Vec::with_capacity(name.len() + 3);
+        serde::Serializer::serialize_str(&mut serde_json::Serializer::new(&mut quoted), name)
+            .expect("writing to a Vec cannot fail");
+        quoted.push(b':');
+        quoted
+    }
 }
 
 #[cfg(test)]
@@ -357,7 +470,10 @@ mod tests {
 
     /// A column of one of the types the plain writer takes, `rows` long, some values null.
     fn column(kind: u8, rows: usize) -> impl Strategy<Value = ArrayRef> {
-        let text = proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 ,;\"\r\nđàẵ]{0,6}|[a-z\"]{20,40}"), rows);
+        let text = proptest::collection::vec(
+            proptest::option::of("[a-zA-Z0-9 ,;\"\r\n\t\\\\/\u{1}\u{7f}đàẵ]{0,6}|[a-z\"]{20,40}"),
+            rows,
+        );
         let ints = proptest::collection::vec(proptest::option::of(any::<i64>()), rows);
         let times = proptest::collection::vec(proptest::option::of(-400_000_000_000i64..400_000_000_000), rows);
         (text, ints, times).prop_map(move |(text, ints, times)| -> ArrayRef {
@@ -423,16 +539,23 @@ mod tests {
     }
 
     proptest! {
-        /// The plain writer writes the bytes arrow's writer writes, for every type it takes,
+        /// The plain writers write the bytes arrow's writers write, for every type they take,
         /// nulls, quotes and line breaks in text, empty batches and single columns.
         #[test]
-        fn plain_csv_is_arrows_csv((schema, batches) in batches()) {
+        fn plain_csv_and_json_are_arrows((schema, batches) in batches()) {
             prop_assert!(all_plain(&schema), "the plain writer takes every generated type");
             let plain = write(Vec::new(), &schema, &batches, Encoding::Csv).map_err(|e| e.to_string());
             let arrow = write_arrow_csv(Vec::new(), &schema, &batches).map_err(|e| e.to_string());
             prop_assert_eq!(plain.map(String::from_utf8), arrow.clone().map(String::from_utf8));
             let whole = to_vec(&schema, &batches, Encoding::Csv).map_err(|e| e.to_string());
             prop_assert_eq!(whole.map(String::from_utf8), arrow.map(String::from_utf8));
+            let arrow = write_arrow_json(Vec::new(), &batches).map_err(|e| e.to_string());
+            let plain = write(Vec::new(), &schema, &batches, Encoding::Json).map_err(|e| e.to_string());
+            prop_assert_eq!(plain.map(String::from_utf8), arrow.clone().map(String::from_utf8));
+            let whole = to_vec(&schema, &batches, Encoding::Json).map_err(|e| e.to_string());
+            prop_assert_eq!(whole.map(String::from_utf8), arrow.map(String::from_utf8));
+            let none = write(Vec::new(), &schema, &[], Encoding::Json).unwrap();
+            prop_assert_eq!(none, write_arrow_json(Vec::new(), &[]).unwrap());
             let none = write(Vec::new(), &schema, &[], Encoding::Csv).unwrap();
             prop_assert_eq!(none, write_arrow_csv(Vec::new(), &schema, &[]).unwrap());
         }
@@ -456,6 +579,9 @@ mod tests {
         assert!(arrow.len() > 4 * BLOCK, "the list spans blocks");
         assert_eq!(write(Vec::new(), &schema, &batches, Encoding::Csv).unwrap(), arrow);
         assert_eq!(to_vec(&schema, &batches, Encoding::Csv).unwrap(), arrow);
+        let arrow = write_arrow_json(Vec::new(), &batches).unwrap();
+        assert_eq!(write(Vec::new(), &schema, &batches, Encoding::Json).unwrap(), arrow);
+        assert_eq!(to_vec(&schema, &batches, Encoding::Json).unwrap(), arrow);
     }
 
     /// A writer that takes `room` bytes, then fails as a closed pipe does.
