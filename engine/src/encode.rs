@@ -90,7 +90,7 @@ pub fn times_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 
 /// Write `batches` (of `schema`) to `out` in `encoding`; an empty list is a header, `[]`, or an
 /// empty file. Errors of `out` keep their kind (a closed pipe stays a closed pipe), but where
-/// CSV goes through arrow's writer (a column type [`write_plain_csv`] does not take), which
+/// CSV goes through arrow's writer (a column type [`plain`] does not take), which
 /// reports them as text; the CLI's output keeps the kind itself.
 pub fn write<W: Write + Send>(
     out: W,
@@ -149,23 +149,31 @@ pub fn to_vec(schema: &SchemaRef, batches: &[RecordBatch], encoding: Encoding) -
 /// Bytes held before [`write`] hands plain CSV or JSON rows to its output.
 const BLOCK: usize = 64 << 10;
 
-/// Whether [`plain`] writes `batches` of `schema`.
+/// Whether [`plain`] writes `batches` of `schema`: plain types, and as many columns in each batch
+/// (arrow's CSV writer refuses lines of another length, and answers that refusal).
 fn plain_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
-    all_plain(schema) && batches.iter().all(|b| all_plain(&b.schema()))
+    let columns = batches.first().map_or(schema.fields().len(), RecordBatch::num_columns);
+    all_plain(schema) && batches.iter().all(|b| b.num_columns() == columns && all_plain(&b.schema()))
 }
 
 /// About how many bytes `batch` takes as plain CSV or JSON: its text's bytes, a typical width for
 /// other values, and in JSON the names on every row (a guess, for sizing a buffer; a larger list
-/// grows it).
+/// grows it). Only the batch's own rows count: a slice of a large array shares its buffers.
 fn plain_size(batch: &RecordBatch, encoding: Encoding) -> usize {
+    fn spanned<O: arrow::array::OffsetSizeTrait>(a: &arrow::array::GenericStringArray<O>) -> usize {
+        let offsets = a.value_offsets();
+        (offsets[offsets.len() - 1] - offsets[0]).as_usize()
+    }
     let rows = batch.num_rows();
     let values: usize = batch
         .columns()
         .iter()
         .map(|c| match c.data_type() {
-            DataType::Utf8 => c.as_string::<i32>().values().len() + 2 * rows,
-            DataType::LargeUtf8 => c.as_string::<i64>().values().len() + 2 * rows,
-            DataType::Utf8View => c.as_string_view().total_buffer_bytes_used() + 2 * rows,
+            DataType::Utf8 => spanned(c.as_string::<i32>()) + 2 * rows,
+            DataType::LargeUtf8 => spanned(c.as_string::<i64>()) + 2 * rows,
+            DataType::Utf8View => {
+                c.as_string_view().views().iter().map(|v| *v as u32 as usize).sum::<usize>() + 2 * rows
+            }
             DataType::Timestamp(_, _) => 20 * rows,
             _ => 8 * rows,
         })
@@ -582,6 +590,34 @@ mod tests {
         let arrow = write_arrow_json(Vec::new(), &batches).unwrap();
         assert_eq!(write(Vec::new(), &schema, &batches, Encoding::Json).unwrap(), arrow);
         assert_eq!(to_vec(&schema, &batches, Encoding::Json).unwrap(), arrow);
+    }
+
+    /// A slice of a large list is sized by its own rows, not by the buffers it shares with the
+    /// rest (a server's SQL answer is often slices of one large batch).
+    #[test]
+    fn a_slice_is_sized_by_its_own_rows() {
+        let ids: StringArray = (0..100_000).map(|i| Some(format!("person-{i:010}"))).collect();
+        let views: StringViewArray = ids.iter().collect();
+        let batch =
+            RecordBatch::try_from_iter([("id", Arc::new(ids) as ArrayRef), ("view", Arc::new(views) as ArrayRef)])
+                .unwrap();
+        for e in [Encoding::Csv, Encoding::Json] {
+            assert!(plain_size(&batch, e) > 3_000_000, "{e:?}: {}", plain_size(&batch, e));
+            let slice = plain_size(&batch.slice(50_000, 10), e);
+            assert!((300..1_000).contains(&slice), "{e:?}: {slice}");
+        }
+    }
+
+    /// Batches of different widths are refused in CSV, as arrow's writer refuses them.
+    #[test]
+    fn csv_lines_of_different_lengths_are_refused() {
+        let one = |name: &str| (name.to_string(), Arc::new(Int64Array::from(vec![1])) as ArrayRef);
+        let wide = RecordBatch::try_from_iter([one("a"), one("b")]).unwrap();
+        let narrow = RecordBatch::try_from_iter([one("a")]).unwrap();
+        let batches = [wide.clone(), narrow];
+        assert!(write_arrow_csv(Vec::new(), &wide.schema(), &batches).is_err());
+        assert!(write(Vec::new(), &wide.schema(), &batches, Encoding::Csv).is_err());
+        assert!(to_vec(&wide.schema(), &batches, Encoding::Csv).is_err());
     }
 
     /// A writer that takes `room` bytes, then fails as a closed pipe does.
