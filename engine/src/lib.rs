@@ -68,7 +68,7 @@ pub mod trace;
 pub use crate::cases::CasesImport;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ingest::{Ingest, IngestReport};
-pub use crate::model::Case;
+pub use crate::model::{Case, PersonId};
 pub use crate::store::{Snapshot, Store, StoreStats};
 pub use crate::time::Tz;
 pub use crate::trace::{Contact, Exposure, ExposureRule, RuleBook, TraceRequest, TraceResult};

@@ -11,6 +11,10 @@ pub type PersonKey = u32;
 pub type VenueKey = u32;
 /// Unix seconds, UTC.
 pub type Seconds = i64;
+/// A person id as a trace lists it: held inline up to 32 bytes (phone and citizen numbers,
+/// 32-character pseudonyms), so a list of thousands of contacts costs no allocation per
+/// contact. It derefs to `&str` and compares equal to `str` and `String`.
+pub type PersonId = smallstr::SmallString<[u8; 32]>;
 
 /// One check-in after validation and dictionary encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

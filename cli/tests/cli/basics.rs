@@ -94,7 +94,7 @@ fn gen_ingest_stats_trace() {
     assert_eq!(arr[0]["rank"], 1);
 
     let table = run_ok(&["trace", "--store", store, "--f0", &f0, "--format", "table"]);
-    assert!(table.contains("where") && table.contains(&c.person_id), "{table}");
+    assert!(table.contains("where") && table.contains(c.person_id.as_str()), "{table}");
     // Venue names from the venues file appear in the table and the details.
     let details = run_ok(&["trace", "--store", store, "--f0", &f0, "--details", "--format", "csv"]);
     assert!(details.starts_with("rank,person_id,venue_id,venue_name,start,end,seconds,imputed_seconds\n"), "{details}");

@@ -40,7 +40,7 @@ pub use self::purge::PurgeReport;
 pub use self::txn::Failpoint;
 pub use self::verify::{Problem, VerifyReport};
 use crate::error::{Error, Result};
-use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::model::{PersonId, PersonKey, Seconds, VenueKey};
 use crate::time::DAY;
 
 /// A store directory, opened at its live version.
@@ -273,10 +273,10 @@ impl Snapshot {
         self.0.persons.ids(keys, &|key| self.unknown_key("person", key))
     }
 
-    /// [`Snapshot::person_ids`] as owned strings, copied while each id's page is fresh: for
+    /// [`Snapshot::person_ids`] as owned ids, copied while each id's page is fresh: for
     /// lists that outlive the lookup, faster than copying the borrowed ids afterwards.
-    pub fn person_ids_owned(&self, keys: &[PersonKey]) -> Result<Vec<String>> {
-        self.0.persons.ids_as(keys, &|key| self.unknown_key("person", key), str::to_string)
+    pub fn person_ids_owned(&self, keys: &[PersonKey]) -> Result<Vec<PersonId>> {
+        self.0.persons.ids_as(keys, &|key| self.unknown_key("person", key), PersonId::from_str)
     }
 
     /// Key of a venue id (`None`: not in the store; an error: a damaged dictionary).

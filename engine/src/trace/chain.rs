@@ -38,7 +38,7 @@ use super::exposure::{self, Piece, SourceStay};
 use super::request::TraceRequest;
 use super::{TraceResult, rank};
 use crate::error::{Error, Result};
-use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonKey, Seconds, VenueKey};
+use crate::model::{EXPOSURES_SCHEMA, F1_SCHEMA, PersonId, PersonKey, Seconds, VenueKey};
 use crate::pseudonym::Key;
 use crate::store::Snapshot;
 
@@ -110,7 +110,7 @@ pub struct Via {
     /// The source (a contact of the previous hop).
     pub person: PersonKey,
     /// Its id (clear, for a keyed trace).
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Where most of the exposure to it happened.
     pub venue: VenueKey,
     /// Seconds of exposure to this source alone.
@@ -209,7 +209,7 @@ impl Snapshot {
         listed.insert(f0);
         let mut hops: Vec<Hop> = Vec::new();
         let mut sources: Vec<(PersonKey, Seconds)> = vec![(f0, hop_req.from.unwrap_or(Seconds::MIN / 4))];
-        let mut source_ids: Vec<String> = vec![req.trace.f0.clone()];
+        let mut source_ids: Vec<PersonId> = vec![PersonId::from_str(&req.trace.f0)];
         for hop in 1..=req.hops {
             let (stays, visits) = exposure::source_stays(self, &sources, &hop_req)?;
             let (u, measured) = exposure::unions(&stays);
@@ -266,7 +266,7 @@ fn via(
     contacts: &[super::Contact],
     stays: &[SourceStay],
     sources: &[(PersonKey, Seconds)],
-    source_ids: &[String],
+    source_ids: &[PersonId],
     longest: Seconds,
 ) -> HashMap<PersonKey, Via> {
     let wanted: HashMap<PersonKey, ()> = contacts.iter().map(|c| (c.person, ())).collect();

@@ -8,12 +8,13 @@ use arrow::datatypes::{DataType, Field, Schema};
 use serde::Serialize;
 
 use super::TraceResult;
+use crate::model::PersonId;
 
 /// One person listed by either rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listed {
     /// The person.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Rank under rule A, if listed.
     pub rank_a: Option<u32>,
     /// Rank under rule B, if listed.

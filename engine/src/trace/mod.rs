@@ -47,7 +47,7 @@ pub use self::rules::{ExposureRule, RuleBook, RuleParams, RuleSpec};
 pub use self::score::{Risk, crowding};
 pub use self::status::{Status, StatusExposure, StatusIndex};
 use crate::error::{Error, Result};
-use crate::model::{CWA_SCHEMA, EXPOSURES_SCHEMA, F1_SCHEMA, PC_COVID_SCHEMA, PersonKey, Seconds, VenueKey};
+use crate::model::{CWA_SCHEMA, EXPOSURES_SCHEMA, F1_SCHEMA, PC_COVID_SCHEMA, PersonId, PersonKey, Seconds, VenueKey};
 use crate::pseudonym::Key;
 use crate::store::Snapshot;
 
@@ -59,7 +59,7 @@ pub struct Contact {
     /// Person key in the snapshot.
     pub person: PersonKey,
     /// Person id.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Total seconds of exposure (0 under `pc-covid`).
     pub exposure_seconds: Seconds,
     /// The part of `exposure_seconds` resting on an imputed stay end, the contact's or the
@@ -394,7 +394,7 @@ impl TraceResult {
         for (i, &o) in order.iter().enumerate() {
             new_rank[o] = i as u32 + 1;
         }
-        let mut clear: Vec<Option<String>> = clear.into_iter().map(Some).collect();
+        let mut clear: Vec<Option<PersonId>> = clear.into_iter().map(|id| Some(PersonId::from(id))).collect();
         let old = std::mem::take(&mut self.contacts);
         self.contacts = order
             .iter()

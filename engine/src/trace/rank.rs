@@ -15,7 +15,7 @@ use super::exposure::Piece;
 use super::interval::{Interval, merge_sorted};
 use super::{Contact, Exposure, Score};
 use crate::error::Result;
-use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::model::{PersonId, PersonKey, Seconds, VenueKey};
 use crate::store::Snapshot;
 use crate::store::dict::id_prefix;
 
@@ -24,7 +24,7 @@ struct Candidate {
     person: PersonKey,
     /// Looked up once: ties on exposure and episodes are common, and a dictionary lookup per
     /// comparison dominated the sort of large lists.
-    id: String,
+    id: PersonId,
     /// The id's first 8 bytes, big-endian, zero-padded: orders as the id unless equal.
     prefix: u64,
     exposure: Seconds,
@@ -105,7 +105,7 @@ pub(crate) fn rank(
         let episodes = &flat[start..];
         candidates.push(Candidate {
             person: person_run[0].person,
-            id: String::new(),
+            id: PersonId::new(),
             prefix: 0,
             exposure,
             imputed,

@@ -149,12 +149,12 @@ fn engine(store: &Store, req: &ChainRequest) -> Vec<Listed> {
         for (i, (c, via)) in h.result.contacts.iter().zip(&h.via).enumerate() {
             assert_eq!(c.rank as usize, i + 1);
             let (vp, vv) = match via {
-                Some(v) => (Some(v.person_id.clone()), Some(snap.venue_id(v.venue).unwrap().to_string())),
+                Some(v) => (Some(v.person_id.to_string()), Some(snap.venue_id(v.venue).unwrap().to_string())),
                 None => (None, None),
             };
             out.push((
                 h.hop,
-                c.person_id.clone(),
+                c.person_id.to_string(),
                 c.exposure_seconds,
                 c.episodes,
                 c.venues,

@@ -16,7 +16,7 @@ fn answers(snap: &Snapshot, f0s: &[String]) -> Vec<Vec<(String, i64, u32)>> {
     f0s.iter()
         .map(|f| {
             let r = snap.trace(&TraceRequest::new(f.as_str()).linger(600)).unwrap();
-            r.contacts.iter().map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes)).collect()
+            r.contacts.iter().map(|c| (c.person_id.to_string(), c.exposure_seconds, c.episodes)).collect()
         })
         .collect()
 }

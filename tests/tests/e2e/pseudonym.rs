@@ -191,7 +191,7 @@ fn a_pseudonymised_store_holds_no_clear_id_and_answers_key_holders_as_a_clear_st
         let by_pseudonym: BTreeSet<(String, i64, u32)> =
             ra.contacts.iter().map(|c| (k.pseudonym(&c.person_id), c.exposure_seconds, c.episodes)).collect();
         let got: BTreeSet<(String, i64, u32)> =
-            rb.contacts.iter().map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes)).collect();
+            rb.contacts.iter().map(|c| (c.person_id.to_string(), c.exposure_seconds, c.episodes)).collect();
         assert_eq!(got, by_pseudonym, "F0 {f0}");
         // With the key: byte for byte the clear store's lists.
         rb.reidentify(&k).unwrap();

@@ -24,7 +24,7 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
 
 fn contacts(store: &Store, f0: &str) -> Vec<(String, i64)> {
     let r = store.trace(&TraceRequest::new(f0)).unwrap();
-    r.contacts.into_iter().map(|c| (c.person_id, c.exposure_seconds)).collect()
+    r.contacts.into_iter().map(|c| (c.person_id.into_string(), c.exposure_seconds)).collect()
 }
 
 #[test]
@@ -73,10 +73,20 @@ fn purge_leaves_no_byte_of_a_purged_person_and_keeps_recent_answers() {
     // The old snapshot counted days 1 and 2 as well: each kept contact's exposure can only
     // have shrunk, and a trace limited to the kept days gives the same list as before.
     let window = TraceRequest::new("P3").window(Some(18_842 * 86_400), None);
-    let before_window: Vec<(String, i64)> =
-        open.trace(&window).unwrap().contacts.into_iter().map(|c| (c.person_id, c.exposure_seconds)).collect();
-    let after_window: Vec<(String, i64)> =
-        after.trace(&window).unwrap().contacts.into_iter().map(|c| (c.person_id, c.exposure_seconds)).collect();
+    let before_window: Vec<(String, i64)> = open
+        .trace(&window)
+        .unwrap()
+        .contacts
+        .into_iter()
+        .map(|c| (c.person_id.into_string(), c.exposure_seconds))
+        .collect();
+    let after_window: Vec<(String, i64)> = after
+        .trace(&window)
+        .unwrap()
+        .contacts
+        .into_iter()
+        .map(|c| (c.person_id.into_string(), c.exposure_seconds))
+        .collect();
     assert_eq!(after_window, before_window);
     assert!(recent.len() >= kept.len());
     let v = Store::verify(&store, false).unwrap();

@@ -250,7 +250,7 @@ fn engine(store: &Store, req: &TraceRequest) -> Vec<Expected> {
         .contacts
         .iter()
         .map(|c| Expected {
-            person: c.person_id.clone(),
+            person: c.person_id.to_string(),
             exposure: c.exposure_seconds,
             imputed: c.imputed_seconds,
             episodes: c.episodes,
@@ -381,7 +381,7 @@ fn one_stay_without_check_out_under_each_rule() {
             .unwrap()
             .contacts
             .iter()
-            .map(|c| (c.person_id.clone(), c.exposure_seconds, c.imputed_seconds))
+            .map(|c| (c.person_id.to_string(), c.exposure_seconds, c.imputed_seconds))
             .collect()
     };
     let base = TraceRequest::new("F0");

@@ -82,7 +82,7 @@ fn engine(store: &truyvet::Store, req: &TraceRequest) -> Vec<Expected> {
     result
         .contacts
         .iter()
-        .map(|c| (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact))
+        .map(|c| (c.person_id.to_string(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact))
         .collect()
 }
 
@@ -302,7 +302,14 @@ fn traces_from_many_threads_agree() {
                     .contacts
                     .iter()
                     .map(|c| {
-                        (c.person_id.clone(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact)
+                        (
+                            c.person_id.to_string(),
+                            c.exposure_seconds,
+                            c.episodes,
+                            c.venues,
+                            c.first_contact,
+                            c.last_contact,
+                        )
                     })
                     .collect();
                 assert_eq!(got, reference(rows, req));

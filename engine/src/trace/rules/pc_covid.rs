@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::super::exposure::day_range;
 use super::super::{Contact, Exposure, Score};
 use crate::error::Result;
-use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::model::{PersonId, PersonKey, Seconds, VenueKey};
 use crate::store::{Part, Snapshot};
 use crate::trace::TraceRequest;
 
@@ -132,7 +132,7 @@ pub(crate) fn trace(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> R
 /// asc; each contact's matches become its exposures (the two scans, in time order).
 fn rank(snapshot: &Snapshot, matches: &[Match], limit: Option<usize>) -> Result<(Vec<Contact>, Vec<Exposure>)> {
     struct Row<'a> {
-        id: String,
+        id: PersonId,
         gap: Seconds,
         run: &'a [Match],
     }
