@@ -35,14 +35,24 @@ struct Candidate {
     last: Seconds,
 }
 
-/// A candidate's place in the ranking: exposure desc, episodes desc, id asc (its prefix here,
-/// the whole id and then the key on ties), candidate `at`.
+/// A candidate's place in the ranking, packed into two words that compare as the ranking does
+/// up to ties: exposure desc (capped at `u32::MAX` seconds) and episodes desc in the first, the
+/// id's prefix in the second. Equal keys go on to the whole order: exposure, episodes, the whole
+/// id, then the key. One comparison of two words instead of a chain of three made the sort of a
+/// large list (~12 % of a 100 M trace) cheaper.
 #[derive(Clone, Copy)]
 struct RankKey {
-    exposure: Seconds,
-    episodes: u32,
-    prefix: u64,
+    key: (u64, u64),
     at: u32,
+}
+
+impl RankKey {
+    fn of(at: usize, c: &Candidate) -> RankKey {
+        let exposure = u64::try_from(c.exposure).unwrap_or(0).min(u32::MAX.into());
+        let episodes = u64::try_from(c.episodes.len()).unwrap_or(u64::MAX).min(u32::MAX.into());
+        let first = (u64::from(u32::MAX) - exposure) << 32 | (u64::from(u32::MAX) - episodes);
+        RankKey { key: (first, c.prefix), at: at as u32 }
+    }
 }
 
 /// The order of ranked contacts under every rule but their ids (ties go by id, then key):
@@ -124,21 +134,24 @@ pub(crate) fn rank(
     }
     // Sorted as small keys pointing at the candidates: moving whole candidates (~100 bytes,
     // id and all) through the sort of a large list cost more than comparing them.
-    let mut keys: Vec<RankKey> = candidates
-        .iter()
-        .enumerate()
-        .map(|(at, c)| RankKey {
-            exposure: c.exposure,
-            episodes: c.episodes.len() as u32,
-            prefix: c.prefix,
-            at: at as u32,
-        })
-        .collect();
-    let order = |a: &RankKey, b: &RankKey| {
-        b.exposure.cmp(&a.exposure).then(b.episodes.cmp(&a.episodes)).then(a.prefix.cmp(&b.prefix)).then_with(|| {
-            let (ca, cb) = (&candidates[a.at as usize], &candidates[b.at as usize]);
-            ca.id.as_bytes().cmp(cb.id.as_bytes()).then(ca.person.cmp(&cb.person))
-        })
+    let mut keys: Vec<RankKey> = candidates.iter().enumerate().map(|(at, c)| RankKey::of(at, c)).collect();
+    let whole = |a: &RankKey, b: &RankKey| {
+        let (ca, cb) = (&candidates[a.at as usize], &candidates[b.at as usize]);
+        cb.exposure
+            .cmp(&ca.exposure)
+            .then(cb.episodes.len().cmp(&ca.episodes.len()))
+            .then_with(|| ca.id.as_bytes().cmp(cb.id.as_bytes()))
+            .then(ca.person.cmp(&cb.person))
+    };
+    let order = |a: &RankKey, b: &RankKey| a.key.cmp(&b.key).then_with(|| whole(a, b));
+    // By the packed keys alone, then each run of equal keys by the whole order.
+    let sort = |keys: &mut [RankKey]| {
+        keys.sort_unstable_by_key(|k| k.key);
+        for run in keys.chunk_by_mut(|a, b| a.key == b.key) {
+            if run.len() > 1 {
+                run.sort_unstable_by(whole);
+            }
+        }
     };
     match limit {
         // Unordered: the person order the pieces came in (and the merge of lists relies on).
@@ -147,9 +160,9 @@ pub(crate) fn rank(
             // Only the first n need ordering among themselves.
             keys.select_nth_unstable_by(n, order);
             keys.truncate(n);
-            keys.sort_unstable_by(order);
+            sort(&mut keys);
         }
-        _ => keys.sort_unstable_by(order),
+        _ => sort(&mut keys),
     }
     let mut exposures = Vec::with_capacity(keys.iter().map(|k| candidates[k.at as usize].episodes.len()).sum());
     let mut contacts = Vec::with_capacity(keys.len());
