@@ -22,8 +22,8 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
     out
 }
 
-fn contacts(store: &Store, f0: &str) -> Vec<(String, i64)> {
-    let r = store.trace(&TraceRequest::new(f0)).unwrap();
+fn contacts(store: &Store, req: &TraceRequest) -> Vec<(String, i64)> {
+    let r = store.trace(req).unwrap();
     r.contacts.into_iter().map(|c| (c.person_id.into_string(), c.exposure_seconds)).collect()
 }
 
@@ -54,7 +54,7 @@ fn purge_leaves_no_byte_of_a_purged_person_and_keeps_recent_answers() {
     let needle = b"OLDONLY-0901234567";
     assert!(!files_holding(&store, needle).is_empty(), "the id is on disk before the purge");
     let open = Store::open(&store).unwrap();
-    let recent = contacts(&open, "P3");
+    let recent = contacts(&open, &TraceRequest::new("P3"));
 
     Store::set_retention(&store, Some(3)).unwrap();
     // As of 08-05, keeping 3 days keeps 08-03..08-05.
@@ -68,26 +68,12 @@ fn purge_leaves_no_byte_of_a_purged_person_and_keeps_recent_answers() {
     assert_eq!(snap.person_key("OLDONLY-0901234567").unwrap(), None);
     assert_eq!(snap.manifest().days().len(), 3);
     assert_eq!(snap.manifest().rows(), 120);
-    let kept: Vec<(String, i64)> = contacts(&after, "P3");
+    let kept: Vec<(String, i64)> = contacts(&after, &TraceRequest::new("P3"));
     assert!(!kept.is_empty());
     // The old snapshot counted days 1 and 2 as well: each kept contact's exposure can only
     // have shrunk, and a trace limited to the kept days gives the same list as before.
     let window = TraceRequest::new("P3").window(Some(18_842 * 86_400), None);
-    let before_window: Vec<(String, i64)> = open
-        .trace(&window)
-        .unwrap()
-        .contacts
-        .into_iter()
-        .map(|c| (c.person_id.into_string(), c.exposure_seconds))
-        .collect();
-    let after_window: Vec<(String, i64)> = after
-        .trace(&window)
-        .unwrap()
-        .contacts
-        .into_iter()
-        .map(|c| (c.person_id.into_string(), c.exposure_seconds))
-        .collect();
-    assert_eq!(after_window, before_window);
+    assert_eq!(contacts(&after, &window), contacts(&open, &window));
     assert!(recent.len() >= kept.len());
     let v = Store::verify(&store, false).unwrap();
     assert!(v.ok() && v.unreferenced.is_empty(), "{v:?}");

@@ -2,7 +2,7 @@
 //! cases most likely to be wrong (midnight, long stays, touching intervals, repeated scans).
 
 use proptest::prelude::*;
-use truyvet::{Error, TraceRequest};
+use truyvet::{Contact, Error, TraceRequest};
 
 use crate::fixture::{Row, StoreFixture, at};
 
@@ -79,8 +79,12 @@ fn engine(store: &truyvet::Store, req: &TraceRequest) -> Vec<Expected> {
     for (i, c) in result.contacts.iter().enumerate() {
         assert_eq!(c.rank as usize, i + 1);
     }
-    result
-        .contacts
+    listed(&result.contacts)
+}
+
+/// A list as the reference gives it.
+fn listed(contacts: &[Contact]) -> Vec<Expected> {
+    contacts
         .iter()
         .map(|c| (c.person_id.to_string(), c.exposure_seconds, c.episodes, c.venues, c.first_contact, c.last_contact))
         .collect()
@@ -296,22 +300,7 @@ fn traces_from_many_threads_agree() {
             let store = &store;
             let rows = &f.rows;
             s.spawn(move || {
-                let got: Vec<Expected> = got
-                    .as_ref()
-                    .unwrap()
-                    .contacts
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.person_id.to_string(),
-                            c.exposure_seconds,
-                            c.episodes,
-                            c.venues,
-                            c.first_contact,
-                            c.last_contact,
-                        )
-                    })
-                    .collect();
+                let got = listed(&got.as_ref().unwrap().contacts);
                 assert_eq!(got, reference(rows, req));
                 assert_same(store, rows, req);
             });
