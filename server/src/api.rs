@@ -201,7 +201,9 @@ const TRACE: [&str; 17] = [
 /// The list (`details`: the exposure intervals) a trace request asks for: a chain when it has
 /// hops, a cap or a latency, else the plain F1 trace.
 fn traced(snap: &Snapshot, p: &Params, book: &RuleBook, details: bool) -> Result<Rows, ApiError> {
-    let req = trace_request(snap, p, book)?;
+    let mut req = trace_request(snap, p, book)?;
+    // The list alone: its intervals are not gathered.
+    req.trace.intervals = details;
     if req.hops > 1 || req.max_per_hop.is_some() || req.latency != 0 {
         let chain = snap.trace_chain(&req, None)?;
         let batch = if details { chain.exposures_record_batch()? } else { chain.to_record_batch()? };

@@ -161,6 +161,8 @@ pub fn run(args: Args, details_cmd: bool) -> Result<ExitCode> {
     let format = Format::or_default(args.format, args.output.as_deref());
     let out = args.output.as_deref();
     let details = args.details || details_cmd;
+    // The list alone needs no intervals, but the table shows each contact's venues from them.
+    let req = req.intervals(details || format == Format::Table);
     let chain = args.hops > 1 || args.latency.is_some() || args.max_per_hop.is_some();
     if chain && args.compare.is_some() {
         usage!("--compare compares one F0's F1 lists: drop --hops, --latency and --max-per-hop");

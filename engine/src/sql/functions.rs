@@ -86,7 +86,8 @@ impl TableFunctionImpl for TraceFunction {
             let table = crate::cluster::trace::F1Table::new(&self.snapshot, &req, self.details).map_err(engine_err)?;
             return Ok(Arc::new(table));
         }
-        let result = self.snapshot.trace(&req).map_err(engine_err)?;
+        // `f1_contacts` is the list alone: its intervals are not gathered.
+        let result = self.snapshot.trace(&req.intervals(self.details)).map_err(engine_err)?;
         let batch = match self.details {
             true => result.exposures_record_batch().map_err(engine_err)?,
             false => result.to_record_batch(),

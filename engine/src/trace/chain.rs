@@ -215,7 +215,8 @@ impl Snapshot {
             let (u, measured) = exposure::unions(&stays);
             let (pieces, rows_examined) = exposure::pieces(self, &|p| listed.contains(p), &u, &measured, &hop_req)?;
             let ordered = ranked || (hop < req.hops && req.max_per_hop.is_some());
-            let (contacts, exposures) = rank::rank(self, &pieces, hop_req.min_overlap, None, ordered)?;
+            let (contacts, exposures) =
+                rank::rank(self, &pieces, hop_req.min_overlap, None, ordered, req.trace.intervals)?;
             let mut via = if hop == 1 || !ranked {
                 HashMap::new()
             } else {

@@ -153,7 +153,7 @@ impl Snapshot {
                 f0_intervals: found.f0_scans,
                 rows_examined: found.rows_examined,
                 contacts: found.contacts,
-                exposures: found.exposures,
+                exposures: if req.intervals { found.exposures } else { Vec::new() },
                 snapshot: self.clone(),
             });
         }
@@ -174,13 +174,18 @@ impl Snapshot {
     ) -> Result<TraceResult> {
         let cwa = req.rule == ExposureRule::Cwa;
         let scored = req.rank_by == RankBy::Score;
+        // `cwa` and the score weigh each episode, so they rank with the intervals either way.
+        let limit = if cwa || scored { None } else { req.limit };
         let (mut contacts, mut exposures) =
-            rank::rank(self, pieces, req.min_overlap, if cwa || scored { None } else { req.limit }, true)?;
+            rank::rank(self, pieces, req.min_overlap, limit, true, req.intervals || cwa || scored)?;
         if cwa {
             rules::cwa::rescore(&mut contacts, &mut exposures, req);
         }
         if scored {
             score::apply(self, req, &mut contacts, &mut exposures)?;
+        }
+        if !req.intervals {
+            exposures = Vec::new();
         }
         Ok(TraceResult {
             request: req.clone(),
@@ -351,7 +356,16 @@ impl TraceResult {
 
     /// The exposure intervals as Arrow, columns as [`EXPOSURES_SCHEMA`]
     /// (`rank,person_id,venue_id,venue_name,start,end,seconds`). Loads venue names.
+    /// A trace asked without them ([`TraceRequest::intervals`]) has none to give: refused.
     pub fn exposures_record_batch(&self) -> Result<RecordBatch> {
+        if !self.request.intervals {
+            return Err(Error::InvalidArgument {
+                what: "exposures",
+                value: self.request.f0.clone(),
+                hint: "this trace was asked for its list alone (TraceRequest::intervals(false)): ask with intervals"
+                    .into(),
+            });
+        }
         let e = &self.exposures;
         let attrs = self.snapshot.venue_attrs()?;
         let venue_ids: Vec<&str> = e.iter().map(|x| self.snapshot.venue_id(x.venue)).collect::<Result<_>>()?;
@@ -418,7 +432,8 @@ impl TraceResult {
         self.exposures.retain(|e| (e.rank as usize) <= n);
     }
 
-    /// The venues of a contact with their total exposure, most exposed first (for displays).
+    /// The venues of a contact with their total exposure, most exposed first (for displays;
+    /// none when the trace was asked without its intervals, [`TraceRequest::intervals`]).
     pub fn venues_of(&self, rank: u32) -> Vec<(VenueKey, Seconds)> {
         let mut per: Vec<(VenueKey, Seconds)> = Vec::new();
         // Exposures are ordered by rank: the contact's run is found by binary search, so a

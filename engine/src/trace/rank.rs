@@ -71,7 +71,8 @@ pub(crate) fn order(a: &Contact, b: &Contact) -> std::cmp::Ordering {
     risk(a).cmp(&risk(b)).then_with(|| key(a).cmp(&key(b)))
 }
 
-/// Rank the contacts; returns contacts (ranked, limited) and their exposure intervals.
+/// Rank the contacts; returns contacts (ranked, limited) and, with `intervals`, their exposure
+/// intervals (without, none: the loop that gathers every episode into rank order is skipped).
 /// Without `ids`, no id is looked up and `person_id` stays empty, for lists whose order no one
 /// reads: unlimited, they stay in person key order; limited, ties go by person key.
 ///
@@ -84,6 +85,7 @@ pub(crate) fn rank(
     min_overlap: i64,
     limit: Option<usize>,
     ids: bool,
+    intervals: bool,
 ) -> Result<(Vec<Contact>, Vec<Exposure>)> {
     // (venue, episode, imputed seconds of the episode)
     let mut flat: Vec<(VenueKey, Interval, Seconds)> = Vec::new();
@@ -164,21 +166,26 @@ pub(crate) fn rank(
         }
         _ => sort(&mut keys),
     }
-    let mut exposures = Vec::with_capacity(keys.iter().map(|k| candidates[k.at as usize].episodes.len()).sum());
+    let mut exposures = match intervals {
+        true => Vec::with_capacity(keys.iter().map(|k| candidates[k.at as usize].episodes.len()).sum()),
+        false => Vec::new(),
+    };
     let mut contacts = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let c = &mut candidates[k.at as usize];
         let rank = i as u32 + 1;
-        let episodes = &flat[c.episodes.clone()];
-        exposures.extend(episodes.iter().map(|&(venue, (start, end), imputed_seconds)| Exposure {
-            rank,
-            person: c.person,
-            venue,
-            start,
-            end,
-            imputed_seconds,
-            risk: None,
-        }));
+        if intervals {
+            let episodes = &flat[c.episodes.clone()];
+            exposures.extend(episodes.iter().map(|&(venue, (start, end), imputed_seconds)| Exposure {
+                rank,
+                person: c.person,
+                venue,
+                start,
+                end,
+                imputed_seconds,
+                risk: None,
+            }));
+        }
         contacts.push(Contact {
             rank,
             person: c.person,

@@ -65,6 +65,12 @@ pub struct TraceRequest {
     pub rank_by: RankBy,
     /// Use rayon inside this trace. Results never depend on it.
     pub parallel: bool,
+    /// Keep each contact's exposure intervals in [`TraceResult::exposures`](super::TraceResult)
+    /// (the default). A caller that reads only the ranked list (a CSV for the call centre, a
+    /// count, a dashboard's table) sets it to `false`: the list is the same, `exposures` stays
+    /// empty, and the trace skips gathering every episode into rank order, the costliest loop
+    /// of its ranking. [`TraceResult::exposures_record_batch`](super::TraceResult) then refuses.
+    pub intervals: bool,
     /// Stop with [`Error::TimeLimit`](crate::Error::TimeLimit) once this instant has passed
     /// (checked before each venue-and-part task of the join, so a trace stops within one
     /// task's time). `None`: no limit.
@@ -87,6 +93,7 @@ impl Default for TraceRequest {
             onset: None,
             rank_by: RankBy::Exposure,
             parallel: true,
+            intervals: true,
             deadline: None,
         }
     }
@@ -174,6 +181,13 @@ impl TraceRequest {
     /// Parallel inside the trace (default) or single-threaded.
     pub fn parallel(mut self, parallel: bool) -> Self {
         self.parallel = parallel;
+        self
+    }
+
+    /// Set [`TraceRequest::intervals`]: keep each contact's exposure intervals (default) or
+    /// only the ranked list.
+    pub fn intervals(mut self, intervals: bool) -> Self {
+        self.intervals = intervals;
         self
     }
 

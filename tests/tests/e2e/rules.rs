@@ -271,6 +271,11 @@ fn assert_same(store: &Store, rows: &[Row], req: &TraceRequest) {
         let got = engine(store, &req.clone().parallel(parallel));
         assert!(got == want, "request {req:?} (parallel {parallel})\nexpected:\n{want:#?}\nactual:\n{got:#?}");
     }
+    // The list alone, its intervals not gathered: the same contacts, and no intervals to give.
+    let (whole, alone) = (store.trace(req).unwrap(), store.trace(&req.clone().intervals(false)).unwrap());
+    assert_eq!(alone.contacts, whole.contacts, "request {req:?} without intervals");
+    assert!(alone.exposures.is_empty(), "request {req:?} without intervals kept {}", alone.exposures.len());
+    assert!(alone.exposures_record_batch().is_err());
 }
 
 fn request_strategy() -> impl Strategy<Value = TraceRequest> {

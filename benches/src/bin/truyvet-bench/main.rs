@@ -100,6 +100,11 @@ struct Args {
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Trace for the ranked lists alone, without each contact's exposure intervals
+    /// (`TraceRequest::intervals(false)`), as the server's trace endpoint, SQL's `f1_contacts`
+    /// and `truyvet trace --format csv|json` ask.
+    #[arg(long)]
+    list_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -217,7 +222,7 @@ fn run(args: Args) -> Result<()> {
 
     // 4. Traces in this process.
     let f0s = truyvet_benches::pick_f0s(&snap, args.f0s, args.seed)?;
-    traces(&snap, &f0s, &mut report)?;
+    traces(&snap, &f0s, args.list_only, &mut report)?;
     if !args.rules.is_empty() {
         report.rules = rules::rules(&snap, &f0s, &args.rules)?;
     }
@@ -340,8 +345,8 @@ fn ingest(
 }
 
 /// Step 4: each F0 alone (both cores, then one thread), then all as a batch.
-fn traces(snap: &truyvet::Snapshot, f0s: &[String], report: &mut Report) -> Result<()> {
-    let reqs: Vec<TraceRequest> = f0s.iter().map(|f| TraceRequest::new(f.as_str())).collect();
+fn traces(snap: &truyvet::Snapshot, f0s: &[String], list_only: bool, report: &mut Report) -> Result<()> {
+    let reqs: Vec<TraceRequest> = f0s.iter().map(|f| TraceRequest::new(f.as_str()).intervals(!list_only)).collect();
     eprintln!("trace: {} F0s, three ways ...", reqs.len());
     let (mut lat, mut lat1, mut sizes, mut examined) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for req in &reqs {
