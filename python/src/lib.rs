@@ -175,13 +175,14 @@ impl Store {
         py: Python<'_>,
         f0: &str,
         args: Option<TraceArgs>,
+        intervals: bool,
         batch: fn(&TraceResult) -> truyvet::Result<RecordBatch>,
     ) -> PyResult<ArrowStream> {
         let snapshot = self.snapshot()?;
         let args = args.unwrap_or_default();
         let batch = py
             .detach(|| {
-                let req = args.request(f0)?;
+                let req = args.request(f0)?.intervals(intervals);
                 let started = Instant::now();
                 let result = snapshot.trace(&req)?;
                 let traced = Instant::now();
@@ -221,14 +222,15 @@ impl Store {
     /// The ranked F1 list of `f0` (the columns of `truyvet trace --format parquet`).
     #[pyo3(signature = (f0, args = None))]
     fn trace(&self, py: Python<'_>, f0: &str, args: Option<TraceArgs>) -> PyResult<ArrowStream> {
-        self.traced(py, f0, args, |result| Ok(result.to_record_batch()))
+        // The list alone: its intervals are not gathered.
+        self.traced(py, f0, args, false, |result| Ok(result.to_record_batch()))
     }
 
     /// Every exposure interval behind `f0`'s F1 list: one row per contact, venue and
     /// overlapping stretch of time.
     #[pyo3(signature = (f0, args = None))]
     fn exposures(&self, py: Python<'_>, f0: &str, args: Option<TraceArgs>) -> PyResult<ArrowStream> {
-        self.traced(py, f0, args, TraceResult::exposures_record_batch)
+        self.traced(py, f0, args, true, TraceResult::exposures_record_batch)
     }
 
     /// `f0`'s contacts followed `hops` hops (2: the F2, 3: the F3), as `truyvet trace --hops`:
@@ -247,7 +249,7 @@ impl Store {
         let args = args.unwrap_or_default();
         let batch = py
             .detach(|| {
-                let req = ChainRequest::new(args.request(f0)?, hops).max_per_hop(max_per_hop);
+                let req = ChainRequest::new(args.request(f0)?.intervals(details), hops).max_per_hop(max_per_hop);
                 let chain = snapshot.trace_chain(&req, None)?;
                 if details { chain.exposures_record_batch() } else { chain.to_record_batch() }
             })
