@@ -102,7 +102,7 @@ pub fn cached_dataset(
 pub fn store_dir(root: &Path, cfg: &GenConfig) -> PathBuf {
     // The store format is part of the key: a store cached by an older build is not silently
     // measured as if this build had written it.
-    let format = truyvet::store::manifest::CLEAR_FORMAT;
+    let format = truyvet::store::manifest::FORMAT_VERSION;
     root.join("stores").join(format!("{}-f{format}", dataset_key(cfg)))
 }
 

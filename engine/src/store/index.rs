@@ -61,6 +61,7 @@ use roaring::RoaringBitmap;
 
 use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, will_read, write_u32s};
 use super::keyset::{self, KeySet};
+use super::links::PartLinks;
 use super::paged::{self, PageSums, SumWriter, crc};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
@@ -84,7 +85,7 @@ const NO_CHECKOUT: u32 = u32::MAX;
 /// `next_in` value of a row whose person checks in no later in the part.
 const NO_NEXT: u32 = u32::MAX;
 /// Rows per entry of the `reach` section.
-const REACH_BLOCK: usize = 64;
+pub(crate) const REACH_BLOCK: usize = 64;
 
 /// Write the sidecar for `rows`, which must all check in on `day` and be sorted as stored.
 pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
@@ -276,6 +277,8 @@ pub(crate) struct PartIndex {
     reach: Option<U32s>,
     keys: Keys,
     groups_checked: OnceLock<Result<(), String>>,
+    /// Its rows' next check-ins anywhere in the store, when its day's links cover the snapshot.
+    links: Option<PartLinks>,
 }
 
 /// The venue and person key sets of a part, indexed by [`Side`]: in place (formats 3 and 4), or
@@ -395,12 +398,28 @@ impl PartIndex {
             reach: if version >= 4 { Some(u32s(11, Some(rows.div_ceil(REACH_BLOCK)))?) } else { None },
             keys,
             groups_checked: OnceLock::new(),
+            links: None,
             map,
         })
     }
 
     fn damaged(&self, why: impl std::fmt::Display) -> Error {
         Error::store(&self.path, format!("damaged trace index: {why}"))
+    }
+
+    /// Give the part its day's links (a snapshot does, when they cover its parts).
+    pub(crate) fn attach_links(&mut self, links: PartLinks) {
+        self.links = Some(links);
+    }
+
+    /// The part's day links, if its snapshot has them.
+    pub(crate) fn links(&self) -> Option<&PartLinks> {
+        self.links.as_ref()
+    }
+
+    /// Number of rows.
+    pub(crate) fn row_count(&self) -> usize {
+        self.rows
     }
 
     fn ensure(&self, range: Range<usize>) -> Result<()> {
@@ -522,12 +541,6 @@ impl PartIndex {
             return Err(self.damaged(format!("row {r} of {}", self.rows)));
         }
         self.ensure_rows(r..r + 1)
-    }
-
-    /// Number of rows.
-    #[cfg(test)]
-    fn rows(&self) -> usize {
-        self.rows
     }
 
     /// Check-in of row `r`. Rows are read only after [`PartIndex::ensure_rows`] (or a method
@@ -735,12 +748,15 @@ impl PartIndex {
     /// `after`. The caller's rule must end every stay without check-out that begins before
     /// `open_from` at or before `after`; the rows left out have then all ended by `after`. The
     /// earlier rows are judged a block at a time through the `reach` section, not row by row.
-    /// Without that section (formats 1–3), all of `rows`.
+    /// Without that section (formats 1–3), all of `rows`. With `links` (the part's day links,
+    /// for a rule that ends such a stay at its person's next check-in), a block is also kept
+    /// when a row of it without check-out has its next check-in after `after`.
     pub(crate) fn rows_reaching(
         &self,
         rows: Range<u32>,
         after: Seconds,
         open_from: Seconds,
+        links: Option<&PartLinks>,
     ) -> Result<Vec<Range<u32>>> {
         let Some(reach) = self.reach else { return Ok(vec![rows]) };
         let base = rows.start;
@@ -754,8 +770,10 @@ impl PartIndex {
         if open > base {
             let blocks = base as usize / REACH_BLOCK..(open as usize - 1) / REACH_BLOCK + 1;
             self.ensure(reach.bytes_of(blocks.clone()))?;
-            for b in blocks {
-                if self.day_start + Seconds::from(reach.get(&self.map, b)) > after {
+            let linked = links.map(|l| l.reaching(blocks.clone(), after)).transpose()?;
+            for b in blocks.clone() {
+                let by_link = linked.as_ref().is_some_and(|l| l[b - blocks.start]);
+                if by_link || self.day_start + Seconds::from(reach.get(&self.map, b)) > after {
                     let at = (b * REACH_BLOCK) as u32;
                     push(at.max(base)..(at + REACH_BLOCK as u32).min(open));
                 }
@@ -966,10 +984,10 @@ mod tests {
             let rows = idx.venue_rows_checked_in(k, t, t + 86_400)?;
             out.push(format!("{rows:?}"));
             for (after, from) in [(t, t), (t + 1_000, t + 2_000), (t + 5_000, t)] {
-                out.push(format!("{:?}", idx.rows_reaching(rows.clone(), after, from)?));
+                out.push(format!("{:?}", idx.rows_reaching(rows.clone(), after, from, None)?));
             }
         }
-        for r in 0..idx.rows() as u32 {
+        for r in 0..idx.row_count() as u32 {
             idx.ensure_row(r)?;
             out.push(format!("{} {:?} {} {}", idx.check_in(r), idx.check_out(r), idx.person(r), idx.venue(r)?));
         }
@@ -1016,7 +1034,7 @@ mod tests {
             idx.verify().unwrap();
             for v in 0..3 {
                 let all = idx.venue_rows_checked_in(v, t, t + crate::time::DAY).unwrap();
-                let live = idx.rows_reaching(all.clone(), after, open_from).unwrap();
+                let live = idx.rows_reaching(all.clone(), after, open_from, None).unwrap();
                 let kept: Vec<u32> = live.iter().flat_map(|r| r.clone()).collect();
                 proptest::prop_assert!(kept.windows(2).all(|w| w[0] < w[1]));
                 proptest::prop_assert!(live.iter().all(|r| !r.is_empty() && all.start <= r.start && r.end <= all.end));
@@ -1052,11 +1070,11 @@ mod tests {
         // 03:50 (row 230) on are kept; before it, the blocks with a later check-out: row 100's
         // (rows 64..128), and rows 192..256, whose last rows leave after 04:00.
         let after = t + 240 * 60;
-        assert_eq!(idx.rows_reaching(0..300, after, t + 230 * 60).unwrap(), [64..128, 192..300]);
-        assert_eq!(idx.rows_reaching(70..300, after, t + 230 * 60).unwrap(), [70..128, 192..300]);
-        assert_eq!(idx.rows_reaching(0..190, after, t + 180 * 60).unwrap(), [64..128, 180..190]);
+        assert_eq!(idx.rows_reaching(0..300, after, t + 230 * 60, None).unwrap(), [64..128, 192..300]);
+        assert_eq!(idx.rows_reaching(70..300, after, t + 230 * 60, None).unwrap(), [70..128, 192..300]);
+        assert_eq!(idx.rows_reaching(0..190, after, t + 180 * 60, None).unwrap(), [64..128, 180..190]);
         // Nothing ended yet: everything.
-        assert_eq!(idx.rows_reaching(0..300, t, t).unwrap(), vec![0..300u32; 1]);
+        assert_eq!(idx.rows_reaching(0..300, t, t, None).unwrap(), vec![0..300u32; 1]);
     }
 
     /// A posting naming the last possible row, checksums intact (as a buggy writer or a

@@ -15,6 +15,7 @@
 //!   cases/register-b0000009.parquet  the cases register as of batch 9
 //!   quarantine/cases-b0000009.csv    case rows rejected by batch 9
 //!   scans/carry-b0000011.tvs         the scan pairing batch 11 leaves to the next scan batch
+//!   links/day=2021-08-01/l-b0000007.tvl  each check-in's next by its person, as of batch 7
 //! ```
 //! Every file name carries its batch number, so a batch never overwrites a committed file and
 //! leftovers of an interrupted batch are recognisable (not named by the manifest).
@@ -26,7 +27,7 @@ pub const CURRENT: &str = "CURRENT";
 /// The write lock file.
 pub const LOCK: &str = "LOCK";
 /// Directories a store owns.
-pub const DIRS: [&str; 8] = ["manifests", "data", "dict", "venues", "quarantine", "cases", "scans", "tmp"];
+pub const DIRS: [&str; 9] = ["manifests", "data", "dict", "venues", "quarantine", "cases", "scans", "links", "tmp"];
 
 /// Manifest of a version.
 pub fn manifest(version: u64) -> String {
@@ -37,6 +38,11 @@ pub fn manifest(version: u64) -> String {
 pub fn part(batch: u64, day_name: &str, seq: u32) -> (String, String) {
     let stem = format!("data/day={day_name}/b{batch:07}-{seq:02}");
     (format!("{stem}.parquet"), format!("{stem}.tvx"))
+}
+
+/// The day links of `day_name` computed by a batch (see `store::links`).
+pub fn links(batch: u64, day_name: &str) -> String {
+    format!("links/day={day_name}/l-b{batch:07}.tvl")
 }
 
 /// Dictionary segment of a batch.

@@ -11,7 +11,10 @@
 //! know format 2, and a build that does not know pseudonyms refuses a store that has them.
 //! Format 4 adds the cases register (`cases`, `case_batches`); a store is written as format 4
 //! only once it has one, so that a build that would drop the register on its next commit
-//! refuses the store instead. Formats 1 to 3 are still read.
+//! refuses the store instead. Format 5 adds day links (`links`, see `store::links`): each
+//! check-in's next check-in by its person, kept per day by every commit that changes parts, so
+//! a store is format 5 from its first check-ins on, and a build whose sweep would delete the
+//! links files refuses it. Formats 1 to 4 are still read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,12 +22,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use super::carry::ScanCarry;
+pub use super::links::DayLinks;
 use crate::error::{Error, Result};
 use crate::pseudonym::Pseudonyms;
 
-/// The newest store format this build writes (for a pseudonymised store; a clear one is
-/// written as [`CLEAR_FORMAT`]).
-pub const FORMAT_VERSION: u32 = 4;
+/// The newest store format this build writes and reads: a store with day links.
+pub const FORMAT_VERSION: u32 = 5;
+/// The format of a store with a cases register and no day links.
+pub const REGISTER_FORMAT: u32 = 4;
 /// The format of a store with pseudonymised person ids and no cases register.
 pub const PSEUDONYMISED_FORMAT: u32 = 3;
 /// The format of a store with clear person ids.
@@ -64,6 +69,9 @@ pub struct Manifest {
     /// The scan pairing the last batch of raw scans left for the next one (`ingest --scans`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_carry: Option<ScanCarry>,
+    /// Each day's links (format 5): its check-ins' next check-ins by the same person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<DayLinks>,
     /// Size and BLAKE3 of each file named above, by relative path.
     #[serde(default)]
     pub checksums: BTreeMap<String, FileSum>,
@@ -246,16 +254,21 @@ impl Manifest {
                 "damaged manifest: its format, pseudonyms and re-identification segments disagree",
             ));
         }
-        if m.has_register() && m.format < FORMAT_VERSION {
+        if m.has_register() && m.format < REGISTER_FORMAT {
             return Err(Error::store(path, "damaged manifest: a cases register in a store of format below 4"));
+        }
+        if !m.links.is_empty() && m.format < FORMAT_VERSION {
+            return Err(Error::store(path, "damaged manifest: day links in a store of format below 5"));
         }
         Ok(m)
     }
 
     /// The format this manifest is written as: the oldest that can express it.
     pub(crate) fn format_needed(&self) -> u32 {
-        if self.has_register() {
+        if !self.links.is_empty() {
             FORMAT_VERSION
+        } else if self.has_register() {
+            REGISTER_FORMAT
         } else if self.pseudonyms.is_some() {
             PSEUDONYMISED_FORMAT
         } else {
@@ -313,5 +326,6 @@ impl Manifest {
             .chain(self.cases.as_deref())
             .chain(self.case_batches.iter().filter_map(|b| b.quarantine.as_deref()))
             .chain(self.scan_carry.as_ref().map(|c| c.state.as_str()))
+            .chain(self.links.iter().map(|l| l.path.as_str()))
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod dict;
 pub(crate) mod index;
 mod keyset;
 pub(crate) mod layout;
+pub(crate) mod links;
 pub mod manifest;
 mod paged;
 pub(crate) mod parquet;
@@ -210,8 +211,12 @@ impl Snapshot {
         let parts = manifest
             .parts
             .iter()
-            .map(|info| {
-                let index = PartIndex::open(&layout::resolve(dir, &info.index), info.rows, info.day)?;
+            .zip(links::open_all(dir, &manifest)?)
+            .map(|(info, links)| {
+                let mut index = PartIndex::open(&layout::resolve(dir, &info.index), info.rows, info.day)?;
+                if let Some(links) = links {
+                    index.attach_links(links);
+                }
                 Ok(Part { info: info.clone(), index })
             })
             .collect::<Result<Vec<_>>>()?;

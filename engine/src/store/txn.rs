@@ -307,6 +307,7 @@ impl Transaction {
     /// Steps 3 to 5: checksum and sync the new files, publish the manifest. Returns the version.
     pub(crate) fn commit(mut self) -> Result<u64> {
         let mut next = std::mem::take(&mut self.next);
+        super::links::refresh(&self.dir, &self.base, &mut next, self.id())?;
         next.version = self.id();
         next.format = next.format_needed();
         let failpoint = self.failpoint;
@@ -479,7 +480,9 @@ mod tests {
         let (pq, idx) = layout::part(t.id(), "2021-08-01", 0);
         fs::create_dir_all(store.join(&pq).parent().unwrap()).unwrap();
         fs::write(store.join(&pq), b"p").unwrap();
-        fs::write(store.join(&idx), b"i").unwrap();
+        let t0 = 18_840 * crate::time::DAY;
+        let row = crate::model::Visit { venue: 0, check_in: t0, person: 0, check_out: None };
+        super::super::index::write(&store.join(&idx), 18_840, &[row]).unwrap();
         let q = layout::quarantine(t.id());
         fs::write(store.join(&q), b"q").unwrap();
         t.add_parts([PartInfo {
@@ -514,6 +517,10 @@ mod tests {
         assert_eq!(v, m.version);
         assert_eq!(m.checksums[&pq].bytes, 1);
         assert_eq!(m.checksums[&pq].blake3, blake3::hash(b"p").to_hex().to_string());
+        // The commit linked the new day's check-ins, and summed the links file.
+        assert_eq!(m.links.len(), 1);
+        assert_eq!(m.links[0].parts, [pq]);
+        assert!(m.checksums.contains_key(&m.links[0].path));
     }
 
     /// Two writers creating the same new store at once: neither commit is lost (`CURRENT` is

@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::dict::DictSegment;
 use super::index::PartIndex;
 use super::layout::{self, DIRS};
-use super::manifest::{FileSum, Manifest, PartInfo, ScanCarry};
+use super::manifest::{DayLinks, FileSum, Manifest, PartInfo, ScanCarry};
 use super::reid::ReidSegment;
 use super::{parquet, quarantine, txn};
 use crate::error::{Error, Result};
@@ -82,6 +82,8 @@ enum Kind {
     Quarantine,
     /// A scan pairing carried to the next scan batch, and the parts of its open stays.
     ScanCarry(ScanCarry, Vec<PartInfo>),
+    /// A day's links, and the store's parts (whose indexes they are recomputed from).
+    Links(DayLinks, Vec<PartInfo>),
 }
 
 /// Verify the store at `dir` at its live version (`quick`: sizes and headers only).
@@ -95,7 +97,7 @@ pub fn verify(dir: &Path, quick: bool) -> Result<VerifyReport> {
             let sum = manifest.checksums.get(rel.as_str());
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             let problem =
-                check(&path, kind, sum, quick).err().map(|e| Problem { file: rel.clone(), reason: reason(e) });
+                check(dir, &path, kind, sum, quick).err().map(|e| Problem { file: rel.clone(), reason: reason(e) });
             (bytes, sum.is_none(), problem)
         })
         .collect();
@@ -133,6 +135,9 @@ fn files_of(m: &Manifest) -> Vec<(String, Kind)> {
         let parts = m.parts.iter().filter(|p| c.holds(p)).cloned().collect();
         out.push((c.state.clone(), Kind::ScanCarry(c.clone(), parts)));
     }
+    for l in &m.links {
+        out.push((l.path.clone(), Kind::Links(l.clone(), m.parts.clone())));
+    }
     let quarantines = m.batches.iter().map(|b| &b.quarantine).chain(m.case_batches.iter().map(|b| &b.quarantine));
     for q in quarantines.flatten() {
         out.push((q.clone(), Kind::Quarantine));
@@ -149,7 +154,7 @@ fn reason(e: Error) -> String {
     }
 }
 
-fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result<()> {
+fn check(dir: &Path, path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result<()> {
     let len = std::fs::metadata(path).map_err(Error::io(path))?.len();
     let bad = |why: String| Error::store(path, why);
     if let Some(s) = sum
@@ -175,6 +180,13 @@ fn check(path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: bool) -> Result
             let seg = ReidSegment::open(path, *count)?;
             if !quick {
                 seg.verify()?;
+            }
+        }
+        Kind::Links(l, parts) => {
+            let rows = l.parts.iter().map(|path| parts.iter().find(|p| &p.path == path).map_or(0, |p| p.rows));
+            super::links::open(path, l.day, &rows.collect::<Vec<_>>())?;
+            if !quick {
+                super::links::verify(dir, l, parts)?;
             }
         }
         Kind::Quarantine | Kind::ScanCarry(..) => {}

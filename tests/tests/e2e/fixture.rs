@@ -22,6 +22,10 @@ pub struct StoreFixture {
     flush_rows: usize,
     /// `(venue, category)` rows of a venues register, if any.
     categories: Vec<(String, String)>,
+    /// Ingest the rows in this many batches (consecutive runs of them).
+    batches: usize,
+    /// Leave the store as a build before day links wrote it.
+    without_links: bool,
 }
 
 /// Unix seconds of `day` at `hh:mm` (UTC); `hh` may exceed 23 to reach the next day.
@@ -33,7 +37,28 @@ pub fn at(day: &str, hhmm: &str) -> i64 {
 
 impl StoreFixture {
     pub fn new() -> StoreFixture {
-        StoreFixture { rows: Vec::new(), day: "2021-08-01", flush_rows: 8 << 20, categories: Vec::new() }
+        StoreFixture {
+            rows: Vec::new(),
+            day: "2021-08-01",
+            flush_rows: 8 << 20,
+            categories: Vec::new(),
+            batches: 1,
+            without_links: false,
+        }
+    }
+
+    /// Ingest the rows in `n` batches, each a consecutive run of them (a later batch adds
+    /// parts to days an earlier one wrote, and to the days after them).
+    pub fn batches(mut self, n: usize) -> Self {
+        self.batches = n.max(1);
+        self
+    }
+
+    /// Build the store as it was before day links (store format 5): the live manifest without
+    /// them, so that `next-checkin` probes the parts as it did then.
+    pub fn without_links(mut self, yes: bool) -> Self {
+        self.without_links = yes;
+        self
     }
 
     /// Write every flush of this many rows as separate parts (several parts per day).
@@ -66,9 +91,9 @@ impl StoreFixture {
         self
     }
 
-    pub fn csv(&self) -> String {
+    fn csv_of(rows: &[Row]) -> String {
         let mut s = String::from("person_id,venue_id,check_in,check_out\n");
-        for r in &self.rows {
+        for r in rows {
             let out = r.check_out.map(|c| c.to_string()).unwrap_or_default();
             writeln!(s, "{},{},{},{}", r.person, r.venue, r.check_in, out).unwrap();
         }
@@ -78,20 +103,39 @@ impl StoreFixture {
     /// Ingest into a fresh store; returns (tempdir, store).
     pub fn build(&self) -> (TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("rows.csv");
-        std::fs::write(&input, self.csv()).unwrap();
-        let mut ingest = Ingest::new(dir.path().join("store")).flush_rows(self.flush_rows);
-        if !self.categories.is_empty() {
-            let venues = dir.path().join("venues.csv");
-            let mut text = String::from("venue_id,category\n");
-            for (v, c) in &self.categories {
-                writeln!(text, "{v},{c}").unwrap();
-            }
-            std::fs::write(&venues, text).unwrap();
-            ingest = ingest.venues(venues);
+        let chunk = self.rows.len().div_ceil(self.batches).max(1);
+        let mut chunks: Vec<&[Row]> = self.rows.chunks(chunk).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
         }
-        ingest.run(&[input]).unwrap();
+        for (b, rows) in chunks.into_iter().enumerate() {
+            let input = dir.path().join(format!("rows-{b}.csv"));
+            std::fs::write(&input, Self::csv_of(rows)).unwrap();
+            let mut ingest = Ingest::new(dir.path().join("store")).flush_rows(self.flush_rows);
+            if b == 0 && !self.categories.is_empty() {
+                let venues = dir.path().join("venues.csv");
+                let mut text = String::from("venue_id,category\n");
+                for (v, c) in &self.categories {
+                    writeln!(text, "{v},{c}").unwrap();
+                }
+                std::fs::write(&venues, text).unwrap();
+                ingest = ingest.venues(venues);
+            }
+            ingest.run(&[input]).unwrap();
+        }
+        if self.without_links {
+            let store = dir.path().join("store");
+            let current = store.join(std::fs::read_to_string(store.join("CURRENT")).unwrap().trim());
+            let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&current).unwrap()).unwrap();
+            let o = m.as_object_mut().unwrap();
+            o.remove("links");
+            o.insert("format".into(), 2.into());
+            std::fs::write(&current, serde_json::to_vec(&m).unwrap()).unwrap();
+        }
         let store = Store::open(dir.path().join("store")).unwrap();
+        if !self.rows.is_empty() {
+            assert_eq!(store.snapshot().manifest().links.is_empty(), self.without_links);
+        }
         (dir, store)
     }
 }

@@ -338,10 +338,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Every preset equals its nested-loop reference on random stores and parameters (with a
-    /// venues register giving two venues a category), one part per day or many.
+    /// venues register giving two venues a category), one part per day or many, ingested in one
+    /// batch or several, with day links or as a store from before them.
     #[test]
-    fn every_rule_matches_its_reference(rows in proptest::collection::vec(crate::fixture::random_row(6, 3, 4320), 1..40), reqs in proptest::collection::vec(request_strategy(), 6), flush in prop_oneof![Just(1usize << 20), 1usize..8]) {
-        let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush).categories(&CATEGORIES), StoreFixture::row);
+    fn every_rule_matches_its_reference(rows in proptest::collection::vec(crate::fixture::random_row(6, 3, 4320), 1..40), reqs in proptest::collection::vec(request_strategy(), 6), flush in prop_oneof![Just(1usize << 20), 1usize..8], batches in 1usize..4, links in any::<bool>()) {
+        let fixture = StoreFixture::new().flush_rows(flush).categories(&CATEGORIES).batches(batches).without_links(!links);
+        let fixture = rows.iter().cloned().fold(fixture, StoreFixture::row);
         let (_dir, store) = fixture.build();
         for req in &reqs {
             if store.snapshot().person_key(&req.f0).unwrap().is_none() {
@@ -357,8 +359,9 @@ proptest! {
     /// look-back spans blocks of rows that all ended before the F0 came (skipped by the index)
     /// beside ones that did not.
     #[test]
-    fn every_rule_matches_its_reference_on_busy_venues(rows in proptest::collection::vec(busy_row(), 300..700), reqs in proptest::collection::vec(request_strategy(), 3), flush in prop_oneof![Just(1usize << 20), 200usize..500]) {
-        let fixture = rows.iter().cloned().fold(StoreFixture::new().flush_rows(flush).categories(&CATEGORIES), StoreFixture::row);
+    fn every_rule_matches_its_reference_on_busy_venues(rows in proptest::collection::vec(busy_row(), 300..700), reqs in proptest::collection::vec(request_strategy(), 3), flush in prop_oneof![Just(1usize << 20), 200usize..500], batches in 1usize..3, links in any::<bool>()) {
+        let fixture = StoreFixture::new().flush_rows(flush).categories(&CATEGORIES).batches(batches).without_links(!links);
+        let fixture = rows.iter().cloned().fold(fixture, StoreFixture::row);
         let (_dir, store) = fixture.build();
         for req in &reqs {
             if store.snapshot().person_key(&req.f0).unwrap().is_none() {

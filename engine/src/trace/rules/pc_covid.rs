@@ -93,7 +93,7 @@ pub(crate) fn trace(snapshot: &Snapshot, f0: PersonKey, req: &TraceRequest) -> R
         let idx = &part.index;
         let rows = idx.venue_rows_checked_in(v, s.saturating_sub(req.max_visit), e)?;
         // A row checked in before the window scans in it only by a check-out at or after `s`.
-        let live = idx.rows_reaching(rows, s.saturating_sub(1), s)?;
+        let live = idx.rows_reaching(rows, s.saturating_sub(1), s, None)?;
         let examined = live.iter().map(|r| r.len() as u64).sum();
         let mut out = Vec::new();
         for r in live.into_iter().flatten() {

@@ -12,16 +12,23 @@
 //! that batch's own parts. A row whose own part already shows a next check-in at or before
 //! the start of the join's intervals ended by then, and no other part is probed for it.
 //!
-//! Every rule but `next-checkin` bounds a stay without check-out (dwell, or the next local
-//! midnight), so a join reads of a venue's look-back only the rows checked in within that
-//! bound before its intervals, and earlier ones only in blocks of 64 rows with a later
-//! check-out (the index's `reach` section): [`VenueStays::rows_reaching`].
+//! When the snapshot holds the part's day links (every store written since format 5, see
+//! `store::links`) and `max_visit` is at most a day, `next-checkin` reads instead the row's
+//! person's next check-in anywhere in the store from them, beside the row, and probes nothing.
+//!
+//! Every rule bounds a stay without check-out (dwell, the next local midnight, or, under
+//! `next-checkin` with day links, the next check-in they record), so a join reads of a venue's
+//! look-back only the rows checked in within that bound before its intervals, and earlier ones
+//! only in blocks of 64 rows with a later check-out (the index's `reach` section) or, under
+//! `next-checkin`, a later next check-in (the links' `reach`):
+//! [`VenueStays::rows_reaching`]. Without day links, `next-checkin` reads the whole look-back.
 
 use super::ExposureRule;
 use crate::error::Result;
 use std::ops::Range;
 
 use crate::model::{PersonKey, Seconds, VenueKey};
+use crate::store::links::PartLinks;
 use crate::store::{PartIndex, Snapshot};
 use crate::time::DAY;
 use crate::trace::TraceRequest;
@@ -81,7 +88,13 @@ impl VenueStays<'_> {
         let end = match (out, req.rule) {
             (Some(_), _) => cap,
             (None, ExposureRule::Midnight) => next_midnight(a, req.params.tz_offset),
-            (None, ExposureRule::NextCheckin) => return Ok(self.stays_ahead(idx, r..r + 1, Seconds::MIN)?[0]),
+            (None, ExposureRule::NextCheckin) => match self.linked(idx) {
+                Some(links) => {
+                    links.ensure(r..r + 1)?;
+                    return Ok(self.linked_stay(links, a, cap, r));
+                }
+                None => return Ok(self.stays_ahead(idx, r..r + 1, Seconds::MIN)?[0]),
+            },
             (None, _) => a.saturating_add(self.dwell),
         };
         Ok(Stay { start: a, end: end.min(cap), imputed: true })
@@ -91,26 +104,54 @@ impl VenueStays<'_> {
     /// `after`, as ascending ranges: the look-back of a join whose intervals start at `after`
     /// or later. A stay without check-out that begins before [`VenueStays::open_from`] has
     /// ended by `after`, and the index skips the blocks of earlier rows whose check-outs all
-    /// lie at or before it ([`PartIndex::rows_reaching`]). Under `next-checkin`, where such a
-    /// stay ends only at its person's next check-in, all of `rows`. Their cache lines are
+    /// lie at or before it ([`PartIndex::rows_reaching`]) and, under `next-checkin` with day
+    /// links, whose next check-ins do too. Under `next-checkin` without day links, where such a
+    /// stay ends at a next check-in no column here records, all of `rows`. Their cache lines are
     /// prefetched ([`PartIndex::prefetch_rows`]): every caller scans them next.
     pub(crate) fn rows_reaching(&self, idx: &PartIndex, rows: Range<u32>, after: Seconds) -> Result<Vec<Range<u32>>> {
-        let live = match self.open_from(after) {
-            Some(from) => idx.rows_reaching(rows, after, from)?,
+        let links = self.linked(idx);
+        let live = match self.open_from(after, links.is_some()) {
+            Some(from) => idx.rows_reaching(rows, after, from, links)?,
             None => vec![rows],
         };
         for range in &live {
             idx.prefetch_rows(range.clone());
+            if let Some(links) = links {
+                links.prefetch(range.clone());
+            }
         }
         Ok(live)
     }
 
+    /// The day links of `idx` when this request's stays without check-out end at the next
+    /// check-in they record: under `next-checkin`, with `max_visit` at most a day (a stay then
+    /// ends before the day after next, which the links do not look into).
+    #[inline]
+    fn linked<'i>(&self, idx: &'i PartIndex) -> Option<&'i PartLinks> {
+        let req = self.stays.req;
+        if req.rule == ExposureRule::NextCheckin && req.max_visit <= DAY { idx.links() } else { None }
+    }
+
+    /// Under `next-checkin` with day links: the stay of row `r` (checked in at `a`, without
+    /// check-out, capped at `cap`), its `next` entry checked.
+    #[inline]
+    fn linked_stay(&self, links: &PartLinks, a: Seconds, cap: Seconds, r: u32) -> Stay {
+        let end = links.next(r).filter(|&t| t <= cap).unwrap_or(a.saturating_add(self.dwell));
+        Stay { start: a, end: end.min(cap), imputed: true }
+    }
+
     /// A time before which every stay without check-out at this venue ends at or before
-    /// `after` (`None` when the rule bounds no such stay but by `max_visit`).
-    fn open_from(&self, after: Seconds) -> Option<Seconds> {
+    /// `after` (`None` when the rule bounds no such stay but by `max_visit`). `linked`: the
+    /// part has day links that [`VenueStays::linked`] reads.
+    fn open_from(&self, after: Seconds, linked: bool) -> Option<Seconds> {
         let req = self.stays.req;
         let capped = after.saturating_sub(req.max_visit).saturating_add(1);
         match req.rule {
+            // A stay without a later check-in within `max_visit` lasts the dwell; one with a
+            // later one ends there, and the links' reach keeps its block.
+            ExposureRule::NextCheckin if linked => {
+                Some(after.saturating_sub(self.dwell.min(req.max_visit).max(0)).saturating_add(1))
+            }
             ExposureRule::NextCheckin => None,
             // A stay checked in before the last midnight at or before `after` ends by then.
             ExposureRule::Midnight => Some((next_midnight(after, req.params.tz_offset) - DAY).max(capped)),
@@ -125,7 +166,8 @@ impl VenueStays<'_> {
     /// ends at its person's next check-in. That is read from the row's part's `next_in` column
     /// (formats 3 and 4; formats 1 and 2 probe the part like the others), and every other part of
     /// the days up to `max_visit` later is probed for all the rows without check-out at once
-    /// ([`PartIndex::next_check_ins`]), so that the probes' cache misses overlap. Empty under
+    /// ([`PartIndex::next_check_ins`]), so that the probes' cache misses overlap. With day
+    /// links ([`VenueStays::linked`]) each is read from them and nothing is probed. Empty under
     /// the other rules: [`VenueStays::stay`] gives each.
     ///
     /// Only stays ending after `reach` need to be exact: a row whose own part already shows its
@@ -136,6 +178,18 @@ impl VenueStays<'_> {
         let req = self.stays.req;
         if req.rule != ExposureRule::NextCheckin {
             return Ok(Vec::new());
+        }
+        if let Some(links) = self.linked(idx) {
+            links.ensure(rows.clone())?;
+            return rows
+                .map(|r| match idx.check_out(r) {
+                    Some(_) => self.stay(idx, r),
+                    None => {
+                        let a = idx.check_in(r);
+                        Ok(self.linked_stay(links, a, a.saturating_add(req.max_visit), r))
+                    }
+                })
+                .collect();
         }
         let mut out = Vec::with_capacity(rows.len());
         // Rows without check-out: (position in `out`, person, check-in, cap, next check-in so far).

@@ -1,0 +1,507 @@
+//! Day links: for every check-in, the same person's next check-in anywhere in the store, kept
+//! per day at commit time, so that the `next-checkin` rule reads where a stay without check-out
+//! ends beside the row instead of probing every other part of the day for the person.
+//!
+//! A part's own index already holds its rows' next check-in within the part (`next_in`), and
+//! parts never change. The next check-in in *another* part is a fact about the whole store, and
+//! a later batch can bring an earlier one; so it is kept apart from the parts, one file per day,
+//! rewritten by the commit that changes the parts of that day or of the day after
+//! ([`refresh`]). The manifest records which parts each file was computed over
+//! ([`DayLinks`]); a snapshot uses a day's links only when they cover exactly its parts of the
+//! two days, and a request whose `max_visit` reaches beyond the next day (longer than a day)
+//! probes the parts as before.
+//!
+//! # File (`links/day=2021-08-01/l-b0000009.tvl`, little-endian)
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic `TVLNK001` |
+//! | 8..12 | `parts`: how many parts of the day the file covers, in [`DayLinks::parts`] order |
+//! | 12..16 | CRC-32 of the header (bytes `0..48 + 24 × parts`) with this field zeroed |
+//! | 16..24 | `day_start`: Unix seconds of 00:00 UTC of the day |
+//! | 24..40 | the page-sum section as `(offset u64, length u64)` |
+//! | 40..44 | CRC-32 of the page-sum section |
+//! | 44..48 | zero |
+//! | 48.. | per part: `rows u64`, `next` offset `u64`, `reach` offset `u64` |
+//!
+//! Per part, 8-byte aligned: `next` (`u32 × rows`, in the part's row order: the earliest
+//! check-in of the row's person strictly after the row's own, in any part of the day or of the
+//! next day, in seconds after `day_start`, `u32::MAX` when none) and `reach` (`u32` per block of
+//! 64 rows, as the index's `reach`: the latest `next` among the block's rows without check-out,
+//! 0 when none has one), then the page sums of everything after the header, checked when a trace
+//! first reads a page.
+//!
+//! # Cost
+//! Four bytes a row, and at commit a sort of the day's rows by person and check-in (the day
+//! after is read for each person's first check-in only). `verify` recomputes every file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, write_u32s};
+use super::index::{PartIndex, REACH_BLOCK};
+use super::manifest::{Manifest, PartInfo};
+use super::paged::{self, PageSums, SumWriter, crc};
+use super::layout;
+use crate::error::{Error, Result};
+use crate::model::Seconds;
+use crate::time::{DAY, day_name};
+
+const MAGIC: &[u8; 8] = b"TVLNK001";
+const FIXED: usize = 48;
+const PER_PART: usize = 24;
+const HEADER_CRC_AT: usize = 12;
+const SUMS_CRC_AT: usize = 40;
+/// `next` of a row whose person checks in no later in the two days.
+const NONE: u32 = u32::MAX;
+
+/// What the manifest records of one day's links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayLinks {
+    /// UTC day, as days since 1970-01-01.
+    pub day: i64,
+    /// The links file, relative to the store.
+    pub path: String,
+    /// The day's parts (Parquet paths), in the file's order.
+    pub parts: Vec<String>,
+    /// The next day's parts (Parquet paths) whose check-ins were looked into.
+    pub following: Vec<String>,
+}
+
+impl DayLinks {
+    /// Whether these links were computed over exactly `day` and `following` (parts of the day
+    /// and of the next, in any order).
+    fn covers(&self, day: &[&PartInfo], following: &[&PartInfo]) -> bool {
+        same_paths(&self.parts, day) && same_paths(&self.following, following)
+    }
+}
+
+fn same_paths(paths: &[String], parts: &[&PartInfo]) -> bool {
+    let mut a: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let mut b: Vec<&str> = parts.iter().map(|p| p.path.as_str()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// The parts of each day, in manifest order.
+fn parts_by_day(m: &Manifest) -> BTreeMap<i64, Vec<&PartInfo>> {
+    let mut days: BTreeMap<i64, Vec<&PartInfo>> = BTreeMap::new();
+    for p in &m.parts {
+        days.entry(p.day).or_default().push(p);
+    }
+    days
+}
+
+/// Bring `next`'s links up to date with its parts (a commit's last step before its files are
+/// summed): keep the links that still cover their day and the day after, and compute those of
+/// every other day, written as `batch`'s files. Nothing is computed by a commit that leaves the
+/// parts as they were (`base`'s), so registering cases or setting retention costs nothing; a
+/// store from before links gets them for every day at its next commit that changes parts.
+pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u64) -> Result<()> {
+    let paths = |m: &Manifest| m.parts.iter().map(|p| p.path.clone()).collect::<Vec<_>>();
+    if paths(base) == paths(next) {
+        return Ok(());
+    }
+    let days = parts_by_day(next);
+    let none = Vec::new();
+    let mut links = Vec::with_capacity(days.len());
+    for (&day, parts) in &days {
+        let following = days.get(&(day + 1)).unwrap_or(&none);
+        if let Some(kept) = next.links.iter().find(|l| l.day == day && l.covers(parts, following)) {
+            links.push(kept.clone());
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let rel = layout::links(batch, &day_name(day));
+        let open = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
+        let day_idx = parts.iter().map(open).collect::<Result<Vec<_>>>()?;
+        let next_idx = following.iter().map(open).collect::<Result<Vec<_>>>()?;
+        let columns = compute(day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())?;
+        let path = layout::resolve(dir, &rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        write(&path, day, &columns)?;
+        tracing::info!(day = %day_name(day), rows = columns.iter().map(|c| c.0.len()).sum::<usize>(),
+            ms = started.elapsed().as_millis() as u64, "linked each check-in to its person's next");
+        links.push(DayLinks {
+            day,
+            path: rel,
+            parts: parts.iter().map(|p| p.path.clone()).collect(),
+            following: following.iter().map(|p| p.path.clone()).collect(),
+        });
+    }
+    next.links = links;
+    Ok(())
+}
+
+/// The columns (`next`, `reach`) of each part of `day` (indexes `parts`), the next check-ins
+/// looked up in `parts` and in `following` (the next day's).
+pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let day_start = day * DAY;
+    // (person << 32 | check-in after day_start, row of the day): rows numbered part after part.
+    let mut rows: Vec<(u64, u32)> = Vec::new();
+    let mut max_person = 0;
+    for idx in parts {
+        let n = idx.row_count() as u32;
+        idx.ensure_rows(0..n)?;
+        let first = rows.len() as u32;
+        rows.extend((0..n).map(|r| {
+            let p = idx.person(r);
+            max_person = max_person.max(p);
+            (u64::from(p) << 32 | (idx.check_in(r) - day_start) as u64, first + r)
+        }));
+    }
+    // Each person's first check-in of the next day, in seconds after this day's start.
+    let mut first_next = vec![NONE; if rows.is_empty() { 0 } else { max_person as usize + 1 }];
+    for idx in following {
+        let n = idx.row_count() as u32;
+        idx.ensure_rows(0..n)?;
+        for r in 0..n {
+            if let Some(slot) = first_next.get_mut(idx.person(r) as usize) {
+                *slot = (*slot).min((idx.check_in(r) - day_start) as u32);
+            }
+        }
+    }
+    rows.par_sort_unstable_by_key(|&(key, _)| key);
+    let mut next = vec![NONE; rows.len()];
+    // Backwards: within a person, check-ins descend; `later` is the nearest strictly later one.
+    let (mut person, mut time, mut later) = (u64::MAX, NONE, NONE);
+    for &(key, at) in rows.iter().rev() {
+        let (p, t) = (key >> 32, key as u32);
+        if p != person {
+            (person, time, later) = (p, t, first_next.get(p as usize).copied().unwrap_or(NONE));
+        } else if t != time {
+            (time, later) = (t, time);
+        }
+        next[at as usize] = later;
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    let mut at = 0;
+    for idx in parts {
+        let n = idx.row_count();
+        let part_next = next[at..at + n].to_vec();
+        at += n;
+        let reach = (0..n)
+            .step_by(REACH_BLOCK)
+            .map(|b| {
+                (b..(b + REACH_BLOCK).min(n))
+                    .filter(|&r| idx.check_out(r as u32).is_none() && part_next[r] != NONE)
+                    .map(|r| part_next[r])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        out.push((part_next, reach));
+    }
+    Ok(out)
+}
+
+/// Write a day's links file: `columns` as [`compute`] gives them, per part in manifest order.
+pub(crate) fn write(path: &Path, day: i64, columns: &[(Vec<u32>, Vec<u32>)]) -> Result<()> {
+    let io = |e| Error::io(path)(e);
+    let header_len = FIXED + PER_PART * columns.len();
+    let file = File::create(path).map_err(io)?;
+    let mut file = BufWriter::with_capacity(1 << 20, file);
+    file.write_all(&vec![0u8; header_len]).map_err(io)?;
+    let mut w = SumWriter::new(file, paged::PAGE);
+    let mut pos = header_len as u64;
+    let mut table = Vec::with_capacity(columns.len());
+    let mut section = |w: &mut SumWriter<BufWriter<File>>, values: &[u32]| -> std::io::Result<u64> {
+        let mut buf = Vec::with_capacity(values.len() * 4 + 8);
+        write_u32s(&mut buf, values)?;
+        buf.resize(buf.len().next_multiple_of(8), 0);
+        let at = pos;
+        w.write_all(&buf)?;
+        pos += buf.len() as u64;
+        Ok(at)
+    };
+    // Sections start 8-byte aligned: the header is a multiple of 8 bytes.
+    for (next, reach) in columns {
+        let next_at = section(&mut w, next).map_err(io)?;
+        let reach_at = section(&mut w, reach).map_err(io)?;
+        table.push((next.len() as u64, next_at, reach_at));
+    }
+    let (sums, mut file) = w.finish();
+    let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
+    write_u32s(&mut sums_bytes, &sums).map_err(io)?;
+    file.write_all(&sums_bytes).map_err(io)?;
+
+    let mut header = Vec::with_capacity(header_len);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&(day * DAY).to_le_bytes());
+    header.extend_from_slice(&pos.to_le_bytes());
+    header.extend_from_slice(&(sums_bytes.len() as u64).to_le_bytes());
+    header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    for (rows, next_at, reach_at) in table {
+        for v in [rows, next_at, reach_at] {
+            header.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    paged::seal_header(&mut header, HEADER_CRC_AT);
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(&header).map_err(io)?;
+    file.flush().map_err(io)?;
+    file.get_ref().sync_all().map_err(io)
+}
+
+/// A mapped links file.
+#[derive(Debug)]
+struct LinkFile {
+    path: PathBuf,
+    map: Mmap,
+    sums: PageSums,
+}
+
+/// One part's links, read in place from its day's file.
+#[derive(Debug, Clone)]
+pub(crate) struct PartLinks {
+    file: Arc<LinkFile>,
+    day_start: Seconds,
+    next: U32s,
+    reach: U32s,
+}
+
+/// Map a day's links file and check its header against the day and the row counts of its
+/// parts (in [`DayLinks::parts`] order). Pages are checked when first read.
+pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>> {
+    let map = map_file_scattered(path)?;
+    let bad = |why: &str| Error::store(path, format!("damaged links file: {why}"));
+    if map.get(..8) != Some(&MAGIC[..]) {
+        return Err(bad("bad magic"));
+    }
+    let parts = read_u32(&map, 8).ok_or_else(|| bad("short header"))? as usize;
+    if parts != rows.len() {
+        return Err(bad(&format!("{parts} parts, the manifest names {}", rows.len())));
+    }
+    let header_len = FIXED + PER_PART * parts;
+    let header = map.get(..header_len).ok_or_else(|| bad("short header"))?;
+    let mut sealed = header.to_vec();
+    paged::seal_header(&mut sealed, HEADER_CRC_AT);
+    if sealed != header {
+        return Err(bad("header checksum mismatch"));
+    }
+    let field = |at: usize| read_u64(header, at).ok_or_else(|| bad("short header"));
+    let day_start = field(16)? as i64;
+    if day_start != day * DAY {
+        return Err(bad("header disagrees with the manifest"));
+    }
+    let (sums_at, sums_len) = (field(24)? as usize, field(32)? as usize);
+    let sums_range = sums_at..sums_at.checked_add(sums_len).ok_or_else(|| bad("page sums out of bounds"))?;
+    let table = U32s::new(map.len(), sums_range.clone()).ok_or_else(|| bad("page sums out of bounds"))?;
+    if sums_at < header_len || sums_range.end != map.len() {
+        return Err(bad("page sums out of place"));
+    }
+    let table_crc = read_u32(header, SUMS_CRC_AT).ok_or_else(|| bad("short header"))?;
+    let sums = PageSums::new(header_len..sums_at, paged::PAGE, table, table_crc)
+        .ok_or_else(|| bad("page sums do not cover the body"))?;
+    let mut columns = Vec::with_capacity(parts);
+    for (i, &want) in rows.iter().enumerate() {
+        let at = FIXED + PER_PART * i;
+        let (n, next_at, reach_at) = (field(at)?, field(at + 8)? as usize, field(at + 16)? as usize);
+        if n != want {
+            return Err(bad(&format!("part {i} has {n} rows, the manifest {want}")));
+        }
+        let n = n as usize;
+        let section = |start: usize, len: usize| {
+            start
+                .checked_add(len * 4)
+                .filter(|&end| start >= header_len && end <= sums_at)
+                .and_then(|end| U32s::new(map.len(), start..end))
+                .ok_or_else(|| bad("section out of bounds"))
+        };
+        columns.push((section(next_at, n)?, section(reach_at, n.div_ceil(REACH_BLOCK))?));
+    }
+    let file = Arc::new(LinkFile { path: path.to_path_buf(), map, sums });
+    Ok(columns
+        .into_iter()
+        .map(|(next, reach)| PartLinks { file: file.clone(), day_start, next, reach })
+        .collect())
+}
+
+impl PartLinks {
+    fn damaged(&self, why: impl std::fmt::Display) -> Error {
+        Error::store(&self.file.path, format!("damaged links file: {why}"))
+    }
+
+    /// Check the pages of rows `rows`' `next` entries before they are read.
+    pub(crate) fn ensure(&self, rows: Range<u32>) -> Result<()> {
+        let rows = rows.start as usize..rows.end as usize;
+        if rows.start > rows.end || rows.end > self.next.len() {
+            return Err(self.damaged(format!("rows {rows:?} of {}", self.next.len())));
+        }
+        self.file.sums.ensure(&self.file.map, self.next.bytes_of(rows)).map_err(|e| self.damaged(e))
+    }
+
+    /// Touch the cache lines of rows `rows`' `next` entries (a scan of them follows).
+    pub(crate) fn prefetch(&self, rows: Range<u32>) {
+        let map: &[u8] = &self.file.map;
+        prefetch(self.next.bytes_of(rows.start as usize..rows.end as usize).step_by(64).map(|at| (map, at)));
+    }
+
+    /// The next check-in of row `r`'s person after row `r`'s, in this day or the next (read
+    /// after [`PartLinks::ensure`]).
+    #[inline]
+    pub(crate) fn next(&self, r: u32) -> Option<Seconds> {
+        let t = self.next.get(&self.file.map, r as usize);
+        (t != NONE).then(|| self.day_start + Seconds::from(t))
+    }
+
+    /// Of blocks `blocks` (of 64 rows), which may hold a row without check-out whose next
+    /// check-in is later than `after`, checked.
+    pub(crate) fn reaching(&self, blocks: Range<usize>, after: Seconds) -> Result<Vec<bool>> {
+        if blocks.end > self.reach.len() {
+            return Err(self.damaged(format!("row block {} of {}", blocks.end, self.reach.len())));
+        }
+        self.file.sums.ensure(&self.file.map, self.reach.bytes_of(blocks.clone())).map_err(|e| self.damaged(e))?;
+        Ok(blocks.map(|b| self.day_start + Seconds::from(self.reach.get(&self.file.map, b)) > after).collect())
+    }
+
+    /// Check every page of the file and that this part's columns are `want` (recomputed).
+    pub(crate) fn verify(&self, want: &(Vec<u32>, Vec<u32>)) -> Result<()> {
+        let map = &self.file.map;
+        self.file.sums.ensure_all(map).map_err(|e| self.damaged(e))?;
+        if let Some(r) = (0..self.next.len()).find(|&r| self.next.get(map, r) != want.0[r]) {
+            return Err(self.damaged(format!("row {r}: next check-in disagrees with the parts")));
+        }
+        if let Some(b) = (0..self.reach.len()).find(|&b| self.reach.get(map, b) != want.1[b]) {
+            return Err(self.damaged(format!("rows from {}: latest next check-in disagrees", b * REACH_BLOCK)));
+        }
+        Ok(())
+    }
+}
+
+/// Check a day's links in full (for `verify`): its header, every page, and every entry against
+/// the columns recomputed from the parts' indexes.
+pub(crate) fn verify(dir: &Path, links: &DayLinks, store_parts: &[PartInfo]) -> Result<()> {
+    let find = |path: &String| {
+        store_parts.iter().find(|p| &p.path == path).ok_or_else(|| {
+            Error::store(layout::resolve(dir, &links.path), format!("links name {path}, a part the manifest does not"))
+        })
+    };
+    let parts = links.parts.iter().map(find).collect::<Result<Vec<_>>>()?;
+    let following = links.following.iter().map(find).collect::<Result<Vec<_>>>()?;
+    let of_day = |d: i64| store_parts.iter().filter(|p| p.day == d).collect::<Vec<_>>();
+    if !links.covers(&of_day(links.day), &of_day(links.day + 1)) || parts.iter().any(|p| p.day != links.day) {
+        return Err(Error::store(
+            layout::resolve(dir, &links.path),
+            "the links do not cover their day's parts and the next day's".to_string(),
+        ));
+    }
+    let open_idx = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
+    let day_idx = parts.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
+    let next_idx = following.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
+    let opened = open(&layout::resolve(dir, &links.path), links.day, &parts.iter().map(|p| p.rows).collect::<Vec<_>>())?;
+    let want = compute(links.day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())?;
+    opened.iter().zip(&want).try_for_each(|(l, w)| l.verify(w))
+}
+
+/// The links each part of a snapshot reads, by position in `m.parts`: a day's links go to its
+/// parts when they cover the day and the next exactly (a commit keeps them so; anything else is
+/// a damaged manifest).
+pub(crate) fn open_all(dir: &Path, m: &Manifest) -> Result<Vec<Option<PartLinks>>> {
+    let mut out = vec![None; m.parts.len()];
+    let days = parts_by_day(m);
+    let none = Vec::new();
+    for l in &m.links {
+        let parts = days.get(&l.day).unwrap_or(&none);
+        if !l.covers(parts, days.get(&(l.day + 1)).unwrap_or(&none)) {
+            return Err(Error::store(
+                layout::resolve(dir, &layout::manifest(m.version)),
+                format!("damaged manifest: the links of {} do not cover that day's parts and the next day's", day_name(l.day)),
+            ));
+        }
+        let positions: Vec<usize> = l
+            .parts
+            .iter()
+            .map(|path| m.parts.iter().position(|p| &p.path == path).unwrap_or(usize::MAX))
+            .collect();
+        let rows: Vec<u64> = positions.iter().map(|&i| m.parts[i].rows).collect();
+        for (i, links) in positions.into_iter().zip(open(&layout::resolve(dir, &l.path), l.day, &rows)?) {
+            out[i] = Some(links);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Visit;
+
+    /// Links against the definition: for each row, the earliest check-in of its person strictly
+    /// after its own among all rows of the two days.
+    #[test]
+    fn links_are_the_next_check_in_anywhere_in_the_two_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 18_840;
+        let t = day * DAY;
+        let v = |venue: u32, at: i64, person: u32, out: Option<i64>| Visit {
+            venue,
+            check_in: t + at,
+            person,
+            check_out: out.map(|o| t + o),
+        };
+        // Part A (sorted by venue, check-in), part B, and a part of the next day.
+        let a = vec![v(1, 100, 7, None), v(1, 500, 8, Some(900)), v(2, 100, 8, None), v(2, 300, 7, None)];
+        let b = vec![v(3, 100, 7, None), v(3, 200, 9, None), v(3, 400, 7, None)];
+        let c = vec![v(4, DAY + 50, 9, None), v(4, DAY + 70, 8, None)];
+        let idx = |name: &str, d: i64, rows: &[Visit]| {
+            let p = dir.path().join(name);
+            super::super::index::write(&p, d, rows).unwrap();
+            PartIndex::open(&p, rows.len() as u64, d).unwrap()
+        };
+        let (ia, ib, ic) = (idx("a.tvx", day, &a), idx("b.tvx", day, &b), idx("c.tvx", day + 1, &c));
+        let cols = compute(day, &[&ia, &ib], &[&ic]).unwrap();
+        // Person 7 checks in at 100 (twice: A and B), 300, 400; 8 at 100, 500, then 86,470
+        // the next day; 9 at 200, then 86,450.
+        assert_eq!(cols[0].0, [300, DAY as u32 + 70, 500, 400]);
+        assert_eq!(cols[1].0, [300, DAY as u32 + 50, NONE]);
+        // One block each: the latest next check-in of a row without check-out (A's row 1 has
+        // one, so its next does not count).
+        assert_eq!(cols[0].1, [500]);
+        assert_eq!(cols[1].1, [DAY as u32 + 50]);
+
+        let p = dir.path().join("l.tvl");
+        write(&p, day, &cols).unwrap();
+        let opened = open(&p, day, &[4, 3]).unwrap();
+        opened[0].ensure(0..4).unwrap();
+        assert_eq!(opened[0].next(1), Some(t + DAY + 70));
+        opened[1].ensure(2..3).unwrap();
+        assert_eq!(opened[1].next(2), None);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 49).unwrap(), [true]);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 50).unwrap(), [false]);
+        for (l, w) in opened.iter().zip(&cols) {
+            l.verify(w).unwrap();
+        }
+        assert!(open(&p, day + 1, &[4, 3]).is_err(), "another day");
+        assert!(open(&p, day, &[4, 2]).is_err(), "other row counts");
+
+        // Any damaged byte: an error at open, on reading, or in verify; never a panic.
+        let bytes = std::fs::read(&p).unwrap();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            std::fs::write(&p, &bad).unwrap();
+            let Ok(opened) = open(&p, day, &[4, 3]) else { continue };
+            let read = opened.iter().zip(&cols).all(|(l, w)| {
+                l.ensure(0..w.0.len() as u32).is_ok()
+                    && l.reaching(0..w.1.len(), t).is_ok()
+                    && (0..w.0.len() as u32).all(|r| l.next(r) == (w.0[r as usize] != NONE).then(|| t + i64::from(w.0[r as usize])))
+            });
+            assert!(!read, "byte {i} damaged and read as if whole");
+        }
+    }
+}
