@@ -47,9 +47,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, write_u32s};
 use super::index::{PartIndex, REACH_BLOCK};
+use super::layout;
 use super::manifest::{Manifest, PartInfo};
 use super::paged::{self, PageSums, SumWriter, crc};
-use super::layout;
 use crate::error::{Error, Result};
 use crate::model::Seconds;
 use crate::time::{DAY, day_name};
@@ -112,13 +112,17 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
     }
     let days = parts_by_day(next);
     let none = Vec::new();
-    let mut links = Vec::with_capacity(days.len());
+    let mut kept = Vec::with_capacity(days.len());
+    let mut todo = Vec::new();
     for (&day, parts) in &days {
         let following = days.get(&(day + 1)).unwrap_or(&none);
-        if let Some(kept) = next.links.iter().find(|l| l.day == day && l.covers(parts, following)) {
-            links.push(kept.clone());
-            continue;
+        match next.links.iter().find(|l| l.day == day && l.covers(parts, following)) {
+            Some(l) => kept.push(l.clone()),
+            None => todo.push((day, parts, following)),
         }
+    }
+    // Days in parallel (each sort is parallel too, but its gathering and writing are not).
+    let made = todo.into_par_iter().map(|(day, parts, following)| {
         let started = std::time::Instant::now();
         let rel = layout::links(batch, &day_name(day));
         let open = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
@@ -132,14 +136,16 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
         write(&path, day, &columns)?;
         tracing::info!(day = %day_name(day), rows = columns.iter().map(|c| c.0.len()).sum::<usize>(),
             ms = started.elapsed().as_millis() as u64, "linked each check-in to its person's next");
-        links.push(DayLinks {
+        Ok(DayLinks {
             day,
             path: rel,
             parts: parts.iter().map(|p| p.path.clone()).collect(),
             following: following.iter().map(|p| p.path.clone()).collect(),
-        });
-    }
-    next.links = links;
+        })
+    });
+    kept.extend(made.collect::<Result<Vec<_>>>()?);
+    kept.sort_by_key(|l| l.day);
+    next.links = kept;
     Ok(())
 }
 
@@ -325,10 +331,7 @@ pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>
         columns.push((section(next_at, n)?, section(reach_at, n.div_ceil(REACH_BLOCK))?));
     }
     let file = Arc::new(LinkFile { path: path.to_path_buf(), map, sums });
-    Ok(columns
-        .into_iter()
-        .map(|(next, reach)| PartLinks { file: file.clone(), day_start, next, reach })
-        .collect())
+    Ok(columns.into_iter().map(|(next, reach)| PartLinks { file: file.clone(), day_start, next, reach }).collect())
 }
 
 impl PartLinks {
@@ -403,7 +406,8 @@ pub(crate) fn verify(dir: &Path, links: &DayLinks, store_parts: &[PartInfo]) -> 
     let open_idx = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
     let day_idx = parts.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
     let next_idx = following.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
-    let opened = open(&layout::resolve(dir, &links.path), links.day, &parts.iter().map(|p| p.rows).collect::<Vec<_>>())?;
+    let opened =
+        open(&layout::resolve(dir, &links.path), links.day, &parts.iter().map(|p| p.rows).collect::<Vec<_>>())?;
     let want = compute(links.day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())?;
     opened.iter().zip(&want).try_for_each(|(l, w)| l.verify(w))
 }
@@ -420,14 +424,14 @@ pub(crate) fn open_all(dir: &Path, m: &Manifest) -> Result<Vec<Option<PartLinks>
         if !l.covers(parts, days.get(&(l.day + 1)).unwrap_or(&none)) {
             return Err(Error::store(
                 layout::resolve(dir, &layout::manifest(m.version)),
-                format!("damaged manifest: the links of {} do not cover that day's parts and the next day's", day_name(l.day)),
+                format!(
+                    "damaged manifest: the links of {} do not cover that day's parts and the next day's",
+                    day_name(l.day)
+                ),
             ));
         }
-        let positions: Vec<usize> = l
-            .parts
-            .iter()
-            .map(|path| m.parts.iter().position(|p| &p.path == path).unwrap_or(usize::MAX))
-            .collect();
+        let positions: Vec<usize> =
+            l.parts.iter().map(|path| m.parts.iter().position(|p| &p.path == path).unwrap_or(usize::MAX)).collect();
         let rows: Vec<u64> = positions.iter().map(|&i| m.parts[i].rows).collect();
         for (i, links) in positions.into_iter().zip(open(&layout::resolve(dir, &l.path), l.day, &rows)?) {
             out[i] = Some(links);
@@ -499,7 +503,8 @@ mod tests {
             let read = opened.iter().zip(&cols).all(|(l, w)| {
                 l.ensure(0..w.0.len() as u32).is_ok()
                     && l.reaching(0..w.1.len(), t).is_ok()
-                    && (0..w.0.len() as u32).all(|r| l.next(r) == (w.0[r as usize] != NONE).then(|| t + i64::from(w.0[r as usize])))
+                    && (0..w.0.len() as u32)
+                        .all(|r| l.next(r) == (w.0[r as usize] != NONE).then(|| t + i64::from(w.0[r as usize])))
             });
             assert!(!read, "byte {i} damaged and read as if whole");
         }
