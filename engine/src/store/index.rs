@@ -748,15 +748,16 @@ impl PartIndex {
     /// `after`. The caller's rule must end every stay without check-out that begins before
     /// `open_from` at or before `after`; the rows left out have then all ended by `after`. The
     /// earlier rows are judged a block at a time through the `reach` section, not row by row.
-    /// Without that section (formats 1–3), all of `rows`. With `links` (the part's day links,
-    /// for a rule that ends such a stay at its person's next check-in), a block is also kept
-    /// when a row of it without check-out has its next check-in after `after`.
+    /// Without that section (formats 1–3), all of `rows`. With `links` (the part's day links
+    /// and the request's `max_visit`, for a rule that ends such a stay at its person's next
+    /// check-in within `max_visit`), a block is also kept when a row of it without check-out
+    /// has such a next check-in after `after`.
     pub(crate) fn rows_reaching(
         &self,
         rows: Range<u32>,
         after: Seconds,
         open_from: Seconds,
-        links: Option<&PartLinks>,
+        links: Option<(&PartLinks, Seconds)>,
     ) -> Result<Vec<Range<u32>>> {
         let Some(reach) = self.reach else { return Ok(vec![rows]) };
         let base = rows.start;
@@ -770,7 +771,7 @@ impl PartIndex {
         if open > base {
             let blocks = base as usize / REACH_BLOCK..(open as usize - 1) / REACH_BLOCK + 1;
             self.ensure(reach.bytes_of(blocks.clone()))?;
-            let linked = links.map(|l| l.reaching(blocks.clone(), after)).transpose()?;
+            let linked = links.map(|(l, max_visit)| l.reaching(blocks.clone(), after, max_visit)).transpose()?;
             for b in blocks.clone() {
                 let by_link = linked.as_ref().is_some_and(|l| l[b - blocks.start]);
                 if by_link || self.day_start + Seconds::from(reach.get(&self.map, b)) > after {

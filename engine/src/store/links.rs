@@ -21,14 +21,18 @@
 //! | 24..40 | the page-sum section as `(offset u64, length u64)` |
 //! | 40..44 | CRC-32 of the page-sum section |
 //! | 44..48 | zero |
-//! | 48.. | per part: `rows u64`, `next` offset `u64`, `reach` offset `u64` |
+//! | 48.. | per part: `rows u64`, then the offsets (`u64`) of `next`, `reach_short`, `reach_day` |
 //!
 //! Per part, 8-byte aligned: `next` (`u32 × rows`, in the part's row order: the earliest
 //! check-in of the row's person strictly after the row's own, in any part of the day or of the
-//! next day, in seconds after `day_start`, `u32::MAX` when none) and `reach` (`u32` per block of
-//! 64 rows, as the index's `reach`: the latest `next` among the block's rows without check-out,
-//! 0 when none has one), then the page sums of everything after the header, checked when a trace
-//! first reads a page.
+//! next day, in seconds after `day_start`, `u32::MAX` when none), `reach_short` and `reach_day`
+//! (`u32` per block of 64 rows, as the index's `reach`: the latest `next` among the block's rows
+//! without check-out whose `next` lies at most [`SHORT`] (12 h, the default `max_visit`),
+//! respectively a day, after their check-in; 0 when none). A stay whose next check-in lies
+//! beyond `max_visit` lasts the dwell, so a request with `max_visit` ≤ 12 h reads
+//! `reach_short`, and a person's next check-in the next morning keeps no block of the evening
+//! before. Then the page sums of everything after the header, checked when a trace first reads
+//! a page.
 //!
 //! # Cost
 //! Four bytes a row, and at commit a sort of the day's rows by person and check-in (the day
@@ -56,7 +60,9 @@ use crate::time::{DAY, day_name};
 
 const MAGIC: &[u8; 8] = b"TVLNK001";
 const FIXED: usize = 48;
-const PER_PART: usize = 24;
+const PER_PART: usize = 32;
+/// The `max_visit` up to which `reach_short` answers: the default (12 h).
+pub(crate) const SHORT: Seconds = 43_200;
 const HEADER_CRC_AT: usize = 12;
 const SUMS_CRC_AT: usize = 40;
 /// `next` of a row whose person checks in no later in the two days.
@@ -134,7 +140,7 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
             std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
         }
         write(&path, day, &columns)?;
-        tracing::info!(day = %day_name(day), rows = columns.iter().map(|c| c.0.len()).sum::<usize>(),
+        tracing::info!(day = %day_name(day), rows = columns.iter().map(|c| c.next.len()).sum::<usize>(),
             ms = started.elapsed().as_millis() as u64, "linked each check-in to its person's next");
         Ok(DayLinks {
             day,
@@ -149,9 +155,20 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
     Ok(())
 }
 
-/// The columns (`next`, `reach`) of each part of `day` (indexes `parts`), the next check-ins
-/// looked up in `parts` and in `following` (the next day's).
-pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+/// One part's links, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Columns {
+    /// Per row, its person's next check-in ([`NONE`] when none), seconds after the day's start.
+    pub next: Vec<u32>,
+    /// Per block of rows, the latest `next` within [`SHORT`] of a check-in without check-out.
+    pub reach_short: Vec<u32>,
+    /// The same within a day.
+    pub reach_day: Vec<u32>,
+}
+
+/// The links of each part of `day` (indexes `parts`), the next check-ins looked up in `parts`
+/// and in `following` (the next day's).
+pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) -> Result<Vec<Columns>> {
     let day_start = day * DAY;
     // (person << 32 | check-in after day_start, row of the day): rows numbered part after part.
     let mut rows: Vec<(u64, u32)> = Vec::new();
@@ -196,23 +213,31 @@ pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) 
         let n = idx.row_count();
         let part_next = next[at..at + n].to_vec();
         at += n;
-        let reach = (0..n)
-            .step_by(REACH_BLOCK)
-            .map(|b| {
-                (b..(b + REACH_BLOCK).min(n))
-                    .filter(|&r| idx.check_out(r as u32).is_none() && part_next[r] != NONE)
-                    .map(|r| part_next[r])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        out.push((part_next, reach));
+        let reach = |within: Seconds| -> Vec<u32> {
+            (0..n)
+                .step_by(REACH_BLOCK)
+                .map(|b| {
+                    (b..(b + REACH_BLOCK).min(n))
+                        .filter(|&r| {
+                            let a = idx.check_in(r as u32) - day_start;
+                            idx.check_out(r as u32).is_none()
+                                && part_next[r] != NONE
+                                && Seconds::from(part_next[r]) - a <= within
+                        })
+                        .map(|r| part_next[r])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        let (reach_short, reach_day) = (reach(SHORT), reach(DAY));
+        out.push(Columns { next: part_next, reach_short, reach_day });
     }
     Ok(out)
 }
 
 /// Write a day's links file: `columns` as [`compute`] gives them, per part in manifest order.
-pub(crate) fn write(path: &Path, day: i64, columns: &[(Vec<u32>, Vec<u32>)]) -> Result<()> {
+pub(crate) fn write(path: &Path, day: i64, columns: &[Columns]) -> Result<()> {
     let io = |e| Error::io(path)(e);
     let header_len = FIXED + PER_PART * columns.len();
     let file = File::create(path).map_err(io)?;
@@ -231,10 +256,11 @@ pub(crate) fn write(path: &Path, day: i64, columns: &[(Vec<u32>, Vec<u32>)]) -> 
         Ok(at)
     };
     // Sections start 8-byte aligned: the header is a multiple of 8 bytes.
-    for (next, reach) in columns {
-        let next_at = section(&mut w, next).map_err(io)?;
-        let reach_at = section(&mut w, reach).map_err(io)?;
-        table.push((next.len() as u64, next_at, reach_at));
+    for c in columns {
+        let next_at = section(&mut w, &c.next).map_err(io)?;
+        let short_at = section(&mut w, &c.reach_short).map_err(io)?;
+        let day_at = section(&mut w, &c.reach_day).map_err(io)?;
+        table.push([c.next.len() as u64, next_at, short_at, day_at]);
     }
     let (sums, mut file) = w.finish();
     let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
@@ -250,10 +276,8 @@ pub(crate) fn write(path: &Path, day: i64, columns: &[(Vec<u32>, Vec<u32>)]) -> 
     header.extend_from_slice(&(sums_bytes.len() as u64).to_le_bytes());
     header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
-    for (rows, next_at, reach_at) in table {
-        for v in [rows, next_at, reach_at] {
-            header.extend_from_slice(&v.to_le_bytes());
-        }
+    for v in table.into_iter().flatten() {
+        header.extend_from_slice(&v.to_le_bytes());
     }
     paged::seal_header(&mut header, HEADER_CRC_AT);
     use std::io::Seek;
@@ -277,7 +301,8 @@ pub(crate) struct PartLinks {
     file: Arc<LinkFile>,
     day_start: Seconds,
     next: U32s,
-    reach: U32s,
+    reach_short: U32s,
+    reach_day: U32s,
 }
 
 /// Map a day's links file and check its header against the day and the row counts of its
@@ -316,7 +341,8 @@ pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>
     let mut columns = Vec::with_capacity(parts);
     for (i, &want) in rows.iter().enumerate() {
         let at = FIXED + PER_PART * i;
-        let (n, next_at, reach_at) = (field(at)?, field(at + 8)? as usize, field(at + 16)? as usize);
+        let (n, next_at) = (field(at)?, field(at + 8)? as usize);
+        let (short_at, day_at) = (field(at + 16)? as usize, field(at + 24)? as usize);
         if n != want {
             return Err(bad(&format!("part {i} has {n} rows, the manifest {want}")));
         }
@@ -328,10 +354,14 @@ pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>
                 .and_then(|end| U32s::new(map.len(), start..end))
                 .ok_or_else(|| bad("section out of bounds"))
         };
-        columns.push((section(next_at, n)?, section(reach_at, n.div_ceil(REACH_BLOCK))?));
+        let blocks = n.div_ceil(REACH_BLOCK);
+        columns.push((section(next_at, n)?, section(short_at, blocks)?, section(day_at, blocks)?));
     }
     let file = Arc::new(LinkFile { path: path.to_path_buf(), map, sums });
-    Ok(columns.into_iter().map(|(next, reach)| PartLinks { file: file.clone(), day_start, next, reach }).collect())
+    Ok(columns
+        .into_iter()
+        .map(|(next, reach_short, reach_day)| PartLinks { file: file.clone(), day_start, next, reach_short, reach_day })
+        .collect())
 }
 
 impl PartLinks {
@@ -362,25 +392,30 @@ impl PartLinks {
         (t != NONE).then(|| self.day_start + Seconds::from(t))
     }
 
-    /// Of blocks `blocks` (of 64 rows), which may hold a row without check-out whose next
-    /// check-in is later than `after`, checked.
-    pub(crate) fn reaching(&self, blocks: Range<usize>, after: Seconds) -> Result<Vec<bool>> {
-        if blocks.end > self.reach.len() {
-            return Err(self.damaged(format!("row block {} of {}", blocks.end, self.reach.len())));
+    /// Of blocks `blocks` (of 64 rows), which may hold a row without check-out whose stay ends
+    /// at a next check-in later than `after`, under a request's `max_visit` (at most a day),
+    /// checked.
+    pub(crate) fn reaching(&self, blocks: Range<usize>, after: Seconds, max_visit: Seconds) -> Result<Vec<bool>> {
+        let reach = if max_visit <= SHORT { self.reach_short } else { self.reach_day };
+        if blocks.end > reach.len() {
+            return Err(self.damaged(format!("row block {} of {}", blocks.end, reach.len())));
         }
-        self.file.sums.ensure(&self.file.map, self.reach.bytes_of(blocks.clone())).map_err(|e| self.damaged(e))?;
-        Ok(blocks.map(|b| self.day_start + Seconds::from(self.reach.get(&self.file.map, b)) > after).collect())
+        self.file.sums.ensure(&self.file.map, reach.bytes_of(blocks.clone())).map_err(|e| self.damaged(e))?;
+        Ok(blocks.map(|b| self.day_start + Seconds::from(reach.get(&self.file.map, b)) > after).collect())
     }
 
     /// Check every page of the file and that this part's columns are `want` (recomputed).
-    pub(crate) fn verify(&self, want: &(Vec<u32>, Vec<u32>)) -> Result<()> {
+    pub(crate) fn verify(&self, want: &Columns) -> Result<()> {
         let map = &self.file.map;
         self.file.sums.ensure_all(map).map_err(|e| self.damaged(e))?;
-        if let Some(r) = (0..self.next.len()).find(|&r| self.next.get(map, r) != want.0[r]) {
+        let column = |c: U32s| (0..c.len()).map(|i| c.get(map, i)).collect::<Vec<u32>>();
+        if let Some(r) = (0..want.next.len()).find(|&r| self.next.get(map, r) != want.next[r]) {
             return Err(self.damaged(format!("row {r}: next check-in disagrees with the parts")));
         }
-        if let Some(b) = (0..self.reach.len()).find(|&b| self.reach.get(map, b) != want.1[b]) {
-            return Err(self.damaged(format!("rows from {}: latest next check-in disagrees", b * REACH_BLOCK)));
+        for (have, want) in [(self.reach_short, &want.reach_short), (self.reach_day, &want.reach_day)] {
+            if let Some(b) = column(have).iter().zip(want).position(|(h, w)| h != w) {
+                return Err(self.damaged(format!("rows from {}: latest next check-in disagrees", b * REACH_BLOCK)));
+            }
         }
         Ok(())
     }
@@ -471,12 +506,13 @@ mod tests {
         let cols = compute(day, &[&ia, &ib], &[&ic]).unwrap();
         // Person 7 checks in at 100 (twice: A and B), 300, 400; 8 at 100, 500, then 86,470
         // the next day; 9 at 200, then 86,450.
-        assert_eq!(cols[0].0, [300, DAY as u32 + 70, 500, 400]);
-        assert_eq!(cols[1].0, [300, DAY as u32 + 50, NONE]);
+        assert_eq!(cols[0].next, [300, DAY as u32 + 70, 500, 400]);
+        assert_eq!(cols[1].next, [300, DAY as u32 + 50, NONE]);
         // One block each: the latest next check-in of a row without check-out (A's row 1 has
-        // one, so its next does not count).
-        assert_eq!(cols[0].1, [500]);
-        assert_eq!(cols[1].1, [DAY as u32 + 50]);
+        // one, so its next does not count); within 12 h of the check-in, or within a day (B's
+        // row 1 checks in next 23 h 57 min later).
+        assert_eq!((&cols[0].reach_short, &cols[0].reach_day), (&vec![500], &vec![500]));
+        assert_eq!((&cols[1].reach_short, &cols[1].reach_day), (&vec![300], &vec![DAY as u32 + 50]));
 
         let p = dir.path().join("l.tvl");
         write(&p, day, &cols).unwrap();
@@ -485,8 +521,10 @@ mod tests {
         assert_eq!(opened[0].next(1), Some(t + DAY + 70));
         opened[1].ensure(2..3).unwrap();
         assert_eq!(opened[1].next(2), None);
-        assert_eq!(opened[1].reaching(0..1, t + DAY + 49).unwrap(), [true]);
-        assert_eq!(opened[1].reaching(0..1, t + DAY + 50).unwrap(), [false]);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 49, DAY).unwrap(), [true]);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 50, DAY).unwrap(), [false]);
+        assert_eq!(opened[1].reaching(0..1, t + 299, SHORT).unwrap(), [true]);
+        assert_eq!(opened[1].reaching(0..1, t + 300, SHORT).unwrap(), [false]);
         for (l, w) in opened.iter().zip(&cols) {
             l.verify(w).unwrap();
         }
@@ -501,10 +539,12 @@ mod tests {
             std::fs::write(&p, &bad).unwrap();
             let Ok(opened) = open(&p, day, &[4, 3]) else { continue };
             let read = opened.iter().zip(&cols).all(|(l, w)| {
-                l.ensure(0..w.0.len() as u32).is_ok()
-                    && l.reaching(0..w.1.len(), t).is_ok()
-                    && (0..w.0.len() as u32)
-                        .all(|r| l.next(r) == (w.0[r as usize] != NONE).then(|| t + i64::from(w.0[r as usize])))
+                let blocks = 0..w.reach_short.len();
+                l.ensure(0..w.next.len() as u32).is_ok()
+                    && l.reaching(blocks.clone(), t, SHORT).is_ok()
+                    && l.reaching(blocks, t, DAY).is_ok()
+                    && (0..w.next.len() as u32)
+                        .all(|r| l.next(r) == (w.next[r as usize] != NONE).then(|| t + i64::from(w.next[r as usize])))
             });
             assert!(!read, "byte {i} damaged and read as if whole");
         }

@@ -111,7 +111,7 @@ impl VenueStays<'_> {
     pub(crate) fn rows_reaching(&self, idx: &PartIndex, rows: Range<u32>, after: Seconds) -> Result<Vec<Range<u32>>> {
         let links = self.linked(idx);
         let live = match self.open_from(after, links.is_some()) {
-            Some(from) => idx.rows_reaching(rows, after, from, links)?,
+            Some(from) => idx.rows_reaching(rows, after, from, links.map(|l| (l, self.stays.req.max_visit)))?,
             None => vec![rows],
         };
         for range in &live {
