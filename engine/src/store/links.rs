@@ -127,8 +127,9 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
             None => todo.push((day, parts, following)),
         }
     }
-    // Days in parallel (each sort is parallel too, but its gathering and writing are not).
-    let made = todo.into_par_iter().map(|(day, parts, following)| {
+    // One day after the other, each sort in parallel: days side by side took a third more
+    // memory (100 M: peak RSS 803 → 975 MiB) for no measurable time.
+    let made = todo.into_iter().map(|(day, parts, following)| {
         let started = std::time::Instant::now();
         let rel = layout::links(batch, &day_name(day));
         let open = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
