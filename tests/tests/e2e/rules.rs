@@ -532,3 +532,27 @@ fn the_risk_score_explains_itself_and_reorders() {
     let e = store.trace(&TraceRequest::new("F0").rule(ExposureRule::PcCovid).rank_by(RankBy::Score)).unwrap_err();
     assert!(e.to_string().contains("has its own order"), "{e}");
 }
+
+/// A damaged day-links file is found by `verify` and makes a `next-checkin` trace an error
+/// naming it, never another list; `overlap` does not read it.
+#[test]
+fn a_damaged_links_file_is_an_error_naming_it() {
+    let (dir, store) = StoreFixture::new()
+        .visit("A", "V1", "08:00", None)
+        .visit("B", "V1", "08:30", None)
+        .visit("B", "V2", "10:00", Some("11:00"))
+        .build();
+    let links = store.snapshot().manifest().links.clone();
+    assert_eq!(links.len(), 1);
+    let path = dir.path().join("store").join(&links[0].path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The header of one part is 48 + 32 bytes; the first body byte is row 0's next check-in.
+    bytes[80] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let report = Store::verify(dir.path().join("store"), false).unwrap();
+    assert!(report.problems.iter().any(|p| p.file == links[0].path), "{report:?}");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let err = store.trace(&TraceRequest::new("A").rule(ExposureRule::NextCheckin)).unwrap_err().to_string();
+    assert!(err.contains(&links[0].path) && err.contains("checksum"), "{err}");
+    assert_eq!(store.trace(&TraceRequest::new("A")).unwrap().contacts.len(), 1);
+}
