@@ -13,7 +13,7 @@ use crate::store::index::{self, PartIndex};
 use crate::time::{self, Tz};
 
 /// The targets.
-pub const TARGETS: [&str; 4] = ["csv", "time", "index", "dict"];
+pub const TARGETS: [&str; 5] = ["csv", "time", "index", "dict", "links"];
 
 /// Run target `name` over `bytes`; returns how many items it accepted (rows, values, keys).
 pub fn run(name: &str, bytes: &[u8]) -> usize {
@@ -22,6 +22,7 @@ pub fn run(name: &str, bytes: &[u8]) -> usize {
         "time" => times(bytes),
         "index" => index(bytes),
         "dict" => dict(bytes),
+        "links" => links(bytes),
         _ => panic!("unknown fuzz target {name}"),
     }
 }
@@ -32,6 +33,7 @@ pub fn reseal(name: &str, bytes: &mut [u8]) {
     match name {
         "index" => index::reseal(bytes),
         "dict" => crate::store::dict::reseal(bytes),
+        "links" => crate::store::links::reseal(bytes),
         _ => {}
     }
 }
@@ -87,6 +89,30 @@ pub fn seeds(name: &str) -> Result<Vec<Vec<u8>>> {
             let v2 =
                 crate::store::dict::as_format_2(&bytes).ok_or_else(|| Error::Internal("a format-2 seed".into()))?;
             vec![bytes, v2, v4]
+        }
+        "links" => {
+            let day = 18_840;
+            let t = day * time::DAY;
+            let visit = |i: u32, d: i64| Visit {
+                venue: i / 40,
+                check_in: t + d * time::DAY + 60 * i64::from(i),
+                person: i * 7 % 113,
+                check_out: (!i.is_multiple_of(3)).then_some(t + d * time::DAY + 60 * i64::from(i) + 1800),
+            };
+            let mut indexes = Vec::new();
+            for (k, (d, rows)) in [(0, 0..300u32), (0, 300..420), (1, 0..200)].into_iter().enumerate() {
+                let path = scratch(&format!("{k}.tvx"));
+                let rows: Vec<Visit> = rows.map(|i| visit(i, d)).collect();
+                index::write(&path, day + d, &rows)?;
+                indexes.push(PartIndex::open(&path, rows.len() as u64, day + d)?);
+                let _ = std::fs::remove_file(&path);
+            }
+            let columns = crate::store::links::compute(day, &[&indexes[0], &indexes[1]], &[&indexes[2]])?;
+            let path = scratch("tvl");
+            crate::store::links::write(&path, day, &columns)?;
+            let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+            let _ = std::fs::remove_file(&path);
+            vec![bytes]
         }
         _ => panic!("unknown fuzz target {name}"),
     })
@@ -147,6 +173,31 @@ fn index(bytes: &[u8]) -> usize {
         Ok(n)
     };
     run().unwrap_or(0)
+}
+
+/// Open a day's links file from bytes (with the parts, rows and day its header claims), read
+/// every entry the joins read, then every page.
+fn links(bytes: &[u8]) -> usize {
+    let word = |at: usize| bytes.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let parts = bytes.get(8..12).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).min(64) as usize;
+    let day_start = word(16) as i64;
+    let day = day_start.div_euclid(time::DAY);
+    let rows: Vec<u64> = (0..parts).map(|i| word(48 + 32 * i).min(1 << 20)).collect();
+    let Ok(map) = map_bytes(bytes) else { return 0 };
+    let Ok(opened) = crate::store::links::from_map(Path::new("fuzz.tvl"), map, day, &rows) else { return 0 };
+    let mut n = 0;
+    for (links, &rows) in opened.iter().zip(&rows) {
+        let rows = rows as u32;
+        if links.ensure(0..rows).is_ok() {
+            n += (0..rows).filter(|&r| links.next(r).is_some()).count();
+        }
+        let blocks = 0..(rows as usize).div_ceil(64);
+        for max_visit in [43_200, time::DAY] {
+            let _ = links.reaching(blocks.clone(), day_start + 3600, max_visit);
+        }
+        let _ = links.read_all();
+    }
+    n
 }
 
 /// Open a dictionary segment from bytes (with the base and count its header claims), look up

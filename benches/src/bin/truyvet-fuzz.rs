@@ -20,7 +20,7 @@ use rand_pcg::Pcg64Mcg;
 #[derive(Debug, Parser)]
 #[command(about = "Fuzz the engine's readers with mutated inputs")]
 struct Args {
-    /// Targets to run (default: all of csv, time, index, dict).
+    /// Targets to run (default: all of csv, time, index, dict, links).
     #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
     /// Inputs per target.

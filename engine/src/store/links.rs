@@ -309,7 +309,11 @@ pub(crate) struct PartLinks {
 /// Map a day's links file and check its header against the day and the row counts of its
 /// parts (in [`DayLinks::parts`] order). Pages are checked when first read.
 pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>> {
-    let map = map_file_scattered(path)?;
+    from_map(path, map_file_scattered(path)?, day, rows)
+}
+
+/// [`open`] over bytes already mapped (`path` names them in errors).
+pub(crate) fn from_map(path: &Path, map: Mmap, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>> {
     let bad = |why: &str| Error::store(path, format!("damaged links file: {why}"));
     if map.get(..8) != Some(&MAGIC[..]) {
         return Err(bad("bad magic"));
@@ -407,19 +411,47 @@ impl PartLinks {
 
     /// Check every page of the file and that this part's columns are `want` (recomputed).
     pub(crate) fn verify(&self, want: &Columns) -> Result<()> {
-        let map = &self.file.map;
-        self.file.sums.ensure_all(map).map_err(|e| self.damaged(e))?;
-        let column = |c: U32s| (0..c.len()).map(|i| c.get(map, i)).collect::<Vec<u32>>();
-        if let Some(r) = (0..want.next.len()).find(|&r| self.next.get(map, r) != want.next[r]) {
+        let have = self.read_all()?;
+        if let Some(r) = have.next.iter().zip(&want.next).position(|(h, w)| h != w) {
             return Err(self.damaged(format!("row {r}: next check-in disagrees with the parts")));
         }
-        for (have, want) in [(self.reach_short, &want.reach_short), (self.reach_day, &want.reach_day)] {
-            if let Some(b) = column(have).iter().zip(want).position(|(h, w)| h != w) {
+        for (have, want) in [(&have.reach_short, &want.reach_short), (&have.reach_day, &want.reach_day)] {
+            if let Some(b) = have.iter().zip(want).position(|(h, w)| h != w) {
                 return Err(self.damaged(format!("rows from {}: latest next check-in disagrees", b * REACH_BLOCK)));
             }
         }
         Ok(())
     }
+
+    /// Every page of the file checked, and this part's columns.
+    pub(crate) fn read_all(&self) -> Result<Columns> {
+        let map = &self.file.map;
+        self.file.sums.ensure_all(map).map_err(|e| self.damaged(e))?;
+        let column = |c: U32s| (0..c.len()).map(|i| c.get(map, i)).collect::<Vec<u32>>();
+        Ok(Columns {
+            next: column(self.next),
+            reach_short: column(self.reach_short),
+            reach_day: column(self.reach_day),
+        })
+    }
+}
+
+/// Recompute the checksums of a (damaged) links file in place, so that fuzzing reaches the
+/// structural checks behind them. Does nothing to bytes too broken to locate the sums.
+pub(crate) fn reseal(bytes: &mut [u8]) {
+    let Some(parts) = read_u32(bytes, 8) else { return };
+    let header_len = FIXED.saturating_add(PER_PART.saturating_mul(parts as usize));
+    let (Some(at), Some(len)) = (read_u64(bytes, 24), read_u64(bytes, 32)) else { return };
+    let (at, len) = (at as usize, len as usize);
+    if bytes.len() < header_len
+        || &bytes[..8] != MAGIC
+        || at < header_len
+        || at.checked_add(len) != Some(bytes.len())
+        || len != paged::pages(at - header_len, paged::PAGE) * 4
+    {
+        return;
+    }
+    paged::reseal(bytes, header_len..at, paged::PAGE, SUMS_CRC_AT, header_len, HEADER_CRC_AT);
 }
 
 /// Check a day's links in full (for `verify`): its header, every page, and every entry against
