@@ -771,9 +771,10 @@ impl PartIndex {
         if open > base {
             let blocks = base as usize / REACH_BLOCK..(open as usize - 1) / REACH_BLOCK + 1;
             self.ensure(reach.bytes_of(blocks.clone()))?;
-            let linked = links.map(|(l, max_visit)| l.reaching(blocks.clone(), after, max_visit)).transpose()?;
-            for b in blocks.clone() {
-                let by_link = linked.as_ref().is_some_and(|l| l[b - blocks.start]);
+            let mut linked = links.map(|(l, max_visit)| l.reaching(blocks.clone(), after, max_visit)).transpose()?;
+            for b in blocks {
+                // Advanced once per block, first: the links' answer for block `b`.
+                let by_link = linked.as_mut().is_some_and(|l| l.next() == Some(true));
                 if by_link || self.day_start + Seconds::from(reach.get(&self.map, b)) > after {
                     let at = (b * REACH_BLOCK) as u32;
                     push(at.max(base)..(at + REACH_BLOCK as u32).min(open));

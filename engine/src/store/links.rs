@@ -132,10 +132,7 @@ pub(crate) fn refresh(dir: &Path, base: &Manifest, next: &mut Manifest, batch: u
     let made = todo.into_iter().map(|(day, parts, following)| {
         let started = std::time::Instant::now();
         let rel = layout::links(batch, &day_name(day));
-        let open = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
-        let day_idx = parts.iter().map(open).collect::<Result<Vec<_>>>()?;
-        let next_idx = following.iter().map(open).collect::<Result<Vec<_>>>()?;
-        let columns = compute(day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())?;
+        let columns = compute_from(dir, day, parts, following)?;
         let path = layout::resolve(dir, &rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
@@ -165,6 +162,14 @@ pub(crate) struct Columns {
     pub reach_short: Vec<u32>,
     /// The same within a day.
     pub reach_day: Vec<u32>,
+}
+
+/// [`compute`] over the indexes of a store's parts of `day` and of the next day.
+fn compute_from(dir: &Path, day: i64, parts: &[&PartInfo], following: &[&PartInfo]) -> Result<Vec<Columns>> {
+    let open = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
+    let day_idx = parts.iter().map(open).collect::<Result<Vec<_>>>()?;
+    let next_idx = following.iter().map(open).collect::<Result<Vec<_>>>()?;
+    compute(day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())
 }
 
 /// The links of each part of `day` (indexes `parts`), the next check-ins looked up in `parts`
@@ -315,20 +320,13 @@ pub(crate) fn open(path: &Path, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>
 /// [`open`] over bytes already mapped (`path` names them in errors).
 pub(crate) fn from_map(path: &Path, map: Mmap, day: i64, rows: &[u64]) -> Result<Vec<PartLinks>> {
     let bad = |why: &str| Error::store(path, format!("damaged links file: {why}"));
-    if map.get(..8) != Some(&MAGIC[..]) {
-        return Err(bad("bad magic"));
-    }
     let parts = read_u32(&map, 8).ok_or_else(|| bad("short header"))? as usize;
     if parts != rows.len() {
         return Err(bad(&format!("{parts} parts, the manifest names {}", rows.len())));
     }
     let header_len = FIXED + PER_PART * parts;
-    let header = map.get(..header_len).ok_or_else(|| bad("short header"))?;
-    let mut sealed = header.to_vec();
-    paged::seal_header(&mut sealed, HEADER_CRC_AT);
-    if sealed != header {
-        return Err(bad("header checksum mismatch"));
-    }
+    // One magic, always checksummed: the header as a versioned file's, of this length.
+    let (header, _) = paged::header(&map, (MAGIC, MAGIC), (header_len, header_len), HEADER_CRC_AT).map_err(bad)?;
     let field = |at: usize| read_u64(header, at).ok_or_else(|| bad("short header"));
     let day_start = field(16)? as i64;
     if day_start != day * DAY {
@@ -400,13 +398,18 @@ impl PartLinks {
     /// Of blocks `blocks` (of 64 rows), which may hold a row without check-out whose stay ends
     /// at a next check-in later than `after`, under a request's `max_visit` (at most a day),
     /// checked.
-    pub(crate) fn reaching(&self, blocks: Range<usize>, after: Seconds, max_visit: Seconds) -> Result<Vec<bool>> {
+    pub(crate) fn reaching(
+        &self,
+        blocks: Range<usize>,
+        after: Seconds,
+        max_visit: Seconds,
+    ) -> Result<impl Iterator<Item = bool> + '_> {
         let reach = if max_visit <= SHORT { self.reach_short } else { self.reach_day };
         if blocks.end > reach.len() {
             return Err(self.damaged(format!("row block {} of {}", blocks.end, reach.len())));
         }
         self.file.sums.ensure(&self.file.map, reach.bytes_of(blocks.clone())).map_err(|e| self.damaged(e))?;
-        Ok(blocks.map(|b| self.day_start + Seconds::from(reach.get(&self.file.map, b)) > after).collect())
+        Ok(blocks.map(move |b| self.day_start + Seconds::from(reach.get(&self.file.map, b)) > after))
     }
 
     /// Check every page of the file and that this part's columns are `want` (recomputed).
@@ -454,9 +457,10 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
     paged::reseal(bytes, header_len..at, paged::PAGE, SUMS_CRC_AT, header_len, HEADER_CRC_AT);
 }
 
-/// Check a day's links in full (for `verify`): its header, every page, and every entry against
-/// the columns recomputed from the parts' indexes.
-pub(crate) fn verify(dir: &Path, links: &DayLinks, store_parts: &[PartInfo]) -> Result<()> {
+/// Check a day's links for `verify`: that they cover their day's parts and the next day's, and
+/// the file's header; unless `quick`, also every page and every entry against the columns
+/// recomputed from the parts' indexes.
+pub(crate) fn check(dir: &Path, links: &DayLinks, store_parts: &[PartInfo], quick: bool) -> Result<()> {
     let find = |path: &String| {
         store_parts.iter().find(|p| &p.path == path).ok_or_else(|| {
             Error::store(layout::resolve(dir, &links.path), format!("links name {path}, a part the manifest does not"))
@@ -471,12 +475,12 @@ pub(crate) fn verify(dir: &Path, links: &DayLinks, store_parts: &[PartInfo]) -> 
             "the links do not cover their day's parts and the next day's".to_string(),
         ));
     }
-    let open_idx = |p: &&PartInfo| PartIndex::open(&layout::resolve(dir, &p.index), p.rows, p.day);
-    let day_idx = parts.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
-    let next_idx = following.iter().map(open_idx).collect::<Result<Vec<_>>>()?;
     let opened =
         open(&layout::resolve(dir, &links.path), links.day, &parts.iter().map(|p| p.rows).collect::<Vec<_>>())?;
-    let want = compute(links.day, &day_idx.iter().collect::<Vec<_>>(), &next_idx.iter().collect::<Vec<_>>())?;
+    if quick {
+        return Ok(());
+    }
+    let want = compute_from(dir, links.day, &parts, &following)?;
     opened.iter().zip(&want).try_for_each(|(l, w)| l.verify(w))
 }
 
@@ -554,10 +558,10 @@ mod tests {
         assert_eq!(opened[0].next(1), Some(t + DAY + 70));
         opened[1].ensure(2..3).unwrap();
         assert_eq!(opened[1].next(2), None);
-        assert_eq!(opened[1].reaching(0..1, t + DAY + 49, DAY).unwrap(), [true]);
-        assert_eq!(opened[1].reaching(0..1, t + DAY + 50, DAY).unwrap(), [false]);
-        assert_eq!(opened[1].reaching(0..1, t + 299, SHORT).unwrap(), [true]);
-        assert_eq!(opened[1].reaching(0..1, t + 300, SHORT).unwrap(), [false]);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 49, DAY).unwrap().collect::<Vec<_>>(), [true]);
+        assert_eq!(opened[1].reaching(0..1, t + DAY + 50, DAY).unwrap().collect::<Vec<_>>(), [false]);
+        assert_eq!(opened[1].reaching(0..1, t + 299, SHORT).unwrap().collect::<Vec<_>>(), [true]);
+        assert_eq!(opened[1].reaching(0..1, t + 300, SHORT).unwrap().collect::<Vec<_>>(), [false]);
         for (l, w) in opened.iter().zip(&cols) {
             l.verify(w).unwrap();
         }

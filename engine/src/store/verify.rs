@@ -182,13 +182,7 @@ fn check(dir: &Path, path: &Path, kind: &Kind, sum: Option<&FileSum>, quick: boo
                 seg.verify()?;
             }
         }
-        Kind::Links(l, parts) => {
-            let rows = l.parts.iter().map(|path| parts.iter().find(|p| &p.path == path).map_or(0, |p| p.rows));
-            super::links::open(path, l.day, &rows.collect::<Vec<_>>())?;
-            if !quick {
-                super::links::verify(dir, l, parts)?;
-            }
-        }
+        Kind::Links(l, parts) => super::links::check(dir, l, parts, quick)?,
         Kind::Quarantine | Kind::ScanCarry(..) => {}
     }
     if quick {
