@@ -180,26 +180,38 @@ struct Dicts {
 }
 
 impl Dicts {
-    /// The person and venue keys of a row's ids (in `text`), a new person's clear id kept.
-    fn keys(&mut self, text: &str, ids: &Ids) -> (u32, u32) {
-        let known = self.persons.len();
-        let person = self.persons.intern(&text[ids.person.0 as usize..ids.person.1 as usize]);
-        if let Some(c) = ids.clear
-            && self.persons.len() > known
-        {
-            self.new_clear.text.push_str(&text[c.0 as usize..c.1 as usize]);
-            self.new_clear.ends.push(self.new_clear.text.len());
-        }
-        (person, self.venues.intern(&text[ids.venue.0 as usize..ids.venue.1 as usize]))
-    }
-
-    /// The keys of every valid row of `chunk`, in row order (`(0, 0)` for a rejected row).
+    /// The keys of every valid row of `chunk`, in row order (`(0, 0)` for a rejected row); a
+    /// new person's clear id kept.
     fn chunk_keys(&mut self, chunk: &ParsedChunk) -> Vec<(u32, u32)> {
+        let valid: Vec<&Ids> = chunk
+            .rows
+            .iter()
+            .filter_map(|row| match row {
+                ParsedRow::Valid { ids, .. } | ParsedRow::Scan { ids, .. } => Some(ids),
+                ParsedRow::Rejected { .. } => None,
+            })
+            .collect();
+        let text = |(start, end): (u32, u32)| &chunk.ids[start as usize..end as usize];
+        let known = self.persons.len();
+        let persons = self.persons.intern_all(&valid.iter().map(|ids| text(ids.person)).collect::<Vec<_>>());
+        let venues = self.venues.intern_all(&valid.iter().map(|ids| text(ids.venue)).collect::<Vec<_>>());
+        // New keys are given in row order: a row names a new person when its key is the next.
+        let mut next = known;
+        for (ids, &person) in valid.iter().zip(&persons) {
+            if person == next {
+                next += 1;
+                if let Some(clear) = ids.clear {
+                    self.new_clear.text.push_str(text(clear));
+                    self.new_clear.ends.push(self.new_clear.text.len());
+                }
+            }
+        }
+        let mut keys = persons.into_iter().zip(venues);
         chunk
             .rows
             .iter()
             .map(|row| match row {
-                ParsedRow::Valid { ids, .. } | ParsedRow::Scan { ids, .. } => self.keys(&chunk.ids, ids),
+                ParsedRow::Valid { .. } | ParsedRow::Scan { .. } => keys.next().expect("a key pair per valid row"),
                 ParsedRow::Rejected { .. } => (0, 0),
             })
             .collect()

@@ -46,13 +46,11 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use hashbrown::DefaultHashBuilder;
-use hashbrown::HashTable;
 use memmap2::Mmap;
 use rayon::prelude::*;
-use std::hash::BuildHasher;
 
 use super::bytes::{U32s, U64s, map_file_scattered, prefetch, read_u32, read_u64, will_read, write_u32s, write_u64s};
+use super::idtable::{GROUP, IdTable};
 use super::layout;
 use super::manifest::DictSegmentInfo;
 use super::paged::{self, PageSums, SumWriter, crc, pages};
@@ -114,49 +112,12 @@ impl InternedView {
     }
 }
 
-/// A hash table slot of the interner: the key, and the id itself when it is short (most person
-/// ids are phone or citizen numbers, most venue ids QR codes of under 30 bytes), so that finding
-/// a known id reads one cache line, not the arena's offsets and text as well. `N` is the bytes
-/// kept: ids of up to `N - 1` bytes, and their length.
-#[derive(Debug, Clone, Copy)]
-struct Slot<const N: usize> {
-    key: u32,
-    /// `short[..len]` is the id when `len = short[N - 1] < N`; `LONG` otherwise.
-    short: [u8; N],
-}
-
-const LONG: u8 = u8::MAX;
-
 /// Slot bytes of the person interner: a 16-byte slot, ids of up to 11 bytes (phone and citizen
 /// numbers) kept in it. Millions of persons: the table's size is what this sets.
 pub(crate) const PERSON_SLOT: usize = 12;
 /// Slot bytes of the venue interner: a 32-byte slot, ids of up to 27 bytes kept in it. Venues
 /// are few (a table of 80 k venues is 4 MiB), and every check-in looks one up.
 pub(crate) const VENUE_SLOT: usize = 28;
-
-impl<const N: usize> Slot<N> {
-    const SHORT: usize = N - 1;
-
-    fn new(key: u32, id: &[u8]) -> Slot<N> {
-        let mut short = [0u8; N];
-        if id.len() <= Self::SHORT {
-            short[..id.len()].copy_from_slice(id);
-            short[Self::SHORT] = id.len() as u8;
-        } else {
-            short[Self::SHORT] = LONG;
-        }
-        Slot { key, short }
-    }
-
-    /// Whether this slot holds `id`; `long` fetches a long id from the arena.
-    #[inline]
-    fn holds<'a>(&self, id: &[u8], long: impl FnOnce(u32) -> &'a [u8]) -> bool {
-        match self.short[Self::SHORT] {
-            LONG => id.len() > Self::SHORT && long(self.key) == id,
-            n => usize::from(n) == id.len() && &self.short[..id.len()] == id,
-        }
-    }
-}
 
 /// The id of `key` in an interner's arena: its frozen chunks, then the open one.
 fn arena_get<'a>(frozen: &'a [Arc<Chunk>], open: &'a Chunk, key: u32) -> &'a [u8] {
@@ -172,8 +133,7 @@ fn arena_get<'a>(frozen: &'a [Arc<Chunk>], open: &'a Chunk, key: u32) -> &'a [u8
 pub(crate) struct Interner<const N: usize = PERSON_SLOT> {
     frozen: Vec<Arc<Chunk>>,
     open: Chunk,
-    table: HashTable<Slot<N>>,
-    hasher: DefaultHashBuilder,
+    table: IdTable<N>,
     len: u32,
 }
 
@@ -191,28 +151,47 @@ impl<const N: usize> Interner<N> {
 
     /// Key of `id`, interning it if new.
     pub(crate) fn intern(&mut self, id: &str) -> u32 {
-        let id_bytes = id.as_bytes();
-        let hash = self.hasher.hash_one(id_bytes);
-        let Interner { frozen, open, table, hasher, len } = self;
-        if let Some(slot) = table.find(hash, |s| s.holds(id_bytes, |k| arena_get(frozen, open, k))) {
-            return slot.key;
-        }
-        let key = *len;
-        open.text.push_str(id);
-        open.ends.push(open.text.len() as u32);
-        *len += 1;
-        let rehash = |s: &Slot<N>| hasher.hash_one(arena_get(frozen, open, s.key));
-        table.insert_unique(hash, Slot::new(key, id_bytes), rehash);
-        if open.ends.len() == CHUNK {
-            frozen.push(Arc::new(std::mem::take(open)));
+        let hash = self.table.hash(id.as_bytes());
+        self.intern_hashed(id, hash)
+    }
+
+    fn intern_hashed(&mut self, id: &str, hash: u64) -> u32 {
+        let Interner { frozen, open, table, len } = self;
+        let (key, new) = table.get_or_insert(id.as_bytes(), hash, *len, |k| arena_get(frozen, open, k));
+        if new {
+            open.text.push_str(id);
+            open.ends.push(open.text.len() as u32);
+            *len += 1;
+            if open.ends.len() == CHUNK {
+                frozen.push(Arc::new(std::mem::take(open)));
+            }
         }
         key
     }
 
+    /// Keys of `ids`, in order, interning the new ones: as [`intern`](Self::intern) one after
+    /// another, with each group's table misses overlapping (see [`IdTable::touch`]).
+    pub(crate) fn intern_all(&mut self, ids: &[&str]) -> Vec<u32> {
+        let hashes: Vec<u64> = ids.iter().map(|id| self.table.hash(id.as_bytes())).collect();
+        let mut keys = Vec::with_capacity(ids.len());
+        let groups = ids.chunks(GROUP).zip(hashes.chunks(GROUP));
+        let mut ahead = hashes.chunks(GROUP).skip(1);
+        self.table.touch(&hashes[..hashes.len().min(GROUP)]);
+        for (group, group_hashes) in groups {
+            // The next group's slots load while this one is looked up.
+            if let Some(next) = ahead.next() {
+                self.table.touch(next);
+            }
+            for (id, &hash) in group.iter().zip(group_hashes) {
+                keys.push(self.intern_hashed(id, hash));
+            }
+        }
+        keys
+    }
+
     /// Look up without interning.
     pub(crate) fn get(&self, id: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash_one(id);
-        self.table.find(hash, |s| s.holds(id, |k| self.get_bytes(k))).map(|s| s.key)
+        self.table.get(id, self.table.hash(id), |k| self.get_bytes(k))
     }
 
     /// A view of every string interned so far.
@@ -226,7 +205,8 @@ impl<const N: usize> Interner<N> {
 
     /// Load every id of the given segments, in key order.
     pub(crate) fn load(segments: &[DictSegment]) -> Result<Interner<N>> {
-        let mut interner = Interner::default();
+        let ids = segments.iter().map(|s| s.count as usize).sum();
+        let mut interner = Interner { table: IdTable::with_capacity(ids), ..Interner::default() };
         for seg in segments {
             will_read(&seg.map, 0..seg.map.len());
             if seg.base != interner.len {

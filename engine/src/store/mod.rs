@@ -11,6 +11,7 @@ pub(crate) mod carry;
 pub mod cases;
 mod compact;
 pub(crate) mod dict;
+mod idtable;
 pub(crate) mod index;
 mod keyset;
 pub(crate) mod layout;

@@ -1,0 +1,221 @@
+//! The interner's hash table: ids to keys, open addressing with linear probing.
+//!
+//! A slot holds the key and, for an id short enough, the id itself, so that finding a known id
+//! reads one slot and nothing else: one cache line, where a table with a separate array of
+//! control bytes reads two. A long id's slot holds its hash instead, and the id is compared in
+//! the arena only when the hashes agree.
+//!
+//! Ingest looks up every row's two ids; with millions of persons the table is far larger than
+//! the caches, so nearly every lookup misses. [`IdTable::touch`] loads the home slots of a group
+//! of ids before they are looked up: the misses of a group overlap instead of following one
+//! another.
+
+use std::hash::BuildHasher;
+
+use hashbrown::DefaultHashBuilder;
+
+/// The key of a slot that holds no id.
+const VACANT: u32 = u32::MAX;
+/// The length byte of a slot whose id is too long to keep in it.
+const LONG: u8 = u8::MAX;
+
+/// A slot: the key, and the id when it is short (`short[..len]`, `len = short[N - 1] < N`), or
+/// the id's hash in `short[..8]` and `LONG` in `short[N - 1]`.
+#[derive(Debug, Clone, Copy)]
+struct Slot<const N: usize> {
+    key: u32,
+    short: [u8; N],
+}
+
+impl<const N: usize> Slot<N> {
+    const LEN_AT: usize = N - 1;
+    const EMPTY: Slot<N> = Slot { key: VACANT, short: [0; N] };
+
+    fn new(key: u32, id: &[u8], hash: u64) -> Slot<N> {
+        const { assert!(N > 8, "a slot keeps a long id's 8-byte hash") };
+        let mut short = [0u8; N];
+        if id.len() < Self::LEN_AT + 1 {
+            short[..id.len()].copy_from_slice(id);
+            short[Self::LEN_AT] = id.len() as u8;
+        } else {
+            short[..8].copy_from_slice(&hash.to_le_bytes());
+            short[Self::LEN_AT] = LONG;
+        }
+        Slot { key, short }
+    }
+
+    /// Whether this slot holds `id`, whose slot bytes are `probe` (see [`Slot::new`]): one
+    /// comparison of fixed size, then, for a long id whose hash agrees, the id in the arena
+    /// (`long`).
+    #[inline]
+    fn holds<'a>(&self, probe: &[u8; N], id: &[u8], long: impl FnOnce(u32) -> &'a [u8]) -> bool {
+        self.short == *probe && (probe[Self::LEN_AT] != LONG || long(self.key) == id)
+    }
+}
+
+/// Ids to keys. The arena that holds the ids is the caller's: lookups of long ids take a
+/// function from key to id.
+#[derive(Debug, Default)]
+pub(crate) struct IdTable<const N: usize> {
+    /// A power of two long, or empty.
+    slots: Vec<Slot<N>>,
+    len: usize,
+    hasher: DefaultHashBuilder,
+}
+
+/// Ids in a group whose home slots are loaded together (see [`IdTable::touch`]).
+pub(crate) const GROUP: usize = 16;
+
+impl<const N: usize> IdTable<N> {
+    /// A table that holds `n` ids without growing.
+    pub(crate) fn with_capacity(n: usize) -> IdTable<N> {
+        let mut table = IdTable::default();
+        table.resize(Self::slots_for(n));
+        table
+    }
+
+    /// Slots for `n` ids: at most three quarters full.
+    fn slots_for(n: usize) -> usize {
+        (n + n / 3 + 1).next_power_of_two().max(16)
+    }
+
+    pub(crate) fn hash(&self, id: &[u8]) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    /// Load the home slot of each hash, so that the cache misses of a group overlap; the lookups
+    /// that follow then find their slots in the cache.
+    pub(crate) fn touch(&self, hashes: &[u64]) {
+        if self.slots.is_empty() {
+            return;
+        }
+        std::hint::black_box(hashes.iter().fold(0u32, |acc, &h| acc ^ self.slots[self.home(h)].key));
+    }
+
+    /// The slot holding `id`, or the vacant slot where it would go.
+    fn probe<'a>(&self, id: &[u8], hash: u64, long: impl Fn(u32) -> &'a [u8]) -> Result<u32, usize> {
+        let probe = Slot::<N>::new(0, id, hash).short;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            let slot = &self.slots[i];
+            if slot.key == VACANT {
+                return Err(i);
+            }
+            if slot.holds(&probe, id, &long) {
+                return Ok(slot.key);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The key of `id`.
+    pub(crate) fn get<'a>(&self, id: &[u8], hash: u64, long: impl Fn(u32) -> &'a [u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.probe(id, hash, long).ok()
+    }
+
+    /// The key of `id`, or `key` for it if it is new (then `true`).
+    pub(crate) fn get_or_insert<'a>(
+        &mut self,
+        id: &[u8],
+        hash: u64,
+        key: u32,
+        long: impl Fn(u32) -> &'a [u8],
+    ) -> (u32, bool) {
+        assert!(key != VACANT, "an interner holds fewer than {VACANT} ids");
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.resize(Self::slots_for(self.len + 1).max(self.slots.len() * 2));
+        }
+        match self.probe(id, hash, long) {
+            Ok(found) => (found, false),
+            Err(at) => {
+                self.slots[at] = Slot::new(key, id, hash);
+                self.len += 1;
+                (key, true)
+            }
+        }
+    }
+
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![Slot::EMPTY; slots]);
+        let mask = slots - 1;
+        for slot in old.into_iter().filter(|s| s.key != VACANT) {
+            let hash = match slot.short[Slot::<N>::LEN_AT] {
+                LONG => u64::from_le_bytes(slot.short[..8].try_into().expect("8 bytes")),
+                n => self.hash(&slot.short[..usize::from(n)]),
+            };
+            let mut i = self.home(hash);
+            while self.slots[i].key != VACANT {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids short and long, hashes colliding in their home slot (a table of 16 slots), growth
+    /// past several sizes: every id finds the key it was given, and no other id finds one.
+    #[test]
+    fn every_id_finds_its_key_through_collisions_and_growth() {
+        let ids: Vec<String> = (0..5000)
+            .map(|i| match i % 3 {
+                0 => format!("{i}"),
+                1 => format!("09{i:08}"),
+                _ => format!("QR-VN-a-long-venue-name-{i:06}"),
+            })
+            .collect();
+        let mut table: IdTable<12> = IdTable::default();
+        let long = |k: u32| ids[k as usize].as_bytes();
+        for (k, id) in ids.iter().enumerate() {
+            let h = table.hash(id.as_bytes());
+            assert_eq!(table.get_or_insert(id.as_bytes(), h, k as u32, long), (k as u32, true));
+            let again = table.get_or_insert(id.as_bytes(), h, 999_999, long);
+            assert_eq!(again, (k as u32, false));
+        }
+        assert_eq!(table.len, ids.len());
+        assert!(table.slots.len() >= ids.len() * 4 / 3);
+        for (k, id) in ids.iter().enumerate() {
+            assert_eq!(table.get(id.as_bytes(), table.hash(id.as_bytes()), long), Some(k as u32));
+        }
+        for absent in ["", "5000", "0900005000", "QR-VN-a-long-venue-name-005000", "QR-VN-a-long-venue-name-00500"] {
+            assert_eq!(table.get(absent.as_bytes(), table.hash(absent.as_bytes()), long), None, "{absent}");
+        }
+        let sized: IdTable<12> = IdTable::with_capacity(ids.len());
+        assert_eq!(sized.slots.len(), IdTable::<12>::slots_for(ids.len()));
+        assert_eq!(IdTable::<12>::default().get(b"x", 0, long), None);
+    }
+
+    /// A long id's slot is matched by its hash and then by the id in the arena.
+    #[test]
+    fn a_long_id_is_compared_in_the_arena_when_the_hashes_agree() {
+        let holds = |slot: &Slot<12>, id: &[u8], hash: u64, long: &dyn Fn(u32) -> &'static [u8]| {
+            slot.holds(&Slot::<12>::new(0, id, hash).short, id, long)
+        };
+        let slot = Slot::<12>::new(7, b"QR-VN-long-id-1", 42);
+        let arena = |k: u32| -> &'static [u8] {
+            assert_eq!(k, 7);
+            b"QR-VN-long-id-1"
+        };
+        assert!(holds(&slot, b"QR-VN-long-id-1", 42, &arena));
+        assert!(!holds(&slot, b"QR-VN-long-id-2", 42, &arena));
+        assert!(!holds(&slot, b"QR-VN-long-id-1", 43, &|_| unreachable!("hashes differ")));
+        assert!(!holds(&slot, b"short", 42, &|_| unreachable!("a short id is never long")));
+        // 11 bytes fit a 12-byte slot; 12 do not, and their first 8 bytes are not a hash.
+        let short = Slot::<12>::new(3, b"09123456789", 1);
+        assert!(holds(&short, b"09123456789", 99, &|_| unreachable!("kept in the slot")));
+        assert!(!holds(&short, b"0912345678", 1, &|_| unreachable!("kept in the slot")));
+        assert!(!holds(&short, b"091234567890", 1, &|_| unreachable!("kept in the slot")));
+        assert!(!holds(&short, b"", 1, &|_| unreachable!("kept in the slot")));
+    }
+}
