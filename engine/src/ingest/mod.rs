@@ -507,8 +507,11 @@ impl Ingest {
             // parts.
             let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
             let (keyed_tx, keyed_rx) = sync_channel::<Result<(ParsedChunk, Vec<(u32, u32)>)>>(4);
-            // A flush of carried open stays (`true`) is written to parts of its own.
-            let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(1);
+            // A flush of carried open stays (`true`) is written to parts of its own. A
+            // rendezvous: a full buffer waits here until the writer takes it, so that at most two
+            // are held, the one being written and the next (a queued third cost 190 MB at 100 M
+            // once the writer became the slowest stage).
+            let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(0);
             let dir = self.store.clone();
             let parallel = self.parallel;
             let flusher = s.spawn(move || -> Result<(Vec<_>, Vec<_>)> {
