@@ -31,8 +31,9 @@
 //! and buffering on the calling thread; sorting and Parquet encoding on the writer thread and
 //! rayon. At 5 M persons both interning and pairing miss the cache on nearly every probe (each
 //! table is hundreds of MB), so on one thread they made the serial stage of a scan ingest.
-//! Memory is bounded by two buffers of `flush_rows` visits plus the dictionaries (proportional
-//! to distinct ids, not to rows); rejected rows are on disk, not in memory.
+//! Memory is bounded by three buffers of `flush_rows` visits (one being written, one waiting for
+//! the writer, one filling) plus the dictionaries (proportional to distinct ids, not to rows);
+//! rejected rows are on disk, not in memory.
 
 mod rejects;
 pub mod scans;
@@ -507,11 +508,10 @@ impl Ingest {
             // parts.
             let (chunk_tx, chunk_rx) = sync_channel::<Result<ParsedChunk>>(4);
             let (keyed_tx, keyed_rx) = sync_channel::<Result<(ParsedChunk, Vec<(u32, u32)>)>>(4);
-            // A flush of carried open stays (`true`) is written to parts of its own. A
-            // rendezvous: a full buffer waits here until the writer takes it, so that at most two
-            // are held, the one being written and the next (a queued third cost 190 MB at 100 M
-            // once the writer became the slowest stage).
-            let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(0);
+            // A flush of carried open stays (`true`) is written to parts of its own. One full
+            // buffer may wait for the writer while the next fills: a rendezvous instead (two
+            // buffers, not three) saved 125 MB of peak RSS at 100 M and cost 5 % of the time.
+            let (flush_tx, flush_rx) = sync_channel::<(Flush, bool)>(1);
             let dir = self.store.clone();
             let parallel = self.parallel;
             let flusher = s.spawn(move || -> Result<(Vec<_>, Vec<_>)> {

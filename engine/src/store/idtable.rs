@@ -13,9 +13,8 @@
 use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
+use memmap2::MmapMut;
 
-/// The key of a slot that holds no id.
-const VACANT: u32 = u32::MAX;
 /// The length byte of a slot whose id is too long to keep in it.
 const LONG: u8 = u8::MAX;
 
@@ -29,7 +28,6 @@ struct Slot<const N: usize> {
 
 impl<const N: usize> Slot<N> {
     const LEN_AT: usize = N - 1;
-    const EMPTY: Slot<N> = Slot { key: VACANT, short: [0; N] };
 
     fn new(key: u32, id: &[u8], hash: u64) -> Slot<N> {
         const { assert!(N > 8, "a slot keeps a long id's 8-byte hash") };
@@ -53,12 +51,55 @@ impl<const N: usize> Slot<N> {
     }
 }
 
+/// The slots, in an anonymous map that the kernel is asked to back with huge pages: a table of
+/// millions of persons spans hundreds of MB, and with 4 KiB pages nearly every lookup would miss
+/// the TLB as well as the cache. A slot is the key plus one (0: vacant, as the map starts out)
+/// and `N` bytes of id or hash, little-endian.
+#[derive(Debug, Default)]
+struct Slots<const N: usize> {
+    map: Option<MmapMut>,
+    count: usize,
+}
+
+impl<const N: usize> Slots<N> {
+    const SIZE: usize = 4 + N;
+
+    fn new(count: usize) -> Slots<N> {
+        let map = MmapMut::map_anon(count * Self::SIZE).expect("memory for the interner's table");
+        #[cfg(target_os = "linux")]
+        // Advice only: without transparent huge pages the table works the same, slower.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Slots { map: Some(map), count }
+    }
+
+    fn bytes(&self, i: usize) -> &[u8] {
+        let map = self.map.as_deref().expect("a table with slots has a map");
+        &map[i * Self::SIZE..(i + 1) * Self::SIZE]
+    }
+
+    fn key(&self, i: usize) -> Option<u32> {
+        let stored = u32::from_le_bytes(self.bytes(i)[..4].try_into().expect("4 bytes"));
+        stored.checked_sub(1)
+    }
+
+    fn get(&self, i: usize) -> Option<Slot<N>> {
+        Some(Slot { key: self.key(i)?, short: self.bytes(i)[4..].try_into().expect("N bytes") })
+    }
+
+    fn set(&mut self, i: usize, slot: &Slot<N>) {
+        let map = self.map.as_deref_mut().expect("a table with slots has a map");
+        let bytes = &mut map[i * Self::SIZE..(i + 1) * Self::SIZE];
+        bytes[..4].copy_from_slice(&(slot.key + 1).to_le_bytes());
+        bytes[4..].copy_from_slice(&slot.short);
+    }
+}
+
 /// Ids to keys. The arena that holds the ids is the caller's: lookups of long ids take a
 /// function from key to id.
 #[derive(Debug, Default)]
 pub(crate) struct IdTable<const N: usize> {
-    /// A power of two long, or empty.
-    slots: Vec<Slot<N>>,
+    /// A power of two many, or none.
+    slots: Slots<N>,
     len: usize,
     hasher: DefaultHashBuilder,
 }
@@ -84,28 +125,25 @@ impl<const N: usize> IdTable<N> {
     }
 
     fn home(&self, hash: u64) -> usize {
-        hash as usize & (self.slots.len() - 1)
+        hash as usize & (self.slots.count - 1)
     }
 
     /// Load the home slot of each hash, so that the cache misses of a group overlap; the lookups
     /// that follow then find their slots in the cache.
     pub(crate) fn touch(&self, hashes: &[u64]) {
-        if self.slots.is_empty() {
+        if self.slots.count == 0 {
             return;
         }
-        std::hint::black_box(hashes.iter().fold(0u32, |acc, &h| acc ^ self.slots[self.home(h)].key));
+        std::hint::black_box(hashes.iter().fold(0u8, |acc, &h| acc ^ self.slots.bytes(self.home(h))[0]));
     }
 
     /// The slot holding `id`, or the vacant slot where it would go.
     fn probe<'a>(&self, id: &[u8], hash: u64, long: impl Fn(u32) -> &'a [u8]) -> Result<u32, usize> {
         let probe = Slot::<N>::new(0, id, hash).short;
-        let mask = self.slots.len() - 1;
+        let mask = self.slots.count - 1;
         let mut i = self.home(hash);
         loop {
-            let slot = &self.slots[i];
-            if slot.key == VACANT {
-                return Err(i);
-            }
+            let Some(slot) = self.slots.get(i) else { return Err(i) };
             if slot.holds(&probe, id, &long) {
                 return Ok(slot.key);
             }
@@ -115,7 +153,7 @@ impl<const N: usize> IdTable<N> {
 
     /// The key of `id`.
     pub(crate) fn get<'a>(&self, id: &[u8], hash: u64, long: impl Fn(u32) -> &'a [u8]) -> Option<u32> {
-        if self.slots.is_empty() {
+        if self.slots.count == 0 {
             return None;
         }
         self.probe(id, hash, long).ok()
@@ -129,33 +167,33 @@ impl<const N: usize> IdTable<N> {
         key: u32,
         long: impl Fn(u32) -> &'a [u8],
     ) -> (u32, bool) {
-        assert!(key != VACANT, "an interner holds fewer than {VACANT} ids");
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.resize(Self::slots_for(self.len + 1).max(self.slots.len() * 2));
+        assert!(key < u32::MAX, "an interner holds fewer than {} ids", u32::MAX);
+        if (self.len + 1) * 4 > self.slots.count * 3 {
+            self.resize(Self::slots_for(self.len + 1).max(self.slots.count * 2));
         }
         match self.probe(id, hash, long) {
             Ok(found) => (found, false),
             Err(at) => {
-                self.slots[at] = Slot::new(key, id, hash);
+                self.slots.set(at, &Slot::new(key, id, hash));
                 self.len += 1;
                 (key, true)
             }
         }
     }
 
-    fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::EMPTY; slots]);
-        let mask = slots - 1;
-        for slot in old.into_iter().filter(|s| s.key != VACANT) {
+    fn resize(&mut self, count: usize) {
+        let old = std::mem::replace(&mut self.slots, Slots::new(count));
+        let mask = count - 1;
+        for slot in (0..old.count).filter_map(|i| old.get(i)) {
             let hash = match slot.short[Slot::<N>::LEN_AT] {
                 LONG => u64::from_le_bytes(slot.short[..8].try_into().expect("8 bytes")),
                 n => self.hash(&slot.short[..usize::from(n)]),
             };
             let mut i = self.home(hash);
-            while self.slots[i].key != VACANT {
+            while self.slots.key(i).is_some() {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = slot;
+            self.slots.set(i, &slot);
         }
     }
 }
@@ -184,7 +222,7 @@ mod tests {
             assert_eq!(again, (k as u32, false));
         }
         assert_eq!(table.len, ids.len());
-        assert!(table.slots.len() >= ids.len() * 4 / 3);
+        assert!(table.slots.count >= ids.len() * 4 / 3);
         for (k, id) in ids.iter().enumerate() {
             assert_eq!(table.get(id.as_bytes(), table.hash(id.as_bytes()), long), Some(k as u32));
         }
@@ -192,7 +230,7 @@ mod tests {
             assert_eq!(table.get(absent.as_bytes(), table.hash(absent.as_bytes()), long), None, "{absent}");
         }
         let sized: IdTable<12> = IdTable::with_capacity(ids.len());
-        assert_eq!(sized.slots.len(), IdTable::<12>::slots_for(ids.len()));
+        assert_eq!(sized.slots.count, IdTable::<12>::slots_for(ids.len()));
         assert_eq!(IdTable::<12>::default().get(b"x", 0, long), None);
     }
 
