@@ -51,9 +51,9 @@ impl<const N: usize> Slot<N> {
     }
 }
 
-/// The slots, in an anonymous map that the kernel is asked to back with huge pages: a table of
-/// millions of persons spans hundreds of MB, and with 4 KiB pages nearly every lookup would miss
-/// the TLB as well as the cache. A slot is the key plus one (0: vacant, as the map starts out)
+/// The slots, in an anonymous map that the kernel is asked to back with huge pages: the table of
+/// 5 M persons is 128 MiB, and with 4 KiB pages nearly every lookup would miss the TLB as well as
+/// the cache. A slot is the key plus one (0: vacant, as the map starts out)
 /// and `N` bytes of id or hash, little-endian.
 #[derive(Debug, Default)]
 struct Slots<const N: usize> {
