@@ -50,8 +50,6 @@
 //! of the rows they return. A damaged file is an [`Error::Store`] naming it, never a panic and
 //! never a different answer.
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -62,7 +60,7 @@ use roaring::RoaringBitmap;
 use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, will_read, write_u32s};
 use super::keyset::{self, KeySet};
 use super::links::PartLinks;
-use super::paged::{self, PageSums, SumWriter, crc};
+use super::paged::{self, PageSums, crc};
 use crate::error::{Error, Result};
 use crate::model::{PersonKey, Seconds, VenueKey, Visit};
 
@@ -141,61 +139,35 @@ pub(crate) fn write(path: &Path, day: i64, rows: &[Visit]) -> Result<()> {
     let next_in = next_in_part(&check_in, &order, &person_offsets);
     let reach = reach_of_blocks(&check_in, &stay);
 
-    let io = |e| Error::io(path)(e);
-    let file = File::create(path).map_err(io)?;
-    let mut file = BufWriter::with_capacity(1 << 20, file);
-    file.write_all(&[0u8; HEADER]).map_err(io)?;
-    // The body goes through the page summer; `pos` is the file offset.
-    let mut w = SumWriter::new(file, paged::PAGE);
-    let mut pos = HEADER as u64;
-    let mut table = [(0u64, 0u64); SECTIONS + 1];
-    let mut section = |w: &mut SumWriter<BufWriter<File>>,
-                       i: usize,
-                       bytes: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>|
-     -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        bytes(&mut buf)?;
-        let pad = (8 - buf.len() % 8) % 8;
-        table[i] = (pos, buf.len() as u64);
-        buf.extend_from_slice(&[0u8; 8][..pad]);
-        w.write_all(&buf)?;
-        pos += buf.len() as u64;
-        Ok(())
-    };
-    section(&mut w, 0, &|b| write_u32s(b, &check_in)).map_err(io)?;
-    section(&mut w, 1, &|b| write_u32s(b, &stay)).map_err(io)?;
-    section(&mut w, 2, &|b| write_u32s(b, &person)).map_err(io)?;
-    section(&mut w, 3, &|b| keyset::write(b, &venue_keys)).map_err(io)?;
-    section(&mut w, 4, &|b| write_u32s(b, &venue_group)).map_err(io)?;
-    section(&mut w, 5, &|b| write_u32s(b, &group_start)).map_err(io)?;
-    section(&mut w, 6, &|b| write_u32s(b, &group_venue)).map_err(io)?;
-    section(&mut w, 7, &|b| keyset::write(b, &present)).map_err(io)?;
-    section(&mut w, 8, &|b| write_u32s(b, &person_offsets)).map_err(io)?;
-    section(&mut w, 9, &|b| write_u32s(b, &order)).map_err(io)?;
-    section(&mut w, 10, &|b| write_u32s(b, &next_in)).map_err(io)?;
-    section(&mut w, 11, &|b| write_u32s(b, &reach)).map_err(io)?;
-    let (sums, mut file) = w.finish();
-    let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
-    write_u32s(&mut sums_bytes, &sums).map_err(io)?;
-    table[SECTIONS] = (pos, sums_bytes.len() as u64);
-    file.write_all(&sums_bytes).map_err(io)?;
-
-    let mut header = Vec::with_capacity(HEADER);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&(n as u32).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&day_start.to_le_bytes());
-    for (off, len) in table {
-        header.extend_from_slice(&off.to_le_bytes());
-        header.extend_from_slice(&len.to_le_bytes());
-    }
-    header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    paged::seal_header(&mut header, HEADER_CRC_AT);
-    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    file.write_all(&header).map_err(io)?;
-    file.flush().map_err(io)?;
-    file.get_ref().sync_all().map_err(io)
+    let mut w = paged::SectionWriter::create(path, HEADER)?;
+    let sections: [(u64, u64); SECTIONS] = [
+        w.section(|b| write_u32s(b, &check_in))?,
+        w.section(|b| write_u32s(b, &stay))?,
+        w.section(|b| write_u32s(b, &person))?,
+        w.section(|b| keyset::write(b, &venue_keys))?,
+        w.section(|b| write_u32s(b, &venue_group))?,
+        w.section(|b| write_u32s(b, &group_start))?,
+        w.section(|b| write_u32s(b, &group_venue))?,
+        w.section(|b| keyset::write(b, &present))?,
+        w.section(|b| write_u32s(b, &person_offsets))?,
+        w.section(|b| write_u32s(b, &order))?,
+        w.section(|b| write_u32s(b, &next_in))?,
+        w.section(|b| write_u32s(b, &reach))?,
+    ];
+    w.finish(HEADER_CRC_AT, |sums_at, sums| {
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(n as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&day_start.to_le_bytes());
+        for (off, len) in sections.into_iter().chain([(sums_at, sums.len() as u64)]) {
+            header.extend_from_slice(&off.to_le_bytes());
+            header.extend_from_slice(&len.to_le_bytes());
+        }
+        header.extend_from_slice(&crc(sums).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header
+    })
 }
 
 /// For each row (by row id), the earliest check-in of its person in these rows strictly after

@@ -39,8 +39,6 @@
 //! after is read for each person's first check-in only). `verify` recomputes every file.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +51,7 @@ use super::bytes::{U32s, map_file_scattered, prefetch, read_u32, read_u64, write
 use super::index::{PartIndex, REACH_BLOCK};
 use super::layout;
 use super::manifest::{Manifest, PartInfo};
-use super::paged::{self, PageSums, SumWriter, crc};
+use super::paged::{self, PageSums, crc};
 use crate::error::{Error, Result};
 use crate::model::Seconds;
 use crate::time::{DAY, day_name};
@@ -219,24 +217,28 @@ pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) 
         let n = idx.row_count();
         let part_next = next[at..at + n].to_vec();
         at += n;
-        let reach = |within: Seconds| -> Vec<u32> {
-            (0..n)
-                .step_by(REACH_BLOCK)
-                .map(|b| {
-                    (b..(b + REACH_BLOCK).min(n))
-                        .filter(|&r| {
-                            let a = idx.check_in(r as u32) - day_start;
-                            idx.check_out(r as u32).is_none()
-                                && part_next[r] != NONE
-                                && Seconds::from(part_next[r]) - a <= within
-                        })
-                        .map(|r| part_next[r])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect()
-        };
-        let (reach_short, reach_day) = (reach(SHORT), reach(DAY));
+        // Per block, one pass: the latest `next` of a row without check-out within SHORT of its
+        // check-in, and within a day.
+        let blocks = n.div_ceil(REACH_BLOCK);
+        let (mut reach_short, mut reach_day) = (Vec::with_capacity(blocks), Vec::with_capacity(blocks));
+        for b in (0..n).step_by(REACH_BLOCK) {
+            let (mut short, mut within_day) = (0, 0);
+            let end = (b + REACH_BLOCK).min(n);
+            for (r, &t) in (b..end).zip(&part_next[b..end]) {
+                if t == NONE || idx.check_out(r as u32).is_some() {
+                    continue;
+                }
+                let gap = Seconds::from(t) - (idx.check_in(r as u32) - day_start);
+                if gap <= DAY {
+                    within_day = within_day.max(t);
+                }
+                if gap <= SHORT {
+                    short = short.max(t);
+                }
+            }
+            reach_short.push(short);
+            reach_day.push(within_day);
+        }
         out.push(Columns { next: part_next, reach_short, reach_day });
     }
     Ok(out)
@@ -244,53 +246,29 @@ pub(crate) fn compute(day: i64, parts: &[&PartIndex], following: &[&PartIndex]) 
 
 /// Write a day's links file: `columns` as [`compute`] gives them, per part in manifest order.
 pub(crate) fn write(path: &Path, day: i64, columns: &[Columns]) -> Result<()> {
-    let io = |e| Error::io(path)(e);
     let header_len = FIXED + PER_PART * columns.len();
-    let file = File::create(path).map_err(io)?;
-    let mut file = BufWriter::with_capacity(1 << 20, file);
-    file.write_all(&vec![0u8; header_len]).map_err(io)?;
-    let mut w = SumWriter::new(file, paged::PAGE);
-    let mut pos = header_len as u64;
+    let mut w = paged::SectionWriter::create(path, header_len)?;
     let mut table = Vec::with_capacity(columns.len());
-    let mut section = |w: &mut SumWriter<BufWriter<File>>, values: &[u32]| -> std::io::Result<u64> {
-        let mut buf = Vec::with_capacity(values.len() * 4 + 8);
-        write_u32s(&mut buf, values)?;
-        buf.resize(buf.len().next_multiple_of(8), 0);
-        let at = pos;
-        w.write_all(&buf)?;
-        pos += buf.len() as u64;
-        Ok(at)
-    };
     // Sections start 8-byte aligned: the header is a multiple of 8 bytes.
     for c in columns {
-        let next_at = section(&mut w, &c.next).map_err(io)?;
-        let short_at = section(&mut w, &c.reach_short).map_err(io)?;
-        let day_at = section(&mut w, &c.reach_day).map_err(io)?;
-        table.push([c.next.len() as u64, next_at, short_at, day_at]);
+        let mut at = |values: &[u32]| w.section(|b| write_u32s(b, values)).map(|(at, _)| at);
+        table.push([c.next.len() as u64, at(&c.next)?, at(&c.reach_short)?, at(&c.reach_day)?]);
     }
-    let (sums, mut file) = w.finish();
-    let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
-    write_u32s(&mut sums_bytes, &sums).map_err(io)?;
-    file.write_all(&sums_bytes).map_err(io)?;
-
-    let mut header = Vec::with_capacity(header_len);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&(columns.len() as u32).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&(day * DAY).to_le_bytes());
-    header.extend_from_slice(&pos.to_le_bytes());
-    header.extend_from_slice(&(sums_bytes.len() as u64).to_le_bytes());
-    header.extend_from_slice(&crc(&sums_bytes).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    for v in table.into_iter().flatten() {
-        header.extend_from_slice(&v.to_le_bytes());
-    }
-    paged::seal_header(&mut header, HEADER_CRC_AT);
-    use std::io::Seek;
-    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    file.write_all(&header).map_err(io)?;
-    file.flush().map_err(io)?;
-    file.get_ref().sync_all().map_err(io)
+    w.finish(HEADER_CRC_AT, |sums_at, sums| {
+        let mut header = Vec::with_capacity(header_len);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&(day * DAY).to_le_bytes());
+        header.extend_from_slice(&sums_at.to_le_bytes());
+        header.extend_from_slice(&(sums.len() as u64).to_le_bytes());
+        header.extend_from_slice(&crc(sums).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        for v in table.into_iter().flatten() {
+            header.extend_from_slice(&v.to_le_bytes());
+        }
+        header
+    })
 }
 
 /// A mapped links file.

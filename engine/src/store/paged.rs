@@ -11,12 +11,15 @@
 //! detects the random damage it is for, and it is cheaper per page than the page fault that
 //! brings the page in.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::bytes::U32s;
+use super::bytes::{U32s, write_u32s};
+use crate::error::{Error, Result};
 
 /// Bytes per checksummed page of the trace index, the key sets and the format-2 dictionary
 /// segments. A file whose readers touch a few bytes here and there (the dictionaries: one id
@@ -85,6 +88,53 @@ pub(crate) fn header<'a>(
         }
     }
     Ok((header, v2))
+}
+
+/// A file of a header, 8-byte-aligned sections whose pages are summed, and then the page sums
+/// (the index's and the day links' layout). The header goes last, over the zeros that kept its
+/// place, once the sections' offsets and the sums are known.
+pub(crate) struct SectionWriter {
+    path: PathBuf,
+    body: SumWriter<BufWriter<File>>,
+    /// File offset of the next section.
+    pos: u64,
+}
+
+impl SectionWriter {
+    pub(crate) fn create(path: &Path, header_len: usize) -> Result<SectionWriter> {
+        let file = File::create(path).map_err(Error::io(path))?;
+        let mut file = BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&vec![0u8; header_len]).map_err(Error::io(path))?;
+        Ok(SectionWriter { path: path.to_path_buf(), body: SumWriter::new(file, PAGE), pos: header_len as u64 })
+    }
+
+    /// Write a section, the bytes `write` puts in a buffer, zero-padded to a multiple of 8.
+    /// Returns its file offset and its length unpadded.
+    pub(crate) fn section(&mut self, write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> Result<(u64, u64)> {
+        let mut buf = Vec::new();
+        write(&mut buf).map_err(Error::io(&self.path))?;
+        let (at, len) = (self.pos, buf.len() as u64);
+        buf.resize(buf.len().next_multiple_of(8), 0);
+        self.body.write_all(&buf).map_err(Error::io(&self.path))?;
+        self.pos += buf.len() as u64;
+        Ok((at, len))
+    }
+
+    /// Write the page sums after the sections, then the header that `header` makes from the
+    /// sums' offset and bytes, sealed with its CRC at `crc_at`; flush and `fsync`.
+    pub(crate) fn finish(self, crc_at: usize, header: impl FnOnce(u64, &[u8]) -> Vec<u8>) -> Result<()> {
+        let io = |e| Error::io(&self.path)(e);
+        let (sums, mut file) = self.body.finish();
+        let mut sums_bytes = Vec::with_capacity(sums.len() * 4);
+        write_u32s(&mut sums_bytes, &sums).map_err(io)?;
+        file.write_all(&sums_bytes).map_err(io)?;
+        let mut header = header(self.pos, &sums_bytes);
+        seal_header(&mut header, crc_at);
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&header).map_err(io)?;
+        file.flush().map_err(io)?;
+        file.get_ref().sync_all().map_err(io)
+    }
 }
 
 /// A writer that passes bytes through and records a CRC-32 per page of them.
