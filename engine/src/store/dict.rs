@@ -362,20 +362,26 @@ pub(crate) fn as_format_2(v3: &[u8]) -> Option<Vec<u8>> {
 
 /// Open the segments a manifest lists (`segs`) in the store at `dir`.
 pub(crate) fn open_segments(dir: &Path, segs: &[DictSegmentInfo]) -> Result<Vec<DictSegment>> {
-    segs.iter().map(|s| DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count)).collect()
+    segs.iter().map(|s| open_segment(dir, s)).collect()
 }
 
-/// One mapped dictionary segment.
-#[derive(Debug)]
+/// Open the segment `s` of the store at `dir`.
+pub(crate) fn open_segment(dir: &Path, s: &DictSegmentInfo) -> Result<DictSegment> {
+    DictSegment::open(&layout::resolve(dir, &s.path), s.base, s.count)
+}
+
+/// One mapped dictionary segment. Its map and the pages checked so far are shared by the
+/// snapshots that hold the same file.
+#[derive(Debug, Clone)]
 pub(crate) struct DictSegment {
     path: std::path::PathBuf,
-    map: Mmap,
+    map: Arc<Mmap>,
     base: u32,
     count: u32,
     spans: Spans,
     sorted: U32s,
     blob: std::ops::Range<usize>,
-    sums: PageSums,
+    sums: Arc<PageSums>,
 }
 
 /// Where a segment's ids lie in its blob.
@@ -392,6 +398,12 @@ impl DictSegment {
     /// when read, so opening costs the same whatever the dictionary's size.
     pub(crate) fn open(path: &Path, base: u32, count: u32) -> Result<DictSegment> {
         DictSegment::from_map(path, map_file_scattered(path)?, base, count)
+    }
+
+    /// Whether both read one mapping of one file, with one record of the pages checked.
+    #[cfg(test)]
+    pub(crate) fn same_file(&self, other: &DictSegment) -> bool {
+        Arc::ptr_eq(&self.map, &other.map) && Arc::ptr_eq(&self.sums, &other.sums)
     }
 
     /// [`DictSegment::open`] over bytes already mapped (`path` names them in errors).
@@ -438,7 +450,16 @@ impl DictSegment {
         } else {
             PageSums::none()
         };
-        Ok(DictSegment { path: path.to_path_buf(), map, base, count, spans, sorted, blob: sorted_end..body_end, sums })
+        Ok(DictSegment {
+            path: path.to_path_buf(),
+            map: Arc::new(map),
+            base,
+            count,
+            spans,
+            sorted,
+            blob: sorted_end..body_end,
+            sums: Arc::new(sums),
+        })
     }
 
     fn damaged(&self, why: impl std::fmt::Display) -> Error {
@@ -608,8 +629,7 @@ impl Dict {
         Ok(out)
     }
 
-    /// The segments.
-    #[cfg(test)]
+    /// The segments, in key order.
     pub(crate) fn segments(&self) -> &[DictSegment] {
         &self.segments
     }

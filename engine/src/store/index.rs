@@ -52,7 +52,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
@@ -228,13 +228,16 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
 }
 
 /// A mapped trace index of one part; see the module documentation for what is checked when.
-#[derive(Debug)]
+/// The map, the pages checked so far, the key sets and the groups' check are shared (`Arc`)
+/// by the snapshots that hold the same file ([`PartIndex::without_links`]): a snapshot taken
+/// after a commit does not map the file again nor check its pages again.
+#[derive(Debug, Clone)]
 pub(crate) struct PartIndex {
     path: PathBuf,
-    map: Mmap,
+    map: Arc<Mmap>,
     rows: usize,
     day_start: Seconds,
-    sums: PageSums,
+    sums: Arc<PageSums>,
     check_in: U32s,
     stay: U32s,
     person: U32s,
@@ -247,8 +250,8 @@ pub(crate) struct PartIndex {
     next_in: Option<U32s>,
     /// Format 4: per block of rows, their latest check-out.
     reach: Option<U32s>,
-    keys: Keys,
-    groups_checked: OnceLock<Result<(), String>>,
+    keys: Arc<Keys>,
+    groups_checked: Arc<OnceLock<Result<(), String>>>,
     /// Its rows' next check-ins anywhere in the store, when its day's links cover the snapshot.
     links: Option<PartLinks>,
 }
@@ -357,7 +360,7 @@ impl PartIndex {
             path: path.to_path_buf(),
             rows,
             day_start,
-            sums,
+            sums: Arc::new(sums),
             check_in: u32s(0, Some(rows))?,
             stay: u32s(1, Some(rows))?,
             person: u32s(2, Some(rows))?,
@@ -368,11 +371,22 @@ impl PartIndex {
             person_rows: u32s(9, Some(rows))?,
             next_in: if v3 { Some(u32s(10, Some(rows))?) } else { None },
             reach: if version >= 4 { Some(u32s(11, Some(rows.div_ceil(REACH_BLOCK)))?) } else { None },
-            keys,
-            groups_checked: OnceLock::new(),
+            keys: Arc::new(keys),
+            groups_checked: Arc::new(OnceLock::new()),
             links: None,
-            map,
+            map: Arc::new(map),
         })
+    }
+
+    /// The same file for another snapshot: shared, without this snapshot's day links.
+    pub(crate) fn without_links(&self) -> PartIndex {
+        PartIndex { links: None, ..self.clone() }
+    }
+
+    /// Whether both read one mapping of one file, with one record of the pages checked.
+    #[cfg(test)]
+    pub(crate) fn same_file(&self, other: &PartIndex) -> bool {
+        Arc::ptr_eq(&self.map, &other.map) && Arc::ptr_eq(&self.sums, &other.sums)
     }
 
     fn damaged(&self, why: impl std::fmt::Display) -> Error {
@@ -425,7 +439,7 @@ impl PartIndex {
     /// postings), `None` when absent.
     #[inline]
     fn slot(&self, side: Side, key: u32) -> Result<Option<usize>> {
-        match &self.keys {
+        match &*self.keys {
             Keys::Mapped(sets) => sets[side as usize].slot(&self.map, &self.sums, key).map_err(|e| self.damaged(e)),
             Keys::Roaring(bitmaps) => {
                 let b = self.bitmap(&bitmaps[side as usize], self.entries(side))?;
@@ -436,7 +450,7 @@ impl PartIndex {
 
     /// The keys on `side` present in this part, ascending.
     fn keys_of(&self, side: Side) -> Result<Vec<u32>> {
-        match &self.keys {
+        match &*self.keys {
             Keys::Mapped(sets) => {
                 will_read(&self.map, sets[side as usize].byte_range());
                 sets[side as usize].keys(&self.map, &self.sums).map_err(|e| self.damaged(e))
@@ -621,7 +635,7 @@ impl PartIndex {
     /// of bare loads of what it reads, so that the stage's cache misses are in flight together.
     pub(crate) fn next_check_ins(&self, queries: &[(PersonKey, Seconds, Seconds)]) -> Result<Vec<Option<Seconds>>> {
         let map = &self.map[..];
-        if let Keys::Mapped(sets) = &self.keys {
+        if let Keys::Mapped(sets) = &*self.keys {
             prefetch(queries.iter().map(|&(p, _, _)| (map, sets[Side::Person as usize].probe_at(p))));
         }
         let mut found = Vec::new();
@@ -801,7 +815,7 @@ impl PartIndex {
     pub(crate) fn verify(&self) -> Result<()> {
         will_read(&self.map, 0..self.map.len());
         self.sums.ensure_all(&self.map).map_err(|e| self.damaged(e))?;
-        match &self.keys {
+        match &*self.keys {
             Keys::Mapped(sets) => {
                 for set in sets {
                     set.verify(&self.map, &self.sums).map_err(|e| self.damaged(e))?;

@@ -346,6 +346,12 @@ pub(crate) fn from_map(path: &Path, map: Mmap, day: i64, rows: &[u64]) -> Result
 }
 
 impl PartLinks {
+    /// Whether both are read from one mapping of one file.
+    #[cfg(test)]
+    pub(crate) fn same_file(&self, other: &PartLinks) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
+
     fn damaged(&self, why: impl std::fmt::Display) -> Error {
         Error::store(&self.file.path, format!("damaged links file: {why}"))
     }
@@ -464,8 +470,12 @@ pub(crate) fn check(dir: &Path, links: &DayLinks, store_parts: &[PartInfo], quic
 
 /// The links each part of a snapshot reads, by position in `m.parts`: a day's links go to its
 /// parts when they cover the day and the next exactly (a commit keeps them so; anything else is
-/// a damaged manifest).
-pub(crate) fn open_all(dir: &Path, m: &Manifest) -> Result<Vec<Option<PartLinks>>> {
+/// a damaged manifest). `kept` gives a day's links (in [`DayLinks::parts`] order) from an earlier snapshot, if it can.
+pub(crate) fn open_all(
+    dir: &Path,
+    m: &Manifest,
+    kept: impl Fn(&DayLinks) -> Option<Vec<PartLinks>>,
+) -> Result<Vec<Option<PartLinks>>> {
     let mut out = vec![None; m.parts.len()];
     let days = parts_by_day(m);
     let none = Vec::new();
@@ -483,7 +493,11 @@ pub(crate) fn open_all(dir: &Path, m: &Manifest) -> Result<Vec<Option<PartLinks>
         let positions: Vec<usize> =
             l.parts.iter().map(|path| m.parts.iter().position(|p| &p.path == path).unwrap_or(usize::MAX)).collect();
         let rows: Vec<u64> = positions.iter().map(|&i| m.parts[i].rows).collect();
-        for (i, links) in positions.into_iter().zip(open(&layout::resolve(dir, &l.path), l.day, &rows)?) {
+        let opened = match kept(l) {
+            Some(links) => links,
+            None => open(&layout::resolve(dir, &l.path), l.day, &rows)?,
+        };
+        for (i, links) in positions.into_iter().zip(opened) {
             out[i] = Some(links);
         }
     }

@@ -23,6 +23,7 @@ pub(crate) mod partition;
 mod purge;
 pub mod quarantine;
 pub(crate) mod reid;
+mod reopen;
 pub(crate) mod txn;
 mod verify;
 
@@ -104,9 +105,11 @@ impl Store {
         purge::purge(dir.as_ref(), today)
     }
 
-    /// Re-read the live version, to see commits made since `open`.
+    /// Re-read the live version, to see commits made since `open`. Files the new version shares
+    /// with the one held are taken from it, mapped and with their pages checked so far.
     pub fn reload(&mut self) -> Result<()> {
-        self.snapshot = Snapshot::load(&self.dir)?;
+        let manifest = txn::read_current(&self.dir)?;
+        self.snapshot = Snapshot::from_manifest(&self.dir, manifest, Some(&self.snapshot))?;
         Ok(())
     }
 
@@ -196,25 +199,35 @@ impl Snapshot {
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn open_version(dir: &Path, version: u64) -> Result<Snapshot> {
         let manifest = Manifest::read(&layout::resolve(dir, &layout::manifest(version)))?;
-        Snapshot::from_manifest(dir, manifest)
+        Snapshot::from_manifest(dir, manifest, None)
     }
 
     fn load(dir: &Path) -> Result<Snapshot> {
         let manifest = txn::read_current(dir)?;
-        Snapshot::from_manifest(dir, manifest)
+        Snapshot::from_manifest(dir, manifest, None)
     }
 
-    fn from_manifest(dir: &Path, manifest: Manifest) -> Result<Snapshot> {
+    /// The snapshot of `manifest`, taking the files it shares with `previous` from there
+    /// ([`reopen`]).
+    fn from_manifest(dir: &Path, manifest: Manifest, previous: Option<&Snapshot>) -> Result<Snapshot> {
         let _span =
             tracing::debug_span!("open_snapshot", version = manifest.version, parts = manifest.parts.len()).entered();
-        let persons = Dict::new(dict::open_segments(dir, &manifest.persons)?);
-        let venues = Dict::new(dict::open_segments(dir, &manifest.venues)?);
+        let kept = previous.map(|p| reopen::Kept::new(&p.0, &manifest));
+        let kept = kept.as_ref();
+        let segments = |persons: bool, segs: &[manifest::DictSegmentInfo]| -> Result<Dict> {
+            let open = |s| kept.and_then(|k| k.segment(persons, s)).map_or_else(|| dict::open_segment(dir, s), Ok);
+            Ok(Dict::new(segs.iter().map(open).collect::<Result<_>>()?))
+        };
+        let (persons, venues) = (segments(true, &manifest.persons)?, segments(false, &manifest.venues)?);
         let parts = manifest
             .parts
             .iter()
-            .zip(links::open_all(dir, &manifest)?)
+            .zip(links::open_all(dir, &manifest, |l| kept?.links(l))?)
             .map(|(info, links)| {
-                let mut index = PartIndex::open(&layout::resolve(dir, &info.index), info.rows, info.day)?;
+                let mut index = match kept.and_then(|k| k.index(info)) {
+                    Some(index) => index,
+                    None => PartIndex::open(&layout::resolve(dir, &info.index), info.rows, info.day)?,
+                };
                 if let Some(links) = links {
                     index.attach_links(links);
                 }
