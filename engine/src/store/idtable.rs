@@ -15,6 +15,8 @@ use std::hash::BuildHasher;
 use hashbrown::DefaultHashBuilder;
 use memmap2::MmapMut;
 
+use super::bytes::prefetch;
+
 /// The length byte of a slot whose id is too long to keep in it.
 const LONG: u8 = u8::MAX;
 
@@ -32,7 +34,7 @@ impl<const N: usize> Slot<N> {
     fn new(key: u32, id: &[u8], hash: u64) -> Slot<N> {
         const { assert!(N > 8, "a slot keeps a long id's 8-byte hash") };
         let mut short = [0u8; N];
-        if id.len() < Self::LEN_AT + 1 {
+        if id.len() <= Self::LEN_AT {
             short[..id.len()].copy_from_slice(id);
             short[Self::LEN_AT] = id.len() as u8;
         } else {
@@ -53,8 +55,8 @@ impl<const N: usize> Slot<N> {
 
 /// The slots, in an anonymous map that the kernel is asked to back with huge pages: the table of
 /// 5 M persons is 128 MiB, and with 4 KiB pages nearly every lookup would miss the TLB as well as
-/// the cache. A slot is the key plus one (0: vacant, as the map starts out)
-/// and `N` bytes of id or hash, little-endian.
+/// the cache. A slot is the key plus one (0: vacant, as the map starts out) and `N` bytes of id
+/// or hash, little-endian.
 #[derive(Debug, Default)]
 struct Slots<const N: usize> {
     map: Option<MmapMut>,
@@ -134,7 +136,7 @@ impl<const N: usize> IdTable<N> {
         if self.slots.count == 0 {
             return;
         }
-        std::hint::black_box(hashes.iter().fold(0u8, |acc, &h| acc ^ self.slots.bytes(self.home(h))[0]));
+        prefetch(hashes.iter().map(|&h| (self.slots.bytes(self.home(h)), 0)));
     }
 
     /// The slot holding `id`, or the vacant slot where it would go.

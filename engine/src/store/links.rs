@@ -470,7 +470,8 @@ pub(crate) fn check(dir: &Path, links: &DayLinks, store_parts: &[PartInfo], quic
 
 /// The links each part of a snapshot reads, by position in `m.parts`: a day's links go to its
 /// parts when they cover the day and the next exactly (a commit keeps them so; anything else is
-/// a damaged manifest). `kept` gives a day's links (in [`DayLinks::parts`] order) from an earlier snapshot, if it can.
+/// a damaged manifest). `kept` gives a day's links (in [`DayLinks::parts`] order) from an
+/// earlier snapshot, if it can.
 pub(crate) fn open_all(
     dir: &Path,
     m: &Manifest,

@@ -11,20 +11,26 @@
 //! changed in any way (path, size, hash, rows, day, base, count, or the parts a day's links
 //! cover).
 
+use std::collections::HashMap;
+
 use super::dict::DictSegment;
 use super::links::{DayLinks, PartLinks};
 use super::manifest::{DictSegmentInfo, Manifest};
-use super::{PartIndex, PartInfo, SnapshotInner};
+use super::{Part, PartIndex, PartInfo, SnapshotInner};
 
 /// The old snapshot and the manifest of the new one.
 pub(crate) struct Kept<'a> {
     old: &'a SnapshotInner,
     new: &'a Manifest,
+    /// The old snapshot's parts by Parquet path: looked up once per new part, so a reload of a
+    /// store of many parts does not search them all for each.
+    parts: HashMap<&'a str, &'a Part>,
 }
 
 impl<'a> Kept<'a> {
     pub(crate) fn new(old: &'a SnapshotInner, new: &'a Manifest) -> Kept<'a> {
-        Kept { old, new }
+        let parts = old.parts.iter().map(|p| (p.info.path.as_str(), p)).collect();
+        Kept { old, new, parts }
     }
 
     /// Whether both manifests record the same size and hash for the file at `rel`.
@@ -44,8 +50,8 @@ impl<'a> Kept<'a> {
 
     /// The old snapshot's index of the part `info`, without its day links.
     pub(crate) fn index(&self, info: &PartInfo) -> Option<PartIndex> {
-        let old = self.old.parts.iter().find(|p| p.info.index == info.index)?;
-        let fits = old.info.path == info.path && old.info.rows == info.rows && old.info.day == info.day;
+        let old = self.parts.get(info.path.as_str())?;
+        let fits = old.info.index == info.index && old.info.rows == info.rows && old.info.day == info.day;
         (fits && self.same(&info.index)).then(|| old.index.without_links())
     }
 
@@ -54,11 +60,7 @@ impl<'a> Kept<'a> {
         if !self.old.manifest.links.contains(links) || !self.same(&links.path) {
             return None;
         }
-        links
-            .parts
-            .iter()
-            .map(|path| self.old.parts.iter().find(|p| &p.info.path == path)?.index.links().cloned())
-            .collect()
+        links.parts.iter().map(|path| self.parts.get(path.as_str())?.index.links().cloned()).collect()
     }
 }
 
